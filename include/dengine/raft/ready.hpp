@@ -1,0 +1,96 @@
+#pragma once
+/// What the pure core hands to the runtime after any input: the Ready batch, and the small value
+/// types it carries. The ordering rules are written on the fields; a runtime must follow them.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dengine/core/error.hpp"
+#include "dengine/core/types.hpp"
+#include "dengine/raft/message.hpp"
+
+namespace dengine::raft {
+
+enum class Role : std::uint8_t { follower, pre_candidate, candidate, leader };
+
+[[nodiscard]] constexpr std::string_view to_string(Role r) noexcept {
+  switch (r) {
+    case Role::follower: return "follower";
+    case Role::pre_candidate: return "pre_candidate";
+    case Role::candidate: return "candidate";
+    case Role::leader: return "leader";
+  }
+  return "unknown";
+}
+
+/// Volatile state a runtime may want to observe (leader changes); never persisted.
+struct SoftState {
+  NodeId leader = no_node;
+  Role role = Role::follower;
+  friend bool operator==(const SoftState&, const SoftState&) = default;
+};
+
+/// A confirmed linearizable read: serve request `id` once the state machine applied `index`.
+struct ReadState {
+  std::uint64_t id = 0;
+  LogIndex index = 0;
+};
+
+/// A read the core could not confirm (leadership lost, no leader known, too busy).
+struct DroppedRead {
+  std::uint64_t id = 0;
+  error reason;
+};
+
+/// A single-server membership change (Raft thesis, section 4.1): one node at a time.
+struct ConfigChange {
+  enum class Kind : std::uint8_t {
+    add_learner = 0,  ///< add a non-voting member (or demote a voter to learner)
+    add_voter = 1,    ///< add a voting member or promote a learner
+    remove = 2,       ///< remove a member (voter or learner)
+  };
+  Kind kind = Kind::add_learner;
+  NodeId node = no_node;
+  /// Opaque to Raft: e.g. the new member's address, carried in the log so every node learns it.
+  std::string context;
+
+  friend bool operator==(const ConfigChange&, const ConfigChange&) = default;
+};
+
+/// Outputs of the core since the previous Ready.
+///
+/// A runtime handles a Ready in this order:
+///  1. Send `messages` now (in parallel with persisting: a leader's appends to followers do not
+///     wait for its own disk).
+///  2. Persist `snapshot` (StorageEngine::reset + state machine restore) if set, then `entries`
+///     (StorageEngine::append: an entry at an existing index replaces the suffix from there),
+///     then `hard_state` (StorageEngine::save_hard_state) if set.
+///  3. Once 2 is durable (DiskFirst) or in memory (MemFirst) call Core::on_persisted with the
+///     last entry's (index, term) and Core::on_snapshot_persisted for a snapshot. `hard_state`
+///     is always made durable before step 4, in both modes: a vote must never be forgotten.
+///  4. Then send `messages_after_persist` (append and vote responses, a candidate's vote
+///     requests): they promise the receiver that this node's state is durable.
+///  5. Apply `committed_entries` in order (they are always already persisted locally) and
+///     complete `read_states` once the applied index reaches each one's index.
+struct Ready {
+  std::optional<SoftState> soft_state;
+  std::optional<HardState> hard_state;
+  std::vector<Entry> entries;
+  std::shared_ptr<const Snapshot> snapshot;
+  std::vector<Message> messages;
+  std::vector<Message> messages_after_persist;
+  std::vector<Entry> committed_entries;
+  std::vector<ReadState> read_states;
+  std::vector<DroppedRead> dropped_reads;
+
+  [[nodiscard]] bool empty() const noexcept {
+    return !soft_state && !hard_state && entries.empty() && !snapshot && messages.empty() &&
+           messages_after_persist.empty() && committed_entries.empty() && read_states.empty() &&
+           dropped_reads.empty();
+  }
+};
+
+}  // namespace dengine::raft
