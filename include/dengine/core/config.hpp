@@ -54,6 +54,9 @@ struct RaftConfig {
   std::size_t max_entry_bytes = 8U << 20;
   /// Bound on pending ReadIndex requests at the leader; past it read_index fails too_busy.
   std::size_t max_pending_reads = 65536;
+  /// Seeds the election-timeout randomization (0 = derive from id), so that a simulation is
+  /// fully determined by its seed.
+  std::uint64_t random_seed = 0;
 
   [[nodiscard]] std::uint32_t effective_lease_ticks() const noexcept {
     return lease_ticks != 0 ? lease_ticks : election_ticks - 2;
