@@ -60,7 +60,7 @@ struct Message {
   /// append: index preceding `entries`; vote/pre_vote: candidate's last index;
   /// append_response: highest index known to match (success) or the rejected index.
   LogIndex index = 0;
-  std::vector<Entry> entries;
+  std::vector<Entry> entries{};
   /// Leader's commit index (append, heartbeat), capped at what the follower is known to have.
   LogIndex commit = 0;
   /// Negative answer (append, vote, pre_vote, read_index responses).
@@ -70,7 +70,7 @@ struct Message {
   /// heartbeat(_response): read round; read_index(_response): request id; vote: transfer flag.
   std::uint64_t context = 0;
   /// snapshot: the image to install (shared: a leader sends one image to several followers).
-  std::shared_ptr<const Snapshot> snapshot;
+  std::shared_ptr<const Snapshot> snapshot{};
 };
 
 /// Bytes of entry payload a message carries (for the in-flight byte window).
