@@ -1,0 +1,75 @@
+#pragma once
+/// Helpers shared by the conformance suites: entry builders and assertion macros that print the
+/// backend's error message when a call fails.
+
+#include <doctest/doctest.h>
+
+#include <cstddef>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dengine/core/error.hpp"
+#include "dengine/core/types.hpp"
+
+namespace dengine::conformance {
+
+/// No byte bound: entries() returns the whole range.
+inline constexpr std::size_t unbounded = std::numeric_limits<std::size_t>::max();
+
+/// A normal entry whose data names its index and term (so a misplaced entry shows in a diff).
+inline Entry make_entry(LogIndex index, Term term) {
+  return Entry{term, index, EntryType::normal, "i" + std::to_string(index) + "t" + std::to_string(term)};
+}
+
+/// Entries [from, to] (inclusive), all with `term`.
+inline std::vector<Entry> make_entries(LogIndex from, LogIndex to, Term term) {
+  std::vector<Entry> out;
+  for (LogIndex i = from; i <= to; ++i) out.push_back(make_entry(i, term));
+  return out;
+}
+
+/// Fails the test (fatally) at file:line with the expression and the error's message.
+template <class R>
+void require_ok(const R& r, const char* expr, const char* file, int line) {
+  if (!r) {
+    DOCTEST_ADD_FAIL_AT(file, line, (std::string(expr) + " failed: " + r.error().message()));
+  }
+}
+
+/// The value of r (by value, so it never dangles), failing the test like require_ok otherwise.
+template <class R>
+auto require_value(R&& r, const char* expr, const char* file, int line) {
+  require_ok(r, expr, file, line);
+  return std::forward<R>(r).value();
+}
+
+/// Fails the test (fatally) unless r failed with `code` and a non-empty detail.
+template <class R>
+void require_error(const R& r, errc code, const char* expr, const char* file, int line) {
+  if (r) {
+    DOCTEST_ADD_FAIL_AT(file, line,
+                        (std::string(expr) + " succeeded; expected error " + make_error_code(code).message()));
+  } else if (!(r.error() == code)) {
+    DOCTEST_ADD_FAIL_AT(file, line,
+                        (std::string(expr) + " failed with \"" + r.error().message() +
+                             "\"; expected error " + make_error_code(code).message()));
+  } else if (r.error().detail.empty()) {
+    DOCTEST_ADD_FAIL_AT(file, line,
+                        (std::string(expr) + " failed with the right code but no detail (an error must "
+                                             "name what and where)"));
+  }
+}
+
+}  // namespace dengine::conformance
+
+/// REQUIREs that a result-returning expression succeeded, printing its error otherwise.
+#define CONF_REQUIRE_OK(...) \
+  ::dengine::conformance::require_ok((__VA_ARGS__), #__VA_ARGS__, __FILE__, __LINE__)
+/// The value of a result-returning expression, REQUIREing that it succeeded.
+#define CONF_VALUE(...) \
+  ::dengine::conformance::require_value((__VA_ARGS__), #__VA_ARGS__, __FILE__, __LINE__)
+/// REQUIREs that a result-returning expression failed with errc `code` and a detail.
+#define CONF_REQUIRE_ERROR(code, ...) \
+  ::dengine::conformance::require_error((__VA_ARGS__), (code), #__VA_ARGS__, __FILE__, __LINE__)
