@@ -186,10 +186,14 @@ inline void Core::handle_heartbeat(const Message& m) {
 inline void Core::handle_heartbeat_response(const Message& m) {
   auto it = progress_.find(m.from);
   if (it == progress_.end()) return;
-  it->second.recent_active = true;
-  it->second.probe_sent = false;  // the follower is reachable: probe again
+  Progress& pr = it->second;
+  pr.recent_active = true;
+  pr.probe_sent = false;  // the follower is reachable: probe again
   if (membership_.is_voter(m.from))
     confirm_round(read_rounds_.ack(m.from, m.context, config_.id, membership_.voters));
+  // Appends may have been lost while it was unreachable; an empty append at `next` makes it
+  // either acknowledge or reject, which resynchronizes the progress.
+  if (role_ == Role::leader && pr.match < log_.last_index()) send_append(m.from, pr, true);
 }
 
 inline void Core::handle_snapshot(const Message& m) {

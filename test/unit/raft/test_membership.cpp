@@ -1,0 +1,175 @@
+// Scenario tests: leader transfer and single-server membership changes with learners.
+#include "harness.hpp"
+
+using namespace dengine;
+using namespace dengine::raft;
+using namespace dengine::raft::testing;
+
+TEST_CASE("transfer: the target catches up, gets TimeoutNow and wins the next term") {
+  Cluster c({1, 2, 3});
+  c.elect(1);
+  c.tick_all();
+  REQUIRE(c[1].transfer_leader(2).has_value());
+  c.settle();
+  CHECK(c[2].role() == Role::leader);
+  CHECK(c[2].term() == 2);
+  CHECK(c[1].role() == Role::follower);
+}
+
+TEST_CASE("transfer: a lagging target is caught up first; proposals are refused meanwhile") {
+  Cluster c({1, 2, 3});
+  c.elect(1);
+  c.cut(1, 3);
+  c.put(1, "a");
+  c.put(1, "b");
+  REQUIRE(c[1].transfer_leader(3).has_value());
+  auto r = c[1].propose("c");
+  REQUIRE(r.has_error());
+  CHECK(r.error() == errc::proposal_dropped);
+  c.heal();
+  c.tick_all(2);
+  CHECK(c[3].role() == Role::leader);
+  CHECK(c[3].last_index() >= 3);
+}
+
+TEST_CASE("transfer: aborted after an election timeout if the target does not take over") {
+  Cluster c({1, 2, 3});
+  c.elect(1);
+  c.tick_all();
+  c.isolate(3);
+  REQUIRE(c[1].transfer_leader(3).has_value());
+  c.tick_all(10);
+  CHECK(c[1].role() == Role::leader);
+  CHECK(c[1].transfer_target() == no_node);
+  CHECK(c[1].propose("after").has_value());
+}
+
+TEST_CASE("transfer: to a non-voter is invalid") {
+  Cluster c({1, 2});
+  c.elect(1);
+  CHECK(c[1].transfer_leader(9).error() == errc::invalid_argument);
+}
+
+TEST_CASE("membership: add a learner; it receives the log but does not count for commit") {
+  Cluster c({1, 2, 3});
+  c.elect(1);
+  c.tick_all();
+  c.add_node(4, Membership{{1, 2, 3}, {}});
+  REQUIRE(c[1].propose_config_change({ConfigChange::Kind::add_learner, 4, "addr4"}).has_value());
+  c.settle();
+  c.tick_all(2);
+  CHECK(c[1].membership().is_learner(4));
+  CHECK(c[4].membership().is_learner(4));
+  const LogIndex i = c.put(1, "x");
+  c.tick_all();
+  CHECK(c.applied_index(4) == i);
+  // With two voters down, the learner does not make a quorum.
+  c.isolate(2);
+  c.isolate(3);
+  c.heal();
+  c.cut(1, 2);
+  c.cut(1, 3);
+  const LogIndex j = c.put(1, "y");
+  CHECK(c[1].commit_index() < j);
+}
+
+TEST_CASE("membership: promote a learner, then it votes and counts") {
+  Cluster c({1, 2});
+  c.elect(1);
+  c.tick_all();
+  c.add_node(3, Membership{{1, 2}, {}});
+  REQUIRE(c[1].propose_config_change({ConfigChange::Kind::add_learner, 3, ""}).has_value());
+  c.tick_all(2);
+  REQUIRE(c[1].propose_config_change({ConfigChange::Kind::add_voter, 3, ""}).has_value());
+  c.tick_all(2);
+  CHECK(c[1].membership().voters == std::vector<NodeId>{1, 2, 3});
+  CHECK(c[3].membership().is_voter(3));
+  c.isolate(2);
+  const LogIndex j = c.put(1, "with-3");
+  CHECK(c[1].commit_index() == j);  // 1 and 3 are a majority of three
+}
+
+TEST_CASE("membership: one change at a time") {
+  Cluster c({1, 2, 3});
+  c.elect(1);
+  c.tick_all();
+  c.isolate(1);  // the first change cannot commit
+  REQUIRE(c[1].propose_config_change({ConfigChange::Kind::add_learner, 4, ""}).has_value());
+  auto second = c[1].propose_config_change({ConfigChange::Kind::add_learner, 5, ""});
+  REQUIRE(second.has_error());
+  CHECK(second.error() == errc::config_change_pending);
+}
+
+TEST_CASE("membership: a new leader must commit in its term before a change") {
+  Cluster c({1, 2, 3});
+  c[1].campaign();
+  c.take_messages();
+  // Not elected yet / not committed: refused.
+  auto r = c[1].propose_config_change({ConfigChange::Kind::add_learner, 4, ""});
+  REQUIRE(r.has_error());
+}
+
+TEST_CASE("membership: invalid changes are refused with a reason") {
+  Cluster c({1, 2, 3});
+  c.elect(1);
+  c.tick_all();
+  CHECK(c[1].propose_config_change({ConfigChange::Kind::add_voter, 2, ""}).error() == errc::invalid_argument);
+  CHECK(c[1].propose_config_change({ConfigChange::Kind::remove, 9, ""}).error() == errc::not_found);
+  CHECK(c[1].propose_config_change({ConfigChange::Kind::add_voter, 0, ""}).error() == errc::invalid_argument);
+}
+
+TEST_CASE("membership: remove a follower; the rest keep committing") {
+  Cluster c({1, 2, 3});
+  c.elect(1);
+  c.tick_all();
+  REQUIRE(c[1].propose_config_change({ConfigChange::Kind::remove, 3, ""}).has_value());
+  c.tick_all(2);
+  CHECK(c[1].membership().voters == std::vector<NodeId>{1, 2});
+  c.isolate(3);
+  const LogIndex i = c.put(1, "x");
+  CHECK(c[1].commit_index() == i);
+  CHECK(c[1].progress(3) == nullptr);
+}
+
+TEST_CASE("membership: a removed leader leads until the change commits, then steps down") {
+  Cluster c({1, 2, 3});
+  c.elect(1);
+  c.tick_all();
+  REQUIRE(c[1].propose_config_change({ConfigChange::Kind::remove, 1, ""}).has_value());
+  c.settle();
+  CHECK(c[1].role() == Role::follower);
+  CHECK(c[2].membership().voters == std::vector<NodeId>{2, 3});
+  // The others elect a new leader; node 1 never campaigns again.
+  c.tick_all(40);
+  const NodeId l = c.leader();
+  CHECK((l == 2 || l == 3));
+  CHECK(c[1].role() == Role::follower);
+}
+
+TEST_CASE("membership: a truncated config entry reverts the configuration") {
+  Cluster c({1, 2, 3});
+  c.elect(1);
+  c.tick_all();
+  c.isolate(1);
+  REQUIRE(c[1].propose_config_change({ConfigChange::Kind::add_learner, 4, ""}).has_value());
+  c.settle();
+  CHECK(c[1].membership().is_learner(4));  // effective when appended
+  c.forget_leader({2, 3});
+  c.elect(2);
+  c.put(2, "overwrites");
+  c.heal();
+  c.tick_all(3);
+  CHECK_FALSE(c[1].membership().contains(4));  // the entry was replaced, so was its effect
+  CHECK(c[1].membership() == c[2].membership());
+}
+
+TEST_CASE("membership: config change encoding round-trips; malformed input is an error") {
+  ConfigChange ch{ConfigChange::Kind::add_voter, 42, "10.0.0.1:7000"};
+  auto back = decode_config_change(encode_config_change(ch));
+  REQUIRE(back.has_value());
+  CHECK(back.value() == ch);
+  CHECK(decode_config_change("x").error() == errc::invalid_argument);
+  std::string bad = encode_config_change(ch);
+  bad[1] = 9;
+  CHECK(decode_config_change(bad).error() == errc::invalid_argument);
+}
