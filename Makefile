@@ -1,0 +1,128 @@
+# Thin wrapper over Meson for the common tasks. Meson does the real work; everything here can be
+# run by hand (see docs/building.md).
+#
+#   make run          install what is missing, build, run the quick-start example
+#   make test         build, run every test (meson test), then the out-of-tree consumer check
+#   make test-asan    AddressSanitizer + UBSan build (build-asan/), suites unit and sim
+#   make bench        build and run every benchmark program under build/bench
+#   make soak         long simulation run: dengine-sim --seeds 100000
+#   make format       clang-format -i over our sources;  make format-check: check only
+#   make lint         format-check + clang-tidy (warnings are errors)
+#   make clean        remove build/ and build-asan/
+#
+# CI=true (set by CI) configures with -Dwerror=true. JOBS=N changes the parallelism (default 2).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= 2
+# Extra `meson setup` options for both build dirs, e.g. MESON_OPTIONS='-Dlmdb=disabled'.
+MESON_OPTIONS ?=
+# The sanitizer build runs the simulation suite with fewer seeds than the normal build (which runs
+# the full sim_seeds default): ASan + UBSan make it several times slower, and CI has a time budget.
+ASAN_MESON_OPTIONS ?= -Dsim_seeds=500
+SOAK_SEEDS ?= 100000
+
+ifeq ($(CI),true)
+  WERROR := -Dwerror=true
+endif
+# Succeeds when build dir $1 already has werror on (so CI does not reconfigure on every target).
+werror_on = python3 -c 'import json, sys; sys.exit(not any(o["name"] == "werror" and o["value"] \
+  for o in json.load(open(sys.argv[1]))))' $(1)/meson-info/intro-buildoptions.json 2>/dev/null
+
+.PHONY: deps configure build run test test-asan bench soak format format-check lint clean
+
+# Installs the Debian packages only when one is missing: `setup --check` asks dpkg (milliseconds),
+# so on a prepared machine this never calls apt-get.
+deps:
+	@scripts/setup --check >/dev/null 2>&1 || scripts/setup
+
+# Configures $(BUILD) if it is not configured yet; in CI, makes sure werror is on even when the
+# directory was configured earlier without it.
+configure: deps
+	@if [[ ! -f $(BUILD)/meson-private/coredata.dat ]]; then \
+	  meson setup $(BUILD) $(WERROR) $(MESON_OPTIONS); \
+	elif [[ -n "$(WERROR)" ]] && ! $(call werror_on,$(BUILD)); then \
+	  meson configure $(BUILD) $(WERROR); \
+	fi
+
+build: configure
+	meson compile -C $(BUILD) -j $(JOBS)
+
+run: build
+	@if [[ ! -x $(BUILD)/examples/quickstart ]]; then \
+	  echo "make run: $(BUILD)/examples/quickstart was not built (is it in examples/meson.build?)" >&2; \
+	  exit 1; \
+	fi
+	$(BUILD)/examples/quickstart
+
+test: build
+	meson test -C $(BUILD) --print-errorlogs --num-processes $(JOBS)
+	scripts/check-consumer $(BUILD)
+
+test-asan: deps
+	@if [[ ! -f $(ASAN_BUILD)/meson-private/coredata.dat ]]; then \
+	  meson setup $(ASAN_BUILD) --buildtype=debugoptimized \
+	    -Db_sanitize=address,undefined -Db_lundef=false \
+	    $(WERROR) $(MESON_OPTIONS) $(ASAN_MESON_OPTIONS); \
+	elif [[ -n "$(WERROR)" ]] && ! $(call werror_on,$(ASAN_BUILD)); then \
+	  meson configure $(ASAN_BUILD) $(WERROR); \
+	fi
+	meson compile -C $(ASAN_BUILD) -j $(JOBS)
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes $(JOBS) --suite unit --suite sim
+
+# Runs every executable target defined under bench/ (introspected, so new ones need no change).
+bench: build
+	@progs=$$(scripts/list-targets $(BUILD) bench); \
+	if [[ -z "$$progs" ]]; then \
+	  echo "make bench: no benchmark programs are defined under bench/ yet;" \
+	       "$(BUILD)/bench holds: $$(ls -A $(BUILD)/bench 2>/dev/null | tr '\n' ' ' || true)"; \
+	  exit 0; \
+	fi; \
+	for p in $$progs; do echo "==> $$p"; "$$p"; done
+
+soak: build
+	@if [[ ! -x $(BUILD)/test/sim/dengine-sim ]]; then \
+	  echo "make soak: $(BUILD)/test/sim/dengine-sim was not built (is it in test/sim/meson.build?)" >&2; \
+	  exit 1; \
+	fi
+	$(BUILD)/test/sim/dengine-sim --seeds $(SOAK_SEEDS)
+
+format:
+	scripts/format
+
+format-check:
+	scripts/format --check
+
+# clang-tidy over every .cpp of ours in the compilation database (after a build, so that generated
+# headers exist), diagnostics from our own headers included. Checks and WarningsAsErrors come from
+# .clang-tidy. Runs even when format-check fails, so one run reports both.
+TIDY_HEADERS := ^$(CURDIR)/(include|backends|statemachines|server|test|bench|examples)/
+TIDY_FILES := ^$(CURDIR)/(?!subprojects/|build)
+lint: build
+	@status=0; \
+	scripts/format --check || status=1; \
+	if command -v run-clang-tidy-14 >/dev/null 2>&1; then \
+	  tidy=(run-clang-tidy-14 -clang-tidy-binary clang-tidy-14); \
+	else \
+	  tidy=(run-clang-tidy); \
+	fi; \
+	start=$$(date +%s); \
+	if "$${tidy[@]}" -p $(BUILD) -j $(JOBS) -quiet -header-filter '$(TIDY_HEADERS)' \
+	     -extra-arg=-Wno-unknown-warning-option '$(TIDY_FILES)' >$(BUILD)/clang-tidy.log 2>&1; then \
+	  echo "lint: clang-tidy found nothing in $$(grep -c '^clang-tidy' $(BUILD)/clang-tidy.log) files" \
+	       "($$(( $$(date +%s) - start ))s)"; \
+	else \
+	  sed 's/\x1b\[[0-9;]*m//g' $(BUILD)/clang-tidy.log \
+	    | grep -v -e '^clang-tidy' -e '^[0-9]* warnings\? .*generated' -e '^Suppressed' >&2 || true; \
+	  echo "lint: clang-tidy found problems ($$(( $$(date +%s) - start ))s; log: $(BUILD)/clang-tidy.log)" >&2; \
+	  status=1; \
+	fi; \
+	exit $$status
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
