@@ -168,8 +168,8 @@ class Engine {
 
   result<void> usable() const;
   result<void> fail(error e);
-  result<void> flush_buffer(bool& truncate_pending, LogIndex truncate_at);
-  result<void> roll();
+  result<void> flush_buffer();
+  result<void> roll(LogIndex base);
   result<SegmentFile> create_segment(std::uint64_t seq, LogIndex base);
   result<void> write_meta(const LogMeta& meta);
   void remove_segments_before(std::uint64_t seq);
@@ -296,12 +296,12 @@ inline result<SegmentFile> Engine::create_segment(std::uint64_t seq, LogIndex ba
   return seg;
 }
 
-inline result<void> Engine::roll() {
+inline result<void> Engine::roll(LogIndex base) {
   auto& s = *s_;
   const auto& current = s.segments.back();
   DENGINE_TRYV(io::datasync(current.fd->get(), current.path));  // seal: only the newest may tear
   s.unsynced_bytes = 0;
-  DENGINE_TRY(next, create_segment(s.meta.last_seq + 1, s.last() + 1));
+  DENGINE_TRY(next, create_segment(s.meta.last_seq + 1, base));
   LogMeta meta = s.meta;
   meta.last_seq = next.seq;
   DENGINE_TRYV(write_meta(meta));  // before any record goes into the new segment
@@ -311,20 +311,13 @@ inline result<void> Engine::roll() {
   return success();
 }
 
-inline result<void> Engine::flush_buffer(bool& truncate_pending, LogIndex truncate_at) {
+inline result<void> Engine::flush_buffer() {
   auto& s = *s_;
   if (s.buffer.empty()) return success();
   auto& seg = s.segments.back();
   DENGINE_TRYV(io::pwrite_all(seg.fd->get(), s.buffer, seg.end, seg.path));
-  std::unique_lock lock(s.state_mu);
-  seg.end += s.buffer.size();
+  seg.end += s.buffer.size();  // only the mutating thread reads `end`
   s.unsynced_bytes += s.buffer.size();
-  if (truncate_pending) {
-    s.entries.resize(truncate_at - s.first());
-    truncate_pending = false;
-  }
-  s.entries.insert(s.entries.end(), s.staged.begin(), s.staged.end());
-  s.staged.clear();
   s.buffer.clear();
   return success();
 }
@@ -374,27 +367,29 @@ inline result<void> Engine::append(std::span<const Entry> batch) {
                                                 segment::max_payload_bytes - segment::entry_fixed_bytes));
   }
 
-  bool truncate_pending = from <= s.last();
   s.buffer.clear();
   s.staged.clear();
-  if (truncate_pending) segment::append_truncate_record(s.buffer, from);
+  if (from <= s.last()) segment::append_truncate_record(s.buffer, from);
   auto written = [&]() -> result<void> {
     for (const Entry& e : batch) {
       const auto size = segment::entry_record_bytes(e);
-      const auto& seg = s.segments.back();
-      const auto used = seg.end + s.buffer.size();
+      const auto used = s.segments.back().end + s.buffer.size();
       if (used + size > s.options.segment_bytes && used > segment::header_bytes) {
-        DENGINE_TRYV(flush_buffer(truncate_pending, from));
-        DENGINE_TRYV(roll());
+        DENGINE_TRYV(flush_buffer());
+        DENGINE_TRYV(roll(e.index));  // the new segment's first entry is e
       }
       const auto& target = s.segments.back();
       s.staged.push_back({e.term, target.seq, target.end + s.buffer.size(),
                           static_cast<std::uint32_t>(segment::entry_fixed_bytes + e.data.size()), e.type});
       segment::append_entry_record(s.buffer, e);
     }
-    return flush_buffer(truncate_pending, from);
+    return flush_buffer();
   }();
   if (!written) return fail(written.error());
+  // Publish the whole batch at once: a reader sees all of it or none of it.
+  std::unique_lock lock(s.state_mu);
+  s.entries.resize(from - s.first());
+  s.entries.insert(s.entries.end(), s.staged.begin(), s.staged.end());
   return success();
 }
 
