@@ -1,0 +1,292 @@
+#pragma once
+/// KvStateMachine: the etcd v3 data model as a dengine::StateMachine over any dengine::KvStore.
+///
+/// - apply(): decodes each normal entry (codec.hpp) and runs it (KvCore); noop and
+///   config-change entries answer an empty Response. A whole batch is written through one
+///   KvStore write together with its applied index, so it is atomic and a restart neither
+///   re-applies nor skips an entry. A request error (or an entry that does not decode) is that
+///   entry's response — the same on every replica — and does not stop the node; a storage
+///   error fails apply() and leaves the state as it was before the batch.
+/// - After a batch is durable its events go to the WatchHub and its lease grants/revokes to
+///   the Lessor, if one is attached.
+/// - snapshot()/restore(): the whole KvStore image plus applied index (snapshot_format.hpp).
+/// - Restart: open() over a KvStore that holds data recovers revision, compacted revision,
+///   leases and applied index from it.
+///
+/// Threads: apply() and restore() come from one thread (the apply thread). Reads (range,
+/// read_txn, lease queries, snapshot) may come from any thread: a shared mutex lets them run
+/// together, between batches. The KvStore must allow concurrent const reads.
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dengine/core/error.hpp"
+#include "dengine/core/types.hpp"
+#include "dengine/statemachines/kv/codec.hpp"
+#include "dengine/statemachines/kv/keyspace.hpp"
+#include "dengine/statemachines/kv/kv_core.hpp"
+#include "dengine/statemachines/kv/lessor.hpp"
+#include "dengine/statemachines/kv/snapshot_format.hpp"
+#include "dengine/statemachines/kv/watch_hub.hpp"
+#include "dengine/storage/concepts.hpp"
+#include "dengine/storage/snapshot_io.hpp"
+
+namespace dengine::kv {
+
+/// KvStateMachine options (node-local: they do not affect replicated state).
+struct KvOptions {
+  WatchHubOptions watch;
+  /// Snapshot chunks handed to the sink are about this big.
+  std::size_t snapshot_chunk_bytes = 1U << 20;
+  /// restore() writes the KvStore in batches of about this many bytes.
+  std::size_t restore_batch_bytes = 8U << 20;
+};
+
+/// The KV state machine.
+template <KvStore Store>
+class KvStateMachine {
+ public:
+  /// One result per applied entry: a Response, or the request's error (etcd's text as detail).
+  using response_type = result<Response>;
+
+  /// Opens the state machine over `store` (which must outlive it), recovering whatever state
+  /// the store holds. A store left mid-restore by a crash is cleared (applied index 0), since
+  /// its content cannot be trusted; the runtime then installs the snapshot again.
+  static result<std::unique_ptr<KvStateMachine>> open(Store& store, KvOptions options = {}) {
+    std::unique_ptr<KvStateMachine> sm(new KvStateMachine(store, std::move(options)));
+    DENGINE_TRY(marker, store.get(keyspace::meta_restoring));
+    if (marker) {
+      DENGINE_TRYV(store.clear(0));
+    }
+    DENGINE_TRYV(sm->reload());
+    return sm;
+  }
+
+  KvStateMachine(const KvStateMachine&) = delete;
+  KvStateMachine& operator=(const KvStateMachine&) = delete;
+  ~KvStateMachine() = default;
+
+  // ---- StateMachine -------------------------------------------------------------------------
+
+  /// Applies committed entries (indexes applied_index() + 1, + 2, ...); appends one response each.
+  result<void> apply(std::span<const Entry> batch, std::vector<response_type>& responses) {
+    if (batch.empty()) return success();
+    Effects effects;
+    Revision revision = 0;
+    {
+      std::unique_lock lock(mutex_);
+      LogIndex expect = applied_.load() + 1;
+      for (const Entry& e : batch) {
+        if (e.index != expect) {
+          return error(errc::invalid_argument, "kv apply: entry index " + std::to_string(e.index) +
+                                                   " where " + std::to_string(expect) + " was expected");
+        }
+        ++expect;
+      }
+      const std::size_t first = responses.size();
+      responses.reserve(first + batch.size());
+      for (const Entry& e : batch) {
+        if (e.type != EntryType::normal) {
+          responses.emplace_back(Response{});
+          continue;
+        }
+        auto cmd = decode_command(e.data);
+        if (!cmd) {
+          responses.emplace_back(error(cmd.error().code, "kv apply: entry " + std::to_string(e.index) +
+                                                             ": " + cmd.error().detail));
+          continue;
+        }
+        auto r = core_.execute(cmd.value(), e.index);
+        if (!r && !is_request_error(r.error())) return fail_batch(responses, first, r.error());
+        responses.push_back(std::move(r));
+      }
+      auto committed = core_.buffer().commit(batch.back().index);
+      if (!committed) return fail_batch(responses, first, committed.error());
+      applied_ = batch.back().index;
+      effects = core_.take_effects();
+      revision = core_.mvcc().current_revision();
+    }
+    // Outside the lock: watchers' callbacks may read the state machine.
+    if (effects.compacted) hub_.on_compact(*effects.compacted);
+    hub_.publish(effects.events, revision);
+    if (Lessor* lessor = lessor_.load(); lessor != nullptr && !effects.lease_changes.empty()) {
+      lessor->on_applied(effects.lease_changes);
+    }
+    return success();
+  }
+
+  /// The index of the last applied entry (0 on a fresh store).
+  [[nodiscard]] LogIndex applied_index() const { return applied_.load(); }
+
+  /// Writes a consistent image of the whole state (at applied_index()) to sink in chunks.
+  /// Holds the read lock meanwhile, so apply waits until it is done.
+  result<LogIndex> snapshot(SnapshotSink& sink) const {
+    std::shared_lock lock(mutex_);
+    const LogIndex applied = applied_.load();
+    SnapshotWriter writer(sink, options_.snapshot_chunk_bytes);
+    DENGINE_TRYV(writer.begin(applied));
+    std::optional<error> failure;
+    DENGINE_TRYV(store_->scan("", "", [&](std::string_view k, std::string_view v) {
+      auto r = writer.record(k, v);
+      if (!r) failure = r.error();
+      return r.has_value();
+    }));
+    if (failure) return *failure;
+    DENGINE_TRYV(writer.finish());
+    return applied;
+  }
+
+  /// Replaces the whole state with a snapshot image; returns its applied index. Watches that
+  /// had not reached the image's revision are cancelled (WatchHub::reset). If the image is
+  /// malformed the store is left empty (applied index 0) and the error names the problem;
+  /// a stream whose header is wrong is refused before anything is touched.
+  result<LogIndex> restore(SnapshotSource& source) {
+    Revision revision = 0;
+    Revision compacted = 0;
+    LogIndex applied = 0;
+    result<void> outcome = success();
+    {
+      std::unique_lock lock(mutex_);
+      SnapshotReader reader(source);
+      DENGINE_TRY(image_applied, reader.begin());
+      applied = image_applied;
+      outcome = restore_records(reader, applied);
+      if (!outcome) {
+        // Leave a consistent (empty) state behind rather than a partial image.
+        (void)store_->clear(0);
+      }
+      auto loaded = reload_locked();
+      if (outcome && !loaded) outcome = loaded;
+      revision = core_.mvcc().current_revision();
+      compacted = core_.mvcc().compacted_revision();
+    }
+    hub_.reset(revision, compacted);
+    if (!outcome) return outcome.error();
+    return applied;
+  }
+
+  // ---- reads (any thread) -------------------------------------------------------------------
+
+  /// A range read of the applied state. Pass the leader's Lessor as `is_expired` (e.g.
+  /// [&](LeaseId id) { return lessor.is_expired(id, now); }) to hide keys of expired leases.
+  result<RangeResponse> range(const RangeRequest& req, const ExpiredPredicate& is_expired = {}) const {
+    std::shared_lock lock(mutex_);
+    return core_.range(req, is_expired);
+  }
+
+  /// A txn that only reads, answered from the applied state without the log.
+  result<TxnResponse> read_txn(const TxnRequest& req, const ExpiredPredicate& is_expired = {}) const {
+    std::shared_lock lock(mutex_);
+    return core_.read_txn(req, is_expired);
+  }
+
+  /// A lease's granted TTL and keys (ttl -1 if missing); the leader overrides ttl with
+  /// Lessor::remaining_ttl.
+  [[nodiscard]] LeaseTimeToLiveResponse lease_time_to_live(const LeaseTimeToLiveRequest& req) const {
+    std::shared_lock lock(mutex_);
+    return core_.lease_time_to_live(req);
+  }
+
+  /// Every lease.
+  [[nodiscard]] LeaseLeasesResponse lease_leases() const {
+    std::shared_lock lock(mutex_);
+    return core_.lease_leases();
+  }
+
+  /// Every lease's {id, ttl}: what Lessor::promote needs when this node becomes leader.
+  [[nodiscard]] std::vector<LeaseInfo> lease_infos() const {
+    std::shared_lock lock(mutex_);
+    return core_.leases().infos();
+  }
+
+  /// The current store revision.
+  [[nodiscard]] Revision current_revision() const {
+    std::shared_lock lock(mutex_);
+    return core_.mvcc().current_revision();
+  }
+
+  /// The compacted revision.
+  [[nodiscard]] Revision compacted_revision() const {
+    std::shared_lock lock(mutex_);
+    return core_.mvcc().compacted_revision();
+  }
+
+  /// The watch hub this state machine feeds.
+  [[nodiscard]] WatchHub& watch_hub() noexcept { return hub_; }
+
+  /// Attaches the Lessor that follows applied grants and revokes (nullptr detaches). The
+  /// Lessor must outlive the attachment.
+  void set_lessor(Lessor* lessor) noexcept { lessor_.store(lessor); }
+
+ private:
+  KvStateMachine(Store& store, KvOptions options)
+      : options_(std::move(options)), store_(&store), core_(store), hub_(1, 0, options_.watch) {}
+
+  result<void> reload() {
+    std::unique_lock lock(mutex_);
+    DENGINE_TRYV(reload_locked());
+    hub_.reset(core_.mvcc().current_revision(), core_.mvcc().compacted_revision());
+    return success();
+  }
+
+  result<void> reload_locked() {
+    applied_ = store_->applied_index();
+    return core_.load();
+  }
+
+  // A storage failure mid-batch: drop the batch's writes and responses, and reload the
+  // in-memory state from the store (which still holds the state before the batch).
+  error fail_batch(std::vector<response_type>& responses, std::size_t first, error e) {
+    responses.erase(responses.begin() + static_cast<std::ptrdiff_t>(first), responses.end());
+    auto reloaded = reload_locked();
+    if (!reloaded) {
+      e.detail += "; reloading the kv state also failed: " + reloaded.error().message();
+    }
+    return e;
+  }
+
+  // Streams the image's records into the (cleared) store in batches: a marker key makes a
+  // crash mid-way detectable (open() then clears the store); the last batch removes it and
+  // records the applied index.
+  result<void> restore_records(SnapshotReader& reader, LogIndex applied) {
+    DENGINE_TRYV(store_->clear(0));
+    WriteBatch batch;
+    batch.put(keyspace::meta_restoring, std::string());
+    std::size_t bytes = 0;
+    std::string key;
+    std::string value;
+    for (;;) {
+      DENGINE_TRY(more, reader.next(key, value));
+      if (!more) break;
+      if (key == keyspace::meta_restoring) continue;
+      bytes += key.size() + value.size();
+      batch.put(std::move(key), std::move(value));
+      key.clear();
+      value.clear();
+      if (bytes >= options_.restore_batch_bytes) {
+        DENGINE_TRYV(store_->write(batch, 0));
+        batch.clear();
+        bytes = 0;
+      }
+    }
+    batch.erase(keyspace::meta_restoring);
+    return store_->write(batch, applied);
+  }
+
+  KvOptions options_;
+  Store* store_;
+  mutable std::shared_mutex mutex_;
+  KvCore<Store> core_;
+  std::atomic<LogIndex> applied_{0};
+  WatchHub hub_;
+  std::atomic<Lessor*> lessor_{nullptr};
+};
+
+}  // namespace dengine::kv
