@@ -1,0 +1,165 @@
+#pragma once
+/// Byte layouts of what the LMDB backend stores. All integers are big-endian, so that LMDB's
+/// default key order (memcmp) is numeric order for index keys.
+///
+///   log DB    key = index (8 bytes)  value = term (8) | type (1) | data
+///   meta DB   "format"               value = format version (4)
+///             "hard_state"           value = term (8) | vote (8) | commit (8)
+///             "snapshot"             value = index (8) | term (8) | n voters (4) | voters (8 each)
+///                                            | n learners (4) | learners (8 each)
+///             "kv_applied"           value = applied index (8)
+///   kv DB     key = 'k' | user key   value = user value
+///             (the tag byte lets the empty key exist: LMDB rejects zero-length keys)
+
+#include <lmdb.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dengine/core/types.hpp"
+
+namespace dengine::lmdb::detail {
+
+/// Version of the layout above; a data dir with another version fails incompatible_version.
+inline constexpr std::uint32_t format_version = 1;
+
+inline constexpr std::string_view format_key = "format";
+inline constexpr std::string_view hard_state_key = "hard_state";
+inline constexpr std::string_view snapshot_key = "snapshot";
+inline constexpr std::string_view kv_applied_key = "kv_applied";
+inline constexpr char kv_tag = 'k';
+
+/// Size of an entry value before its data: term (8) and type (1).
+inline constexpr std::size_t entry_header_size = 9;
+
+inline void put_u64(std::string& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+inline void put_u32(std::string& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+}
+/// Precondition: at least 8 bytes at p.
+inline std::uint64_t get_u64(const void* p) noexcept {
+  const auto* b = static_cast<const unsigned char*>(p);
+  std::uint64_t v = 0;
+  for (int k = 0; k < 8; ++k) v = (v << 8) | b[k];
+  return v;
+}
+/// Precondition: at least 4 bytes at p.
+inline std::uint32_t get_u32(const void* p) noexcept {
+  const auto* b = static_cast<const unsigned char*>(p);
+  std::uint32_t v = 0;
+  for (int k = 0; k < 4; ++k) v = (v << 8) | b[k];
+  return v;
+}
+
+/// An MDB_val viewing `s` (LMDB never writes through a key or data argument of a put/get).
+inline MDB_val as_val(std::string_view s) noexcept {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};  // NOLINT(cppcoreguidelines-pro-type-const-cast)
+}
+/// The bytes an MDB_val refers to (valid until the transaction ends).
+inline std::string_view as_view(const MDB_val& v) noexcept {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+
+/// A log key: the index as 8 big-endian bytes.
+class IndexKey {
+ public:
+  explicit IndexKey(LogIndex index) noexcept {
+    for (int k = 7; k >= 0; --k) {
+      bytes_[k] = static_cast<unsigned char>(index & 0xff);
+      index >>= 8;
+    }
+  }
+  /// An MDB_val viewing the key; valid while this object lives.
+  MDB_val val() noexcept { return MDB_val{sizeof bytes_, bytes_}; }
+
+ private:
+  unsigned char bytes_[8] = {};
+};
+
+/// The index a log key holds, or nullopt when the key is not 8 bytes (corruption).
+inline std::optional<LogIndex> decode_index_key(const MDB_val& key) noexcept {
+  if (key.mv_size != 8) return std::nullopt;
+  return get_u64(key.mv_data);
+}
+
+inline void encode_entry(const Entry& e, std::string& out) {
+  out.clear();
+  out.reserve(entry_header_size + e.data.size());
+  put_u64(out, e.term);
+  out.push_back(static_cast<char>(e.type));
+  out.append(e.data);
+}
+
+/// Decodes the value stored at `index`; false when it is too short or has an unknown type.
+inline bool decode_entry(LogIndex index, std::string_view value, Entry& out) {
+  if (value.size() < entry_header_size) return false;
+  const auto type = static_cast<unsigned char>(value[8]);
+  if (type > static_cast<unsigned char>(EntryType::config_change)) return false;
+  out.term = get_u64(value.data());
+  out.index = index;
+  out.type = static_cast<EntryType>(type);
+  out.data.assign(value.substr(entry_header_size));
+  return true;
+}
+
+/// The term of an encoded entry; nullopt when the value is too short.
+inline std::optional<Term> decode_entry_term(std::string_view value) noexcept {
+  if (value.size() < entry_header_size) return std::nullopt;
+  return get_u64(value.data());
+}
+
+inline std::string encode_hard_state(const HardState& hs) {
+  std::string out;
+  put_u64(out, hs.term);
+  put_u64(out, hs.vote);
+  put_u64(out, hs.commit);
+  return out;
+}
+
+inline std::optional<HardState> decode_hard_state(std::string_view v) noexcept {
+  if (v.size() != 24) return std::nullopt;
+  return HardState{get_u64(v.data()), get_u64(v.data() + 8), get_u64(v.data() + 16)};
+}
+
+inline std::string encode_snapshot_meta(const SnapshotMeta& meta) {
+  std::string out;
+  put_u64(out, meta.index);
+  put_u64(out, meta.term);
+  for (const auto* ids : {&meta.membership.voters, &meta.membership.learners}) {
+    put_u32(out, static_cast<std::uint32_t>(ids->size()));
+    for (NodeId id : *ids) put_u64(out, id);
+  }
+  return out;
+}
+
+/// Just the index and term of an encoded snapshot meta (what term() needs); nullopt if short.
+inline std::optional<std::pair<LogIndex, Term>> decode_snapshot_point(std::string_view v) noexcept {
+  if (v.size() < 16) return std::nullopt;
+  return std::pair<LogIndex, Term>{get_u64(v.data()), get_u64(v.data() + 8)};
+}
+
+inline std::optional<SnapshotMeta> decode_snapshot_meta(std::string_view v) {
+  if (v.size() < 16) return std::nullopt;
+  SnapshotMeta meta;
+  meta.index = get_u64(v.data());
+  meta.term = get_u64(v.data() + 8);
+  std::size_t pos = 16;
+  for (auto* ids : {&meta.membership.voters, &meta.membership.learners}) {
+    if (v.size() - pos < 4) return std::nullopt;
+    const std::uint32_t n = get_u32(v.data() + pos);
+    pos += 4;
+    if ((v.size() - pos) / 8 < n) return std::nullopt;
+    ids->reserve(n);
+    for (std::uint32_t k = 0; k < n; ++k, pos += 8) ids->push_back(get_u64(v.data() + pos));
+  }
+  if (pos != v.size()) return std::nullopt;
+  return meta;
+}
+
+}  // namespace dengine::lmdb::detail

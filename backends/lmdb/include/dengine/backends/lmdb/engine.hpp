@@ -1,0 +1,417 @@
+#pragma once
+/// dengine::lmdb::Engine — a StorageEngine (Raft log, hard state, compaction point) in LMDB.
+///
+/// Layout (codec.hpp): the "log" database maps 8-byte big-endian indexes to term | type | data,
+/// so LMDB's byte order is index order; the "meta" database holds the hard state and the
+/// compaction point (snapshot meta). Invariant, checked at open: the log's keys are exactly
+/// [snapshot index + 1, last index] with no gap.
+///
+/// Durability: every call that changes state is one LMDB write transaction.
+/// - DiskFirst: each commit is fsynced, so append() is already durable; sync() has nothing left
+///   to do.
+/// - MemFirst: appends commit without fsync (MDB_NOSYNC); sync() runs mdb_env_sync(force).
+///   compact(), reset() and save_hard_state() are durable on return in both modes (MemFirst
+///   forces a sync after them: they are rare, and the vote must be durable before it is sent).
+/// A process crash never loses a committed transaction (the page cache survives it); only power
+/// loss can lose MemFirst commits not yet synced. LMDB checksums nothing: structural damage is
+/// reported as storage_corrupt, but a flipped bit inside an entry's data goes unnoticed.
+///
+/// Threads: calls that change state are serialized by a mutex; entries(), term() and load() run
+/// concurrently with them, each in one read transaction (a consistent committed snapshot).
+
+#include <lmdb.h>
+
+#include <atomic>
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dengine/backends/lmdb/codec.hpp"
+#include "dengine/backends/lmdb/environment.hpp"
+#include "dengine/backends/lmdb/error.hpp"
+#include "dengine/backends/lmdb/options.hpp"
+#include "dengine/core/config.hpp"
+#include "dengine/core/error.hpp"
+#include "dengine/core/types.hpp"
+#include "dengine/storage/concepts.hpp"
+
+namespace dengine::lmdb {
+
+/// The Raft log and hard state of one data dir, in LMDB (see the file comment).
+class Engine {
+ public:
+  /// Opens (creating if needed) the engine in `dir`, sharing the dir's LMDB environment with
+  /// any KvStore of this process opened there. Fails with io_error when the dir cannot be
+  /// created or opened, storage_corrupt for a damaged data.mdb or log, incompatible_version for
+  /// a data dir of another format.
+  static result<Engine> open(const std::filesystem::path& dir, Options options = {}) {
+    DENGINE_TRY(env, Environment::acquire(dir, options));
+    Engine engine(std::move(env), options);
+    DENGINE_TRY(bounds, engine.check_log());
+    engine.state_->first.store(bounds.first);
+    engine.state_->last.store(bounds.second);
+    return engine;
+  }
+
+  Engine(Engine&&) noexcept = default;
+  Engine& operator=(Engine&&) noexcept = default;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+  /// Closes the engine (and the environment, if no KvStore shares it).
+  ~Engine() = default;
+
+  // ---- StorageEngine -------------------------------------------------------------------------
+
+  /// Appends a non-empty contiguous batch starting in [first_index(), last_index() + 1],
+  /// replacing every entry at or after its first index, in one write transaction. Durable on
+  /// return with DiskFirst; with MemFirst after sync(). A batch breaking those rules fails with
+  /// invalid_argument and changes nothing.
+  result<void> append(std::span<const Entry> batch) {
+    std::lock_guard lock(state_->write_mutex);
+    const LogIndex first = state_->first.load();
+    const LogIndex last = state_->last.load();
+    if (batch.empty()) return error(errc::invalid_argument, where() + ": append of an empty batch");
+    const LogIndex from = batch.front().index;
+    if (from < first || from > last + 1)
+      return error(errc::invalid_argument,
+                   where() + ": append at index " + std::to_string(from) + " outside [" +
+                       std::to_string(first) + ", " + std::to_string(last + 1) +
+                       "] (first index, last index + 1)");
+    for (std::size_t k = 1; k < batch.size(); ++k) {
+      if (batch[k].index != from + k)
+        return error(errc::invalid_argument,
+                     where() + ": append batch not contiguous: entry " + std::to_string(k) +
+                         " has index " + std::to_string(batch[k].index) + ", expected " +
+                         std::to_string(from + k));
+    }
+    std::string value;
+    DENGINE_TRYV(env_->write(options_.mode, [&](MDB_txn* txn) -> result<void> {
+      // Drop the conflicting suffix first; then every key is below `from` and the batch can use
+      // MDB_APPEND (a cheap rightmost-leaf insert).
+      for (LogIndex i = from; i <= last; ++i) {
+        detail::IndexKey key(i);
+        MDB_val k = key.val();
+        if (int rc = mdb_del(txn, env_->log_dbi(), &k, nullptr); rc != 0 && rc != MDB_NOTFOUND)
+          return lmdb_failure(rc, "mdb_del(log " + std::to_string(i) + ")");
+      }
+      for (const Entry& e : batch) {
+        detail::IndexKey key(e.index);
+        MDB_val k = key.val();
+        detail::encode_entry(e, value);
+        MDB_val v = detail::as_val(value);
+        if (int rc = mdb_put(txn, env_->log_dbi(), &k, &v, MDB_APPEND); rc != 0)
+          return lmdb_failure(rc, "mdb_put(log " + std::to_string(e.index) + ")");
+      }
+      return success();
+    }));
+    state_->last.store(batch.back().index);
+    return success();
+  }
+
+  /// Makes every append durable: mdb_env_sync(force) with MemFirst; nothing to do with
+  /// DiskFirst (each commit was fsynced).
+  result<void> sync() {
+    if (options_.mode == PersistenceMode::disk_first) return success();
+    return env_->sync();
+  }
+
+  /// Entries in [lo, hi): at least one when lo < hi, then as many as fit in max_bytes (measured
+  /// with entry_size()). lo > hi → invalid_argument; lo < first_index() → compacted;
+  /// hi > last_index() + 1 → unavailable.
+  [[nodiscard]] result<std::vector<Entry>> entries(LogIndex lo, LogIndex hi,
+                                                   std::size_t max_bytes) const {
+    if (lo > hi)
+      return error(errc::invalid_argument, where() + ": entries range [" + std::to_string(lo) +
+                                               ", " + std::to_string(hi) + ") has lo > hi");
+    return env_->read([&](MDB_txn* txn) -> result<std::vector<Entry>> {
+      DENGINE_TRY(view, read_view(txn));
+      if (lo <= view.snapshot_index)
+        return error(errc::compacted, where() + ": entries from index " + std::to_string(lo) +
+                                          " below first index " +
+                                          std::to_string(view.snapshot_index + 1));
+      if (hi > view.last + 1)
+        return error(errc::unavailable, where() + ": entries up to index " +
+                                            std::to_string(hi - 1) + " past last index " +
+                                            std::to_string(view.last));
+      std::vector<Entry> out;
+      if (lo == hi) return out;
+      detail::Cursor cursor;
+      DENGINE_TRYV(cursor.open(txn, env_->log_dbi(), "log"));
+      detail::IndexKey start(lo);
+      MDB_val k = start.val();
+      MDB_val v{};
+      std::size_t total = 0;
+      int rc = cursor.get(k, v, MDB_SET_KEY);
+      for (LogIndex i = lo; i < hi; ++i) {
+        if (rc == MDB_NOTFOUND) return missing_entry(i);
+        if (rc != 0) return lmdb_failure(rc, "mdb_cursor_get(log " + std::to_string(i) + ")");
+        if (detail::decode_index_key(k) != i) return missing_entry(i);
+        Entry e;
+        if (!detail::decode_entry(i, detail::as_view(v), e)) return malformed_entry(i, v.mv_size);
+        const std::size_t size = entry_size(e);
+        // The first entry is always returned, so a caller bounded by bytes still makes progress.
+        if (!out.empty() && total + size > max_bytes) break;
+        total += size;
+        out.push_back(std::move(e));
+        if (i + 1 < hi) rc = cursor.get(k, v, MDB_NEXT);
+      }
+      return out;
+    });
+  }
+
+  /// Term of the entry at i, for i in [snapshot index, last_index()]; the snapshot index answers
+  /// with the snapshot's term. Below → compacted; above → unavailable.
+  [[nodiscard]] result<Term> term(LogIndex i) const {
+    return env_->read([&](MDB_txn* txn) { return term_in(txn, i); });
+  }
+
+  /// Index of the first entry in the log (snapshot index + 1).
+  [[nodiscard]] LogIndex first_index() const { return state_->first.load(); }
+  /// Index of the last entry in the log (the snapshot index when the log is empty).
+  [[nodiscard]] LogIndex last_index() const { return state_->last.load(); }
+
+  /// Drops entries up to meta.index and records meta as the compaction point, atomically and
+  /// durably. meta.index < snapshot index → compacted; meta.index > last_index() → unavailable;
+  /// meta.term different from term(meta.index) → invalid_argument. Nothing changes on failure.
+  result<void> compact(const SnapshotMeta& meta) {
+    std::lock_guard lock(state_->write_mutex);
+    DENGINE_TRYV(env_->write(options_.mode, [&](MDB_txn* txn) -> result<void> {
+      auto t = term_in(txn, meta.index);
+      if (!t) {
+        auto e = std::move(t).error();
+        e.detail += " (compact to index " + std::to_string(meta.index) + ")";
+        return e;
+      }
+      if (t.value() != meta.term)
+        return error(errc::invalid_argument,
+                     where() + ": compact to index " + std::to_string(meta.index) + " with term " +
+                         std::to_string(meta.term) + ", but the entry there has term " +
+                         std::to_string(t.value()));
+      // The log holds exactly [first, last] (the open-time invariant, kept by every write).
+      for (LogIndex i = state_->first.load(); i <= meta.index; ++i) {
+        detail::IndexKey key(i);
+        MDB_val k = key.val();
+        if (int rc = mdb_del(txn, env_->log_dbi(), &k, nullptr); rc != 0 && rc != MDB_NOTFOUND)
+          return lmdb_failure(rc, "mdb_del(log " + std::to_string(i) + ")");
+      }
+      return put_snapshot(txn, meta);
+    }));
+    state_->first.store(meta.index + 1);
+    return make_durable();
+  }
+
+  /// Discards the whole log and restarts it after meta (an installed snapshot): afterwards
+  /// first_index() == meta.index + 1 and last_index() == meta.index. Durable on return.
+  result<void> reset(const SnapshotMeta& meta) {
+    std::lock_guard lock(state_->write_mutex);
+    DENGINE_TRYV(env_->write(options_.mode, [&](MDB_txn* txn) -> result<void> {
+      if (int rc = mdb_drop(txn, env_->log_dbi(), 0); rc != 0)
+        return lmdb_failure(rc, "mdb_drop(log)");
+      return put_snapshot(txn, meta);
+    }));
+    state_->first.store(meta.index + 1);
+    state_->last.store(meta.index);
+    return make_durable();
+  }
+
+  /// Records the hard state: atomic (one LMDB record) and durable on return in both modes.
+  result<void> save_hard_state(const HardState& hard_state) {
+    std::lock_guard lock(state_->write_mutex);
+    const std::string value = detail::encode_hard_state(hard_state);
+    DENGINE_TRYV(env_->write(options_.mode, [&](MDB_txn* txn) -> result<void> {
+      MDB_val k = detail::as_val(detail::hard_state_key);
+      MDB_val v = detail::as_val(value);
+      if (int rc = mdb_put(txn, env_->meta_dbi(), &k, &v, 0); rc != 0)
+        return lmdb_failure(rc, "mdb_put(meta/hard_state)");
+      return success();
+    }));
+    return make_durable();
+  }
+
+  /// The hard state and compaction point as committed (zero values in a fresh dir).
+  [[nodiscard]] result<RecoveredState> load() const {
+    return env_->read([&](MDB_txn* txn) -> result<RecoveredState> {
+      RecoveredState out;
+      MDB_val k = detail::as_val(detail::hard_state_key);
+      MDB_val v{};
+      int rc = mdb_get(txn, env_->meta_dbi(), &k, &v);
+      if (rc == 0) {
+        auto hs = detail::decode_hard_state(detail::as_view(v));
+        if (!hs) return corrupt_record("hard state", v.mv_size);
+        out.hard_state = *hs;
+      } else if (rc != MDB_NOTFOUND) {
+        return lmdb_failure(rc, "mdb_get(meta/hard_state)");
+      }
+      k = detail::as_val(detail::snapshot_key);
+      rc = mdb_get(txn, env_->meta_dbi(), &k, &v);
+      if (rc == 0) {
+        auto meta = detail::decode_snapshot_meta(detail::as_view(v));
+        if (!meta) return corrupt_record("snapshot meta", v.mv_size);
+        out.snapshot = std::move(*meta);
+      } else if (rc != MDB_NOTFOUND) {
+        return lmdb_failure(rc, "mdb_get(meta/snapshot)");
+      }
+      return out;
+    });
+  }
+
+  // ---- Introspection -------------------------------------------------------------------------
+
+  /// The persistence mode this engine was opened with.
+  [[nodiscard]] PersistenceMode mode() const noexcept { return options_.mode; }
+  /// The (shared) LMDB environment: its dir, map size, growth count and stale readers cleared.
+  [[nodiscard]] const Environment& environment() const noexcept { return *env_; }
+
+ private:
+  /// What a reader needs to check bounds: the compaction point and the last index.
+  struct View {
+    LogIndex snapshot_index = 0;
+    Term snapshot_term = 0;
+    LogIndex last = 0;
+  };
+
+  /// Write-side state, behind a pointer so that Engine stays movable.
+  struct State {
+    std::mutex write_mutex;          // serializes the calls that change the log
+    std::atomic<LogIndex> first{1};  // mirrors the committed log, updated after each commit
+    std::atomic<LogIndex> last{0};
+  };
+
+  Engine(std::shared_ptr<Environment> env, Options options)
+      : env_(std::move(env)), options_(options), state_(std::make_unique<State>()) {}
+
+  [[nodiscard]] std::string where() const { return "lmdb engine " + env_->dir().string(); }
+
+  /// The bounds as of txn's snapshot.
+  result<View> read_view(MDB_txn* txn) const {
+    View view;
+    MDB_val k = detail::as_val(detail::snapshot_key);
+    MDB_val v{};
+    int rc = mdb_get(txn, env_->meta_dbi(), &k, &v);
+    if (rc == 0) {
+      auto point = detail::decode_snapshot_point(detail::as_view(v));
+      if (!point) return corrupt_record("snapshot meta", v.mv_size);
+      view.snapshot_index = point->first;
+      view.snapshot_term = point->second;
+    } else if (rc != MDB_NOTFOUND) {
+      return lmdb_failure(rc, "mdb_get(meta/snapshot)");
+    }
+    detail::Cursor cursor;
+    DENGINE_TRYV(cursor.open(txn, env_->log_dbi(), "log"));
+    rc = cursor.get(k, v, MDB_LAST);
+    if (rc == MDB_NOTFOUND) {
+      view.last = view.snapshot_index;
+      return view;
+    }
+    if (rc != 0) return lmdb_failure(rc, "mdb_cursor_get(log, last)");
+    auto last = detail::decode_index_key(k);
+    if (!last) return bad_key(k.mv_size);
+    view.last = *last;
+    return view;
+  }
+
+  result<Term> term_in(MDB_txn* txn, LogIndex i) const {
+    DENGINE_TRY(view, read_view(txn));
+    if (i < view.snapshot_index)
+      return error(errc::compacted, where() + ": term at index " + std::to_string(i) +
+                                        " below the snapshot index " +
+                                        std::to_string(view.snapshot_index));
+    if (i > view.last)
+      return error(errc::unavailable, where() + ": term at index " + std::to_string(i) +
+                                          " past last index " + std::to_string(view.last));
+    if (i == view.snapshot_index) return view.snapshot_term;
+    detail::IndexKey key(i);
+    MDB_val k = key.val();
+    MDB_val v{};
+    const int rc = mdb_get(txn, env_->log_dbi(), &k, &v);
+    if (rc == MDB_NOTFOUND) return missing_entry(i);
+    if (rc != 0) return lmdb_failure(rc, "mdb_get(log " + std::to_string(i) + ")");
+    auto t = detail::decode_entry_term(detail::as_view(v));
+    if (!t) return malformed_entry(i, v.mv_size);
+    return *t;
+  }
+
+  /// Checks the log invariant (keys exactly [snapshot index + 1, last]) and the meta records;
+  /// returns (first, last).
+  result<std::pair<LogIndex, LogIndex>> check_log() const {
+    DENGINE_TRYV(load());  // decodes the hard state and snapshot meta
+    return env_->read([&](MDB_txn* txn) -> result<std::pair<LogIndex, LogIndex>> {
+      DENGINE_TRY(view, read_view(txn));
+      const LogIndex first = view.snapshot_index + 1;
+      if (view.last == view.snapshot_index) return std::pair{first, view.last};
+      detail::Cursor cursor;
+      DENGINE_TRYV(cursor.open(txn, env_->log_dbi(), "log"));
+      MDB_val k{};
+      MDB_val v{};
+      if (int rc = cursor.get(k, v, MDB_FIRST); rc != 0)
+        return lmdb_failure(rc, "mdb_cursor_get(log, first)");
+      auto lowest = detail::decode_index_key(k);
+      if (!lowest) return bad_key(k.mv_size);
+      if (*lowest != first)
+        return error(errc::storage_corrupt,
+                     "lmdb: " + env_->data_file().string() + ": the log starts at index " +
+                         std::to_string(*lowest) + " but the compaction point is " +
+                         std::to_string(view.snapshot_index));
+      MDB_stat stat{};
+      if (int rc = mdb_stat(txn, env_->log_dbi(), &stat); rc != 0)
+        return lmdb_failure(rc, "mdb_stat(log)");
+      if (view.last < first || stat.ms_entries != view.last - first + 1)
+        return error(errc::storage_corrupt,
+                     "lmdb: " + env_->data_file().string() + ": the log holds " +
+                         std::to_string(stat.ms_entries) + " entries between index " +
+                         std::to_string(first) + " and " + std::to_string(view.last) +
+                         " (a gap)");
+      return std::pair{first, view.last};
+    });
+  }
+
+  result<void> put_snapshot(MDB_txn* txn, const SnapshotMeta& meta) const {
+    const std::string value = detail::encode_snapshot_meta(meta);
+    MDB_val k = detail::as_val(detail::snapshot_key);
+    MDB_val v = detail::as_val(value);
+    if (int rc = mdb_put(txn, env_->meta_dbi(), &k, &v, 0); rc != 0)
+      return lmdb_failure(rc, "mdb_put(meta/snapshot)");
+    return success();
+  }
+
+  /// After a commit that must be durable on return: MemFirst commits skipped the fsync.
+  result<void> make_durable() {
+    if (options_.mode == PersistenceMode::disk_first) return success();
+    return env_->sync();
+  }
+
+  [[nodiscard]] error missing_entry(LogIndex i) const {
+    return error(errc::storage_corrupt, "lmdb: " + env_->data_file().string() +
+                                            ": log entry at index " + std::to_string(i) +
+                                            " is missing (a gap in the log)");
+  }
+  [[nodiscard]] error malformed_entry(LogIndex i, std::size_t size) const {
+    return error(errc::storage_corrupt, "lmdb: " + env_->data_file().string() +
+                                            ": log entry at index " + std::to_string(i) +
+                                            " is malformed (" + std::to_string(size) + " bytes)");
+  }
+  [[nodiscard]] error bad_key(std::size_t size) const {
+    return error(errc::storage_corrupt, "lmdb: " + env_->data_file().string() +
+                                            ": log key of " + std::to_string(size) +
+                                            " bytes (expected 8)");
+  }
+  [[nodiscard]] error corrupt_record(std::string_view what, std::size_t size) const {
+    return error(errc::storage_corrupt, "lmdb: " + env_->data_file().string() + ": " +
+                                            std::string(what) + " record is malformed (" +
+                                            std::to_string(size) + " bytes)");
+  }
+
+  std::shared_ptr<Environment> env_;
+  Options options_;
+  std::unique_ptr<State> state_;
+};
+
+static_assert(dengine::StorageEngine<Engine>);
+
+}  // namespace dengine::lmdb

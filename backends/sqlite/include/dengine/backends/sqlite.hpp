@@ -1,0 +1,8 @@
+#pragma once
+/// The SQLite backend: dengine::sqlite::Engine (a StorageEngine) and dengine::sqlite::KvStore
+/// (a KvStore), both in one WAL-mode database file per data dir (dengine.sqlite3), each
+/// opener with its own connection. Header-only over libsqlite3.
+
+#include "dengine/backends/sqlite/engine.hpp"
+#include "dengine/backends/sqlite/kv_store.hpp"
+#include "dengine/backends/sqlite/options.hpp"

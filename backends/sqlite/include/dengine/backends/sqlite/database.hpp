@@ -1,0 +1,273 @@
+#pragma once
+/// dengine::sqlite::Database — one SQLite connection to a data dir's database file, configured
+/// for the backend (WAL, synchronous per persistence mode, busy timeout, size bound), with its
+/// transaction statements prepared once, and the mapping of SQLite result codes to dengine
+/// errors that name the file and the statement.
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+#include "dengine/backends/sqlite/options.hpp"
+#include "dengine/backends/sqlite/statement.hpp"
+#include "dengine/core/config.hpp"
+#include "dengine/core/error.hpp"
+
+namespace dengine::sqlite {
+
+/// Name of the database file inside a data dir (plus its -wal and -shm companions).
+inline constexpr std::string_view database_file_name = "dengine.sqlite3";
+
+/// The dengine error for SQLite result code `rc` (extended codes allowed) from `what` on `file`.
+/// `message` is sqlite3_errmsg() of the connection (or null); `busy_timeout` is quoted in the
+/// too_busy text; `sys_errno` (sqlite3_system_errno) tells a full disk behind an I/O error.
+inline error make_error(int rc, std::string_view what, const std::filesystem::path& file,
+                        const char* message, std::chrono::milliseconds busy_timeout,
+                        int sys_errno = 0) {
+  const std::string cause = std::string(what) + ": " +
+                            (message != nullptr ? message : sqlite3_errstr(rc));
+  const std::string name = file.string();
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return error(errc::too_busy, "sqlite: " + name +
+                                       " is locked by another connection or process (" + cause +
+                                       "); gave up after the busy timeout of " +
+                                       std::to_string(busy_timeout.count()) + " ms");
+    case SQLITE_FULL:
+      return error(errc::no_space, "sqlite: " + name + " is full (" + cause +
+                                       "): the disk is out of space or the database reached "
+                                       "Options::max_db_bytes");
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return error(errc::storage_corrupt,
+                   "sqlite: " + name + " is corrupt or not an SQLite database (" + cause + ")");
+    case SQLITE_TOOBIG:
+      return error(errc::too_large, "sqlite: " + name + ": a value exceeds SQLite's limit (" +
+                                        cause + ")");
+    case SQLITE_IOERR:
+      if (sys_errno == ENOSPC)
+        return error(errc::no_space, "sqlite: " + name + ": no space left on device (" + cause + ")");
+      return error(errc::io_error, "sqlite: " + name + ": " + cause);
+    default:
+      return error(errc::io_error, "sqlite: " + name + ": " + cause);
+  }
+}
+
+/// One configured connection (see the file comment). Movable; closed on destruction. Not
+/// internally synchronized: the Engine and KvStore guard each connection with a mutex.
+class Database {
+ public:
+  /// Opens (creating if needed) `dir`/dengine.sqlite3 and configures the connection. The
+  /// schema is not touched here (schema.hpp does that).
+  static result<Database> open(const std::filesystem::path& dir, const Options& options) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec)
+      return error(errc::io_error,
+                   "sqlite: cannot create data dir " + dir.string() + ": " + ec.message());
+    if (!std::filesystem::is_directory(dir, ec))
+      return error(errc::io_error, "sqlite: data dir " + dir.string() + " is not a directory");
+    if (options.busy_timeout.count() < 0 || options.busy_timeout.count() > INT32_MAX)
+      return error(errc::invalid_argument,
+                   "sqlite: options for " + dir.string() + ": busy_timeout out of range");
+
+    Database db;
+    db.file_ = dir / database_file_name;
+    db.busy_timeout_ = options.busy_timeout;
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(db.file_.c_str(), &raw,
+                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    db.db_.reset(raw);  // owned even on failure (sqlite3_open_v2 may still allocate a handle)
+    if (rc != SQLITE_OK) return db.failure(rc, "sqlite3_open_v2");
+    sqlite3_extended_result_codes(raw, 1);
+    sqlite3_busy_timeout(raw, static_cast<int>(options.busy_timeout.count()));
+
+    // The first statement reads the file header: a damaged file fails here with NOTADB.
+    DENGINE_TRY(journal, db.prepare("PRAGMA journal_mode=WAL"));
+    if (int step = journal.step(); step != SQLITE_ROW)
+      return db.failure(step, "PRAGMA journal_mode=WAL");
+    const std::string mode(journal.column_blob(0));
+    journal.reset();
+    if (mode != "wal")
+      return error(errc::io_error, "sqlite: " + db.file_.string() +
+                                       ": cannot enable WAL journaling (journal_mode is " + mode +
+                                       "); the file system must support shared memory");
+    DENGINE_TRYV(db.exec(options.mode == PersistenceMode::disk_first ? "PRAGMA synchronous=FULL"
+                                                                     : "PRAGMA synchronous=NORMAL"));
+    if (options.max_db_bytes != 0) {
+      DENGINE_TRY(page_size, db.query_int("PRAGMA page_size"));
+      const std::uint64_t pages =
+          std::max<std::uint64_t>(1, options.max_db_bytes / static_cast<std::uint64_t>(page_size));
+      DENGINE_TRYV(db.query_int("PRAGMA max_page_count=" + std::to_string(pages)));
+    }
+    DENGINE_TRY(begin_write, db.prepare("BEGIN IMMEDIATE"));
+    DENGINE_TRY(begin_read, db.prepare("BEGIN DEFERRED"));
+    DENGINE_TRY(commit, db.prepare("COMMIT"));
+    DENGINE_TRY(rollback, db.prepare("ROLLBACK"));
+    DENGINE_TRY(checkpoint, db.prepare("PRAGMA wal_checkpoint(FULL)"));
+    db.begin_write_ = std::move(begin_write);
+    db.begin_read_ = std::move(begin_read);
+    db.commit_ = std::move(commit);
+    db.rollback_ = std::move(rollback);
+    db.checkpoint_ = std::move(checkpoint);
+    return db;
+  }
+
+  /// The database file, for error messages.
+  [[nodiscard]] const std::filesystem::path& file() const noexcept { return file_; }
+  /// The raw connection.
+  [[nodiscard]] sqlite3* handle() const noexcept { return db_.get(); }
+
+  /// The dengine error for `rc` from `what` on this connection (uses its last error message).
+  [[nodiscard]] error failure(int rc, std::string_view what) const {
+    return make_error(rc, what, file_, db_ ? sqlite3_errmsg(db_.get()) : nullptr, busy_timeout_,
+                      db_ ? sqlite3_system_errno(db_.get()) : 0);
+  }
+
+  /// Prepares `sql` for reuse (SQLITE_PREPARE_PERSISTENT: it lives as long as the connection).
+  result<Statement> prepare(std::string_view sql) const {
+    sqlite3_stmt* stmt = nullptr;
+    const int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
+                                      SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      return failure(rc, "prepare \"" + std::string(sql) + "\"");
+    }
+    return Statement(stmt);
+  }
+
+  /// Runs a statement that returns no rows we need (DDL, pragmas) to completion.
+  result<void> exec(std::string_view sql) const {
+    DENGINE_TRY(stmt, prepare(sql));
+    for (;;) {
+      const int rc = stmt.step();
+      if (rc == SQLITE_DONE) return success();
+      if (rc != SQLITE_ROW) return failure(rc, sql);
+    }
+  }
+
+  /// Runs a statement returning one integer (a pragma) and returns it.
+  result<std::int64_t> query_int(std::string_view sql) const {
+    DENGINE_TRY(stmt, prepare(sql));
+    const int rc = stmt.step();
+    if (rc == SQLITE_ROW) return stmt.column_int64(0);
+    if (rc == SQLITE_DONE) return std::int64_t{0};
+    return failure(rc, sql);
+  }
+
+  /// BEGIN IMMEDIATE: takes the write lock now (waiting up to the busy timeout), so the commit
+  /// cannot fail for lock reasons.
+  result<void> begin_write() { return run(begin_write_, "BEGIN IMMEDIATE"); }
+  /// BEGIN DEFERRED: a read transaction; its snapshot starts at the first read.
+  result<void> begin_read() { return run(begin_read_, "BEGIN DEFERRED"); }
+  /// COMMIT of the open transaction.
+  result<void> commit() { return run(commit_, "COMMIT"); }
+  /// ROLLBACK of the open transaction, if any (errors ignored: used on failure paths).
+  void rollback() noexcept {
+    if (sqlite3_get_autocommit(db_.get()) == 0) {
+      rollback_.step();
+      rollback_.reset();
+    }
+  }
+
+  /// `PRAGMA wal_checkpoint(FULL)`: copies every committed WAL frame into the database file,
+  /// fsyncing the WAL before and the database after, so every commit so far is durable even
+  /// with synchronous=NORMAL. Fails with too_busy if other connections' transactions keep it
+  /// from completing within the busy timeout.
+  result<void> checkpoint() {
+    Reset reset(checkpoint_);
+    const int rc = checkpoint_.step();
+    if (rc != SQLITE_ROW) return failure(rc, "PRAGMA wal_checkpoint(FULL)");
+    if (checkpoint_.column_int64(0) != 0)
+      return error(errc::too_busy,
+                   "sqlite: " + file_.string() +
+                       ": WAL checkpoint could not complete: another connection or process kept a "
+                       "transaction open past the busy timeout of " +
+                       std::to_string(busy_timeout_.count()) + " ms");
+    return success();
+  }
+
+ private:
+  struct Close {
+    // close_v2: safe even if a statement outlived the connection object (it becomes a zombie).
+    void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+  };
+
+  Database() = default;
+
+  result<void> run(Statement& stmt, std::string_view what) {
+    Reset reset(stmt);
+    const int rc = stmt.step();
+    if (rc != SQLITE_DONE) return failure(rc, what);
+    return success();
+  }
+
+  std::unique_ptr<sqlite3, Close> db_;
+  std::filesystem::path file_;
+  std::chrono::milliseconds busy_timeout_{0};
+  Statement begin_write_;
+  Statement begin_read_;
+  Statement commit_;
+  Statement rollback_;
+  Statement checkpoint_;
+};
+
+/// A write transaction (BEGIN IMMEDIATE) rolled back on scope exit unless committed.
+class WriteTransaction {
+ public:
+  explicit WriteTransaction(Database& db) noexcept : db_(db) {}
+  WriteTransaction(const WriteTransaction&) = delete;
+  WriteTransaction& operator=(const WriteTransaction&) = delete;
+  ~WriteTransaction() {
+    if (open_) db_.rollback();
+  }
+  /// Starts the transaction.
+  result<void> begin() {
+    DENGINE_TRYV(db_.begin_write());
+    open_ = true;
+    return success();
+  }
+  /// Commits it (on failure the destructor rolls back).
+  result<void> commit() {
+    DENGINE_TRYV(db_.commit());
+    open_ = false;
+    return success();
+  }
+
+ private:
+  Database& db_;
+  bool open_ = false;
+};
+
+/// A read transaction (BEGIN DEFERRED), ended on scope exit: several SELECTs see one snapshot.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(Database& db) noexcept : db_(db) {}
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+  ~ReadTransaction() {
+    if (open_) db_.rollback();  // a read transaction has nothing to commit
+  }
+  /// Starts the transaction.
+  result<void> begin() {
+    DENGINE_TRYV(db_.begin_read());
+    open_ = true;
+    return success();
+  }
+
+ private:
+  Database& db_;
+  bool open_ = false;
+};
+
+}  // namespace dengine::sqlite

@@ -1,0 +1,455 @@
+// What only the LMDB backend has: map growth, stale reader slots, the shared environment,
+// persistence modes, and clear errors for unusable dirs and damaged files.
+
+#include <doctest/doctest.h>
+
+#include <lmdb.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <fstream>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "conformance_helpers.hpp"
+#include "dengine/backends/lmdb.hpp"
+#include "temp_dir.hpp"
+
+namespace {
+
+using dengine::Entry;
+using dengine::EntryType;
+using dengine::errc;
+using dengine::HardState;
+using dengine::LogIndex;
+using dengine::PersistenceMode;
+using dengine::SnapshotMeta;
+using dengine::WriteBatch;
+using dengine::conformance::make_entries;
+using dengine::conformance::unbounded;
+using dengine::lmdb::Engine;
+using dengine::lmdb::KvStore;
+using dengine::lmdb::Options;
+using dengine::test::TempDir;
+
+Options tiny_map(PersistenceMode mode = PersistenceMode::disk_first) {
+  Options o;
+  o.mode = mode;
+  o.initial_map_size = std::size_t{64} << 10;
+  return o;
+}
+
+std::vector<Entry> big_entries(LogIndex from, LogIndex to, std::size_t bytes) {
+  std::vector<Entry> out;
+  for (LogIndex i = from; i <= to; ++i)
+    out.push_back(Entry{1, i, EntryType::normal, std::string(bytes, static_cast<char>('a' + i % 26))});
+  return out;
+}
+
+template <class E>
+void append_ok(E& engine, const std::vector<Entry>& batch) {
+  CONF_REQUIRE_OK(engine.append(std::span<const Entry>(batch)));
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+/// Overwrites the first `bytes` bytes of `file` with 0xAB.
+void scribble(const std::filesystem::path& file, std::size_t bytes) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  REQUIRE(f.good());
+  const std::string junk(bytes, '\xAB');
+  f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  REQUIRE(f.good());
+}
+
+TEST_CASE("lmdb engine: the map grows when large entries fill a tiny one") {
+  TempDir dir("dengine-lmdb-grow-");
+  const auto log = big_entries(1, 24, 200 << 10);  // ~4.8 MiB through a 64 KiB map
+  {
+    auto engine = CONF_VALUE(Engine::open(dir.path(), tiny_map()));
+    const std::size_t initial = engine.environment().map_size();
+    // Single-entry batches and one batch of many: growth must work at either size.
+    for (std::size_t k = 0; k < 8; ++k)
+      CONF_REQUIRE_OK(engine.append(std::span<const Entry>(&log[k], 1)));
+    CONF_REQUIRE_OK(engine.append(std::span<const Entry>(log).subspan(8)));
+    CHECK(engine.environment().map_growths() > 0);
+    CHECK(engine.environment().map_size() > initial);
+    CHECK(engine.last_index() == 24);
+    CHECK(CONF_VALUE(engine.entries(1, 25, unbounded)) == log);
+  }
+  // Reopened with the same tiny option, the environment adopts the larger file's map.
+  auto engine = CONF_VALUE(Engine::open(dir.path(), tiny_map()));
+  CHECK(CONF_VALUE(engine.entries(1, 25, unbounded)) == log);
+  auto store = CONF_VALUE(KvStore::open(dir.path(), tiny_map()));
+  WriteBatch batch;
+  batch.put("big", std::string(3 << 20, 'v'));
+  CONF_REQUIRE_OK(store.write(batch, 1));
+  CHECK(CONF_VALUE(store.get("big"))->size() == std::size_t{3} << 20);
+}
+
+TEST_CASE("lmdb engine: a write past max_map_size fails with no_space and changes nothing") {
+  TempDir dir("dengine-lmdb-full-");
+  Options o = tiny_map();
+  o.max_map_size = std::size_t{256} << 10;
+  auto engine = CONF_VALUE(Engine::open(dir.path(), o));
+  append_ok(engine, make_entries(1, 3, 1));
+  auto r = engine.append(big_entries(4, 4, 1 << 20));
+  CONF_REQUIRE_ERROR(errc::no_space, r);
+  CHECK(contains(r.error().detail, "max_map_size"));
+  CHECK(contains(r.error().detail, dir.path().string()));
+  CHECK(engine.last_index() == 3);
+  // The engine stays usable for what fits.
+  append_ok(engine, make_entries(4, 6, 1));
+  CHECK(CONF_VALUE(engine.entries(1, 7, unbounded)) == make_entries(1, 6, 1));
+}
+
+TEST_CASE("lmdb engine: readers on another thread run while the map grows") {
+  // Growing the map needs every transaction of the process drained; readers must neither see a
+  // torn log nor deadlock the growth. Each batch i is one 64 KiB entry with term i.
+  TempDir dir("dengine-lmdb-grow-mt-");
+  auto engine = CONF_VALUE(Engine::open(dir.path(), tiny_map()));
+  constexpr LogIndex batches = 64;
+  std::atomic<bool> done{false};
+  std::atomic<bool> writer_ok{true};
+  std::thread writer([&] {
+    for (LogIndex b = 1; b <= batches; ++b) {
+      std::vector<Entry> batch{Entry{b, b, EntryType::normal, std::string(64 << 10, 'w')}};
+      if (!engine.append(std::span<const Entry>(batch))) {
+        writer_ok = false;
+        break;
+      }
+    }
+    done = true;
+  });
+  bool consistent = true;
+  std::size_t reads = 0;
+  while (!done) {
+    const LogIndex last = engine.last_index();
+    if (last == 0) continue;
+    auto got = engine.entries(1, last + 1, unbounded);
+    if (!got || got.value().size() != last) {
+      consistent = false;
+      continue;
+    }
+    for (const Entry& e : got.value())
+      if (e.term != e.index || e.data.size() != std::size_t{64} << 10) consistent = false;
+    ++reads;
+  }
+  writer.join();
+  CHECK(writer_ok);
+  CHECK(consistent);
+  CHECK(engine.last_index() == batches);
+  CHECK(engine.environment().map_growths() > 0);
+  MESSAGE("reads during growth: " << reads);
+}
+
+TEST_CASE("lmdb kv store: a write from inside a scan visitor that needs map growth fails, "
+          "never deadlocks") {
+  TempDir dir("dengine-lmdb-visitor-");
+  auto store = CONF_VALUE(KvStore::open(dir.path(), tiny_map()));
+  WriteBatch first;
+  first.put("a", "1");
+  CONF_REQUIRE_OK(store.write(first, 1));
+  dengine::result<void> inner = dengine::success();
+  CONF_REQUIRE_OK(store.scan("", "", [&](std::string_view, std::string_view) {
+    WriteBatch big;
+    big.put("b", std::string(1 << 20, 'x'));  // cannot fit in 64 KiB
+    inner = store.write(big, 2);
+    return false;
+  }));
+  CONF_REQUIRE_ERROR(errc::too_busy, inner);
+  CHECK(contains(inner.error().detail, "scan visitor"));
+  CHECK(store.applied_index() == 1);
+  // Outside the scan the same write grows the map and succeeds.
+  WriteBatch big;
+  big.put("b", std::string(1 << 20, 'x'));
+  CONF_REQUIRE_OK(store.write(big, 2));
+  CHECK(CONF_VALUE(store.get("b"))->size() == std::size_t{1} << 20);
+}
+
+TEST_CASE("lmdb kv store: a visitor may read the store it scans") {
+  TempDir dir("dengine-lmdb-nested-");
+  auto store = CONF_VALUE(KvStore::open(dir.path()));
+  WriteBatch b;
+  b.put("a", "1");
+  b.put("b", "2");
+  CONF_REQUIRE_OK(store.write(b, 1));
+  std::vector<std::string> seen;
+  CONF_REQUIRE_OK(store.scan("", "", [&](std::string_view k, std::string_view) {
+    auto other = store.get(k == "a" ? "b" : "a");
+    std::size_t inner = 0;
+    auto nested = store.scan("", "", [&](std::string_view, std::string_view) { return ++inner, true; });
+    seen.push_back(std::string(k) + "->" + other.value().value_or("?") + "/" +
+                   std::to_string(nested ? inner : 0));
+    return true;
+  }));
+  CHECK(seen == std::vector<std::string>{"a->2/2", "b->1/2"});
+}
+
+TEST_CASE("lmdb: stale reader slots left by dead processes are cleared at open") {
+  TempDir dir("dengine-lmdb-stale-");
+  { CONF_VALUE(Engine::open(dir.path())); }  // create the environment, then close it
+  const std::string path = dir.path().string();
+  auto open_raw = [&](MDB_env** env) {
+    if (mdb_env_create(env) != 0) return false;
+    mdb_env_set_maxdbs(*env, 3);
+    return mdb_env_open(*env, path.c_str(), MDB_NOTLS, 0644) == 0;
+  };
+  // Process A keeps the environment open, so the lock file (and its reader table) is not reset
+  // when the next process opens it; process B starts a read transaction and dies inside it.
+  int hold[2];
+  int ready[2];
+  REQUIRE(pipe(hold) == 0);
+  REQUIRE(pipe(ready) == 0);
+  const pid_t a = fork();
+  REQUIRE(a >= 0);
+  if (a == 0) {
+    close(hold[1]);
+    close(ready[0]);
+    MDB_env* env = nullptr;
+    char c = open_raw(&env) ? 'y' : 'n';
+    (void)!write(ready[1], &c, 1);
+    (void)!read(hold[0], &c, 1);  // until the parent closes its end
+    _exit(0);
+  }
+  close(hold[0]);
+  close(ready[1]);
+  char c = 0;
+  REQUIRE(read(ready[0], &c, 1) == 1);
+  close(ready[0]);
+  REQUIRE(c == 'y');
+  const pid_t b = fork();
+  REQUIRE(b >= 0);
+  if (b == 0) {
+    MDB_env* env = nullptr;
+    MDB_txn* txn = nullptr;
+    if (!open_raw(&env) || mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) != 0) _exit(1);
+    _exit(0);  // dies holding its reader slot
+  }
+  int status = 0;
+  REQUIRE(waitpid(b, &status, 0) == b);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+
+  {
+    auto engine = CONF_VALUE(Engine::open(dir.path()));
+    CHECK(engine.environment().stale_readers_cleared() == 1);
+    append_ok(engine, make_entries(1, 2, 1));
+  }
+  close(hold[1]);
+  REQUIRE(waitpid(a, &status, 0) == a);
+}
+
+TEST_CASE("lmdb: both persistence modes are accepted; synced data is there after a reopen") {
+  for (PersistenceMode mode : {PersistenceMode::disk_first, PersistenceMode::mem_first}) {
+    CAPTURE(static_cast<int>(mode));
+    TempDir dir("dengine-lmdb-mode-");
+    Options o;
+    o.mode = mode;
+    {
+      auto engine = CONF_VALUE(Engine::open(dir.path(), o));
+      auto store = CONF_VALUE(KvStore::open(dir.path(), o));
+      CHECK(engine.mode() == mode);
+      CHECK(store.mode() == mode);
+      append_ok(engine, make_entries(1, 10, 1));
+      CONF_REQUIRE_OK(engine.sync());
+      CONF_REQUIRE_OK(engine.save_hard_state(HardState{1, 1, 10}));
+      WriteBatch b;
+      b.put("k", "v");
+      CONF_REQUIRE_OK(store.write(b, 10));
+      CONF_REQUIRE_OK(store.sync());
+    }
+    auto engine = CONF_VALUE(Engine::open(dir.path(), o));
+    auto store = CONF_VALUE(KvStore::open(dir.path(), o));
+    CHECK(CONF_VALUE(engine.entries(1, 11, unbounded)) == make_entries(1, 10, 1));
+    CHECK(CONF_VALUE(engine.load()).hard_state == HardState{1, 1, 10});
+    CHECK(CONF_VALUE(store.get("k")) == std::optional<std::string>("v"));
+    CHECK(store.applied_index() == 10);
+  }
+}
+
+TEST_CASE("lmdb: an engine and a kv store on one dir share one environment") {
+  TempDir dir("dengine-lmdb-shared-");
+  Options mem;
+  mem.mode = PersistenceMode::mem_first;
+  auto engine = CONF_VALUE(Engine::open(dir.path(), mem));
+  auto store = CONF_VALUE(KvStore::open(dir.path()));  // DiskFirst: each handle keeps its mode
+  CHECK(&engine.environment() == &store.environment());
+  append_ok(engine, make_entries(1, 5, 1));
+  WriteBatch b;
+  b.put("x", "1");
+  CONF_REQUIRE_OK(store.write(b, 5));
+  CONF_REQUIRE_OK(engine.sync());
+  {
+    Engine moved(std::move(engine));  // moving keeps the environment open
+    CHECK(moved.last_index() == 5);
+  }
+  // The engine is gone; the store still holds the environment.
+  CHECK(CONF_VALUE(store.get("x")) == std::optional<std::string>("1"));
+  auto again = CONF_VALUE(Engine::open(dir.path()));
+  CHECK(&again.environment() == &store.environment());
+  CHECK(again.last_index() == 5);
+}
+
+TEST_CASE("lmdb kv store: a key longer than LMDB allows fails with too_large naming the limit") {
+  TempDir dir("dengine-lmdb-key-");
+  auto store = CONF_VALUE(KvStore::open(dir.path()));
+  CHECK(store.max_key_size() == static_cast<std::size_t>(511 - 1));
+  WriteBatch b;
+  b.put("ok", "1");
+  b.put(std::string(store.max_key_size() + 1, 'k'), "2");
+  auto r = store.write(b, 1);
+  CONF_REQUIRE_ERROR(errc::too_large, r);
+  CHECK(contains(r.error().detail, std::to_string(store.max_key_size())));
+  CHECK(store.applied_index() == 0);
+  CHECK_FALSE(CONF_VALUE(store.get("ok")).has_value());
+  // The longest allowed key works, and a lookup of a longer one is simply absent.
+  WriteBatch fits;
+  fits.put(std::string(store.max_key_size(), 'k'), "3");
+  CONF_REQUIRE_OK(store.write(fits, 2));
+  CHECK(CONF_VALUE(store.get(std::string(store.max_key_size(), 'k'))) == std::optional<std::string>("3"));
+  CHECK_FALSE(CONF_VALUE(store.get(std::string(store.max_key_size() + 1, 'k'))).has_value());
+  // A scan bound past the limit still orders correctly.
+  std::size_t seen = 0;
+  CONF_REQUIRE_OK(store.scan(std::string(store.max_key_size() + 5, 'a'), "", [&](auto, auto) {
+    return ++seen, true;
+  }));
+  CHECK(seen == 1);
+}
+
+TEST_CASE("lmdb: a data dir that is a file fails with io_error naming it") {
+  TempDir dir("dengine-lmdb-file-");
+  const auto path = dir.path() / "not-a-dir";
+  std::ofstream(path) << "x";
+  auto r = Engine::open(path);
+  CONF_REQUIRE_ERROR(errc::io_error, r);
+  CHECK(contains(r.error().detail, path.string()));
+  CONF_REQUIRE_ERROR(errc::io_error, KvStore::open(path / "below"));
+}
+
+TEST_CASE("lmdb: a dir where no file can be created fails with io_error naming the call") {
+  // /proc refuses new files even to root, unlike a chmod'ed dir.
+  auto r = Engine::open("/proc/self");
+  CONF_REQUIRE_ERROR(errc::io_error, r);
+  CHECK(contains(r.error().detail, "mdb_env_open"));
+  CHECK(contains(r.error().detail, "/proc/"));
+}
+
+TEST_CASE("lmdb: a data dir that is not writable fails with io_error naming the call") {
+  if (geteuid() == 0) {
+    MESSAGE("skipped: running as root, which may write anywhere");
+    return;
+  }
+  TempDir dir("dengine-lmdb-ro-");
+  REQUIRE(chmod(dir.path().c_str(), 0500) == 0);
+  auto r = Engine::open(dir.path());
+  chmod(dir.path().c_str(), 0700);
+  CONF_REQUIRE_ERROR(errc::io_error, r);
+  CHECK(contains(r.error().detail, "mdb_env_open"));
+  CHECK(contains(r.error().detail, dir.path().string()));
+}
+
+TEST_CASE("lmdb: a damaged data.mdb fails with storage_corrupt naming the file") {
+  TempDir dir("dengine-lmdb-corrupt-");
+  {
+    auto engine = CONF_VALUE(Engine::open(dir.path()));
+    append_ok(engine, make_entries(1, 10, 1));
+  }
+  SUBCASE("both meta pages overwritten") { scribble(dir.path() / "data.mdb", 2 * 4096); }
+  SUBCASE("a file that never was LMDB") {
+    std::filesystem::remove(dir.path() / "data.mdb");
+    std::filesystem::remove(dir.path() / "lock.mdb");
+    std::ofstream(dir.path() / "data.mdb") << std::string(3 * 4096, 'z');
+  }
+  auto r = Engine::open(dir.path());
+  CONF_REQUIRE_ERROR(errc::storage_corrupt, r);
+  CHECK(contains(r.error().detail, (dir.path() / "data.mdb").string()));
+  CONF_REQUIRE_ERROR(errc::storage_corrupt, KvStore::open(dir.path()));
+}
+
+TEST_CASE("lmdb: a data dir of another format version fails with incompatible_version") {
+  TempDir dir("dengine-lmdb-version-");
+  { CONF_VALUE(Engine::open(dir.path())); }
+  {
+    // Rewrite the format record as a future version would.
+    MDB_env* env = nullptr;
+    REQUIRE(mdb_env_create(&env) == 0);
+    mdb_env_set_maxdbs(env, 3);
+    REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0644) == 0);
+    MDB_txn* txn = nullptr;
+    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+    MDB_dbi meta = 0;
+    REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+    std::string key = "format";
+    const unsigned char version[4] = {0, 0, 0, 2};
+    MDB_val k{key.size(), key.data()};
+    MDB_val v{sizeof version, const_cast<unsigned char*>(version)};
+    REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
+    REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+  }
+  auto r = Engine::open(dir.path());
+  CONF_REQUIRE_ERROR(errc::incompatible_version, r);
+  CHECK(contains(r.error().detail, "format version 2"));
+  CHECK(contains(r.error().detail, "data.mdb"));
+}
+
+TEST_CASE("lmdb: LMDB return codes map to dengine errors naming call and dir") {
+  using dengine::lmdb::make_error;
+  const std::filesystem::path dir = "/data/node1";
+  struct Case {
+    int rc;
+    errc code;
+  };
+  for (Case c : {Case{MDB_VERSION_MISMATCH, errc::incompatible_version},
+                 Case{MDB_INCOMPATIBLE, errc::incompatible_version},
+                 Case{MDB_INVALID, errc::storage_corrupt}, Case{MDB_CORRUPTED, errc::storage_corrupt},
+                 Case{MDB_PAGE_NOTFOUND, errc::storage_corrupt}, Case{MDB_MAP_FULL, errc::no_space},
+                 Case{ENOSPC, errc::no_space}, Case{MDB_READERS_FULL, errc::too_busy},
+                 Case{MDB_TXN_FULL, errc::too_large}, Case{EACCES, errc::io_error},
+                 Case{MDB_PANIC, errc::io_error}}) {
+    CAPTURE(c.rc);
+    const dengine::error e = make_error(c.rc, "mdb_env_open", dir);
+    CHECK(e == c.code);
+    CHECK(contains(e.detail, "mdb_env_open"));
+    CHECK(contains(e.detail, "/data/node1"));
+    CHECK(contains(e.detail, mdb_strerror(c.rc)));
+  }
+}
+
+TEST_CASE("lmdb: invalid options fail with invalid_argument") {
+  TempDir dir("dengine-lmdb-options-");
+  Options o;
+  o.max_map_size = o.initial_map_size / 2;
+  CONF_REQUIRE_ERROR(errc::invalid_argument, Engine::open(dir.path(), o));
+  o = Options{};
+  o.max_readers = 0;
+  CONF_REQUIRE_ERROR(errc::invalid_argument, KvStore::open(dir.path(), o));
+}
+
+TEST_CASE("lmdb engine: compact and reset in MemFirst survive a reopen without sync()") {
+  TempDir dir("dengine-lmdb-durable-");
+  Options mem;
+  mem.mode = PersistenceMode::mem_first;
+  {
+    auto engine = CONF_VALUE(Engine::open(dir.path(), mem));
+    append_ok(engine, make_entries(1, 10, 1));
+    CONF_REQUIRE_OK(engine.compact(SnapshotMeta{4, 1, {{1, 2, 3}, {}}}));
+    CONF_REQUIRE_OK(engine.reset(SnapshotMeta{20, 2, {{1, 2}, {3}}}));
+  }
+  auto engine = CONF_VALUE(Engine::open(dir.path(), mem));
+  CHECK(engine.first_index() == 21);
+  CHECK(engine.last_index() == 20);
+  CHECK(CONF_VALUE(engine.load()).snapshot == SnapshotMeta{20, 2, {{1, 2}, {3}}});
+  CHECK(CONF_VALUE(engine.term(20)) == 2);
+}
+
+}  // namespace

@@ -1,0 +1,406 @@
+// What only the SQLite backend has: the schema version check, lock contention (SQLITE_BUSY),
+// a size bound (SQLITE_FULL), damaged files, persistence modes, and the reader connection.
+
+#include <doctest/doctest.h>
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <fstream>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "conformance_helpers.hpp"
+#include "dengine/backends/sqlite.hpp"
+#include "temp_dir.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using dengine::Entry;
+using dengine::EntryType;
+using dengine::errc;
+using dengine::HardState;
+using dengine::LogIndex;
+using dengine::PersistenceMode;
+using dengine::SnapshotMeta;
+using dengine::WriteBatch;
+using dengine::conformance::make_entries;
+using dengine::conformance::unbounded;
+using dengine::sqlite::Engine;
+using dengine::sqlite::KvStore;
+using dengine::sqlite::Options;
+using dengine::test::TempDir;
+
+template <class E>
+void append_ok(E& engine, const std::vector<Entry>& batch) {
+  CONF_REQUIRE_OK(engine.append(std::span<const Entry>(batch)));
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+std::filesystem::path db_file(const TempDir& dir) { return dir.path() / "dengine.sqlite3"; }
+
+/// A plain connection to the data dir's file, as another program would open it.
+class RawConnection {
+ public:
+  explicit RawConnection(const std::filesystem::path& file) {
+    REQUIRE(sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+  }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+  ~RawConnection() { sqlite3_close_v2(db_); }
+  /// Runs sql; returns the SQLite result code.
+  int exec(const char* sql) { return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+TEST_CASE("sqlite: a data dir written with another schema version fails with "
+          "incompatible_version") {
+  TempDir dir("dengine-sqlite-version-");
+  {
+    auto engine = CONF_VALUE(Engine::open(dir.path()));
+    append_ok(engine, make_entries(1, 3, 1));
+  }
+  {
+    RawConnection raw(db_file(dir));
+    REQUIRE(raw.exec("UPDATE dengine_meta SET value = 99 WHERE name = 'schema_version'") == SQLITE_OK);
+  }
+  auto r = Engine::open(dir.path());
+  CONF_REQUIRE_ERROR(errc::incompatible_version, r);
+  CHECK(contains(r.error().detail, "schema version 99"));
+  CHECK(contains(r.error().detail, db_file(dir).string()));
+  CONF_REQUIRE_ERROR(errc::incompatible_version, KvStore::open(dir.path()));
+  {
+    // Nothing was changed by the failed opens: restoring the row makes the dir usable again.
+    RawConnection raw(db_file(dir));
+    REQUIRE(raw.exec("UPDATE dengine_meta SET value = 1 WHERE name = 'schema_version'") == SQLITE_OK);
+  }
+  auto engine = CONF_VALUE(Engine::open(dir.path()));
+  CHECK(CONF_VALUE(engine.entries(1, 4, unbounded)) == make_entries(1, 3, 1));
+}
+
+TEST_CASE("sqlite: a write lock held by another connection fails writes with too_busy") {
+  TempDir dir("dengine-sqlite-busy-");
+  Options o;
+  o.busy_timeout = 20ms;
+  auto engine = CONF_VALUE(Engine::open(dir.path(), o));
+  auto store = CONF_VALUE(KvStore::open(dir.path(), o));
+  append_ok(engine, make_entries(1, 3, 1));
+
+  RawConnection other(db_file(dir));
+  REQUIRE(other.exec("BEGIN IMMEDIATE") == SQLITE_OK);  // holds the write lock
+
+  auto r = engine.append(make_entries(4, 5, 1));
+  CONF_REQUIRE_ERROR(errc::too_busy, r);
+  CHECK(contains(r.error().detail, "locked"));
+  CHECK(contains(r.error().detail, db_file(dir).string()));
+  CHECK(contains(r.error().detail, "20 ms"));
+  CHECK(engine.last_index() == 3);
+  CONF_REQUIRE_ERROR(errc::too_busy, engine.save_hard_state(HardState{1, 1, 1}));
+  WriteBatch b;
+  b.put("k", "v");
+  CONF_REQUIRE_ERROR(errc::too_busy, store.write(b, 1));
+  CHECK(store.applied_index() == 0);
+  CONF_REQUIRE_ERROR(errc::too_busy, Engine::open(dir.path(), o));  // opening checks the schema
+  // Readers are not blocked by a writer (WAL).
+  CHECK(CONF_VALUE(engine.entries(1, 4, unbounded)) == make_entries(1, 3, 1));
+  CHECK_FALSE(CONF_VALUE(store.get("k")).has_value());
+
+  REQUIRE(other.exec("ROLLBACK") == SQLITE_OK);
+  append_ok(engine, make_entries(4, 5, 1));
+  CONF_REQUIRE_OK(store.write(b, 1));
+  CHECK(engine.last_index() == 5);
+}
+
+TEST_CASE("sqlite: an engine and a kv store writing the same file from two threads both "
+          "succeed") {
+  // Two connections contend for one write lock; the busy timeout makes each wait its turn.
+  TempDir dir("dengine-sqlite-contend-");
+  auto engine = CONF_VALUE(Engine::open(dir.path()));
+  auto store = CONF_VALUE(KvStore::open(dir.path()));
+  constexpr LogIndex n = 100;
+  std::atomic<bool> store_ok{true};
+  std::thread other([&] {
+    for (LogIndex i = 1; i <= n; ++i) {
+      WriteBatch b;
+      b.put("key" + std::to_string(i), std::to_string(i));
+      if (!store.write(b, i)) store_ok = false;
+    }
+  });
+  bool engine_ok = true;
+  for (LogIndex i = 1; i <= n; ++i)
+    if (!engine.append(make_entries(i, i, 1))) engine_ok = false;
+  other.join();
+  CHECK(engine_ok);
+  CHECK(store_ok);
+  CHECK(engine.last_index() == n);
+  CHECK(store.applied_index() == n);
+}
+
+TEST_CASE("sqlite: a write past max_db_bytes fails with no_space and changes nothing") {
+  TempDir dir("dengine-sqlite-full-");
+  Options o;
+  o.max_db_bytes = 256 << 10;
+  auto engine = CONF_VALUE(Engine::open(dir.path(), o));
+  append_ok(engine, make_entries(1, 3, 1));
+  std::vector<Entry> big{Entry{1, 4, EntryType::normal, std::string(1 << 20, 'b')}};
+  auto r = engine.append(std::span<const Entry>(big));
+  CONF_REQUIRE_ERROR(errc::no_space, r);
+  CHECK(contains(r.error().detail, db_file(dir).string()));
+  CHECK(contains(r.error().detail, "max_db_bytes"));
+  CHECK(engine.last_index() == 3);
+  // What fits still goes in.
+  append_ok(engine, make_entries(4, 6, 1));
+  CHECK(CONF_VALUE(engine.entries(1, 7, unbounded)) == make_entries(1, 6, 1));
+
+  auto store = CONF_VALUE(KvStore::open(dir.path(), o));
+  WriteBatch b;
+  b.put("small", "1");
+  b.put("big", std::string(1 << 20, 'v'));
+  CONF_REQUIRE_ERROR(errc::no_space, store.write(b, 1));
+  CHECK(store.applied_index() == 0);
+  CHECK_FALSE(CONF_VALUE(store.get("small")).has_value());
+}
+
+TEST_CASE("sqlite: a damaged database file fails with storage_corrupt naming it") {
+  TempDir dir("dengine-sqlite-corrupt-");
+  {
+    auto engine = CONF_VALUE(Engine::open(dir.path()));
+    append_ok(engine, make_entries(1, 10, 1));
+  }  // the last connection to close checkpoints the WAL into the file and removes it
+  SUBCASE("the header overwritten") {
+    std::fstream f(db_file(dir), std::ios::in | std::ios::out | std::ios::binary);
+    REQUIRE(f.good());
+    f.write(std::string(100, '\xAB').data(), 100);
+    REQUIRE(f.good());
+  }
+  SUBCASE("a file that never was SQLite") {
+    std::filesystem::remove(db_file(dir));
+    std::ofstream(db_file(dir)) << std::string(8192, 'z');
+  }
+  auto r = Engine::open(dir.path());
+  CONF_REQUIRE_ERROR(errc::storage_corrupt, r);
+  CHECK(contains(r.error().detail, db_file(dir).string()));
+  CONF_REQUIRE_ERROR(errc::storage_corrupt, KvStore::open(dir.path()));
+}
+
+TEST_CASE("sqlite: a damaged log row fails reads with storage_corrupt") {
+  TempDir dir("dengine-sqlite-row-");
+  {
+    auto engine = CONF_VALUE(Engine::open(dir.path()));
+    append_ok(engine, make_entries(1, 10, 1));
+  }
+  SUBCASE("an unknown entry type") {
+    {
+      RawConnection raw(db_file(dir));
+      REQUIRE(raw.exec("UPDATE raft_log SET type = 9 WHERE idx = 5") == SQLITE_OK);
+    }
+    auto engine = CONF_VALUE(Engine::open(dir.path()));
+    auto r = engine.entries(1, 11, unbounded);
+    CONF_REQUIRE_ERROR(errc::storage_corrupt, r);
+    CHECK(contains(r.error().detail, "index 5"));
+  }
+  SUBCASE("a gap is found at open") {
+    {
+      RawConnection raw(db_file(dir));
+      REQUIRE(raw.exec("DELETE FROM raft_log WHERE idx = 5") == SQLITE_OK);
+    }
+    auto r = Engine::open(dir.path());
+    CONF_REQUIRE_ERROR(errc::storage_corrupt, r);
+    CHECK(contains(r.error().detail, "gap"));
+  }
+}
+
+TEST_CASE("sqlite: a data dir that cannot hold the file fails with io_error naming it") {
+  TempDir dir("dengine-sqlite-file-");
+  const auto path = dir.path() / "not-a-dir";
+  std::ofstream(path) << "x";
+  auto r = Engine::open(path);
+  CONF_REQUIRE_ERROR(errc::io_error, r);
+  CHECK(contains(r.error().detail, path.string()));
+  // /proc refuses new files even to root.
+  auto p = KvStore::open("/proc/self");
+  CONF_REQUIRE_ERROR(errc::io_error, p);
+  CHECK(contains(p.error().detail, "dengine.sqlite3"));
+}
+
+TEST_CASE("sqlite: both persistence modes are accepted; synced data is there after a reopen") {
+  for (PersistenceMode mode : {PersistenceMode::disk_first, PersistenceMode::mem_first}) {
+    CAPTURE(static_cast<int>(mode));
+    TempDir dir("dengine-sqlite-mode-");
+    Options o;
+    o.mode = mode;
+    {
+      auto engine = CONF_VALUE(Engine::open(dir.path(), o));
+      auto store = CONF_VALUE(KvStore::open(dir.path(), o));
+      CHECK(engine.mode() == mode);
+      CHECK(store.mode() == mode);
+      append_ok(engine, make_entries(1, 10, 1));
+      CONF_REQUIRE_OK(engine.sync());
+      CONF_REQUIRE_OK(engine.save_hard_state(HardState{1, 1, 10}));
+      WriteBatch b;
+      b.put("k", "v");
+      CONF_REQUIRE_OK(store.write(b, 10));
+      CONF_REQUIRE_OK(store.sync());
+    }
+    auto engine = CONF_VALUE(Engine::open(dir.path(), o));
+    auto store = CONF_VALUE(KvStore::open(dir.path(), o));
+    CHECK(CONF_VALUE(engine.entries(1, 11, unbounded)) == make_entries(1, 10, 1));
+    CHECK(CONF_VALUE(engine.load()).hard_state == HardState{1, 1, 10});
+    CHECK(CONF_VALUE(store.get("k")) == std::optional<std::string>("v"));
+    CHECK(store.applied_index() == 10);
+  }
+}
+
+TEST_CASE("sqlite: MemFirst sync() fails with too_busy while a reader pins an old snapshot") {
+  // A full checkpoint needs every reader on the latest snapshot; the error says why it failed.
+  TempDir dir("dengine-sqlite-pinned-");
+  Options o;
+  o.mode = PersistenceMode::mem_first;
+  o.busy_timeout = 20ms;
+  auto engine = CONF_VALUE(Engine::open(dir.path(), o));
+  append_ok(engine, make_entries(1, 2, 1));
+  RawConnection reader(db_file(dir));
+  REQUIRE(reader.exec("BEGIN; SELECT count(*) FROM raft_log;") == SQLITE_OK);
+  append_ok(engine, make_entries(3, 4, 1));
+  auto r = engine.sync();
+  CONF_REQUIRE_ERROR(errc::too_busy, r);
+  CHECK(contains(r.error().detail, "checkpoint"));
+  REQUIRE(reader.exec("COMMIT") == SQLITE_OK);
+  CONF_REQUIRE_OK(engine.sync());
+}
+
+TEST_CASE("sqlite engine: a reader thread sees whole batches while another thread appends") {
+  TempDir dir("dengine-sqlite-mt-");
+  auto engine = CONF_VALUE(Engine::open(dir.path()));
+  constexpr LogIndex batches = 100;
+  std::atomic<bool> done{false};
+  std::atomic<bool> writer_ok{true};
+  std::thread writer([&] {
+    for (LogIndex b = 1; b <= batches; ++b) {
+      if (!engine.append(make_entries((b - 1) * 10 + 1, b * 10, b))) {
+        writer_ok = false;
+        break;
+      }
+    }
+    done = true;
+  });
+  bool consistent = true;
+  while (!done) {
+    const LogIndex last = engine.last_index();
+    if (last % 10 != 0) consistent = false;
+    if (last == 0) continue;
+    auto got = engine.entries(1, last + 1, unbounded);
+    if (!got || got.value().size() != last) consistent = false;
+    auto t = engine.term(last);
+    if (!t || t.value() != last / 10) consistent = false;
+  }
+  writer.join();
+  CHECK(writer_ok);
+  CHECK(consistent);
+  CHECK(engine.last_index() == batches * 10);
+}
+
+TEST_CASE("sqlite kv store: a visitor may read the store it scans, nested scans included") {
+  TempDir dir("dengine-sqlite-nested-");
+  auto store = CONF_VALUE(KvStore::open(dir.path()));
+  WriteBatch b;
+  b.put("a", "1");
+  b.put("b", "2");
+  CONF_REQUIRE_OK(store.write(b, 1));
+  std::vector<std::string> seen;
+  CONF_REQUIRE_OK(store.scan("", "", [&](std::string_view k, std::string_view) {
+    auto other = store.get(k == "a" ? "b" : "a");
+    std::size_t inner = 0;
+    auto nested = store.scan("", "", [&](std::string_view, std::string_view) { return ++inner, true; });
+    seen.push_back(std::string(k) + "->" + other.value().value_or("?") + "/" +
+                   std::to_string(nested ? inner : 0));
+    return true;
+  }));
+  CHECK(seen == std::vector<std::string>{"a->2/2", "b->1/2"});
+}
+
+TEST_CASE("sqlite kv store: keys are bytes, ordered as memcmp orders them") {
+  TempDir dir("dengine-sqlite-bytes-");
+  auto store = CONF_VALUE(KvStore::open(dir.path()));
+  WriteBatch b;
+  b.put(std::string("\xff", 1), "hi");
+  b.put(std::string("a\0b", 3), "nul");
+  b.put("a", "short");
+  b.put("", "empty key");
+  CONF_REQUIRE_OK(store.write(b, 1));
+  std::vector<std::string> keys;
+  CONF_REQUIRE_OK(store.scan("", "", [&](std::string_view k, std::string_view) {
+    keys.emplace_back(k);
+    return true;
+  }));
+  CHECK(keys == std::vector<std::string>{"", "a", std::string("a\0b", 3), std::string("\xff", 1)});
+  CHECK(CONF_VALUE(store.get(std::string("a\0b", 3))) == std::optional<std::string>("nul"));
+}
+
+TEST_CASE("sqlite engine: an index past 2^63 - 1 fails with invalid_argument") {
+  TempDir dir("dengine-sqlite-index-");
+  auto engine = CONF_VALUE(Engine::open(dir.path()));
+  const LogIndex huge = LogIndex{1} << 63;
+  auto r = engine.reset(SnapshotMeta{huge, 1, {}});
+  CONF_REQUIRE_ERROR(errc::invalid_argument, r);
+  CHECK(contains(r.error().detail, "2^63"));
+  CHECK(engine.last_index() == 0);
+}
+
+TEST_CASE("sqlite: SQLite result codes map to dengine errors naming the file") {
+  using dengine::sqlite::make_error;
+  const std::filesystem::path file = "/data/node1/dengine.sqlite3";
+  struct Case {
+    int rc;
+    int sys_errno;
+    errc code;
+  };
+  for (Case c : {Case{SQLITE_BUSY, 0, errc::too_busy}, Case{SQLITE_LOCKED, 0, errc::too_busy},
+                 Case{SQLITE_FULL, 0, errc::no_space}, Case{SQLITE_IOERR_WRITE, ENOSPC, errc::no_space},
+                 Case{SQLITE_IOERR_FSYNC, EIO, errc::io_error}, Case{SQLITE_CORRUPT, 0, errc::storage_corrupt},
+                 Case{SQLITE_NOTADB, 0, errc::storage_corrupt}, Case{SQLITE_TOOBIG, 0, errc::too_large},
+                 Case{SQLITE_CANTOPEN, 0, errc::io_error}, Case{SQLITE_READONLY, 0, errc::io_error}}) {
+    CAPTURE(c.rc);
+    const dengine::error e = make_error(c.rc, "COMMIT", file, nullptr, 5000ms, c.sys_errno);
+    CHECK(e == c.code);
+    CHECK(contains(e.detail, "COMMIT"));
+    CHECK(contains(e.detail, file.string()));
+  }
+}
+
+TEST_CASE("sqlite: invalid options fail with invalid_argument") {
+  TempDir dir("dengine-sqlite-options-");
+  Options o;
+  o.busy_timeout = -1ms;
+  CONF_REQUIRE_ERROR(errc::invalid_argument, Engine::open(dir.path(), o));
+}
+
+TEST_CASE("sqlite engine: compact and reset in MemFirst survive a reopen without sync()") {
+  TempDir dir("dengine-sqlite-durable-");
+  Options mem;
+  mem.mode = PersistenceMode::mem_first;
+  {
+    auto engine = CONF_VALUE(Engine::open(dir.path(), mem));
+    append_ok(engine, make_entries(1, 10, 1));
+    CONF_REQUIRE_OK(engine.compact(SnapshotMeta{4, 1, {{1, 2, 3}, {}}}));
+    CONF_REQUIRE_OK(engine.reset(SnapshotMeta{20, 2, {{1, 2}, {3}}}));
+  }
+  auto engine = CONF_VALUE(Engine::open(dir.path(), mem));
+  CHECK(engine.first_index() == 21);
+  CHECK(engine.last_index() == 20);
+  CHECK(CONF_VALUE(engine.load()).snapshot == SnapshotMeta{20, 2, {{1, 2}, {3}}});
+  CHECK(CONF_VALUE(engine.term(20)) == 2);
+}
+
+}  // namespace
