@@ -13,6 +13,46 @@
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
 
+// Readable failure output: doctest prints "{?}" for types it cannot stringify.
+template <>
+struct doctest::StringMaker<dengine::Entry> {
+  static String convert(const dengine::Entry& e) {
+    return ("{index " + std::to_string(e.index) + ", term " + std::to_string(e.term) + ", type " +
+            std::to_string(static_cast<int>(e.type)) + ", " + std::to_string(e.data.size()) + " bytes}")
+        .c_str();
+  }
+};
+template <>
+struct doctest::StringMaker<std::vector<dengine::Entry>> {
+  static String convert(const std::vector<dengine::Entry>& v) {
+    String out = ("[" + std::to_string(v.size()) + " entries").c_str();
+    for (std::size_t k = 0; k < v.size() && k < 6; ++k) out += (k == 0 ? ": " : ", ") + StringMaker<dengine::Entry>::convert(v[k]);
+    if (v.size() > 6) out += ", ...";
+    return out + "]";
+  }
+};
+template <>
+struct doctest::StringMaker<dengine::HardState> {
+  static String convert(const dengine::HardState& h) {
+    return ("{term " + std::to_string(h.term) + ", vote " + std::to_string(h.vote) + ", commit " +
+            std::to_string(h.commit) + "}")
+        .c_str();
+  }
+};
+template <>
+struct doctest::StringMaker<dengine::SnapshotMeta> {
+  static String convert(const dengine::SnapshotMeta& m) {
+    auto ids = [](const std::vector<dengine::NodeId>& v) {
+      std::string s;
+      for (auto id : v) s += (s.empty() ? "" : ",") + std::to_string(id);
+      return s;
+    };
+    return ("{index " + std::to_string(m.index) + ", term " + std::to_string(m.term) + ", voters [" +
+            ids(m.membership.voters) + "], learners [" + ids(m.membership.learners) + "]}")
+        .c_str();
+  }
+};
+
 namespace dengine::conformance {
 
 /// No byte bound: entries() returns the whole range.

@@ -227,7 +227,8 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: random sequence against a 
       model.snapshot = meta;
     } else if (op < 79) {  // install a snapshot ahead of (or inside) the log
       ++term;
-      const SnapshotMeta meta{model.snapshot.index + pick(0, model.entries.size() + 20), term, {}};
+      const SnapshotMeta meta{model.snapshot.index + pick(0, model.entries.size() + 20), term,
+                               Membership{{pick(1, 3), pick(4, 6)}, {pick(7, 9)}}};
       CONF_REQUIRE_OK(e().reset(meta));
       model.entries.clear();
       model.snapshot = meta;
