@@ -1,0 +1,225 @@
+#pragma once
+/// The applier role: applies committed entries to the StateMachine in batches, completes the
+/// proposals waiting on them with the state machine's responses, runs reads once the applied
+/// index reaches theirs, runs completions and notifications handed to it by the event loop, and
+/// takes snapshots by log size at a consistent point (between two items of work).
+///
+/// Single-threaded object: called from one thread at a time (its own thread in the threaded
+/// arrangement, the simulator's thread in the deterministic one). While the Node runs it is the
+/// only user of the StateMachine, so a read query sees the state between two batches — never a
+/// batch half-applied.
+///
+/// Invariant: entries reach the state machine in index order with no gap; entries at or below
+/// the applied index (after a restore) are skipped, so nothing is applied twice.
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dengine/core/error.hpp"
+#include "dengine/node/clock.hpp"
+#include "dengine/node/events.hpp"
+#include "dengine/node/metrics.hpp"
+#include "dengine/node/work.hpp"
+#include "dengine/storage/concepts.hpp"
+#include "dengine/storage/snapshot_io.hpp"
+
+namespace dengine::node {
+
+template <StateMachine M, Clock C>
+class Applier {
+ public:
+  using time_point = typename C::time_point;
+  using Work = ApplyWork<M, time_point>;
+  using response_type = typename M::response_type;
+
+  /// `applied_term` is the term of the entry at sm.applied_index() (0 for index 0).
+  Applier(M& sm, C clock, NodeMetrics& metrics, const NodeCallbacks& callbacks,
+          std::size_t snapshot_threshold_bytes, LogIndex last_snapshot, Term applied_term)
+      : sm_(&sm),
+        clock_(clock),
+        metrics_(&metrics),
+        callbacks_(&callbacks),
+        threshold_(snapshot_threshold_bytes),
+        applied_term_(applied_term),
+        last_snapshot_(last_snapshot) {}
+
+  /// Processes `group` in order, then possibly takes a snapshot. After a state-machine failure
+  /// every later item is failed (requests) or dropped (entries) and the failure is reported.
+  ApplyReport process(std::vector<Work>& group) {
+    ApplyReport report;
+    for (Work& w : group) {
+      std::visit([&](auto& item) { handle(item, report); }, w.item);
+    }
+    if (!failure_ && threshold_ > 0 && bytes_since_snapshot_ >= threshold_ &&
+        sm_->applied_index() > last_snapshot_)
+      report.snapshot = take_snapshot();
+    report.applied = sm_->applied_index();
+    report.waiting_reads = waiting_.size();
+    report.failure = failure_;
+    return report;
+  }
+
+  /// Fails every read still waiting for its index (the node is stopping).
+  void fail_waiting(const error& e) {
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (auto& [index, w] : waiting) w.job.fail(e);
+  }
+
+  /// The state machine's applied index.
+  [[nodiscard]] LogIndex applied() const { return sm_->applied_index(); }
+
+ private:
+  struct Waiting {
+    time_point deadline;
+    ReadJob<M> job;
+  };
+
+  void handle(typename Work::Batch& b, ApplyReport& report) {
+    ++report.batches_done;
+    if (failure_) return fail_batch(b, *failure_);
+    const LogIndex applied = sm_->applied_index();
+    // Skip what the state machine already has (a restore overtook these entries).
+    auto first = std::find_if(b.entries.begin(), b.entries.end(),
+                              [&](const Entry& e) { return e.index > applied; });
+    const std::span<const Entry> todo(first, b.entries.end());
+    responses_.clear();
+    if (!todo.empty()) {
+      if (todo.front().index != applied + 1) {
+        failure_ = error(errc::invalid_argument,
+                         "applier: entry " + std::to_string(todo.front().index) +
+                             " handed with the state machine at " + std::to_string(applied));
+        return fail_batch(b, *failure_);
+      }
+      if (auto r = sm_->apply(todo, responses_); !r) {
+        failure_ = r.error();
+        failure_->detail = "state machine apply: " + failure_->detail;
+        return fail_batch(b, *failure_);
+      }
+      if (responses_.size() != todo.size() || sm_->applied_index() != todo.back().index) {
+        failure_ = error(errc::invalid_argument,
+                         "state machine apply: " + std::to_string(responses_.size()) +
+                             " responses and applied index " + std::to_string(sm_->applied_index()) +
+                             " after applying entries " + std::to_string(todo.front().index) +
+                             ".." + std::to_string(todo.back().index));
+        return fail_batch(b, *failure_);
+      }
+      for (const Entry& e : todo) bytes_since_snapshot_ += entry_size(e);
+      applied_term_ = todo.back().term;
+      metrics_->entries_applied.add(todo.size());
+      metrics_->applied_index.set(static_cast<std::int64_t>(sm_->applied_index()));
+    }
+    const LogIndex from = todo.empty() ? applied + 1 : todo.front().index;
+    const auto now = clock_.now();
+    for (auto& p : b.proposals) {
+      if (p.index < from || p.index - from >= responses_.size()) {
+        p.done(error(errc::timeout, "outcome unknown: entry " + std::to_string(p.index) +
+                                        " was covered by an installed snapshot"));
+        continue;
+      }
+      metrics_->propose_latency.record(now - p.start);
+      p.done(std::move(responses_[p.index - from]));
+    }
+    for (auto& [index, membership] : b.memberships) {
+      if (index < from) continue;
+      for (auto& cp : b.config_proposals)
+        if (cp.index == index && cp.done) cp.done(membership);
+      if (callbacks_->on_membership_change) callbacks_->on_membership_change({index, membership});
+    }
+    for (auto& cp : b.config_proposals)
+      if (cp.done) cp.done(error(errc::timeout, "outcome unknown: config entry not applied here"));
+    release_reads();
+  }
+
+  void handle(typename Work::Restore& r, ApplyReport& /*report*/) {
+    if (failure_ || !r.snapshot) return;
+    const SnapshotMeta& meta = r.snapshot->meta;
+    if (meta.index <= sm_->applied_index()) return;  // the state machine is already there
+    StringSnapshotSource source(r.snapshot->data);
+    auto restored = sm_->restore(source);
+    if (!restored || restored.value() != meta.index) {
+      failure_ = restored ? error(errc::storage_corrupt,
+                                  "snapshot image restores to index " + std::to_string(restored.value()) +
+                                      ", its meta says " + std::to_string(meta.index))
+                          : restored.error();
+      return;
+    }
+    applied_term_ = meta.term;
+    last_snapshot_ = meta.index;
+    bytes_since_snapshot_ = 0;
+    metrics_->snapshots_installed.add();
+    metrics_->applied_index.set(static_cast<std::int64_t>(meta.index));
+    release_reads();
+  }
+
+  void handle(typename Work::Read& r, ApplyReport& /*report*/) {
+    if (failure_) return r.job.fail(*failure_);
+    if (r.index <= sm_->applied_index()) {
+      metrics_->reads.add();
+      r.job.run(*sm_);
+      return;
+    }
+    waiting_.emplace(r.index, Waiting{r.deadline, std::move(r.job)});
+  }
+
+  void handle(typename Work::Run& r, ApplyReport& /*report*/) { r.fn(); }
+
+  void handle(typename Work::Expire& x, ApplyReport& /*report*/) {
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (it->second.deadline <= x.now) {
+        it->second.job.fail(error(errc::timeout, "read: the state machine did not reach index " +
+                                                     std::to_string(it->first) + " in time"));
+        it = waiting_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void fail_batch(typename Work::Batch& b, const error& e) {
+    for (auto& p : b.proposals) p.done(e);
+    for (auto& cp : b.config_proposals) cp.done(e);
+  }
+
+  void release_reads() {
+    const LogIndex applied = sm_->applied_index();
+    while (!waiting_.empty() && waiting_.begin()->first <= applied) {
+      auto node = waiting_.extract(waiting_.begin());
+      metrics_->reads.add();
+      node.mapped().job.run(*sm_);
+    }
+  }
+
+  std::optional<SnapshotImage> take_snapshot() {
+    StringSnapshotSink sink;
+    auto index = sm_->snapshot(sink);
+    // A failed snapshot is not fatal: the log keeps growing, and the next threshold retries.
+    bytes_since_snapshot_ = 0;
+    if (!index || index.value() != sm_->applied_index()) {
+      metrics_->snapshots_failed.add();
+      return std::nullopt;
+    }
+    last_snapshot_ = index.value();
+    metrics_->snapshots_taken.add();
+    return SnapshotImage{index.value(), applied_term_, std::move(sink.data)};
+  }
+
+  M* sm_;
+  C clock_;
+  NodeMetrics* metrics_;
+  const NodeCallbacks* callbacks_;
+  std::size_t threshold_;
+  std::size_t bytes_since_snapshot_ = 0;
+  Term applied_term_;
+  LogIndex last_snapshot_;
+  std::vector<response_type> responses_;
+  std::multimap<LogIndex, Waiting> waiting_;
+  std::optional<error> failure_;
+};
+
+}  // namespace dengine::node

@@ -1,0 +1,206 @@
+#pragma once
+/// The deterministic arrangement: the same three roles as the threaded one (threaded.hpp), run
+/// as events on one SimExecutor in virtual time. Only the scheduling differs:
+///
+///   event loop  — every input (client request, arriving message, tick, worker report) is an
+///                 event; a flush (process_ready + drain) is one more event, scheduled once per
+///                 burst of inputs at the same instant, as the threaded event loop does.
+///   log writer  — work accumulates; one writer event per group, `sim_sync_latency` after the
+///                 first item arrived (group commit); its report is an event-loop event.
+///   applier     — likewise, `sim_apply_latency` after the first item.
+///
+/// Completions and notifications run inside the applier event, on the thread driving the
+/// executor. Every event a node schedules checks that the node still exists, so a node may be
+/// stopped and destroyed (and a new one opened on the same storage) mid-run.
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "dengine/node/applier.hpp"
+#include "dengine/node/config.hpp"
+#include "dengine/node/driver.hpp"
+#include "dengine/node/log_writer.hpp"
+#include "dengine/node/sim_executor.hpp"
+#include "dengine/node/transport.hpp"
+
+namespace dengine::node {
+
+template <StorageEngine S, StateMachine M, Transport T, DeterministicClock C>
+class DeterministicRuntime {
+ public:
+  using DriverT = Driver<M, C>;
+  using WriterT = LogWriter<S, C>;
+  using ApplierT = Applier<M, C>;
+  using Work = typename DriverT::Work;
+
+  DeterministicRuntime(const NodeConfig& config, C clock, DriverT driver, WriterT writer,
+                       ApplierT applier, T transport)
+      : config_(&config),
+        executor_(clock.executor),
+        driver_(std::move(driver)),
+        writer_(std::move(writer)),
+        applier_(std::move(applier)),
+        transport_(std::move(transport)) {}
+
+  DeterministicRuntime(const DeterministicRuntime&) = delete;
+  DeterministicRuntime& operator=(const DeterministicRuntime&) = delete;
+  ~DeterministicRuntime() { (void)stop(); }
+
+  /// Attaches to the transport and schedules the first flush and tick.
+  result<void> start() {
+    DENGINE_TRYV(transport_.start([this](raft::Message m) {
+      post([this, m = std::move(m)]() mutable {
+        driver_.step(std::move(m));
+        schedule_flush();
+      });
+    }));
+    started_ = true;
+    post([this] { flush(); });
+    arm_timer();
+    return success();
+  }
+
+  /// Runs `f(driver)` as an event-loop event, then flushes.
+  template <class F>
+  void submit(F&& f) {
+    post([this, f = std::forward<F>(f)]() mutable {
+      f(driver_);
+      schedule_flush();
+    });
+  }
+
+  /// True inside one of this node's events (where stop() is refused: it would re-enter).
+  [[nodiscard]] bool on_own_thread() const noexcept { return in_event_; }
+
+  /// Graceful stop, at once: the driver fails what waits on the core, the writer persists
+  /// everything queued, the applier processes everything queued and fails the waiting reads.
+  /// Pending events of this node become no-ops. Idempotent.
+  result<void> stop() {
+    if (!started_ || stopped_) return success();
+    if (in_event_)
+      return error(errc::invalid_argument,
+                   "node stop() called from inside one of the node's own events (a completion "
+                   "handler or callback): call it from outside");
+    stopped_ = true;
+    alive_.reset();
+    transport_.stop();
+    driver_.shutdown(error(errc::stopped, "the node is stopping"));
+    drain();
+    (void)writer_.process(writer_pending_);
+    writer_pending_.clear();
+    if (writer_.sync_pending()) (void)writer_.sync();
+    (void)applier_.process(applier_pending_);
+    applier_pending_.clear();
+    applier_.fail_waiting(error(errc::stopped, "the node stopped before the read's index was applied"));
+    return success();
+  }
+
+ private:
+  /// Schedules `fn` as an event of this node, now.
+  template <class F>
+  void post(F&& fn) {
+    executor_->post([alive = std::weak_ptr<int>(alive_), this, fn = std::forward<F>(fn)]() mutable {
+      if (alive.expired()) return;
+      in_event_ = true;
+      fn();
+      in_event_ = false;
+    });
+  }
+  template <class F>
+  void post_after(std::chrono::microseconds d, F&& fn) {
+    executor_->post_after(d, [alive = std::weak_ptr<int>(alive_), this, fn = std::forward<F>(fn)]() mutable {
+      if (alive.expired()) return;
+      in_event_ = true;
+      fn();
+      in_event_ = false;
+    });
+  }
+
+  void schedule_flush() {
+    if (flush_scheduled_) return;
+    flush_scheduled_ = true;
+    post([this] {
+      flush_scheduled_ = false;
+      flush();
+    });
+  }
+
+  void flush() {
+    driver_.process_ready();
+    drain();
+  }
+
+  void drain() {
+    for (raft::Message& m : driver_.messages_out()) transport_.send(std::move(m));
+    driver_.messages_out().clear();
+    if (!driver_.persist_out().empty()) {
+      for (PersistWork& w : driver_.persist_out()) writer_pending_.push_back(std::move(w));
+      driver_.persist_out().clear();
+      if (!writer_scheduled_ && !stopped_) {
+        writer_scheduled_ = true;
+        post_after(config_->sim_sync_latency, [this] { writer_step(); });
+      }
+    }
+    if (!driver_.apply_out().empty()) {
+      for (Work& w : driver_.apply_out()) applier_pending_.push_back(std::move(w));
+      driver_.apply_out().clear();
+      if (!applier_scheduled_ && !stopped_) {
+        applier_scheduled_ = true;
+        post_after(config_->sim_apply_latency, [this] { applier_step(); });
+      }
+    }
+  }
+
+  void writer_step() {
+    writer_scheduled_ = false;
+    std::vector<PersistWork> group = std::move(writer_pending_);
+    writer_pending_.clear();
+    PersistReport report = writer_.process(group);
+    if (writer_.sync_pending()) {
+      if (auto r = writer_.sync(); !r) report.failure = r.error();
+    }
+    post([this, report] {
+      driver_.on_persisted(report);
+      flush();
+    });
+  }
+
+  void applier_step() {
+    applier_scheduled_ = false;
+    std::vector<Work> group = std::move(applier_pending_);
+    applier_pending_.clear();
+    ApplyReport report = applier_.process(group);
+    post([this, report = std::move(report)]() mutable {
+      driver_.on_applied(std::move(report));
+      flush();
+    });
+  }
+
+  void arm_timer() {
+    post_after(config_->tick_period, [this] {
+      if (driver_.stopped()) return;
+      driver_.tick();
+      flush();
+      arm_timer();
+    });
+  }
+
+  const NodeConfig* config_;
+  SimExecutor* executor_;
+  DriverT driver_;
+  WriterT writer_;
+  ApplierT applier_;
+  T transport_;
+  std::vector<PersistWork> writer_pending_;
+  std::vector<Work> applier_pending_;
+  bool writer_scheduled_ = false;
+  bool applier_scheduled_ = false;
+  bool flush_scheduled_ = false;
+  bool in_event_ = false;
+  bool started_ = false;
+  bool stopped_ = false;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+}  // namespace dengine::node

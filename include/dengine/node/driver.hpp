@@ -1,0 +1,458 @@
+#pragma once
+/// The event-loop role: owns the raft::Core, turns client requests into core inputs, handles
+/// every Ready in the order raft/ready.hpp prescribes, and keeps the requests waiting on the
+/// core (proposals until their entry commits, linearizable reads until their read index is
+/// confirmed). It does no I/O and never blocks: everything it produces goes to three outboxes
+/// that the arrangement drains after each call — messages to the transport, PersistWork to the
+/// log writer, ApplyWork to the applier — and it learns progress from PersistReport/ApplyReport.
+///
+/// Handling one Ready (ready.hpp, steps 1-5):
+///  1. `messages` → outbox now: a leader replicates while its own disk writes (parallel append).
+///  2. snapshot + entries + hard_state → one PersistWork (seq n); its messages_after_persist wait
+///     in `awaiting_` behind every earlier write (acknowledgements leave in order).
+///  3. on PersistReport(done_seq ≥ n): on_snapshot_persisted / on_persisted(last index, term),
+///     then the restore goes to the applier, then messages_after_persist → outbox.
+///  4. committed_entries → one ApplyWork::Batch, carrying the proposals waiting on them.
+///  5. read_states → ApplyWork::Read (the applier runs them once applied ≥ index).
+/// Failures found here complete on the applier (ApplyWork::Run), never on the event loop.
+///
+/// Single-threaded object: only the event loop calls it.
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "dengine/core/error.hpp"
+#include "dengine/node/clock.hpp"
+#include "dengine/node/config.hpp"
+#include "dengine/node/events.hpp"
+#include "dengine/node/metrics.hpp"
+#include "dengine/node/status.hpp"
+#include "dengine/node/work.hpp"
+#include "dengine/raft/core.hpp"
+#include "dengine/storage/concepts.hpp"
+
+namespace dengine::node {
+
+template <StateMachine M, Clock C>
+class Driver {
+ public:
+  using time_point = typename C::time_point;
+  using Work = ApplyWork<M, time_point>;
+  using response_type = typename M::response_type;
+
+  /// `config`, `metrics`, `callbacks` and `status` must outlive the driver.
+  Driver(raft::Core core, const NodeConfig& config, C clock, NodeMetrics& metrics,
+         const NodeCallbacks& callbacks, StatusBoard& status)
+      : core_(std::move(core)),
+        config_(&config),
+        clock_(clock),
+        metrics_(&metrics),
+        callbacks_(&callbacks),
+        status_(&status),
+        last_soft_{core_.leader(), core_.role()},
+        saved_hard_state_(core_.hard_state()) {
+    publish();
+  }
+
+  // ---- inputs (each may fill the outboxes; call process_ready() afterwards) ----
+
+  /// A client command: appended if this node leads, else failed (not_leader with a hint).
+  void propose(std::string command, Completion<response_type> done) {
+    if (stopped_) return fail(std::move(done), *stop_reason_);
+    auto index = core_.propose(std::move(command));
+    if (!index) return fail(std::move(done), index.error());
+    metrics_->proposals.add();
+    add_proposal(index.value(), Waiter{std::move(done)});
+  }
+
+  /// A membership change (one at a time; raft/config_change.hpp).
+  void change_membership(const raft::ConfigChange& change, Completion<Membership> done) {
+    if (stopped_) return fail(std::move(done), *stop_reason_);
+    auto index = core_.propose_config_change(change);
+    if (!index) return fail(std::move(done), index.error());
+    add_proposal(index.value(), Waiter{std::move(done)});
+  }
+
+  /// A read at `consistency` (config.hpp describes each).
+  void read(ReadConsistency consistency, ReadJob<M> job) {
+    if (stopped_) return fail_read(std::move(job), *stop_reason_);
+    const time_point deadline = clock_.now() + config_->request_timeout;
+    if (consistency == ReadConsistency::serializable)
+      return apply_out_.push_back(Work{typename Work::Read{0, deadline, std::move(job)}});
+    if (consistency == ReadConsistency::lease) {
+      auto index = core_.lease_read();
+      if (index) return apply_out_.push_back(Work{typename Work::Read{index.value(), deadline, std::move(job)}});
+      // Not the leader: a lease read is a leader's. Leader without a lease: ReadIndex instead.
+      if (index.error() == errc::not_leader) return fail_read(std::move(job), index.error());
+    }
+    const std::uint64_t id = next_read_id_++;
+    if (auto r = core_.read_index(id); !r) return fail_read(std::move(job), r.error());
+    reads_.emplace(id, PendingRead{std::move(job), deadline});
+    add_deadline({deadline, Key::read, id, 0});
+  }
+
+  /// Hands leadership to `target` (completes at once: the change shows in leader notifications).
+  void transfer_leadership(NodeId target, Completion<void> done) {
+    if (stopped_) return fail(std::move(done), *stop_reason_);
+    if (auto r = core_.transfer_leader(target); !r) return fail(std::move(done), r.error());
+    run_on_applier([d = std::move(done)]() mutable { d(success()); });
+  }
+
+  /// A message from a peer. A malformed one is dropped (a peer's bug must not stop this node).
+  void step(raft::Message m) {
+    if (stopped_) return;
+    (void)core_.step(std::move(m));
+  }
+
+  /// Starts an election now.
+  void campaign() {
+    if (!stopped_) core_.campaign();
+  }
+
+  /// One tick: the core's timers, request deadlines, and expiry of reads waiting at the applier.
+  void tick() {
+    if (stopped_) return;
+    core_.tick();
+    const time_point now = clock_.now();
+    expire(now);
+    if (reads_at_applier_ > 0) apply_out_.push_back(Work{typename Work::Expire{now}});
+  }
+
+  /// The log writer's progress: release what waited on it.
+  void on_persisted(const PersistReport& report) {
+    if (stopped_) return;
+    if (report.failure) return fatal(*report.failure);
+    persisted_seq_ = std::max(persisted_seq_, report.done_seq);
+    while (!awaiting_.empty() && awaiting_.front().seq <= persisted_seq_) {
+      Awaiting a = std::move(awaiting_.front());
+      awaiting_.pop_front();
+      if (a.snapshot) installed(a.snapshot);
+      if (a.last_entry) core_.on_persisted(a.last_entry->first, a.last_entry->second);
+      for (raft::Message& m : a.after) messages_out_.push_back(std::move(m));
+    }
+  }
+
+  /// The applier's progress: flow control, apply lag, and a snapshot to compact the log with.
+  void on_applied(ApplyReport report) {
+    if (stopped_) return;
+    if (report.failure) return fatal(*report.failure);
+    apply_inflight_ -= std::min<std::uint64_t>(apply_inflight_, report.batches_done);
+    applied_ = std::max(applied_, report.applied);
+    reads_at_applier_ = report.waiting_reads;
+    status_->publish_applied(applied_);
+    metrics_->apply_lag.set(static_cast<std::int64_t>(core_.commit_index() - std::min(applied_, core_.commit_index())));
+    if (report.snapshot) compact(std::move(*report.snapshot));
+  }
+
+  /// Takes and handles Readies while the writer's and applier's queues have room.
+  void process_ready() {
+    while (!stopped_ && core_.has_ready() &&
+           next_seq_ - 1 - persisted_seq_ < config_->max_inflight_persist &&
+           apply_inflight_ < config_->max_inflight_apply) {
+      handle(core_.ready());
+    }
+    publish();
+  }
+
+  /// Stops for good: every pending request fails with `reason` (on the applier); nothing more
+  /// is produced except those completions.
+  void shutdown(const error& reason) {
+    if (stopped_) return;
+    stopped_ = true;
+    stop_reason_ = reason;
+    awaiting_.clear();
+    messages_out_.clear();
+    auto proposals = std::move(proposals_);
+    proposals_.clear();
+    for (auto& [index, w] : proposals) fail_waiter(std::move(w), reason);
+    auto reads = std::move(reads_);
+    reads_.clear();
+    for (auto& [id, r] : reads) fail_read(std::move(r.job), reason);
+    deadlines_.clear();
+    status_->publish_running(false);
+  }
+
+  // ---- outboxes, drained by the arrangement after every call ----
+
+  /// Messages to send now, in order.
+  std::vector<raft::Message>& messages_out() noexcept { return messages_out_; }
+  /// Work for the log writer, in order.
+  std::vector<PersistWork>& persist_out() noexcept { return persist_out_; }
+  /// Work for the applier, in order.
+  std::vector<Work>& apply_out() noexcept { return apply_out_; }
+
+  [[nodiscard]] bool stopped() const noexcept { return stopped_; }
+  /// Why the driver stopped (stopped, or the storage/state-machine failure).
+  [[nodiscard]] const std::optional<error>& stop_reason() const noexcept { return stop_reason_; }
+  [[nodiscard]] const raft::Core& core() const noexcept { return core_; }
+  /// Requests waiting on the core (proposals and reads), for tests and metrics.
+  [[nodiscard]] std::size_t waiting() const noexcept { return proposals_.size() + reads_.size(); }
+
+ private:
+  /// A proposal waiting for its entry to commit.
+  struct Waiter {
+    std::variant<Completion<response_type>, Completion<Membership>> done;
+    Term term = 0;
+    std::uint64_t id = 0;
+    time_point start{};
+  };
+  struct PendingRead {
+    ReadJob<M> job;
+    time_point deadline{};
+  };
+  enum class Key : std::uint8_t { proposal, read };
+  /// Deadlines in admission order: with one request_timeout and a monotonic clock they are
+  /// non-decreasing, so expiry pops from the front. `id` tells a stale entry (the request
+  /// already completed, or its index was reused) from a live one.
+  struct Deadline {
+    time_point at;
+    Key key;
+    std::uint64_t id;
+    LogIndex index;
+  };
+  /// A write whose acknowledgements wait for the log writer.
+  struct Awaiting {
+    std::uint64_t seq = 0;
+    std::optional<std::pair<LogIndex, Term>> last_entry;
+    std::shared_ptr<const Snapshot> snapshot;
+    std::vector<raft::Message> after;
+  };
+
+  void add_proposal(LogIndex index, Waiter w) {
+    // Our log now holds a new entry at `index` (we lead): an older waiter at or after it had
+    // its entry replaced before it committed (a committed entry is never replaced).
+    while (!proposals_.empty()) {
+      auto last = std::prev(proposals_.end());
+      if (last->first < index) break;
+      fail_waiter(std::move(last->second),
+                  error(errc::proposal_dropped, "entry " + std::to_string(last->first) +
+                                                    " was replaced before it committed"));
+      proposals_.erase(last);
+    }
+    const time_point now = clock_.now();
+    w.term = core_.term();
+    w.id = next_waiter_id_++;
+    w.start = now;
+    const std::uint64_t id = w.id;
+    proposals_.emplace(index, std::move(w));
+    add_deadline({now + config_->request_timeout, Key::proposal, id, index});
+  }
+
+  /// Deadlines of completed requests stay in the queue until they expire; drop them when they
+  /// outnumber the live ones, so the queue stays within twice the pending requests.
+  void add_deadline(Deadline d) {
+    deadlines_.push_back(d);
+    if (deadlines_.size() <= 2 * (proposals_.size() + reads_.size()) + 1024) return;
+    std::erase_if(deadlines_, [&](const Deadline& x) {
+      if (x.key == Key::read) return !reads_.contains(x.id);
+      auto it = proposals_.find(x.index);
+      return it == proposals_.end() || it->second.id != x.id;
+    });
+  }
+
+  void handle(raft::Ready rd) {
+    if (rd.soft_state) leader_changed(*rd.soft_state);
+    // 1. Messages that promise nothing about local state leave now.
+    for (raft::Message& m : rd.messages) messages_out_.push_back(std::move(m));
+    // 2. Durable work; its acknowledgements wait for it (and for every earlier write).
+    std::optional<HardState> hard_state;
+    if (rd.hard_state && must_save(*rd.hard_state, rd.snapshot != nullptr)) {
+      hard_state = rd.hard_state;
+      saved_hard_state_ = *rd.hard_state;
+    }
+    if (rd.snapshot || !rd.entries.empty() || hard_state) {
+      Awaiting a;
+      a.seq = next_seq_++;
+      if (!rd.entries.empty()) a.last_entry.emplace(rd.entries.back().index, rd.entries.back().term);
+      a.snapshot = rd.snapshot;
+      a.after = std::move(rd.messages_after_persist);
+      persist_out_.push_back(PersistWork{PersistWork::Kind::write, a.seq, std::move(rd.snapshot),
+                                         std::move(rd.entries), hard_state});
+      awaiting_.push_back(std::move(a));
+    } else if (!rd.messages_after_persist.empty()) {
+      if (awaiting_.empty()) {
+        for (raft::Message& m : rd.messages_after_persist) messages_out_.push_back(std::move(m));
+      } else {
+        auto& after = awaiting_.back().after;
+        for (raft::Message& m : rd.messages_after_persist) after.push_back(std::move(m));
+      }
+    }
+    // 4. Committed entries (already durable locally) to the applier, with their waiters.
+    if (!rd.committed_entries.empty()) hand_committed(std::move(rd.committed_entries));
+    // 5. Confirmed and refused reads.
+    for (const raft::ReadState& rs : rd.read_states) {
+      auto it = reads_.find(rs.id);
+      if (it == reads_.end()) continue;  // timed out meanwhile
+      apply_out_.push_back(Work{typename Work::Read{rs.index, it->second.deadline, std::move(it->second.job)}});
+      reads_.erase(it);
+    }
+    for (raft::DroppedRead& dr : rd.dropped_reads) {
+      auto it = reads_.find(dr.id);
+      if (it == reads_.end()) continue;
+      fail_read(std::move(it->second.job), dr.reason);
+      reads_.erase(it);
+    }
+  }
+
+  /// The term and vote are saved whenever they change (a vote must never be forgotten). The
+  /// commit index is only a hint for restarts (a restarted node relearns it from the leader, or
+  /// from its applied index), so a change of it alone is saved at most every
+  /// `commit_save_interval` entries: a durable hard-state write per commit would cost a sync.
+  [[nodiscard]] bool must_save(const HardState& hs, bool snapshot) const noexcept {
+    return hs.term != saved_hard_state_.term || hs.vote != saved_hard_state_.vote || snapshot ||
+           hs.commit >= saved_hard_state_.commit + commit_save_interval;
+  }
+
+  void hand_committed(std::vector<Entry> entries) {
+    typename Work::Batch batch;
+    const LogIndex lo = entries.front().index;
+    const LogIndex hi = entries.back().index;
+    for (const Entry& e : entries)
+      if (e.type == EntryType::config_change) batch.memberships.emplace_back(e.index, core_.membership_at(e.index));
+    while (!proposals_.empty() && proposals_.begin()->first <= hi) {
+      auto node = proposals_.extract(proposals_.begin());
+      const LogIndex index = node.key();
+      Waiter& w = node.mapped();
+      if (index < lo) {
+        fail_waiter(std::move(w), error(errc::timeout, "outcome unknown: entry " + std::to_string(index) +
+                                                            " was covered by an installed snapshot"));
+        continue;
+      }
+      const Entry& e = entries[index - lo];
+      if (e.term != w.term) {
+        fail_waiter(std::move(w), error(errc::proposal_dropped,
+                                        "entry " + std::to_string(index) + " of term " +
+                                            std::to_string(w.term) + " was replaced by one of term " +
+                                            std::to_string(e.term)));
+        continue;
+      }
+      if (auto* d = std::get_if<Completion<response_type>>(&w.done)) {
+        batch.proposals.push_back({index, std::move(*d), w.start});
+      } else {
+        batch.config_proposals.push_back({index, std::move(std::get<Completion<Membership>>(w.done))});
+      }
+    }
+    metrics_->entries_committed.add(entries.size());
+    batch.entries = std::move(entries);
+    ++apply_inflight_;
+    apply_out_.push_back(Work{std::move(batch)});
+  }
+
+  /// A snapshot from the leader is durable: restore it into the state machine (after every
+  /// batch handed before it), and give up on proposals it covers.
+  void installed(const std::shared_ptr<const Snapshot>& snapshot) {
+    const LogIndex index = snapshot->meta.index;
+    core_.on_snapshot_persisted(index);
+    apply_out_.push_back(Work{typename Work::Restore{snapshot}});
+    while (!proposals_.empty() && proposals_.begin()->first <= index) {
+      auto node = proposals_.extract(proposals_.begin());
+      fail_waiter(std::move(node.mapped()),
+                  error(errc::timeout, "outcome unknown: entry " + std::to_string(node.key()) +
+                                           " was covered by an installed snapshot"));
+    }
+  }
+
+  /// The applier took an image at a consistent point: compact the core's log and the storage.
+  void compact(SnapshotImage image) {
+    if (image.index <= core_.log().snapshot().index) return;  // a newer install overtook it
+    auto t = core_.term_at(image.index);
+    if (!t || t.value() != image.term) return;
+    auto snap = std::make_shared<const Snapshot>(
+        Snapshot{SnapshotMeta{image.index, image.term, core_.membership_at(image.index)}, std::move(image.data)});
+    if (auto r = core_.compact(snap); !r) return;
+    persist_out_.push_back(PersistWork{PersistWork::Kind::compact, 0, std::move(snap), {}, std::nullopt});
+  }
+
+  void leader_changed(const raft::SoftState& soft) {
+    if (soft.leader != last_soft_.leader || soft.role != last_soft_.role) metrics_->leader_changes.add();
+    last_soft_ = soft;
+    metrics_->is_leader.set(soft.role == raft::Role::leader ? 1 : 0);
+    if (callbacks_->on_leader_change) {
+      LeaderChange ev{soft.leader, core_.term(), soft.role};
+      run_on_applier([cb = callbacks_, ev] { cb->on_leader_change(ev); });
+    }
+  }
+
+  void expire(time_point now) {
+    while (!deadlines_.empty() && deadlines_.front().at <= now) {
+      const Deadline d = deadlines_.front();
+      deadlines_.pop_front();
+      if (d.key == Key::proposal) {
+        auto it = proposals_.find(d.index);
+        if (it == proposals_.end() || it->second.id != d.id) continue;
+        fail_waiter(std::move(it->second),
+                    error(errc::timeout, "proposal at index " + std::to_string(d.index) +
+                                             " not committed within the request timeout; outcome unknown"));
+        proposals_.erase(it);
+      } else {
+        auto it = reads_.find(d.id);
+        if (it == reads_.end()) continue;
+        fail_read(std::move(it->second.job), error(errc::timeout, "read not confirmed within the request timeout"));
+        reads_.erase(it);
+      }
+    }
+  }
+
+  /// A storage or state-machine failure: this node cannot continue.
+  void fatal(const error& e) {
+    shutdown(e);
+  }
+
+  template <class T>
+  void fail(Completion<T> done, error e) {
+    run_on_applier([d = std::move(done), e = std::move(e)]() mutable { d(std::move(e)); });
+  }
+  void fail_waiter(Waiter w, error e) {
+    std::visit([&](auto& d) { fail(std::move(d), std::move(e)); }, w.done);
+  }
+  void fail_read(ReadJob<M> job, error e) {
+    run_on_applier([j = std::move(job), e = std::move(e)]() mutable { j.fail(std::move(e)); });
+  }
+  void run_on_applier(unique_function<void()> fn) { apply_out_.push_back(Work{typename Work::Run{std::move(fn)}}); }
+
+  void publish() {
+    status_->publish_core(core_.role(), core_.leader(), core_.term(), core_.commit_index());
+    metrics_->term.set(static_cast<std::int64_t>(core_.term()));
+    metrics_->commit_index.set(static_cast<std::int64_t>(core_.commit_index()));
+  }
+
+  raft::Core core_;
+  const NodeConfig* config_;
+  C clock_;
+  NodeMetrics* metrics_;
+  const NodeCallbacks* callbacks_;
+  StatusBoard* status_;
+  raft::SoftState last_soft_;
+
+  std::map<LogIndex, Waiter> proposals_;
+  std::map<std::uint64_t, PendingRead> reads_;
+  std::deque<Deadline> deadlines_;
+  std::uint64_t next_waiter_id_ = 1;
+  std::uint64_t next_read_id_ = 1;
+
+  static constexpr LogIndex commit_save_interval = 4096;
+  HardState saved_hard_state_;
+  std::deque<Awaiting> awaiting_;
+  std::uint64_t next_seq_ = 1;
+  std::uint64_t persisted_seq_ = 0;
+  std::uint64_t apply_inflight_ = 0;
+  std::size_t reads_at_applier_ = 0;
+  LogIndex applied_ = 0;
+
+  bool stopped_ = false;
+  std::optional<error> stop_reason_;
+
+  std::vector<raft::Message> messages_out_;
+  std::vector<PersistWork> persist_out_;
+  std::vector<Work> apply_out_;
+};
+
+}  // namespace dengine::node

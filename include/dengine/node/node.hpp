@@ -1,0 +1,310 @@
+#pragma once
+/// dengine::node::Node — the runtime that drives a raft::Core over a StorageEngine, a
+/// StateMachine and a Transport, with a client API (docs/node.md).
+///
+///   client ──propose/read──► event loop (Driver: raft::Core, waiters)
+///                              │ messages ───────────────────────────► Transport
+///                              │ PersistWork ──► log writer (append, group sync)
+///                              │                   └─ PersistReport ─► event loop: on_persisted,
+///                              │                                        messages_after_persist
+///                              │ ApplyWork ────► applier (apply batches, reads, completions,
+///                              │                   │                   snapshots by log size)
+///                              ◄───────────────────┘ ApplyReport (applied index, snapshot image)
+///
+/// The Clock chooses the arrangement: SteadyClock runs the roles on three threads
+/// (threaded.hpp); SimClock runs them as events on a SimExecutor in virtual time
+/// (deterministic.hpp). The roles and everything in this file are shared.
+///
+/// Threading: every public member may be called from any thread, except that stop() and the
+/// blocking helpers must not be called from a completion handler or callback (they would wait
+/// on the thread that runs them: they return invalid_argument instead). Completions run on the
+/// applier (or the handler's associated executor), never on the event loop.
+///
+/// Lifetimes: the storage, state machine, snapshot store (and the transport's hub or network)
+/// must outlive the Node. Destroying the Node stops it (gracefully).
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "dengine/core/error.hpp"
+#include "dengine/node/applier.hpp"
+#include "dengine/node/clock.hpp"
+#include "dengine/node/completion.hpp"
+#include "dengine/node/config.hpp"
+#include "dengine/node/deterministic.hpp"
+#include "dengine/node/driver.hpp"
+#include "dengine/node/events.hpp"
+#include "dengine/node/log_writer.hpp"
+#include "dengine/node/metrics.hpp"
+#include "dengine/node/recovery.hpp"
+#include "dengine/node/sim_executor.hpp"
+#include "dengine/node/snapshot_store.hpp"
+#include "dengine/node/status.hpp"
+#include "dengine/node/threaded.hpp"
+#include "dengine/node/transport.hpp"
+#include "dengine/raft/core.hpp"
+#include "dengine/storage/concepts.hpp"
+
+namespace dengine::node {
+
+namespace detail {
+template <class S, class M, class T, class C, bool = DeterministicClock<C>>
+struct runtime_for {
+  using type = ThreadedRuntime<S, M, T, C>;
+};
+template <class S, class M, class T, class C>
+struct runtime_for<S, M, T, C, true> {
+  using type = DeterministicRuntime<S, M, T, C>;
+};
+}  // namespace detail
+
+template <StorageEngine S, StateMachine M, Transport T, Clock C = SteadyClock>
+class Node {
+ public:
+  using response_type = typename M::response_type;
+  using clock_type = C;
+  /// ThreadedRuntime or DeterministicRuntime, chosen by the clock.
+  using Runtime = typename detail::runtime_for<S, M, T, C>::type;
+  static constexpr bool deterministic = DeterministicClock<C>;
+
+  /// Opens a node: recovers from `storage`, `snapshots` and `sm` (recovery.hpp; a fresh storage
+  /// starts a new cluster with config.initial_members), then starts the roles. A node that is
+  /// the only voter campaigns at once. Errors: invalid config (invalid_argument naming the
+  /// field), unreadable or inconsistent data (storage_corrupt and the like, naming what).
+  static result<std::unique_ptr<Node>> open(NodeConfig config, S& storage, M& sm, SnapshotStore& snapshots,
+                                            T transport, C clock = C{}, NodeCallbacks callbacks = {}) {
+    DENGINE_TRYV(config.validate());
+    if constexpr (deterministic) {
+      if (clock.executor == nullptr)
+        return error(errc::invalid_argument, "node open: SimClock without an executor");
+    }
+    DENGINE_TRY(rec, recover(config, storage, sm, snapshots));
+    const LogIndex last_snapshot = rec.state.snapshot.index;
+    std::unique_ptr<Node> node(new Node(std::move(config), std::move(callbacks)));
+    auto core = raft::Core::create(node->config_.raft, std::move(rec.state));
+    if (!core) return detail::open_error(core.error(), "starting the raft core");
+    if (core.value().membership().voters == std::vector<NodeId>{node->config_.raft.id}) core.value().campaign();
+    const LogIndex applied = sm.applied_index();
+    node->runtime_ = std::make_unique<Runtime>(
+        node->config_, clock,
+        Driver<M, C>(std::move(core).value(), node->config_, clock, node->metrics_, node->callbacks_, node->status_),
+        LogWriter<S, C>(storage, snapshots, node->config_.persistence, clock, node->metrics_),
+        Applier<M, C>(sm, clock, node->metrics_, node->callbacks_, node->config_.snapshot_threshold_bytes,
+                      last_snapshot, rec.applied_term),
+        std::move(transport));
+    node->status_.publish_applied(applied);
+    node->metrics_.applied_index.set(static_cast<std::int64_t>(applied));
+    DENGINE_TRYV(node->runtime_->start());
+    node->accepting_ = true;
+    node->status_.publish_running(true);
+    return node;
+  }
+
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  /// Stops the node (see stop()). Must not run on one of the node's own threads.
+  ~Node() { (void)stop(); }
+
+  // ---- client API (Asio completion tokens: a callback, asio::use_future, asio::use_awaitable) ----
+
+  /// Proposes `command`; completes with the state machine's response once its entry is applied
+  /// here, or fails: not_leader (leader_hint names the leader if known), too_busy (pending
+  /// proposals at their bound, or the leader's uncommitted bytes), too_large, proposal_dropped
+  /// (another entry was committed at its index), timeout (outcome unknown), stopped.
+  /// Signature: void(dengine::result<response_type>).
+  template <class CompletionToken>
+  auto propose(std::string command, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(result<response_type>)>(
+        [this](auto handler, std::string cmd) {
+          std::shared_lock lock(api_mutex_);
+          auto ticket = admit(pending_proposals_, config_.max_pending_proposals, metrics_.pending_proposals,
+                              metrics_.proposals_failed, "proposals");
+          if (!ticket) return reject<response_type>(std::move(handler), std::move(ticket).error());
+          Completion<response_type> done(std::move(handler), ticket.value());
+          runtime_->submit([c = std::move(cmd), d = std::move(done)](auto& driver) mutable {
+            driver.propose(std::move(c), std::move(d));
+          });
+        },
+        token, std::move(command));
+  }
+
+  /// Runs `query(const M&)` at `consistency` (ReadConsistency in config.hpp) on the applier and
+  /// completes with its value (or, if the query returns result<X>, with that). Fails: not_leader
+  /// (lease on a follower, or linearizable with no leader known), too_busy, timeout, stopped.
+  /// Signature: void(dengine::result<V>) where V is the query's value type (read_value_t).
+  template <class Query, class CompletionToken>
+  auto read(ReadConsistency consistency, Query query, CompletionToken&& token) {
+    using V = read_value_t<Query, M>;
+    return boost::asio::async_initiate<CompletionToken, void(result<V>)>(
+        [this, consistency](auto handler, Query q) {
+          std::shared_lock lock(api_mutex_);
+          auto ticket = admit(pending_reads_, config_.max_pending_reads, metrics_.pending_reads,
+                              metrics_.reads_failed, "reads");
+          if (!ticket) return reject<V>(std::move(handler), std::move(ticket).error());
+          ReadJob<M> job(std::move(q), Completion<V>(std::move(handler), ticket.value()));
+          runtime_->submit([consistency, j = std::move(job)](auto& driver) mutable {
+            driver.read(consistency, std::move(j));
+          });
+        },
+        token, std::move(query));
+  }
+
+  /// Proposes a membership change (one server at a time; docs/membership.md); completes with
+  /// the membership after it once applied here. Signature: void(dengine::result<Membership>).
+  template <class CompletionToken>
+  auto change_membership(raft::ConfigChange change, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(result<Membership>)>(
+        [this](auto handler, raft::ConfigChange ch) {
+          std::shared_lock lock(api_mutex_);
+          auto ticket = admit(pending_proposals_, config_.max_pending_proposals, metrics_.pending_proposals,
+                              metrics_.proposals_failed, "proposals");
+          if (!ticket) return reject<Membership>(std::move(handler), std::move(ticket).error());
+          Completion<Membership> done(std::move(handler), ticket.value());
+          runtime_->submit([c = std::move(ch), d = std::move(done)](auto& driver) mutable {
+            driver.change_membership(c, std::move(d));
+          });
+        },
+        token, std::move(change));
+  }
+
+  /// Asks the leader (this node) to hand leadership to `target`; completes once the transfer
+  /// started (watch leader changes for its end). Signature: void(dengine::result<void>).
+  template <class CompletionToken>
+  auto transfer_leadership(NodeId target, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(result<void>)>(
+        [this, target](auto handler) {
+          std::shared_lock lock(api_mutex_);
+          auto ticket = admit(pending_proposals_, config_.max_pending_proposals, metrics_.pending_proposals,
+                              metrics_.proposals_failed, "proposals");
+          if (!ticket) return reject<void>(std::move(handler), std::move(ticket).error());
+          Completion<void> done(std::move(handler), ticket.value());
+          runtime_->submit([target, d = std::move(done)](auto& driver) mutable {
+            driver.transfer_leadership(target, std::move(d));
+          });
+        },
+        token);
+  }
+
+  /// Starts an election now (tests; bootstrap of a cluster that should not wait a timeout).
+  void campaign() {
+    std::shared_lock lock(api_mutex_);
+    if (accepting_) runtime_->submit([](auto& driver) { driver.campaign(); });
+  }
+
+  // ---- blocking helpers (threaded arrangement; never from a completion handler) ----
+
+  /// propose() and wait. Returns within request_timeout (plus a tick) even if nothing answers.
+  result<response_type> propose_wait(std::string command)
+    requires(!deterministic)
+  {
+    if (runtime_->on_own_thread()) return own_thread_error("propose_wait");
+    return propose(std::move(command), boost::asio::use_future).get();
+  }
+
+  /// read() and wait.
+  template <class Query>
+  result<read_value_t<Query, M>> read_wait(ReadConsistency consistency, Query query)
+    requires(!deterministic)
+  {
+    if (runtime_->on_own_thread()) return own_thread_error("read_wait");
+    return read(consistency, std::move(query), boost::asio::use_future).get();
+  }
+
+  /// change_membership() and wait.
+  result<Membership> change_membership_wait(raft::ConfigChange change)
+    requires(!deterministic)
+  {
+    if (runtime_->on_own_thread()) return own_thread_error("change_membership_wait");
+    return change_membership(std::move(change), boost::asio::use_future).get();
+  }
+
+  // ---- lifecycle and observation ----
+
+  /// Graceful stop: new requests fail with stopped; requests waiting on the core fail with
+  /// stopped; entries already handed to the log writer are persisted and those handed to the
+  /// applier applied (their proposals complete with their responses); waiting reads fail with
+  /// stopped; threads are joined. Never hangs on the network. Idempotent.
+  /// invalid_argument when called from a completion handler or callback of this node.
+  result<void> stop() {
+    if (!runtime_) return success();
+    if (runtime_->on_own_thread()) return own_thread_error("stop");
+    std::lock_guard stop_lock(stop_mutex_);
+    {
+      std::unique_lock lock(api_mutex_);
+      accepting_ = false;
+    }
+    status_.publish_running(false);
+    return runtime_->stop();
+  }
+
+  /// This node's id.
+  [[nodiscard]] NodeId id() const noexcept { return config_.raft.id; }
+  /// A copy of the status (role, leader, term, commit and applied indexes), from any thread.
+  [[nodiscard]] NodeStatus status() const noexcept { return status_.read(config_.raft.id); }
+  /// True while this node believes it leads (it may have been deposed without knowing yet).
+  [[nodiscard]] bool is_leader() const noexcept { return status().role == raft::Role::leader; }
+  /// The leader this node knows of (no_node if none).
+  [[nodiscard]] NodeId leader() const noexcept { return status().leader; }
+  /// The metrics registry (read from any thread; Registry::write_prometheus exports it).
+  [[nodiscard]] const Registry& metrics() const noexcept { return registry_; }
+  /// The node's metrics by field.
+  [[nodiscard]] const NodeMetrics& node_metrics() const noexcept { return metrics_; }
+  /// The configuration the node runs with.
+  [[nodiscard]] const NodeConfig& config() const noexcept { return config_; }
+
+ private:
+  Node(NodeConfig config, NodeCallbacks callbacks)
+      : config_(std::move(config)), callbacks_(std::move(callbacks)), metrics_(registry_) {}
+
+  /// Takes an admission slot (caller holds api_mutex_ shared).
+  result<Ticket> admit(std::atomic<std::size_t>& pending, std::size_t max, Gauge& gauge, Counter& failures,
+                       const char* what) {
+    if (!accepting_) return error(errc::stopped, "the node is stopped");
+    if (pending.fetch_add(1, std::memory_order_acq_rel) >= max) {
+      pending.fetch_sub(1, std::memory_order_acq_rel);
+      metrics_.rejected_busy.add();
+      return error(errc::too_busy, std::string("pending ") + what + " at their bound of " + std::to_string(max));
+    }
+    gauge.add(1);
+    return Ticket{&pending, &gauge, &failures};
+  }
+
+  /// Completes a request refused at admission: dispatched to the handler's associated executor,
+  /// which for a handler without one means inside the initiating call.
+  template <class V, class Handler>
+  static void reject(Handler&& handler, error e) {
+    Completion<V>(std::forward<Handler>(handler))(std::move(e));
+  }
+
+  static error own_thread_error(const char* what) {
+    return error(errc::invalid_argument, std::string("node ") + what +
+                                             "() called on one of the node's own threads (from a "
+                                             "completion handler or callback): it would wait on itself");
+  }
+
+  NodeConfig config_;
+  NodeCallbacks callbacks_;
+  Registry registry_;
+  NodeMetrics metrics_;
+  StatusBoard status_;
+  std::atomic<std::size_t> pending_proposals_{0};
+  std::atomic<std::size_t> pending_reads_{0};
+  /// Held shared by every request's admission and hand-off to the runtime, exclusively by
+  /// stop() to close admission: after stop() took it, no request can reach the runtime.
+  std::shared_mutex api_mutex_;
+  bool accepting_ = false;  // guarded by api_mutex_
+  std::recursive_mutex stop_mutex_;
+  /// Declared last: destroyed (stopped) first, while everything it points to still exists.
+  std::unique_ptr<Runtime> runtime_;
+};
+
+}  // namespace dengine::node

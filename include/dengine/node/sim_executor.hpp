@@ -1,0 +1,107 @@
+#pragma once
+/// The deterministic arrangement's executor: one event queue in virtual time (sim::EventQueue
+/// ordered by (time, sequence)) and the virtual clock it advances. Every role of every node in
+/// a simulated cluster runs as events here, on the thread that calls run_*(), so a run is a pure
+/// function of its inputs and seeds.
+///
+/// SimClock is the Clock a Node is instantiated with to select this arrangement
+/// (DeterministicClock); it reads the executor's virtual time.
+
+#include <chrono>
+#include <cstdint>
+#include <utility>
+
+#include "dengine/node/clock.hpp"
+#include "dengine/node/unique_function.hpp"
+#include "dengine/sim/clock.hpp"
+
+namespace dengine::node {
+
+/// A single-threaded executor in virtual time. Not thread-safe: one thread drives it.
+class SimExecutor {
+ public:
+  using task = unique_function<void()>;
+
+  /// The virtual time now, in microseconds.
+  [[nodiscard]] sim::sim_time now() const noexcept { return clock_.now(); }
+  /// The virtual clock (e.g. for a sim::Network).
+  [[nodiscard]] const sim::VirtualClock& clock() const noexcept { return clock_; }
+
+  /// Runs `t` at the current time, after everything already scheduled for it.
+  void post(task t) { queue_.push(clock_.now(), std::move(t)); }
+  /// Runs `t` after `d` of virtual time.
+  void post_after(std::chrono::microseconds d, task t) {
+    queue_.push(clock_.now() + static_cast<sim::sim_duration>(d.count() < 0 ? 0 : d.count()), std::move(t));
+  }
+  /// Runs `t` at virtual time `at` (now, if `at` is in the past).
+  void post_at(sim::sim_time at, task t) { queue_.push(at < clock_.now() ? clock_.now() : at, std::move(t)); }
+
+  /// Runs the next event (advancing the clock to its time). False when none is scheduled.
+  bool run_one() {
+    if (queue_.empty()) return false;
+    auto ev = queue_.pop();
+    clock_.advance_to(ev.time);
+    ++executed_;
+    ev.value();
+    return true;
+  }
+  /// Runs every event scheduled up to `t`, then moves the clock to `t`.
+  void run_until(sim::sim_time t) {
+    while (!queue_.empty() && queue_.next_time() <= t) run_one();
+    if (t > clock_.now()) clock_.advance_to(t);
+  }
+  /// Runs for `d` of virtual time.
+  void run_for(std::chrono::microseconds d) {
+    run_until(clock_.now() + static_cast<sim::sim_duration>(d.count() < 0 ? 0 : d.count()));
+  }
+  /// Runs events until `done()` holds (checked before each event) or virtual time would pass
+  /// `deadline`; returns done().
+  template <class Pred>
+  bool run_until(Pred done, sim::sim_time deadline) {
+    while (!done()) {
+      if (queue_.empty() || queue_.next_time() > deadline) {
+        if (deadline > clock_.now()) clock_.advance_to(deadline);
+        return done();
+      }
+      run_one();
+    }
+    return true;
+  }
+
+  /// Events run so far.
+  [[nodiscard]] std::uint64_t executed() const noexcept { return executed_; }
+  /// Events scheduled and not yet run.
+  [[nodiscard]] std::size_t pending() const noexcept { return queue_.size(); }
+
+ private:
+  sim::VirtualClock clock_;
+  sim::EventQueue<task> queue_;
+  std::uint64_t executed_ = 0;
+};
+
+/// The virtual-time Clock: reads a SimExecutor's time. Selects the deterministic arrangement.
+struct SimClock {
+  using duration = std::chrono::microseconds;
+  using rep = duration::rep;
+  using period = duration::period;
+  using time_point = std::chrono::time_point<SimClock, duration>;
+  static constexpr bool is_steady = true;
+
+  /// The executor whose time this clock reads (must outlive the clock's users).
+  SimExecutor* executor = nullptr;
+
+  [[nodiscard]] time_point now() const noexcept {
+    return time_point(duration(static_cast<rep>(executor->now())));
+  }
+};
+
+/// **DeterministicClock** — a Clock that also names the SimExecutor every role runs on.
+template <class C>
+concept DeterministicClock = Clock<C> && requires(const C& c) {
+  { c.executor } -> std::convertible_to<SimExecutor*>;
+};
+
+static_assert(DeterministicClock<SimClock>);
+static_assert(!DeterministicClock<SteadyClock>);
+
+}  // namespace dengine::node

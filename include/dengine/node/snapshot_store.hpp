@@ -1,0 +1,240 @@
+#pragma once
+/// Where a Node keeps the latest snapshot image (meta + state machine bytes). The StorageEngine
+/// keeps only the log and its compaction point; the image that replaces the compacted prefix
+/// lives here. The Node saves an image before it compacts the storage or resets it for an
+/// installed snapshot, so a crash never leaves a compaction point without an image at or past it.
+///
+/// Two implementations: MemorySnapshotStore (tests and the simulator: "durable" for as long as
+/// the object lives, like memory::Engine) and FileSnapshotStore (one CRC-checked file in a data
+/// dir, replaced atomically by write-to-temporary, fsync, rename, fsync of the directory).
+/// Called from the log writer (save) and from Node::open (load); never concurrently.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/crc.hpp>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "dengine/core/error.hpp"
+#include "dengine/core/types.hpp"
+
+namespace dengine::node {
+
+/// Keeps the latest snapshot image durably.
+class SnapshotStore {
+ public:
+  virtual ~SnapshotStore() = default;
+  /// Replaces the stored image, atomically and durably: once this returns success a crash leaves
+  /// `snapshot`; a crash during the call leaves the previous image or the new one, never a mix.
+  virtual result<void> save(const std::shared_ptr<const Snapshot>& snapshot) = 0;
+  /// The stored image, or nullptr when none was saved. Corrupt data → storage_corrupt naming
+  /// where; an image written by an incompatible version → incompatible_version.
+  virtual result<std::shared_ptr<const Snapshot>> load() = 0;
+};
+
+/// An in-memory SnapshotStore: survives the Node (keep it with the memory::Engine to restart a
+/// node in a test), not the process. Thread-safe.
+class MemorySnapshotStore final : public SnapshotStore {
+ public:
+  result<void> save(const std::shared_ptr<const Snapshot>& snapshot) override {
+    if (!snapshot) return error(errc::invalid_argument, "memory snapshot store: save of no snapshot");
+    std::lock_guard lock(mutex_);
+    image_ = snapshot;
+    ++saves_;
+    return success();
+  }
+  result<std::shared_ptr<const Snapshot>> load() override {
+    std::lock_guard lock(mutex_);
+    return image_;
+  }
+  /// Number of successful saves (tests).
+  [[nodiscard]] std::uint64_t save_count() const {
+    std::lock_guard lock(mutex_);
+    return saves_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const Snapshot> image_;
+  std::uint64_t saves_ = 0;
+};
+
+namespace detail {
+/// CRC-32C (Castagnoli), as the wire codec and the raw-file backend use.
+using crc32c = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
+
+inline void put_le(std::string& out, std::uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+/// Reads a little-endian integer of `bytes` bytes at `pos`; false if the input is too short.
+inline bool get_le(std::string_view in, std::size_t& pos, std::uint64_t& v, int bytes) {
+  if (in.size() - pos < static_cast<std::size_t>(bytes)) return false;
+  v = 0;
+  for (int i = 0; i < bytes; ++i)
+    v |= std::uint64_t{static_cast<unsigned char>(in[pos + static_cast<std::size_t>(i)])} << (8 * i);
+  pos += static_cast<std::size_t>(bytes);
+  return true;
+}
+inline error os_error(int err, const std::string& what) {
+  const errc code = (err == ENOSPC || err == EDQUOT) ? errc::no_space : errc::io_error;
+  return error(code, what + ": " + std::strerror(err));
+}
+}  // namespace detail
+
+/// The latest image in one file, `<dir>/snapshot`:
+///   "DENGSNAP" | u32 version=1 | u64 index | u64 term | u32 n | n × u64 voter |
+///   u32 m | m × u64 learner | u64 size | size bytes of data | u32 CRC-32C of everything before
+/// (integers little-endian).
+class FileSnapshotStore final : public SnapshotStore {
+ public:
+  static constexpr std::string_view magic = "DENGSNAP";
+  static constexpr std::uint32_t version = 1;
+
+  /// A store in `dir`, created if missing (io_error naming it if that fails).
+  static result<FileSnapshotStore> open(const std::filesystem::path& dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return error(errc::io_error, "snapshot store: create directory " + dir.string() + ": " + ec.message());
+    return FileSnapshotStore(dir);
+  }
+
+  /// The image file's path.
+  [[nodiscard]] std::filesystem::path path() const { return dir_ / "snapshot"; }
+
+  result<void> save(const std::shared_ptr<const Snapshot>& snapshot) override {
+    if (!snapshot) return error(errc::invalid_argument, "snapshot store: save of no snapshot");
+    const std::string bytes = encode(*snapshot);
+    const std::filesystem::path tmp = dir_ / "snapshot.tmp";
+    const int fd = ::open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) return detail::os_error(errno, "snapshot store: create " + tmp.string());
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int err = errno;
+        ::close(fd);
+        return detail::os_error(err, "snapshot store: write " + tmp.string());
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return detail::os_error(err, "snapshot store: fsync " + tmp.string());
+    }
+    if (::close(fd) != 0) return detail::os_error(errno, "snapshot store: close " + tmp.string());
+    if (::rename(tmp.c_str(), path().c_str()) != 0)
+      return detail::os_error(errno, "snapshot store: rename " + tmp.string() + " to " + path().string());
+    // The rename is durable only once the directory entry is.
+    const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return detail::os_error(errno, "snapshot store: open directory " + dir_.string());
+    const int rc = ::fsync(dfd);
+    const int err = errno;
+    ::close(dfd);
+    if (rc != 0) return detail::os_error(err, "snapshot store: fsync directory " + dir_.string());
+    return success();
+  }
+
+  result<std::shared_ptr<const Snapshot>> load() override {
+    const std::filesystem::path p = path();
+    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return std::shared_ptr<const Snapshot>{};
+      return detail::os_error(errno, "snapshot store: open " + p.string());
+    }
+    std::string bytes;
+    char buf[64 * 1024];
+    for (;;) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int err = errno;
+        ::close(fd);
+        return detail::os_error(err, "snapshot store: read " + p.string());
+      }
+      if (n == 0) break;
+      bytes.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    DENGINE_TRY(snap, decode(bytes, p.string()));
+    return std::shared_ptr<const Snapshot>(std::make_shared<Snapshot>(std::move(snap)));
+  }
+
+  /// The file format, without the I/O (exposed for tests).
+  [[nodiscard]] static std::string encode(const Snapshot& s) {
+    std::string out(magic);
+    detail::put_le(out, version, 4);
+    detail::put_le(out, s.meta.index, 8);
+    detail::put_le(out, s.meta.term, 8);
+    detail::put_le(out, s.meta.membership.voters.size(), 4);
+    for (NodeId v : s.meta.membership.voters) detail::put_le(out, v, 8);
+    detail::put_le(out, s.meta.membership.learners.size(), 4);
+    for (NodeId l : s.meta.membership.learners) detail::put_le(out, l, 8);
+    detail::put_le(out, s.data.size(), 8);
+    out += s.data;
+    detail::crc32c crc;
+    crc.process_bytes(out.data(), out.size());
+    detail::put_le(out, crc.checksum(), 4);
+    return out;
+  }
+
+  /// Parses encode()'s output; `where` names the file in errors.
+  [[nodiscard]] static result<Snapshot> decode(std::string_view in, const std::string& where) {
+    auto corrupt = [&](std::size_t offset, const std::string& what) {
+      return error(errc::storage_corrupt,
+                   "snapshot file " + where + " at offset " + std::to_string(offset) + ": " + what);
+    };
+    if (in.size() < magic.size() || in.substr(0, magic.size()) != magic)
+      return corrupt(0, "not a dengine snapshot file (bad magic)");
+    std::size_t pos = magic.size();
+    std::uint64_t v = 0;
+    if (!detail::get_le(in, pos, v, 4)) return corrupt(pos, "truncated header");
+    if (v != version)
+      return error(errc::incompatible_version, "snapshot file " + where + ": format version " +
+                                                   std::to_string(v) + ", this build reads " +
+                                                   std::to_string(version));
+    if (in.size() < pos + 4) return corrupt(pos, "truncated");
+    // Check the CRC before trusting any length field.
+    detail::crc32c crc;
+    crc.process_bytes(in.data(), in.size() - 4);
+    std::size_t crc_pos = in.size() - 4;
+    std::uint64_t stored = 0;
+    (void)detail::get_le(in, crc_pos, stored, 4);
+    if (stored != crc.checksum()) return corrupt(in.size() - 4, "checksum mismatch");
+    const std::string_view body = in.substr(0, in.size() - 4);
+    Snapshot s;
+    auto read_ids = [&](std::vector<NodeId>& ids) -> bool {
+      std::uint64_t n = 0;
+      if (!detail::get_le(body, pos, n, 4) || n > (body.size() - pos) / 8) return false;
+      ids.resize(n);
+      for (auto& id : ids) (void)detail::get_le(body, pos, id, 8);
+      return true;
+    };
+    if (!detail::get_le(body, pos, s.meta.index, 8) || !detail::get_le(body, pos, s.meta.term, 8))
+      return corrupt(pos, "truncated meta");
+    if (!read_ids(s.meta.membership.voters)) return corrupt(pos, "bad voter list");
+    if (!read_ids(s.meta.membership.learners)) return corrupt(pos, "bad learner list");
+    std::uint64_t size = 0;
+    if (!detail::get_le(body, pos, size, 8) || size != body.size() - pos)
+      return corrupt(pos, "data size does not match the file size");
+    s.data.assign(body.substr(pos));
+    return s;
+  }
+
+ private:
+  explicit FileSnapshotStore(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  std::filesystem::path dir_;
+};
+
+}  // namespace dengine::node

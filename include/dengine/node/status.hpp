@@ -1,0 +1,62 @@
+#pragma once
+/// A Node's externally visible status, published by the event loop and the applier into relaxed
+/// atomics so that any thread may read it without disturbing them. Each field is current at some
+/// recent moment; fields read together may come from slightly different moments.
+
+#include <atomic>
+#include <cstdint>
+
+#include "dengine/core/types.hpp"
+#include "dengine/raft/ready.hpp"
+
+namespace dengine::node {
+
+/// A point-in-time copy of the status.
+struct NodeStatus {
+  NodeId id = no_node;
+  raft::Role role = raft::Role::follower;
+  NodeId leader = no_node;  ///< no_node when none is known
+  Term term = 0;
+  LogIndex commit = 0;
+  LogIndex applied = 0;
+  bool running = false;  ///< false once stopping, stopped or failed
+};
+
+/// Where the roles publish the status (one writer per field).
+class StatusBoard {
+ public:
+  /// Event loop: the core's volatile state.
+  void publish_core(raft::Role role, NodeId leader, Term term, LogIndex commit) noexcept {
+    role_.store(static_cast<std::uint8_t>(role), std::memory_order_relaxed);
+    leader_.store(leader, std::memory_order_relaxed);
+    term_.store(term, std::memory_order_relaxed);
+    commit_.store(commit, std::memory_order_relaxed);
+  }
+  /// Applier (or event loop from its reports): the applied index.
+  void publish_applied(LogIndex applied) noexcept { applied_.store(applied, std::memory_order_relaxed); }
+  /// The node's lifecycle.
+  void publish_running(bool running) noexcept { running_.store(running, std::memory_order_relaxed); }
+
+  /// A copy of every field.
+  [[nodiscard]] NodeStatus read(NodeId id) const noexcept {
+    NodeStatus s;
+    s.id = id;
+    s.role = static_cast<raft::Role>(role_.load(std::memory_order_relaxed));
+    s.leader = leader_.load(std::memory_order_relaxed);
+    s.term = term_.load(std::memory_order_relaxed);
+    s.commit = commit_.load(std::memory_order_relaxed);
+    s.applied = applied_.load(std::memory_order_relaxed);
+    s.running = running_.load(std::memory_order_relaxed);
+    return s;
+  }
+
+ private:
+  std::atomic<std::uint8_t> role_{0};
+  std::atomic<NodeId> leader_{no_node};
+  std::atomic<Term> term_{0};
+  std::atomic<LogIndex> commit_{0};
+  std::atomic<LogIndex> applied_{0};
+  std::atomic<bool> running_{false};
+};
+
+}  // namespace dengine::node
