@@ -1,0 +1,270 @@
+#pragma once
+/// The fault scheduler (network faults, partitions, crashes, membership changes, leader
+/// transfers), the heal that ends the fault phase, and the liveness check after it.
+/// Part of Cluster (cluster.hpp).
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "cluster.hpp"
+
+namespace dengine::sim {
+
+inline SimNode* Cluster::current_leader() {
+  SimNode* best = nullptr;
+  for (auto& n : nodes_) {
+    if (n->status != SimNode::Status::up || n->core->role() != raft::Role::leader) continue;
+    if (best == nullptr || n->core->term() > best->core->term()) best = n.get();
+  }
+  return best;
+}
+
+inline std::string Cluster::describe_nodes() const {
+  std::string s;
+  for (const auto& n : nodes_) {
+    if (n->status == SimNode::Status::idle) continue;
+    s += "\n    n" + std::to_string(n->id) + ": ";
+    if (n->status != SimNode::Status::up) {
+      s += n->status == SimNode::Status::down ? "down" : "removed";
+      continue;
+    }
+    const raft::Core& c = *n->core;
+    s += std::string(raft::to_string(c.role())) + " term " + std::to_string(c.term()) +
+         " leader " + std::to_string(c.leader()) + " commit " + std::to_string(c.commit_index()) +
+         " last " + std::to_string(c.last_index()) + " persisted " +
+         std::to_string(c.persisted_index()) + " applied " + std::to_string(n->sm.applied_index()) +
+         " voters";
+    for (NodeId v : c.membership().voters) s += " " + std::to_string(v);
+    if (!c.membership().learners.empty()) {
+      s += " learners";
+      for (NodeId v : c.membership().learners) s += " " + std::to_string(v);
+    }
+  }
+  return s;
+}
+
+inline void Cluster::fault_event() {
+  if (!faults_on_ || violation_) return;
+  reconcile_membership();
+  const FaultMix& m = opt_.mix;
+  const unsigned weights[] = {m.w_net, m.w_partition, m.w_heal, m.w_crash, m.w_member, m.w_transfer};
+  unsigned total = 0;
+  for (unsigned w : weights) total += w;
+  if (total > 0) {
+    unsigned roll = static_cast<unsigned>(fault_rng_.below(total));
+    std::size_t pick = 0;
+    while (roll >= weights[pick]) roll -= weights[pick++];
+    switch (pick) {
+      case 0: fault_net(); break;
+      case 1: fault_partition(); break;
+      case 2:
+        if (net_.partitioned()) {
+          net_.heal();
+          trace_.note(clock_.now(), TraceKind::fault, no_node, "partitions healed");
+        }
+        break;
+      case 3: fault_crash(); break;
+      case 4: fault_membership(); break;
+      default: fault_transfer(); break;
+    }
+  }
+  schedule(fault_rng_.between(m.fault_every / 2, m.fault_every * 3 / 2),
+           Event{Event::Kind::fault, no_node});
+}
+
+inline void Cluster::fault_net() {
+  const FaultMix& m = opt_.mix;
+  NetworkFaults f;
+  f.drop = fault_rng_.unit() * m.drop_max;
+  f.duplicate = fault_rng_.unit() * m.duplicate_max;
+  f.min_delay = sim_us(100);
+  f.max_delay = fault_rng_.between(sim_ms(1), std::max(sim_ms(1), m.delay_max));
+  f.spike = m.spike;
+  f.spike_delay = sim_ms(200);
+  net_.set_faults(f);
+  trace_.note(clock_.now(), TraceKind::fault, no_node,
+              "network: drop " + std::to_string(static_cast<int>(f.drop * 100)) + "% dup " +
+                  std::to_string(static_cast<int>(f.duplicate * 100)) + "% delay <= " +
+                  std::to_string(f.max_delay / 1000) + "ms");
+}
+
+inline void Cluster::fault_partition() {
+  std::vector<NodeId> members;
+  for (const auto& n : nodes_)
+    if (n->status == SimNode::Status::up || n->status == SimNode::Status::down) members.push_back(n->id);
+  if (members.size() < 2) return;
+  fault_rng_.shuffle(std::span<NodeId>(members));
+  const std::size_t side = fault_rng_.between(1, members.size() / 2);
+  std::vector<NodeId> a(members.begin(), members.begin() + static_cast<std::ptrdiff_t>(side));
+  std::vector<NodeId> b(members.begin() + static_cast<std::ptrdiff_t>(side), members.end());
+  auto list = [](const std::vector<NodeId>& v) {
+    std::string s;
+    for (NodeId id : v) s += (s.empty() ? "n" : ",n") + std::to_string(id);
+    return s;
+  };
+  switch (fault_rng_.below(3)) {
+    case 0:
+      net_.partition({a, b});
+      trace_.note(clock_.now(), TraceKind::fault, no_node, "partition {" + list(a) + "} | {" + list(b) + "}");
+      break;
+    case 1:
+      if (fault_rng_.chance(0.5)) std::swap(a, b);
+      net_.partition_one_way(a, b);
+      trace_.note(clock_.now(), TraceKind::fault, no_node, "one-way cut {" + list(a) + "} -/-> {" + list(b) + "}");
+      break;
+    default:
+      net_.isolate(a.front());
+      trace_.note(clock_.now(), TraceKind::fault, a.front(), "isolated");
+      break;
+  }
+}
+
+inline void Cluster::fault_crash() {
+  std::vector<SimNode*> candidates;
+  std::size_t down = 0;
+  for (auto& n : nodes_) {
+    if (n->status == SimNode::Status::up) candidates.push_back(n.get());
+    if (n->status == SimNode::Status::down) ++down;
+  }
+  const std::size_t max_down = opt_.mix.max_down != 0 ? opt_.mix.max_down : (opt_.nodes - 1) / 2;
+  if (candidates.empty() || down >= std::max<std::size_t>(max_down, 1)) return;
+  SimNode& n = *candidates[fault_rng_.below(candidates.size())];
+  crash_node(n, "crashed");
+  schedule(fault_rng_.between(sim_ms(20), sim_ms(600)), Event{Event::Kind::restart, n.id, n.incarnation});
+}
+
+inline void Cluster::fault_membership() {
+  SimNode* leader = current_leader();
+  if (leader == nullptr) return;
+  raft::Core& c = *leader->core;
+  const Membership cur = c.membership();
+  std::vector<raft::ConfigChange> options;
+  for (const auto& n : nodes_) {
+    const NodeId id = n->id;
+    if (!cur.contains(id)) {
+      if (n->status != SimNode::Status::down)  // a spare, or a removed node coming back
+        options.push_back({raft::ConfigChange::Kind::add_learner, id, {}});
+    } else if (cur.is_learner(id)) {
+      options.push_back({raft::ConfigChange::Kind::add_voter, id, {}});
+      options.push_back({raft::ConfigChange::Kind::remove, id, {}});
+    } else if (cur.voters.size() > 2) {
+      options.push_back({raft::ConfigChange::Kind::remove, id, {}});
+    }
+  }
+  if (options.empty()) return;
+  const raft::ConfigChange change = options[fault_rng_.below(options.size())];
+  const char* kind = change.kind == raft::ConfigChange::Kind::add_learner ? "add learner"
+                     : change.kind == raft::ConfigChange::Kind::add_voter ? "promote"
+                                                                          : "remove";
+  auto r = c.propose_config_change(change);
+  trace_.note(clock_.now(), TraceKind::fault, leader->id,
+              std::string(kind) + " n" + std::to_string(change.node) +
+                  (r ? " proposed at index " + std::to_string(r.value())
+                     : " refused: " + r.error().message()));
+  if (!r) return;
+  ++stats_.config_changes;
+  SimNode& target = node(change.node);
+  // The operator starts the new member's process (a removed node keeps its old disk).
+  if (change.kind == raft::ConfigChange::Kind::add_learner && target.status != SimNode::Status::up)
+    start_node(target);
+  touched(*leader);
+}
+
+inline void Cluster::fault_transfer() {
+  SimNode* leader = current_leader();
+  if (leader == nullptr) return;
+  raft::Core& c = *leader->core;
+  std::vector<NodeId> voters;
+  for (NodeId v : c.membership().voters)
+    if (v != leader->id) voters.push_back(v);
+  if (voters.empty()) return;
+  const NodeId target = voters[fault_rng_.below(voters.size())];
+  auto r = c.transfer_leader(target);
+  trace_.note(clock_.now(), TraceKind::fault, leader->id,
+              "transfer leadership to n" + std::to_string(target) +
+                  (r ? "" : " refused: " + r.error().message()));
+  touched(*leader);
+}
+
+inline void Cluster::reconcile_membership() {
+  // The operator runs a process for every member in the leader's configuration and stops the
+  // processes whose removal the leader has committed.
+  SimNode* leader = current_leader();
+  if (leader == nullptr) return;
+  const Membership committed = leader->core->membership_at(leader->core->commit_index());
+  const Membership latest = leader->core->membership();
+  for (auto& n : nodes_) {
+    if (violation_) return;
+    if (n.get() == leader) continue;
+    const bool member = committed.contains(n->id) || latest.contains(n->id);
+    if (member && (n->status == SimNode::Status::idle || n->status == SimNode::Status::removed)) {
+      trace_.note(clock_.now(), TraceKind::fault, n->id, "a member without a process: starting it");
+      start_node(*n);
+    } else if (!member && (n->status == SimNode::Status::up || n->status == SimNode::Status::down)) {
+      trace_.note(clock_.now(), TraceKind::fault, n->id, "removed from the cluster: stopping it");
+      stop_node(*n);
+    }
+  }
+}
+
+inline void Cluster::heal_all() {
+  faults_on_ = false;
+  clients_on_ = false;
+  net_.heal();
+  net_.set_faults(NetworkFaults{});
+  trace_.note(clock_.now(), TraceKind::fault, no_node, "all faults healed; checking liveness");
+  reconcile_membership();
+  for (auto& n : nodes_) {
+    if (violation_) return;
+    if (n->status == SimNode::Status::down) start_node(*n);
+  }
+  heal_at_ = clock_.now();
+  liveness_deadline_ = heal_at_ + liveness_bound_;
+  schedule(sim_ms(10), Event{Event::Kind::probe, no_node});
+}
+
+inline void Cluster::probe_event() {
+  if (liveness_ok_ || violation_) return;
+  SimNode* leader = current_leader();
+  if (probe_index_ != 0 && leader != nullptr) {
+    // Committed; now every live member must catch up to it (by entries or by a snapshot).
+    std::string behind;
+    for (NodeId id : leader->core->membership().all()) {
+      const SimNode& n = node(id);
+      if (n.status != SimNode::Status::up || n.sm.applied_index() < probe_index_)
+        behind += " n" + std::to_string(id);
+    }
+    if (behind.empty()) {
+      liveness_ok_ = true;
+      end_at_ = clock_.now() + sim_ms(300);
+      trace_.note(clock_.now(), TraceKind::fault, no_node, "liveness: every member caught up");
+      return;
+    }
+    if (clock_.now() >= liveness_deadline_)
+      return fail("liveness", "the probe committed at index " + std::to_string(probe_index_) +
+                                  " but members" + behind + " did not apply it within " +
+                                  std::to_string(liveness_bound_ / 1000) +
+                                  " ms after all faults healed; nodes:" + describe_nodes());
+  }
+  if (clock_.now() >= liveness_deadline_)
+    return fail("liveness",
+                std::string(leader == nullptr ? "no leader" : "no new proposal committed") +
+                    " within " + std::to_string(liveness_bound_ / 1000) +
+                    " ms after all faults healed; nodes:" + describe_nodes());
+  if (leader != nullptr && probe_index_ == 0) {
+    const std::pair<NodeId, Term> key{leader->id, leader->core->term()};
+    if (probe_ != key) {
+      Command c{0, Command::Kind::put, probe_key, std::to_string(++probe_seq_), {}};
+      if (auto r = leader->core->propose(encode(c))) {
+        probe_ = key;
+        trace_.note(clock_.now(), TraceKind::fault, leader->id,
+                    "liveness probe proposed at index " + std::to_string(r.value()));
+        touched(*leader);
+      }
+    }
+  }
+  schedule(sim_ms(20), Event{Event::Kind::probe, no_node});
+}
+
+}  // namespace dengine::sim

@@ -1,0 +1,198 @@
+#pragma once
+/// What one simulation run does: its seed, cluster size, length, fault mix and (to prove the
+/// checkers can fail) an optional injected bug. A run is a pure function of these options.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dengine/sim/clock.hpp"
+
+namespace dengine::sim {
+
+/// Which faults a run injects, and how hard. Probabilities are per fault-scheduler event unless
+/// stated otherwise; a weight of 0 disables that kind of fault.
+struct FaultMix {
+  std::string name;
+  // Network settings are re-drawn within these bounds by "net" events.
+  double drop_max = 0.0;
+  double duplicate_max = 0.0;
+  sim_duration delay_max = sim_ms(2);
+  double spike = 0.0;
+  // Relative weights of the fault-scheduler actions.
+  unsigned w_net = 0;        ///< re-draw drop / duplicate / delay
+  unsigned w_partition = 0;  ///< symmetric split, one-way cut or isolation
+  unsigned w_heal = 0;       ///< remove every partition
+  unsigned w_crash = 0;      ///< crash a node (restarted later from durable state)
+  unsigned w_member = 0;     ///< add learner / promote / remove / re-add
+  unsigned w_transfer = 0;   ///< leader transfer
+  /// The state machine snapshots (and the log compacts) every N applied entries, N drawn in
+  /// [snapshot_min, snapshot_max] per node.
+  std::uint32_t snapshot_min = 16;
+  std::uint32_t snapshot_max = 64;
+  /// A node's storage sync completes after a delay in [0, sync_delay_max].
+  sim_duration sync_delay_max = sim_ms(1);
+  /// Mean gap between fault-scheduler events.
+  sim_duration fault_every = sim_ms(150);
+  /// Most nodes down at once (0: a minority).
+  std::size_t max_down = 0;
+};
+
+/// The built-in mixes; seeds cycle through them.
+[[nodiscard]] inline const std::vector<FaultMix>& fault_mixes() {
+  static const std::vector<FaultMix> mixes = [] {
+    std::vector<FaultMix> v;
+    FaultMix calm;
+    calm.name = "calm";
+    calm.w_net = 1;
+    calm.snapshot_min = 8;
+    calm.snapshot_max = 32;
+    v.push_back(calm);
+
+    FaultMix lossy;
+    lossy.name = "lossy";
+    lossy.drop_max = 0.25;
+    lossy.duplicate_max = 0.15;
+    lossy.delay_max = sim_ms(25);
+    lossy.spike = 0.02;
+    lossy.w_net = 4;
+    lossy.w_heal = 1;
+    v.push_back(lossy);
+
+    FaultMix part;
+    part.name = "partition";
+    part.drop_max = 0.05;
+    part.delay_max = sim_ms(5);
+    part.w_net = 1;
+    part.w_partition = 4;
+    part.w_heal = 2;
+    v.push_back(part);
+
+    FaultMix crash;
+    crash.name = "crash";
+    crash.drop_max = 0.05;
+    crash.duplicate_max = 0.05;
+    crash.delay_max = sim_ms(5);
+    crash.w_net = 1;
+    crash.w_crash = 4;
+    crash.w_heal = 1;
+    crash.sync_delay_max = sim_ms(8);
+    v.push_back(crash);
+
+    FaultMix member;
+    member.name = "membership";
+    member.drop_max = 0.05;
+    member.delay_max = sim_ms(5);
+    member.w_net = 1;
+    member.w_partition = 1;
+    member.w_heal = 2;
+    member.w_crash = 1;
+    member.w_member = 5;
+    member.w_transfer = 2;
+    v.push_back(member);
+
+    FaultMix snap;
+    snap.name = "snapshot";
+    snap.drop_max = 0.1;
+    snap.delay_max = sim_ms(5);
+    snap.w_net = 1;
+    snap.w_partition = 3;
+    snap.w_heal = 2;
+    snap.w_crash = 2;
+    snap.snapshot_min = 3;
+    snap.snapshot_max = 10;
+    snap.sync_delay_max = sim_ms(4);
+    v.push_back(snap);
+
+    FaultMix chaos;
+    chaos.name = "chaos";
+    chaos.drop_max = 0.15;
+    chaos.duplicate_max = 0.1;
+    chaos.delay_max = sim_ms(15);
+    chaos.spike = 0.01;
+    chaos.w_net = 2;
+    chaos.w_partition = 3;
+    chaos.w_heal = 2;
+    chaos.w_crash = 3;
+    chaos.w_member = 2;
+    chaos.w_transfer = 1;
+    chaos.snapshot_min = 4;
+    chaos.snapshot_max = 40;
+    chaos.sync_delay_max = sim_ms(6);
+    chaos.fault_every = sim_ms(100);
+    v.push_back(chaos);
+    return v;
+  }();
+  return mixes;
+}
+
+/// The mix called `name`, if any.
+[[nodiscard]] inline std::optional<FaultMix> find_mix(std::string_view name) {
+  for (const FaultMix& m : fault_mixes())
+    if (m.name == name) return m;
+  return std::nullopt;
+}
+
+/// A bug the harness injects (without touching the core) to prove the checkers catch it.
+enum class Injection : std::uint8_t {
+  none,
+  /// A voter that already voted in a term grants every later vote request of that term too
+  /// (the harness turns its vote rejections into grants).
+  vote_twice,
+  /// Client reads are served from the local state of whichever node believes it leads,
+  /// skipping ReadIndex / lease confirmation (stale reads on a deposed leader).
+  read_without_confirmation,
+  /// Acknowledgements (append/vote responses) leave before the data they promise is durable,
+  /// and the hard state is saved only at the next sync; crashes then lose acknowledged state.
+  ack_before_persist,
+  /// Leaders advertise their whole log as committed to followers (commit index = the last
+  /// index each message carries), so followers apply entries that were never committed.
+  commit_uncommitted,
+};
+
+[[nodiscard]] constexpr std::string_view to_string(Injection i) noexcept {
+  switch (i) {
+    case Injection::none: return "none";
+    case Injection::vote_twice: return "vote-twice";
+    case Injection::read_without_confirmation: return "read-without-confirmation";
+    case Injection::ack_before_persist: return "ack-before-persist";
+    case Injection::commit_uncommitted: return "commit-uncommitted";
+  }
+  return "?";
+}
+
+/// Parses an injection name (as printed by to_string).
+[[nodiscard]] inline std::optional<Injection> parse_injection(std::string_view s) {
+  for (Injection i : {Injection::none, Injection::vote_twice, Injection::read_without_confirmation,
+                      Injection::ack_before_persist, Injection::commit_uncommitted})
+    if (to_string(i) == s) return i;
+  return std::nullopt;
+}
+
+/// One run's parameters.
+struct SimOptions {
+  std::uint64_t seed = 1;
+  /// Founding voters (3 or 5 by default; spares for membership changes come on top).
+  std::size_t nodes = 3;
+  /// Events processed in the fault phase before faults heal and liveness is checked.
+  std::uint64_t steps = 40000;
+  FaultMix mix;
+  Injection inject = Injection::none;
+  bool verbose = false;
+};
+
+/// The options a seed runs with when the command line does not pin them: seeds cycle through
+/// the fault mixes and alternate 3 and 5 nodes, so `--seed S` replays exactly what a batch
+/// run did for S.
+[[nodiscard]] inline SimOptions options_for_seed(std::uint64_t seed) {
+  SimOptions o;
+  o.seed = seed;
+  const auto& mixes = fault_mixes();
+  o.mix = mixes[seed % mixes.size()];
+  o.nodes = (seed / mixes.size()) % 2 == 0 ? 3 : 5;
+  return o;
+}
+
+}  // namespace dengine::sim
