@@ -6,6 +6,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -40,6 +41,7 @@ class CounterMachine {
   using response_type = CounterResponse;
 
   result<void> apply(std::span<const Entry> batch, std::vector<CounterResponse>& responses) {
+    if (before_apply) before_apply();
     ++apply_calls_;
     for (const Entry& e : batch) {
       if (e.index != applied_ + 1)
@@ -97,6 +99,9 @@ class CounterMachine {
   [[nodiscard]] const std::map<std::string, std::int64_t>& values() const noexcept { return values_; }
   /// Number of apply() calls (batching shows as fewer calls than entries).
   [[nodiscard]] std::uint64_t apply_calls() const noexcept { return apply_calls_; }
+  /// Called at the start of every apply() (tests use it to hold the applier).
+  std::function<void()> before_apply;
+
   /// Number of restore() calls.
   [[nodiscard]] std::uint64_t restores() const noexcept { return restores_; }
 

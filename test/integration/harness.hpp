@@ -2,8 +2,12 @@
 /// Helpers shared by the integration tests: node types over memory::Engine and CounterMachine,
 /// a "disk" that outlives node incarnations, configs with short ticks, and waiting helpers.
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
+#include <span>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -26,6 +30,58 @@ struct Disk {
   memory::Engine engine;
   node::MemorySnapshotStore snapshots;
 };
+
+/// Holds a thread (the applier, through CounterMachine::before_apply) until opened.
+class Gate {
+ public:
+  void wait() {
+    std::unique_lock lock(mutex_);
+    ++waiting_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return open_; });
+  }
+  void open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  /// True once some thread has waited at the gate.
+  [[nodiscard]] bool reached() {
+    std::lock_guard lock(mutex_);
+    return waiting_ > 0;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  int waiting_ = 0;
+};
+
+/// A memory::Engine whose appends can be made to fail (a full disk), to test how a storage
+/// failure stops a node.
+class FaultyEngine {
+ public:
+  result<void> append(std::span<const Entry> batch) {
+    if (fail_appends.load()) return error(errc::no_space, "faulty engine: disk full (injected)");
+    return inner.append(batch);
+  }
+  result<void> sync() { return inner.sync(); }
+  [[nodiscard]] result<std::vector<Entry>> entries(LogIndex lo, LogIndex hi, std::size_t max_bytes) const {
+    return inner.entries(lo, hi, max_bytes);
+  }
+  [[nodiscard]] result<Term> term(LogIndex i) const { return inner.term(i); }
+  [[nodiscard]] LogIndex first_index() const { return inner.first_index(); }
+  [[nodiscard]] LogIndex last_index() const { return inner.last_index(); }
+  result<void> compact(const SnapshotMeta& meta) { return inner.compact(meta); }
+  result<void> reset(const SnapshotMeta& meta) { return inner.reset(meta); }
+  result<void> save_hard_state(const HardState& hs) { return inner.save_hard_state(hs); }
+  result<RecoveredState> load() { return inner.load(); }
+
+  memory::Engine inner;
+  std::atomic<bool> fail_appends{false};
+};
+static_assert(StorageEngine<FaultyEngine>);
 
 /// A config for node `id` of a cluster of `members`, with short ticks so tests run fast.
 inline node::NodeConfig test_config(NodeId id, std::vector<NodeId> members) {

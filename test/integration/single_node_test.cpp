@@ -1,43 +1,335 @@
-// A single node in the threaded arrangement: propose, apply, read in all three consistencies.
+// A single node in the threaded arrangement: propose, apply, read in all three consistencies;
+// completion tokens; back-pressure; snapshots and restart; persistence modes; failures.
 
 #include <doctest/doctest.h>
 
+#include <utility>  // before asio/awaitable.hpp, which uses std::exchange without it (Boost 1.74)
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
 #include <future>
+#include <map>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "harness.hpp"
 
 namespace dengine::test {
 namespace {
 
+namespace asio = boost::asio;
 using node::ReadConsistency;
+
+std::unique_ptr<ThreadedNode> open_single(Disk& disk, CounterMachine& sm, node::LocalHub& hub,
+                                          node::NodeConfig cfg = test_config(1, {1}),
+                                          node::NodeCallbacks callbacks = {}) {
+  auto opened = ThreadedNode::open(std::move(cfg), disk.engine, sm, disk.snapshots,
+                                   node::LocalTransport(hub, 1), node::SteadyClock{}, std::move(callbacks));
+  REQUIRE_MESSAGE(opened, (opened ? "" : opened.error().message()));
+  auto n = std::move(opened).value();
+  REQUIRE(eventually([&] { return n->is_leader(); }));
+  return n;
+}
 
 TEST_SUITE("integration") {
   TEST_CASE("single node: propose, apply and read in every consistency") {
     Disk disk;
     CounterMachine sm;
     node::LocalHub hub;
-    auto opened = ThreadedNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
-                                     node::LocalTransport(hub, 1));
-    REQUIRE(opened);
-    auto& n = *opened.value();
-    REQUIRE(eventually([&] { return n.is_leader(); }));
+    auto n = open_single(disk, sm, hub);
+    // The vote of the election it won is durable before anything else happens.
+    CHECK(disk.engine.hard_state().term >= 1);
+    CHECK(disk.engine.hard_state().vote == 1);
 
-    auto r1 = n.propose_wait(add_cmd("x", 5));
+    auto r1 = n->propose_wait(add_cmd("x", 5));
     REQUIRE(r1);
     CHECK(r1.value().value == 5);
-    auto r2 = n.propose_wait(add_cmd("x", 2));
+    auto r2 = n->propose_wait(add_cmd("x", 2));
     REQUIRE(r2);
     CHECK(r2.value().value == 7);
     CHECK(r2.value().index == r1.value().index + 1);
 
     for (auto c : {ReadConsistency::linearizable, ReadConsistency::lease, ReadConsistency::serializable}) {
       CAPTURE(node::to_string(c));
-      auto v = n.read_wait(c, [](const CounterMachine& m) { return m.get("x"); });
+      auto v = n->read_wait(c, [](const CounterMachine& m) { return m.get("x"); });
       REQUIRE(v);
       CHECK(v.value() == 7);
     }
-    REQUIRE(n.stop());
+
+    const auto& m = n->node_metrics();
+    CHECK(m.proposals.value() == 2);
+    CHECK(m.entries_applied.value() >= 3);  // the leader's no-op and both commands
+    CHECK(m.fsyncs.value() >= 1);
+    CHECK(m.fsync_latency.count() == m.fsyncs.value());
+    CHECK(m.is_leader.value() == 1);
+    CHECK(m.reads.value() == 3);
+    CHECK(m.pending_proposals.value() == 0);
+    CHECK(m.pending_reads.value() == 0);
+    std::string text;
+    n->metrics().write_prometheus(text);
+    CHECK(text.find("dengine_proposals_total 2\n") != std::string::npos);
+    REQUIRE(n->stop());
+    CHECK_FALSE(n->status().running);
+  }
+
+  TEST_CASE("single node: completion tokens — callback, future, co_await, bound executor") {
+    Disk disk;
+    CounterMachine sm;
+    node::LocalHub hub;
+    auto n = open_single(disk, sm, hub);
+
+    // A plain callback runs on the applier thread (not the caller's).
+    std::promise<std::pair<result<CounterResponse>, std::thread::id>> p;
+    n->propose(add_cmd("a", 1), [&](result<CounterResponse> r) { p.set_value({std::move(r), std::this_thread::get_id()}); });
+    auto [r, tid] = p.get_future().get();
+    REQUIRE(r);
+    CHECK(r.value().value == 1);
+    CHECK(tid != std::this_thread::get_id());
+
+    // std::future.
+    auto f = n->propose(add_cmd("a", 1), asio::use_future);
+    auto rf = f.get();
+    REQUIRE(rf);
+    CHECK(rf.value().value == 2);
+
+    // A callback bound to the caller's io_context runs there.
+    asio::io_context user_io;
+    std::thread::id bound_tid;
+    std::int64_t bound_value = 0;
+    n->read(ReadConsistency::linearizable, [](const CounterMachine& m) { return m.get("a"); },
+            asio::bind_executor(user_io, [&](result<std::int64_t> v) {
+              bound_tid = std::this_thread::get_id();
+              bound_value = v ? v.value() : -1;
+            }));
+    user_io.run();  // returns once the completion ran: the pending request holds work on user_io
+    CHECK(bound_tid == std::this_thread::get_id());
+    CHECK(bound_value == 2);
+
+#if defined(BOOST_ASIO_HAS_CO_AWAIT)
+    // co_await.
+    asio::io_context co_io;
+    std::int64_t seen = 0;
+    asio::co_spawn(
+        co_io,
+        [&]() -> asio::awaitable<void> {
+          auto put = co_await n->propose(add_cmd("a", 40), asio::use_awaitable);
+          auto got = co_await n->read(ReadConsistency::lease, [](const CounterMachine& m) { return m.get("a"); },
+                                      asio::use_awaitable);
+          seen = put && got ? got.value() : -1;
+        },
+        asio::detached);
+    co_io.run();
+    CHECK(seen == 42);
+#endif
+  }
+
+  TEST_CASE("single node: a query returning result<X> completes with its error") {
+    Disk disk;
+    CounterMachine sm;
+    node::LocalHub hub;
+    auto n = open_single(disk, sm, hub);
+    auto v = n->read_wait(ReadConsistency::serializable, [](const CounterMachine& m) -> result<std::int64_t> {
+      if (m.get("missing") == 0) return error(errc::not_found, "key missing");
+      return m.get("missing");
+    });
+    REQUIRE_FALSE(v);
+    CHECK(v.error() == errc::not_found);
+    CHECK(v.error().detail == "key missing");
+  }
+
+  TEST_CASE("single node: back-pressure — too_busy past the pending bounds, everything admitted completes") {
+    Disk disk;
+    CounterMachine sm;
+    Gate gate;
+    sm.before_apply = [&] { gate.wait(); };  // holds the applier: nothing completes meanwhile
+    node::LocalHub hub;
+    auto cfg = test_config(1, {1});
+    cfg.max_pending_proposals = 8;
+    cfg.max_pending_reads = 4;
+    auto n = open_single(disk, sm, hub, cfg);
+    REQUIRE(eventually([&] { return gate.reached(); }));
+
+    std::vector<std::future<result<CounterResponse>>> proposals;
+    for (int i = 0; i < 8; ++i) proposals.push_back(n->propose(add_cmd("k", 1), asio::use_future));
+    std::vector<std::future<result<std::int64_t>>> reads;
+    for (int i = 0; i < 4; ++i)
+      reads.push_back(n->read(ReadConsistency::serializable, [](const CounterMachine& m) { return m.get("k"); },
+                              asio::use_future));
+
+    auto busy = n->propose(add_cmd("k", 1), asio::use_future).get();  // refused at once
+    REQUIRE_FALSE(busy);
+    CHECK(busy.error() == errc::too_busy);
+    CHECK(busy.error().detail.find("pending proposals") != std::string::npos);
+    auto busy_read = n->read(ReadConsistency::serializable, [](const CounterMachine&) { return 0; },
+                             asio::use_future).get();
+    REQUIRE_FALSE(busy_read);
+    CHECK(busy_read.error() == errc::too_busy);
+    CHECK(n->node_metrics().rejected_busy.value() == 2);
+    CHECK(n->node_metrics().pending_proposals.value() == 8);
+
+    gate.open();
+    std::vector<std::int64_t> values;
+    for (auto& f : proposals) {
+      auto r = f.get();
+      REQUIRE(r);
+      values.push_back(r.value().value);
+    }
+    CHECK(values == std::vector<std::int64_t>{1, 2, 3, 4, 5, 6, 7, 8});
+    for (auto& f : reads) CHECK(f.get());
+    // Slots were released: a new proposal is admitted.
+    auto again = n->propose_wait(add_cmd("k", 1));
+    REQUIRE(again);
+    CHECK(again.value().value == 9);
+  }
+
+  TEST_CASE("single node: snapshots by log size, then a restart from snapshot + log tail") {
+    Disk disk;
+    std::map<std::string, std::int64_t> expected;
+    LogIndex last_index = 0;
+    {
+      CounterMachine sm;
+      node::LocalHub hub;
+      auto cfg = test_config(1, {1});
+      cfg.snapshot_threshold_bytes = 512;
+      auto n = open_single(disk, sm, hub, cfg);
+      for (int i = 0; i < 60; ++i) {
+        const std::string key = "k" + std::to_string(i % 7);
+        auto r = n->propose_wait(add_cmd(key, i));
+        REQUIRE(r);
+        expected[key] += i;
+        CHECK(r.value().value == expected[key]);
+        last_index = r.value().index;
+      }
+      REQUIRE(eventually([&] { return n->node_metrics().snapshots_taken.value() >= 1 && disk.engine.first_index() > 1; }));
+      REQUIRE(n->stop());
+    }
+    CHECK(disk.snapshots.save_count() >= 1);
+    auto image = disk.snapshots.load();
+    REQUIRE(image);
+    REQUIRE(image.value());
+    CHECK(image.value()->meta.index == disk.engine.first_index() - 1);
+    disk.engine.crash();  // lose whatever was not synced (in DiskFirst: nothing acknowledged)
+
+    CounterMachine sm;
+    node::LocalHub hub;
+    const Term term_before = disk.engine.hard_state().term;
+    auto n = open_single(disk, sm, hub);
+    CHECK(sm.restores() == 1);
+    CHECK(n->status().term > term_before);  // a restarted node never reuses a term it voted in  // from the image at open; the log tail is applied after
+    auto values = n->read_wait(ReadConsistency::linearizable, [](const CounterMachine& m) { return m.values(); });
+    REQUIRE(values);
+    CHECK(values.value() == expected);
+    auto r = n->propose_wait(add_cmd("k0", 1));
+    REQUIRE(r);
+    CHECK(r.value().index > last_index);
+    CHECK(r.value().value == expected["k0"] + 1);
+  }
+
+  TEST_CASE("single node: MemFirst acknowledges before the sync and syncs in the background") {
+    Disk disk;
+    CounterMachine sm;
+    node::LocalHub hub;
+    auto cfg = test_config(1, {1});
+    cfg.persistence = PersistenceMode::mem_first;
+    auto n = open_single(disk, sm, hub, cfg);
+    for (int i = 1; i <= 20; ++i) {
+      auto r = n->propose_wait(add_cmd("m", 1));
+      REQUIRE(r);
+      CHECK(r.value().value == i);
+    }
+    REQUIRE(n->stop());
+    CHECK_FALSE(disk.engine.has_unsynced());  // a graceful stop syncs what was appended
+    disk.engine.crash();
+    CounterMachine sm2;
+    auto n2 = open_single(disk, sm2, hub, cfg);
+    auto v = n2->read_wait(ReadConsistency::linearizable, [](const CounterMachine& m) { return m.get("m"); });
+    REQUIRE(v);
+    CHECK(v.value() == 20);
+  }
+
+  TEST_CASE("single node: a storage failure fails requests and stops the node") {
+    FaultyEngine engine;
+    node::MemorySnapshotStore snapshots;
+    CounterMachine sm;
+    node::LocalHub hub;
+    using FaultyNode = node::Node<FaultyEngine, CounterMachine, node::LocalTransport>;
+    auto opened = FaultyNode::open(test_config(1, {1}), engine, sm, snapshots, node::LocalTransport(hub, 1));
+    REQUIRE(opened);
+    auto& n = *opened.value();
+    REQUIRE(eventually([&] { return n.is_leader(); }));
+    REQUIRE(n.propose_wait(add_cmd("x", 1)));
+
+    engine.fail_appends = true;
+    auto r = n.propose_wait(add_cmd("x", 1));
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == errc::no_space);
+    CHECK(r.error().detail.find("log writer") != std::string::npos);
+    CHECK_FALSE(n.status().running);
+    auto again = n.propose_wait(add_cmd("x", 1));
+    REQUIRE_FALSE(again);
+    CHECK(again.error() == errc::no_space);
+    CHECK(n.stop());
+  }
+
+  TEST_CASE("single node: errors a caller can cause") {
+    Disk disk;
+    CounterMachine sm;
+    node::LocalHub hub;
+    auto cfg = test_config(1, {1});
+    cfg.raft.max_entry_bytes = 64;
+    auto n = open_single(disk, sm, hub, cfg);
+
+    auto big = n->propose_wait(std::string(100, 'x'));
+    REQUIRE_FALSE(big);
+    CHECK(big.error() == errc::too_large);
+
+    // stop() and the blocking helpers refuse to run on the node's own threads.
+    std::promise<std::pair<result<void>, result<CounterResponse>>> inside;
+    n->propose(add_cmd("x", 1), [&](result<CounterResponse>) {
+      inside.set_value({n->stop(), n->propose_wait(add_cmd("x", 1))});
+    });
+    auto [stop_inside, wait_inside] = inside.get_future().get();
+    REQUIRE_FALSE(stop_inside);
+    CHECK(stop_inside.error() == errc::invalid_argument);
+    REQUIRE_FALSE(wait_inside);
+    CHECK(wait_inside.error() == errc::invalid_argument);
+
+    REQUIRE(n->stop());
+    REQUIRE(n->stop());  // idempotent
+    auto after = n->propose_wait(add_cmd("x", 1));
+    REQUIRE_FALSE(after);
+    CHECK(after.error() == errc::stopped);
+    auto read_after = n->read_wait(ReadConsistency::serializable, [](const CounterMachine& m) { return m.get("x"); });
+    REQUIRE_FALSE(read_after);
+    CHECK(read_after.error() == errc::stopped);
+  }
+
+  TEST_CASE("single node: leader-change notification") {
+    Disk disk;
+    CounterMachine sm;
+    node::LocalHub hub;
+    std::mutex mutex;
+    std::vector<node::LeaderChange> changes;
+    node::NodeCallbacks callbacks;
+    callbacks.on_leader_change = [&](const node::LeaderChange& c) {
+      std::lock_guard lock(mutex);
+      changes.push_back(c);
+    };
+    auto n = open_single(disk, sm, hub, test_config(1, {1}), callbacks);
+    REQUIRE(eventually([&] {
+      std::lock_guard lock(mutex);
+      return !changes.empty() && changes.back().role == raft::Role::leader;
+    }));
+    std::lock_guard lock(mutex);
+    CHECK(changes.back().leader == 1);
+    CHECK(changes.back().term >= 1);
   }
 }
 

@@ -48,8 +48,9 @@ class Driver {
   using Work = ApplyWork<M, time_point>;
   using response_type = typename M::response_type;
 
+  /// `durable` is the hard state the storage holds (what the core was created from).
   /// `config`, `metrics`, `callbacks` and `status` must outlive the driver.
-  Driver(raft::Core core, const NodeConfig& config, C clock, NodeMetrics& metrics,
+  Driver(raft::Core core, HardState durable, const NodeConfig& config, C clock, NodeMetrics& metrics,
          const NodeCallbacks& callbacks, StatusBoard& status)
       : core_(std::move(core)),
         config_(&config),
@@ -58,7 +59,7 @@ class Driver {
         callbacks_(&callbacks),
         status_(&status),
         last_soft_{core_.leader(), core_.role()},
-        saved_hard_state_(core_.hard_state()) {
+        saved_hard_state_(durable) {
     publish();
   }
 

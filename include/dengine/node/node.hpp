@@ -89,14 +89,17 @@ class Node {
     }
     DENGINE_TRY(rec, recover(config, storage, sm, snapshots));
     const LogIndex last_snapshot = rec.state.snapshot.index;
+    const HardState durable = rec.state.hard_state;
     std::unique_ptr<Node> node(new Node(std::move(config), std::move(callbacks)));
     auto core = raft::Core::create(node->config_.raft, std::move(rec.state));
     if (!core) return detail::open_error(core.error(), "starting the raft core");
-    if (core.value().membership().voters == std::vector<NodeId>{node->config_.raft.id}) core.value().campaign();
+    const bool solo = core.value().membership().voters == std::vector<NodeId>{node->config_.raft.id};
+    Driver<M, C> driver(std::move(core).value(), durable, node->config_, clock, node->metrics_, node->callbacks_,
+                        node->status_);
+    if (solo) driver.campaign();  // the only voter: no reason to wait out an election timeout
     const LogIndex applied = sm.applied_index();
     node->runtime_ = std::make_unique<Runtime>(
-        node->config_, clock,
-        Driver<M, C>(std::move(core).value(), node->config_, clock, node->metrics_, node->callbacks_, node->status_),
+        node->config_, clock, std::move(driver),
         LogWriter<S, C>(storage, snapshots, node->config_.persistence, clock, node->metrics_),
         Applier<M, C>(sm, clock, node->metrics_, node->callbacks_, node->config_.snapshot_threshold_bytes,
                       last_snapshot, rec.applied_term),
