@@ -3,7 +3,7 @@
 #
 #   make run          install what is missing, build, run the quick-start example
 #   make test         build, run every test (meson test), then the out-of-tree consumer check
-#   make test-asan    AddressSanitizer + UBSan build (build-asan/), suites unit and sim
+#   make test-asan    AddressSanitizer + UBSan build (build-asan/): builds and runs suites unit, sim
 #   make bench        build and run every benchmark program under build/bench
 #   make soak         long simulation run: dengine-sim --seeds 100000
 #   make format       clang-format -i over our sources;  make format-check: check only
@@ -24,6 +24,8 @@ MESON_OPTIONS ?=
 # The sanitizer build runs the simulation suite with fewer seeds than the normal build (which runs
 # the full sim_seeds default): ASan + UBSan make it several times slower, and CI has a time budget.
 ASAN_MESON_OPTIONS ?= -Dsim_seeds=500
+# Only these suites run under the sanitizers, and only their programs are built in $(ASAN_BUILD).
+ASAN_SUITES ?= unit sim
 SOAK_SEEDS ?= 100000
 
 ifeq ($(CI),true)
@@ -71,9 +73,16 @@ test-asan: deps
 	elif [[ -n "$(WERROR)" ]] && ! $(call werror_on,$(ASAN_BUILD)); then \
 	  meson configure $(ASAN_BUILD) $(WERROR); \
 	fi
-	meson compile -C $(ASAN_BUILD) -j $(JOBS)
+	@ninja -C $(ASAN_BUILD) build.ninja >/dev/null  # regenerate first if a meson.build changed
+	@targets=$$(scripts/suite-targets $(ASAN_BUILD) $(ASAN_SUITES)); \
+	if [[ -z "$$targets" ]]; then \
+	  echo "make test-asan: no tests in suites: $(ASAN_SUITES)" >&2; exit 1; \
+	fi; \
+	echo "ninja -C $(ASAN_BUILD) -j $(JOBS)" $$targets; \
+	ninja -C $(ASAN_BUILD) -j $(JOBS) $$targets
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  meson test -C $(ASAN_BUILD) --print-errorlogs --num-processes $(JOBS) --suite unit --suite sim
+	  meson test -C $(ASAN_BUILD) --no-rebuild --print-errorlogs --num-processes $(JOBS) \
+	  $(foreach s,$(ASAN_SUITES),--suite $(s))
 
 # Runs every executable target defined under bench/ (introspected, so new ones need no change).
 bench: build
