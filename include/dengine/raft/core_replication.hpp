@@ -189,6 +189,7 @@ inline void Core::handle_heartbeat_response(const Message& m) {
   Progress& pr = it->second;
   pr.recent_active = true;
   pr.probe_sent = false;  // the follower is reachable: probe again
+  if (pr.state == Progress::State::replicate && pr.inflights.full()) pr.inflights.free_first_one();
   if (membership_.is_voter(m.from))
     confirm_round(read_rounds_.ack(m.from, m.context, config_.id, membership_.voters));
   // Appends may have been lost while it was unreachable; an empty append at `next` makes it

@@ -31,6 +31,13 @@ class Inflights {
       window_.pop_front();
     }
   }
+  /// Frees the oldest slot (a heartbeat answer proves the follower is reachable, while its
+  /// appends may all have been lost: one slot lets one append through to resynchronize).
+  void free_first_one() {
+    if (window_.empty()) return;
+    bytes_ -= window_.front().bytes;
+    window_.pop_front();
+  }
   void reset() {
     window_.clear();
     bytes_ = 0;
