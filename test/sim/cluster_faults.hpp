@@ -40,6 +40,17 @@ inline std::string Cluster::describe_nodes() const {
       s += " learners";
       for (NodeId v : c.membership().learners) s += " " + std::to_string(v);
     }
+    // A leader's view of each follower says why one does not catch up.
+    for (NodeId peer : c.membership().all()) {
+      const raft::Progress* pr = c.progress(peer);
+      if (pr == nullptr || peer == n->id) continue;
+      const char* state = pr->state == raft::Progress::State::probe       ? "probe"
+                          : pr->state == raft::Progress::State::replicate ? "replicate"
+                                                                          : "snapshot";
+      s += "\n      progress of n" + std::to_string(peer) + ": " + state + " match " +
+           std::to_string(pr->match) + " next " + std::to_string(pr->next) + " in flight " +
+           std::to_string(pr->inflights.count()) + (pr->paused() ? " (paused)" : "");
+    }
   }
   return s;
 }

@@ -47,7 +47,7 @@ inline void Cluster::dispatch(Event& ev) {
       SimNode& n = node(ev.node);
       if (n.status != SimNode::Status::up || n.incarnation != ev.a) return;
       n.core->tick();
-      if (n.core->has_ready() && trace_.verbose()) trace_.note(clock_.now(), TraceKind::tick, n.id, "");
+      if (n.core->has_ready()) trace_.note(clock_.now(), TraceKind::tick, n.id, "");
       touched(n);
       schedule(n.tick_period, Event{Event::Kind::tick, n.id, n.incarnation});
       return;

@@ -150,8 +150,7 @@ class Trace {
     ev.note = std::move(text);
     add(std::move(ev));
   }
-  /// True when events would be echoed (callers skip building notes nobody reads... never: the
-  /// ring keeps them; this only tells whether formatting happens now).
+  /// True when every event is echoed to stdout as it is recorded (--verbose).
   [[nodiscard]] bool verbose() const noexcept { return verbose_; }
   /// Events recorded so far (including overwritten ones).
   [[nodiscard]] std::uint64_t count() const noexcept { return next_; }
