@@ -86,7 +86,7 @@ inline void describe_message(TraceEvent& ev, const raft::Message& m) {
 /// One readable line, e.g. `[   1.204113s] send    n1->n3 append t4 i17/t4 +2 c16`.
 [[nodiscard]] inline std::string format(const TraceEvent& ev) {
   char head[64];
-  std::snprintf(head, sizeof head, "[%5llu.%06llus] %-9s",
+  std::snprintf(head, sizeof head, "[%5llu.%06llus] %-10s",
                 static_cast<unsigned long long>(ev.time / 1000000),
                 static_cast<unsigned long long>(ev.time % 1000000), to_string(ev.kind));
   std::string s = head;
