@@ -503,8 +503,9 @@ inline result<void> Engine::compact(const SnapshotMeta& meta) {
                                                      meta.term, meta.index, at));
   if (meta == s.meta.snapshot) return success();  // same point, same membership: nothing to record
 
-  // Everything up to the compaction point must survive a crash before log.meta says it is there.
-  if (s.unsynced_bytes > 0) {
+  // Everything up to the compaction point must survive a crash before log.meta says it is there
+  // (in MemFirst, bytes handed to the flusher may not have reached the disk yet either).
+  if (s.unsynced_bytes > 0 || s.syncer) {
     const auto& seg = s.segments.back();
     if (auto synced = io::datasync(seg.fd->get(), seg.path); !synced) return fail(synced.error());
     s.unsynced_bytes = 0;
