@@ -37,7 +37,8 @@
 ///     `storage_corrupt` naming the file and the byte offset.
 ///   Consequence, stated honestly: damage to the very last record(s) of the log with nothing valid
 ///   after them is indistinguishable from a torn write and is repaired (dropped, with a log line),
-///   exactly like an unsynced tail. A SIGKILL never causes this (the page cache keeps every
+///   exactly like an unsynced tail; and final records overwritten with zeros look exactly like the
+///   zero-filled unused end of a segment, so they are not even logged. A SIGKILL never causes this (the page cache keeps every
 ///   completed write); after a power loss the dropped records were, by construction, the newest.
 ///
 /// Persistence modes: DiskFirst — sync() returns after fdatasync. MemFirst — sync() returns at
