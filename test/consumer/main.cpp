@@ -1,14 +1,15 @@
-// Uses dengine's public headers from outside the dengine tree: proves the installed headers (or
-// the subproject) are self-contained and that the basic contracts hold for a user. Exit status 0
+// Uses dengine's public headers from outside the dengine tree — the umbrella header and one
+// backend — proving the installed headers (or the subproject) are self-contained and that the
+// basic contracts hold for a user. Exit status 0
 // means every check passed; each failure prints what was expected.
 
 #include <cstdio>
 #include <string>
 #include <utility>
+#include <vector>
 
-#include "dengine/core/config.hpp"
-#include "dengine/core/error.hpp"
-#include "dengine/storage/concepts.hpp"
+#include "dengine/backends/memory.hpp"
+#include "dengine/dengine.hpp"
 
 namespace {
 
@@ -26,6 +27,7 @@ struct not_an_engine {
   int append = 0;
 };
 static_assert(!dengine::StorageEngine<not_an_engine>, "a plain struct is not a StorageEngine");
+static_assert(dengine::StorageEngine<dengine::memory::Engine>, "the memory backend is one");
 
 // result<T> and DENGINE_TRY as a user writes them.
 dengine::result<int> parse_id(const std::string& text) {
@@ -69,6 +71,19 @@ int main() {
   const auto unsafe = no_quorum.validate();
   check(!unsafe && unsafe.error().message().find("check_quorum") != std::string::npos,
         "lease_reads without check_quorum is rejected, naming check_quorum");
+
+  // A backend through the StorageEngine contract: append, sync, read back.
+  dengine::memory::Engine engine;
+  const std::vector<dengine::Entry> batch = {{1, 1, dengine::EntryType::normal, "a"},
+                                             {1, 2, dengine::EntryType::normal, "b"}};
+  check(engine.append(batch).has_value() && engine.sync().has_value(), "append + sync succeed");
+  const auto read = engine.entries(1, 3, 1U << 20);
+  check(read.has_value() && read.value() == batch, "entries(1, 3) returns what was appended");
+  check(engine.last_index() == 2, "last_index() is 2");
+  const auto gap =
+      engine.append(std::vector<dengine::Entry>{{1, 7, dengine::EntryType::normal, "x"}});
+  check(!gap && gap.error() == dengine::errc::invalid_argument,
+        "an append leaving a gap fails with invalid_argument");
 
   if (failures != 0) return 1;
   std::puts("dengine-consumer: all checks passed");
