@@ -13,6 +13,7 @@
 /// executor. Every event a node schedules checks that the node still exists, so a node may be
 /// stopped and destroyed (and a new one opened on the same storage) mid-run.
 
+#include <deque>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -61,17 +62,50 @@ class DeterministicRuntime {
     return success();
   }
 
-  /// Runs `f(driver)` as an event-loop event, then flushes.
+  /// Runs `f(driver)` as an event-loop event, then flushes. The request is kept here, not in
+  /// the executor, so that stop() and halt() can fail every request still on its way in.
   template <class F>
   void submit(F&& f) {
-    post([this, f = std::forward<F>(f)]() mutable {
-      f(driver_);
+    inbox_.emplace_back(std::forward<F>(f));
+    post([this] {
+      if (inbox_.empty()) return;  // stop() took it
+      auto next = std::move(inbox_.front());
+      inbox_.pop_front();
+      next(driver_);
       schedule_flush();
     });
   }
 
   /// True inside one of this node's events (where stop() is refused: it would re-enter).
   [[nodiscard]] bool on_own_thread() const noexcept { return in_event_; }
+
+  /// A simulated process crash: the node stops at once; what was queued for the log writer is
+  /// never written and what was queued for the applier never applied (requests waiting there
+  /// fail with stopped). Pending events become no-ops. Pair it with the storage's crash hook
+  /// (memory::Engine::crash) to also lose what was not synced.
+  result<void> halt() {
+    if (!started_ || stopped_) return success();
+    if (in_event_)
+      return error(errc::invalid_argument, "node halt() called from inside one of the node's own events");
+    stopped_ = true;
+    alive_.reset();
+    transport_.stop();
+    driver_.shutdown(error(errc::stopped, "the node crashed"));
+    fail_inbox();
+    driver_.messages_out().clear();
+    driver_.persist_out().clear();
+    writer_pending_.clear();
+    // Run items are the completions of failed requests: run them (the caller is told "stopped");
+    // everything else queued for the applier is lost with the process.
+    std::vector<Work> queued = std::move(applier_pending_);
+    applier_pending_.clear();
+    for (Work& w : driver_.apply_out()) queued.push_back(std::move(w));
+    driver_.apply_out().clear();
+    for (Work& w : queued)
+      if (auto* run = std::get_if<typename Work::Run>(&w.item)) run->fn();
+    applier_.fail_waiting(error(errc::stopped, "the node crashed"));
+    return success();
+  }
 
   /// Graceful stop, at once: the driver fails what waits on the core, the writer persists
   /// everything queued, the applier processes everything queued and fails the waiting reads.
@@ -86,6 +120,7 @@ class DeterministicRuntime {
     alive_.reset();
     transport_.stop();
     driver_.shutdown(error(errc::stopped, "the node is stopping"));
+    fail_inbox();
     drain();
     (void)writer_.process(writer_pending_);
     writer_pending_.clear();
@@ -115,6 +150,15 @@ class DeterministicRuntime {
       fn();
       in_event_ = false;
     });
+  }
+
+  /// Hands the requests still on their way in to the (stopped) driver, which fails them.
+  void fail_inbox() {
+    while (!inbox_.empty()) {
+      auto next = std::move(inbox_.front());
+      inbox_.pop_front();
+      next(driver_);
+    }
   }
 
   void schedule_flush() {
@@ -192,6 +236,7 @@ class DeterministicRuntime {
   WriterT writer_;
   ApplierT applier_;
   T transport_;
+  std::deque<unique_function<void(DriverT&)>> inbox_;
   std::vector<PersistWork> writer_pending_;
   std::vector<Work> applier_pending_;
   bool writer_scheduled_ = false;

@@ -249,6 +249,21 @@ class Node {
     return runtime_->stop();
   }
 
+  /// Deterministic arrangement only: a simulated crash (DeterministicRuntime::halt). The node
+  /// accepts nothing more; requests fail with stopped. Afterwards crash the storage
+  /// (memory::Engine::crash) and open a new Node on it to simulate the restart.
+  result<void> halt()
+    requires(deterministic)
+  {
+    if (runtime_->on_own_thread()) return own_thread_error("halt");
+    {
+      std::unique_lock lock(api_mutex_);
+      accepting_ = false;
+    }
+    status_.publish_running(false);
+    return runtime_->halt();
+  }
+
   /// This node's id.
   [[nodiscard]] NodeId id() const noexcept { return config_.raft.id; }
   /// A copy of the status (role, leader, term, commit and applied indexes), from any thread.
