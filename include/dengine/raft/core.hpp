@@ -284,8 +284,13 @@ inline result<void> Core::step(Message m) {
       // A stale leader (e.g. just healed from a partition) learns our term and steps down;
       // without this, a node whose term rose behind a partition could never rejoin.
       send({.type = MessageType::append_response, .to = m.from, .term = term_});
-    } else if (m.type == MessageType::pre_vote) {
-      send({.type = MessageType::pre_vote_response, .to = m.from, .term = term_, .reject = true});
+    } else if (m.type == MessageType::pre_vote || m.type == MessageType::vote) {
+      // Tell a stale candidate our term (Raft §5.1), or it may campaign forever at a term no
+      // one answers — e.g. when it is not a voter in our configuration, so we never send to it.
+      send({.type = m.type == MessageType::vote ? MessageType::vote_response : MessageType::pre_vote_response,
+            .to = m.from,
+            .term = term_,
+            .reject = true});
     }
     return success();
   }

@@ -181,13 +181,15 @@ class RaftLog {
 
   /// Replaces the whole log with an installed snapshot (not yet persisted).
   void reset_to_snapshot(const SnapshotMeta& meta) {
+    // Until the reset is durable, the durable log is still the old one, whose entries past the
+    // old commit index may be from a diverging term: only the committed prefix may count as
+    // persisted (it caps the durable commit index). on_snapshot_persisted lifts it to meta.index.
+    persisted_ = std::min(persisted_, committed_);
     entries_.clear();
     snapshot_ = meta;
     committed_ = meta.index;
     applied_handed_ = meta.index;
     unstable_ = meta.index + 1;
-    // persisted_ stays below until the runtime reports the snapshot durable.
-    persisted_ = std::min(persisted_, meta.index);
   }
   void mark_snapshot_persisted(LogIndex index) {
     if (index == snapshot_.index) persisted_ = std::max(persisted_, index);

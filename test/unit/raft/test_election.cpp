@@ -165,3 +165,15 @@ TEST_CASE("invalid config and state are rejected with a named reason") {
   st.entries = {entry(1, 5)};
   CHECK(Core::create(cfg, st).error().detail.find("contiguous") != std::string::npos);
 }
+
+TEST_CASE("vote: a stale candidate is told the current term and steps down") {
+  Cluster c({1, 2, 3}, [](RaftConfig& cfg) { cfg.pre_vote = false; });
+  c.elect(1);
+  c.tick_all();
+  // A vote request from an older term is refused with our term, so the candidate catches up.
+  (void)c[2].step({.type = MessageType::vote, .from = 3, .to = 2, .term = 0, .log_term = 0, .index = 0});
+  auto resp = of_type(c.take_messages(), MessageType::vote_response);
+  REQUIRE(resp.size() == 1);
+  CHECK(resp[0].reject);
+  CHECK(resp[0].term == c[2].term());
+}

@@ -133,3 +133,26 @@ TEST_CASE("restart from snapshot + log tail") {
   c.tick_all(3);
   CHECK(c[2].commit_index() == c[1].commit_index());
 }
+
+TEST_CASE("snapshot install: the durable commit index never covers the old log before the reset is durable") {
+  // Follower with a committed prefix [1,2] and uncommitted entries 3..4 of an old term.
+  RaftConfig cfg;
+  cfg.id = 2;
+  CoreState st;
+  st.snapshot.membership.voters = {1, 2, 3};
+  st.hard_state = {3, 0, 2};
+  st.entries = {entry(1, 1), entry(1, 2), entry(2, 3), entry(2, 4)};
+  auto core = Core::create(cfg, st).value();
+  auto snap = std::make_shared<Snapshot>();
+  snap->meta = {10, 3, st.snapshot.membership};
+  (void)core.step({.type = MessageType::snapshot, .from = 1, .to = 2, .term = 3, .snapshot = snap});
+  Ready rd = core.ready();
+  REQUIRE(rd.snapshot);
+  // Were this hard state durable and the reset lost in a crash, a commit index of 4 would make
+  // the old log's term-2 entries count as committed.
+  if (rd.hard_state) CHECK(rd.hard_state->commit <= 2);
+  core.on_snapshot_persisted(10);
+  Ready after = core.ready();
+  REQUIRE(after.hard_state);
+  CHECK(after.hard_state->commit == 10);
+}
