@@ -12,10 +12,14 @@
 /// no transaction of the process is active, so every transaction passes through a TxnGate that
 /// a resize closes and drains first.
 
+#include <fcntl.h>
 #include <lmdb.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -125,8 +129,15 @@ class Environment {
   /// the databases if needed). Clears stale reader slots left by dead processes.
   static result<std::shared_ptr<Environment>> acquire(const std::filesystem::path& dir,
                                                       const Options& options) {
+    if (options.initial_map_size == 0 || options.max_map_size < options.initial_map_size)
+      return error(errc::invalid_argument,
+                   "lmdb: options for " + dir.string() +
+                       ": initial_map_size must be positive and at most max_map_size");
+    if (options.max_readers == 0)
+      return error(errc::invalid_argument,
+                   "lmdb: options for " + dir.string() + ": max_readers must be positive");
     std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
+    const bool created = std::filesystem::create_directories(dir, ec);
     if (ec)
       return error(errc::io_error,
                    "lmdb: cannot create data dir " + dir.string() + ": " + ec.message());
@@ -136,13 +147,10 @@ class Environment {
     if (ec)
       return error(errc::io_error,
                    "lmdb: cannot resolve data dir " + dir.string() + ": " + ec.message());
-    if (options.initial_map_size == 0 || options.max_map_size < options.initial_map_size)
-      return error(errc::invalid_argument,
-                   "lmdb: options for " + dir.string() +
-                       ": initial_map_size must be positive and at most max_map_size");
-    if (options.max_readers == 0)
-      return error(errc::invalid_argument,
-                   "lmdb: options for " + dir.string() + ": max_readers must be positive");
+
+    if (created) {
+      DENGINE_TRYV(sync_dir(canonical.parent_path()));
+    }
 
     Registry& registry = Registry::instance();
     std::unique_lock lock(registry.mutex);
@@ -275,6 +283,20 @@ class Environment {
   }
 
  private:
+  /// fsyncs a directory, so that files created in it (or it, in its parent) survive power loss.
+  static result<void> sync_dir(const std::filesystem::path& dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+      return error(errc::io_error, "lmdb: cannot open dir " + dir.string() +
+                                       " to fsync it: " + std::strerror(errno));
+    const int rc = ::fsync(fd);
+    const int err = errno;
+    ::close(fd);
+    if (rc != 0)
+      return error(errc::io_error, "lmdb: fsync of dir " + dir.string() + ": " + std::strerror(err));
+    return success();
+  }
+
   /// Every Environment open in this process, by canonical dir.
   struct Registry {
     std::mutex mutex;
@@ -307,6 +329,7 @@ class Environment {
     if (int rc = mdb_reader_check(env_, &dead); rc != 0)
       return make_error(rc, "mdb_reader_check", dir_);
     stale_readers_ = static_cast<std::size_t>(dead);
+    DENGINE_TRYV(sync_dir(dir_));  // data.mdb and lock.mdb may be new
     return write(PersistenceMode::disk_first, [&](MDB_txn* txn) -> result<void> {
       if (int rc = mdb_dbi_open(txn, "log", MDB_CREATE, &log_dbi_); rc != 0)
         return lmdb_failure(rc, "mdb_dbi_open(log)");

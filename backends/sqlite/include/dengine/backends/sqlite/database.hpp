@@ -4,10 +4,13 @@
 /// transaction statements prepared once, and the mapping of SQLite result codes to dengine
 /// errors that name the file and the statement.
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -26,6 +29,20 @@ namespace dengine::sqlite {
 
 /// Name of the database file inside a data dir (plus its -wal and -shm companions).
 inline constexpr std::string_view database_file_name = "dengine.sqlite3";
+
+/// fsyncs a directory, so that files created in it (or it, in its parent) survive power loss.
+inline result<void> sync_dir(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return error(errc::io_error, "sqlite: cannot open dir " + dir.string() +
+                                     " to fsync it: " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0)
+    return error(errc::io_error, "sqlite: fsync of dir " + dir.string() + ": " + std::strerror(err));
+  return success();
+}
 
 /// The dengine error for SQLite result code `rc` (extended codes allowed) from `what` on `file`.
 /// `message` is sqlite3_errmsg() of the connection (or null); `busy_timeout` is quoted in the
@@ -70,16 +87,19 @@ class Database {
   /// Opens (creating if needed) `dir`/dengine.sqlite3 and configures the connection. The
   /// schema is not touched here (schema.hpp does that).
   static result<Database> open(const std::filesystem::path& dir, const Options& options) {
+    if (options.busy_timeout.count() < 0 || options.busy_timeout.count() > INT32_MAX)
+      return error(errc::invalid_argument,
+                   "sqlite: options for " + dir.string() + ": busy_timeout out of range");
     std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
+    const bool created = std::filesystem::create_directories(dir, ec);
     if (ec)
       return error(errc::io_error,
                    "sqlite: cannot create data dir " + dir.string() + ": " + ec.message());
     if (!std::filesystem::is_directory(dir, ec))
       return error(errc::io_error, "sqlite: data dir " + dir.string() + " is not a directory");
-    if (options.busy_timeout.count() < 0 || options.busy_timeout.count() > INT32_MAX)
-      return error(errc::invalid_argument,
-                   "sqlite: options for " + dir.string() + ": busy_timeout out of range");
+    if (created) {
+      DENGINE_TRYV(sync_dir(std::filesystem::absolute(dir).parent_path()));
+    }
 
     Database db;
     db.file_ = dir / database_file_name;
@@ -114,12 +134,10 @@ class Database {
     DENGINE_TRY(begin_read, db.prepare("BEGIN DEFERRED"));
     DENGINE_TRY(commit, db.prepare("COMMIT"));
     DENGINE_TRY(rollback, db.prepare("ROLLBACK"));
-    DENGINE_TRY(checkpoint, db.prepare("PRAGMA wal_checkpoint(FULL)"));
     db.begin_write_ = std::move(begin_write);
     db.begin_read_ = std::move(begin_read);
     db.commit_ = std::move(commit);
     db.rollback_ = std::move(rollback);
-    db.checkpoint_ = std::move(checkpoint);
     return db;
   }
 
@@ -180,20 +198,27 @@ class Database {
     }
   }
 
-  /// `PRAGMA wal_checkpoint(FULL)`: copies every committed WAL frame into the database file,
-  /// fsyncing the WAL before and the database after, so every commit so far is durable even
-  /// with synchronous=NORMAL. Fails with too_busy if other connections' transactions keep it
-  /// from completing within the busy timeout.
-  result<void> checkpoint() {
-    Reset reset(checkpoint_);
-    const int rc = checkpoint_.step();
-    if (rc != SQLITE_ROW) return failure(rc, "PRAGMA wal_checkpoint(FULL)");
-    if (checkpoint_.column_int64(0) != 0)
-      return error(errc::too_busy,
-                   "sqlite: " + file_.string() +
-                       ": WAL checkpoint could not complete: another connection or process kept a "
-                       "transaction open past the busy timeout of " +
-                       std::to_string(busy_timeout_.count()) + " ms");
+  /// Makes every transaction committed so far durable, without a checkpoint: fsyncs the WAL
+  /// file (through the connection's own handle, SQLITE_FCNTL_JOURNAL_POINTER). Committed frames
+  /// live in the WAL until a complete checkpoint has copied them into the database file and
+  /// synced it, so a synced WAL holds every commit. Unlike `wal_checkpoint(FULL)`, readers of
+  /// older snapshots cannot block it. Falls back to a full checkpoint when this connection has
+  /// no WAL open.
+  result<void> sync_wal() {
+    sqlite3_file* wal = nullptr;
+    if (int rc = sqlite3_file_control(db_.get(), "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+        rc != SQLITE_OK)
+      return failure(rc, "sqlite3_file_control(SQLITE_FCNTL_JOURNAL_POINTER)");
+    if (wal == nullptr || wal->pMethods == nullptr) {
+      DENGINE_TRY(busy, query_int("PRAGMA wal_checkpoint(FULL)"));
+      if (busy != 0)
+        return error(errc::too_busy, "sqlite: " + file_.string() +
+                                         ": WAL checkpoint blocked by another connection past the "
+                                         "busy timeout of " +
+                                         std::to_string(busy_timeout_.count()) + " ms");
+    } else if (int rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL); rc != SQLITE_OK) {
+      return failure(rc, "fsync of " + file_.string() + "-wal");
+    }
     return success();
   }
 
@@ -219,7 +244,6 @@ class Database {
   Statement begin_read_;
   Statement commit_;
   Statement rollback_;
-  Statement checkpoint_;
 };
 
 /// A write transaction (BEGIN IMMEDIATE) rolled back on scope exit unless committed.

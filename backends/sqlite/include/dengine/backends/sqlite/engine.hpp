@@ -12,10 +12,10 @@
 /// Durability:
 /// - DiskFirst (`synchronous=FULL`): each commit fsyncs the WAL; append() is durable on
 ///   return and sync() has nothing left to do.
-/// - MemFirst (`synchronous=NORMAL`): commits are not fsynced; sync() runs
-///   `PRAGMA wal_checkpoint(FULL)`, which fsyncs the WAL and then the database file.
+/// - MemFirst (`synchronous=NORMAL`): commits are not fsynced; sync() fsyncs the WAL file,
+///   which holds every commit not yet checkpointed (Database::sync_wal).
 /// compact(), reset() and save_hard_state() are durable on return in both modes (MemFirst
-/// checkpoints after them). A process crash never loses a committed transaction; only power
+/// fsyncs the WAL after them). A process crash never loses a committed transaction; only power
 /// loss can lose MemFirst commits not yet synced. SQLite checksums nothing by default: damage
 /// to the file structure is reported as storage_corrupt, a flipped bit in entry data is not.
 
@@ -137,7 +137,9 @@ class Engine {
       s.insert_entry.bind_u64(1, e.index);
       s.insert_entry.bind_u64(2, e.term);
       s.insert_entry.bind_int64(3, static_cast<std::int64_t>(e.type));
-      s.insert_entry.bind_blob(4, e.data);
+      if (int rc = s.insert_entry.bind_blob(4, e.data); rc != SQLITE_OK)
+        return s.writer.failure(rc, "binding the data of entry " + std::to_string(e.index) +
+                                        " (" + std::to_string(e.data.size()) + " bytes)");
       if (int rc = s.insert_entry.step(); rc != SQLITE_DONE)
         return s.writer.failure(rc, "INSERT INTO raft_log (index " + std::to_string(e.index) + ")");
     }
@@ -146,12 +148,12 @@ class Engine {
     return success();
   }
 
-  /// Makes every append durable: a full WAL checkpoint with MemFirst; nothing to do with
-  /// DiskFirst (each commit fsynced the WAL).
+  /// Makes every append durable: fsyncs the WAL with MemFirst; nothing to do with DiskFirst
+  /// (each commit fsynced the WAL).
   result<void> sync() {
     if (impl_->options.mode == PersistenceMode::disk_first) return success();
     std::lock_guard lock(impl_->write_mutex);
-    return impl_->writer.checkpoint();
+    return impl_->writer.sync_wal();
   }
 
   /// Entries in [lo, hi): at least one when lo < hi, then as many as fit in max_bytes (measured
@@ -475,7 +477,7 @@ class Engine {
   /// Called with write_mutex held.
   result<void> make_durable() {
     if (impl_->options.mode == PersistenceMode::disk_first) return success();
-    return impl_->writer.checkpoint();
+    return impl_->writer.sync_wal();
   }
 
   [[nodiscard]] error index_too_large(LogIndex index) const {

@@ -7,7 +7,7 @@
 /// dir as an Engine shares its database file (its own connection); opened alone it creates it.
 ///
 /// Durability: a write is durable on return with DiskFirst (`synchronous=FULL`); with MemFirst
-/// after sync() (a full WAL checkpoint).
+/// after sync() (an fsync of the WAL file).
 /// Threads: every call locks one recursive mutex (one connection). A scan visitor may call
 /// get()/scan()/applied_index() on the same store (a nested scan uses its own statement) but
 /// must not write to it. The views passed to a visitor are valid only during that call.
@@ -113,9 +113,13 @@ class KvStore {
     for (const KvWrite& w : batch.writes) {
       Statement& stmt = w.kind == KvWrite::Kind::put ? s.put : s.erase;
       Reset reset(stmt);
-      stmt.bind_blob(1, w.key);
-      if (w.kind == KvWrite::Kind::put) stmt.bind_blob(2, w.value);
-      if (int rc = stmt.step(); rc != SQLITE_DONE)
+      int rc = stmt.bind_blob(1, w.key);
+      if (rc == SQLITE_OK && w.kind == KvWrite::Kind::put) rc = stmt.bind_blob(2, w.value);
+      if (rc != SQLITE_OK)
+        return s.db.failure(rc, "binding a key of " + std::to_string(w.key.size()) +
+                                    " bytes and a value of " + std::to_string(w.value.size()) +
+                                    " bytes");
+      if (rc = stmt.step(); rc != SQLITE_DONE)
         return s.db.failure(rc, w.kind == KvWrite::Kind::put ? "INSERT INTO kv" : "DELETE FROM kv");
     }
     DENGINE_TRYV(put_applied(applied_index));
@@ -145,12 +149,11 @@ class KvStore {
 
   // ---- Beyond the concept --------------------------------------------------------------------
 
-  /// Makes every write durable: a full WAL checkpoint with MemFirst; nothing to do with
-  /// DiskFirst.
+  /// Makes every write durable: fsyncs the WAL with MemFirst; nothing to do with DiskFirst.
   result<void> sync() {
     if (impl_->options.mode == PersistenceMode::disk_first) return success();
     std::lock_guard lock(impl_->mutex);
-    return impl_->db.checkpoint();
+    return impl_->db.sync_wal();
   }
 
   /// The persistence mode this store was opened with.

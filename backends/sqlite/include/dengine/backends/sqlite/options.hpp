@@ -11,9 +11,9 @@ namespace dengine::sqlite {
 /// How an SQLite-backed Engine or KvStore opens its data dir.
 struct Options {
   /// DiskFirst: `PRAGMA synchronous=FULL` (the WAL is fsynced at every commit, so a commit is
-  /// durable on return). MemFirst: `synchronous=NORMAL` (commits are not fsynced; sync() runs
-  /// a full WAL checkpoint, which fsyncs the WAL and the database file). Either way a process
-  /// crash loses nothing that was committed; MemFirst may lose unsynced commits on power loss.
+  /// durable on return). MemFirst: `synchronous=NORMAL` (commits are not fsynced; sync()
+  /// fsyncs the WAL file). Either way a process crash loses nothing that was committed;
+  /// MemFirst may lose unsynced commits on power loss.
   PersistenceMode mode = PersistenceMode::disk_first;
   /// How long a statement waits for a lock held by another connection or process before it
   /// fails with errc::too_busy.

@@ -70,6 +70,8 @@ inline result<Database> open_database(const std::filesystem::path& dir, const Op
   DENGINE_TRYV(db.exec("INSERT OR IGNORE INTO raft_hard_state VALUES (0, 0, 0, 0)"));
   DENGINE_TRYV(db.exec("INSERT OR IGNORE INTO raft_snapshot VALUES (0, 0, 0, x'', x'')"));
   DENGINE_TRYV(txn.commit());
+  // The file may be new: make its directory entry durable too.
+  DENGINE_TRYV(sync_dir(dir));
   return db;
 }
 
