@@ -88,7 +88,10 @@ TEST_CASE("kv state machine: noop and config-change entries answer empty respons
   r = h.run_raw("whatever bytes", EntryType::config_change);
   REQUIRE(r);
   CHECK(std::holds_alternative<std::monostate>(r.value()));
-  CHECK(h.sm->applied_index() == 2);
+  r = h.run_raw("");  // an empty normal entry: etcd-raft's leader no-op
+  REQUIRE(r);
+  CHECK(std::holds_alternative<std::monostate>(r.value()));
+  CHECK(h.sm->applied_index() == 3);
   CHECK(h.sm->current_revision() == 1);
 }
 
@@ -104,7 +107,8 @@ TEST_CASE("kv state machine: a malformed entry gets the same error on every repl
     h->put("after", "ok");
     CHECK(h->sm->applied_index() == 2);
   }
-  CHECK(a.run_raw("").error().detail == b.run_raw("").error().detail);
+  CHECK(a.run_raw("\x01").error().detail == b.run_raw("\x01").error().detail);
+  CHECK(a.run_raw("\x01\x02\x05k").error().detail == b.run_raw("\x01\x02\x05k").error().detail);
 }
 
 TEST_CASE("kv state machine: a batch applies in order, each entry seeing the ones before") {
@@ -326,4 +330,26 @@ TEST_CASE("kv state machine: restore cancels watchers that had not reached the i
   auto ev = events_of_helper(fresh.value()->take());
   REQUIRE(ev.size() == 1);
   CHECK(ev[0].kv.mod_revision == src.sm->current_revision() + 1);
+}
+
+TEST_CASE("kv docs/kv.md example behaves as documented") {
+  memory::KvStore store;
+  auto sm = KvStateMachine<memory::KvStore>::open(store).value();
+  auto watcher = sm->watch_hub().watch({.key = "app/", .range_end = "app0", .prev_kv = true}).value();
+
+  auto data = encode_proposal(PutRequest{.key = "app/config", .value = "v1"}).value();
+  std::vector<Entry> committed{Entry{.term = 1, .index = 1, .type = EntryType::normal, .data = data}};
+  std::vector<result<Response>> responses;
+  sm->apply(committed, responses).value();
+  auto put = std::get<PutResponse>(responses[0].value());
+  CHECK(put.header.revision == 2);
+
+  auto got = sm->range(RangeRequest{.key = "app/", .range_end = "app0"}).value();
+  REQUIRE(got.kvs.size() == 1);
+  CHECK(got.kvs[0] == KeyValue{"app/config", 2, 2, 1, "v1", 0});
+  auto out = watcher->take();
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].created);
+  REQUIRE(out[1].events.size() == 1);
+  CHECK(out[1].events[0].kv.mod_revision == 2);
 }

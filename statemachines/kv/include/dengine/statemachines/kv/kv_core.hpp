@@ -47,9 +47,9 @@ struct LeaseChange {
 
 /// What writes did besides changing the store, in order.
 struct Effects {
-  std::vector<Event> events;               ///< every PUT/DELETE, in revision order
-  std::vector<LeaseChange> lease_changes;  ///< grants and revokes
-  std::optional<Revision> compacted;       ///< the latest compaction revision, if any
+  std::vector<Event> events{};               ///< every PUT/DELETE, in revision order
+  std::vector<LeaseChange> lease_changes{};  ///< grants and revokes
+  std::optional<Revision> compacted{};       ///< the latest compaction revision, if any
 };
 
 /// The KV operations. Not thread-safe: the owner serializes access (one writer, or readers).

@@ -29,7 +29,7 @@ inline constexpr std::int64_t max_lease_ttl = 9'000'000'000;
 struct Lease {
   LeaseId id = no_lease;
   std::int64_t ttl = 0;           ///< the granted TTL in seconds
-  std::set<std::string> keys;     ///< keys currently attached
+  std::set<std::string> keys{};     ///< keys currently attached
 };
 
 /// What a Lessor needs to know of a lease when its node becomes leader.

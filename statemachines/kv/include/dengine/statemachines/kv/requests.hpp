@@ -31,8 +31,8 @@ enum class SortTarget : std::uint8_t { key = 0, version = 1, create = 2, mod = 3
 /// key `key`; range_end "\0" = every key >= key; key "\0" with range_end "\0" = every key;
 /// range_end = key with its last byte incremented = the prefix `key`.
 struct RangeRequest {
-  std::string key;
-  std::string range_end;
+  std::string key{};
+  std::string range_end{};
   std::int64_t limit = 0;       ///< at most this many kvs (0 = no limit); `more` says if cut
   Revision revision = 0;        ///< read at this revision (<= 0 = the current one)
   SortOrder sort_order = SortOrder::none;
@@ -50,8 +50,8 @@ struct RangeRequest {
 /// The answer to a RangeRequest. `count` is the number of keys in the range at the revision
 /// (before limit and the min/max filters, as in etcd); `more` = kvs were cut by limit.
 struct RangeResponse {
-  ResponseHeader header;
-  std::vector<KeyValue> kvs;
+  ResponseHeader header{};
+  std::vector<KeyValue> kvs{};
   bool more = false;
   std::int64_t count = 0;
   friend bool operator==(const RangeResponse&, const RangeResponse&) = default;
@@ -59,8 +59,8 @@ struct RangeResponse {
 
 /// Sets key = value, optionally attached to a lease.
 struct PutRequest {
-  std::string key;
-  std::string value;
+  std::string key{};
+  std::string value{};
   LeaseId lease = no_lease;   ///< attach to this lease (must exist); 0 = detach
   bool prev_kv = false;       ///< return the previous kv
   bool ignore_value = false;  ///< keep the current value (the key must exist; value must be empty)
@@ -70,24 +70,24 @@ struct PutRequest {
 
 /// The answer to a PutRequest.
 struct PutResponse {
-  ResponseHeader header;
-  std::optional<KeyValue> prev_kv;
+  ResponseHeader header{};
+  std::optional<KeyValue> prev_kv{};
   friend bool operator==(const PutResponse&, const PutResponse&) = default;
 };
 
 /// Deletes the keys in [key, range_end) (same conventions as RangeRequest).
 struct DeleteRangeRequest {
-  std::string key;
-  std::string range_end;
+  std::string key{};
+  std::string range_end{};
   bool prev_kv = false;  ///< return the deleted kvs
   friend bool operator==(const DeleteRangeRequest&, const DeleteRangeRequest&) = default;
 };
 
 /// The answer to a DeleteRangeRequest.
 struct DeleteRangeResponse {
-  ResponseHeader header;
+  ResponseHeader header{};
   std::int64_t deleted = 0;
-  std::vector<KeyValue> prev_kvs;
+  std::vector<KeyValue> prev_kvs{};
   friend bool operator==(const DeleteRangeResponse&, const DeleteRangeResponse&) = default;
 };
 
@@ -102,13 +102,13 @@ enum class CompareTarget : std::uint8_t { version = 0, create = 1, mod = 2, valu
 struct Compare {
   CompareResult result = CompareResult::equal;
   CompareTarget target = CompareTarget::version;
-  std::string key;
-  std::string range_end;
+  std::string key{};
+  std::string range_end{};
   // etcd's oneof target_union: only the field selected by `target` is meaningful (and encoded).
   std::int64_t version = 0;
   Revision create_revision = 0;
   Revision mod_revision = 0;
-  std::string value;
+  std::string value{};
   LeaseId lease = no_lease;
   friend bool operator==(const Compare&, const Compare&) = default;
 };
@@ -131,17 +131,17 @@ struct ResponseOp {
 /// If every compare holds, runs `success`, else `failure`, atomically: all the writes share one
 /// revision, and reads in the txn see the txn's earlier writes.
 struct TxnRequest {
-  std::vector<Compare> compare;
-  std::vector<RequestOp> success;
-  std::vector<RequestOp> failure;
+  std::vector<Compare> compare{};
+  std::vector<RequestOp> success{};
+  std::vector<RequestOp> failure{};
   friend bool operator==(const TxnRequest&, const TxnRequest&) = default;
 };
 
 /// The answer to a TxnRequest: which branch ran and one response per op of it.
 struct TxnResponse {
-  ResponseHeader header;
+  ResponseHeader header{};
   bool succeeded = false;
-  std::vector<ResponseOp> responses;
+  std::vector<ResponseOp> responses{};
   friend bool operator==(const TxnResponse&, const TxnResponse&) = default;
 };
 
@@ -154,7 +154,7 @@ struct CompactionRequest {
 
 /// The answer to a CompactionRequest.
 struct CompactionResponse {
-  ResponseHeader header;
+  ResponseHeader header{};
   friend bool operator==(const CompactionResponse&, const CompactionResponse&) = default;
 };
 
@@ -167,10 +167,10 @@ struct LeaseGrantRequest {
 
 /// The answer to a LeaseGrantRequest: the lease's id and (possibly raised) ttl.
 struct LeaseGrantResponse {
-  ResponseHeader header;
+  ResponseHeader header{};
   LeaseId id = no_lease;
   std::int64_t ttl = 0;
-  std::string error;  ///< etcd's field; always empty (failures are errors)
+  std::string error{};  ///< etcd's field; always empty (failures are errors)
   friend bool operator==(const LeaseGrantResponse&, const LeaseGrantResponse&) = default;
 };
 
@@ -182,7 +182,7 @@ struct LeaseRevokeRequest {
 
 /// The answer to a LeaseRevokeRequest.
 struct LeaseRevokeResponse {
-  ResponseHeader header;
+  ResponseHeader header{};
   friend bool operator==(const LeaseRevokeResponse&, const LeaseRevokeResponse&) = default;
 };
 
@@ -197,11 +197,11 @@ struct LeaseTimeToLiveRequest {
 /// error). The state machine reports ttl = granted_ttl; the leader's Lessor knows the remaining
 /// time and the server overrides `ttl` with Lessor::remaining_ttl.
 struct LeaseTimeToLiveResponse {
-  ResponseHeader header;
+  ResponseHeader header{};
   LeaseId id = no_lease;
   std::int64_t ttl = 0;
   std::int64_t granted_ttl = 0;
-  std::vector<std::string> keys;  ///< sorted; filled only if requested
+  std::vector<std::string> keys{};  ///< sorted; filled only if requested
   friend bool operator==(const LeaseTimeToLiveResponse&, const LeaseTimeToLiveResponse&) = default;
 };
 
@@ -213,8 +213,8 @@ struct LeaseStatus {
 
 /// Every lease, by ascending id.
 struct LeaseLeasesResponse {
-  ResponseHeader header;
-  std::vector<LeaseStatus> leases;
+  ResponseHeader header{};
+  std::vector<LeaseStatus> leases{};
   friend bool operator==(const LeaseLeasesResponse&, const LeaseLeasesResponse&) = default;
 };
 

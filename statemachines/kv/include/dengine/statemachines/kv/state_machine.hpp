@@ -2,7 +2,7 @@
 /// KvStateMachine: the etcd v3 data model as a dengine::StateMachine over any dengine::KvStore.
 ///
 /// - apply(): decodes each normal entry (codec.hpp) and runs it (KvCore); noop and
-///   config-change entries answer an empty Response. A whole batch is written through one
+///   config-change entries, and normal entries with no data, answer an empty Response. A whole batch is written through one
 ///   KvStore write together with its applied index, so it is atomic and a restart neither
 ///   re-applies nor skips an entry. A request error (or an entry that does not decode) is that
 ///   entry's response — the same on every replica — and does not stop the node; a storage
@@ -93,7 +93,8 @@ class KvStateMachine {
       const std::size_t first = responses.size();
       responses.reserve(first + batch.size());
       for (const Entry& e : batch) {
-        if (e.type != EntryType::normal) {
+        // An empty normal entry is a leader's no-op in etcd-raft's convention: no command.
+        if (e.type != EntryType::normal || e.data.empty()) {
           responses.emplace_back(Response{});
           continue;
         }

@@ -21,11 +21,11 @@ inline constexpr LeaseId no_lease = 0;
 /// One key's state at one revision (etcd's mvccpb.KeyValue).
 /// Invariants for a live key: version >= 1, create_revision <= mod_revision.
 struct KeyValue {
-  std::string key;
+  std::string key{};
   Revision create_revision = 0;  ///< revision of the put that created the key (since its last delete)
   Revision mod_revision = 0;     ///< revision of the last change to the key
   std::int64_t version = 0;      ///< puts since creation; a delete resets it (0 = absent)
-  std::string value;
+  std::string value{};
   LeaseId lease = no_lease;      ///< the lease the key is attached to, 0 for none
 
   friend bool operator==(const KeyValue&, const KeyValue&) = default;
@@ -42,7 +42,7 @@ enum class EventType : std::uint8_t {
 struct Event {
   EventType type = EventType::put;
   KeyValue kv;
-  std::optional<KeyValue> prev_kv;  ///< the key before the change, if it existed
+  std::optional<KeyValue> prev_kv{};  ///< the key before the change, if it existed
 
   friend bool operator==(const Event&, const Event&) = default;
 };

@@ -51,11 +51,11 @@ enum class WatchFilter : std::uint8_t { noput = 0, nodelete = 1 };
 
 /// What to watch (etcd's WatchCreateRequest; watch_id and fragment are the server's business).
 struct WatchCreateRequest {
-  std::string key;
-  std::string range_end;        ///< etcd's key conventions: empty = key only, "\0" = all >= key
+  std::string key{};
+  std::string range_end{};        ///< etcd's key conventions: empty = key only, "\0" = all >= key
   Revision start_revision = 0;  ///< first revision to deliver; 0 (or less) = the next one
   bool progress_notify = false; ///< receive progress_notify() notifications
-  std::vector<WatchFilter> filters;
+  std::vector<WatchFilter> filters{};
   bool prev_kv = false;         ///< events carry the kv before the change
 };
 
@@ -68,8 +68,8 @@ struct WatchResponse {
   bool created = false;
   bool canceled = false;
   Revision compact_revision = 0;  ///< set when canceled because history was compacted/evicted
-  std::string cancel_reason;
-  std::vector<Event> events;
+  std::string cancel_reason{};
+  std::vector<Event> events{};
 };
 
 /// WatchHub limits.
@@ -125,8 +125,8 @@ class Watcher {
 
   // Matching (immutable after creation).
   WatchId id_ = 0;
-  std::string key_;
-  std::string range_end_;
+  std::string key_{};
+  std::string range_end_{};
   bool prev_kv_ = false;
   bool no_put_ = false;
   bool no_delete_ = false;
@@ -444,7 +444,7 @@ class WatchHub {
   WatchId next_id_ = 0;
   std::map<WatchId, std::shared_ptr<Watcher>> watchers_;
   std::map<std::string, std::set<WatchId>, std::less<>> exact_;
-  std::set<WatchId> ranged_;
+  std::set<WatchId> ranged_{};
 };
 
 }  // namespace dengine::kv
