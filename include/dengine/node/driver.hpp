@@ -374,7 +374,12 @@ class Driver {
 
   void leader_changed(const raft::SoftState& soft) {
     if (soft.leader != last_soft_.leader || soft.role != last_soft_.role) metrics_->leader_changes.add();
+    const bool new_leader = soft.leader != no_node && soft.leader != last_soft_.leader;
     last_soft_ = soft;
+    // A read forwarded to the previous leader may never be answered: ask the new one (or
+    // register locally, if that is us). A second answer for the same read is ignored.
+    if (new_leader)
+      for (const auto& [id, r] : reads_) (void)core_.read_index(id);
     metrics_->is_leader.set(soft.role == raft::Role::leader ? 1 : 0);
     if (callbacks_->on_leader_change) {
       LeaderChange ev{soft.leader, core_.term(), soft.role};
