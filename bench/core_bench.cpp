@@ -121,11 +121,13 @@ int main(int argc, char** argv) {
     const std::uint64_t n = b == 1 ? entries / 4 : entries;
     const Result r = run(b, n, payload);
     const double rate = static_cast<double>(r.entries) / r.seconds;
-    fmt::print("{{\"bench\":\"core\",\"nodes\":3,\"batch\":{},\"payload_bytes\":{},\"entries\":{},"
-               "\"seconds\":{:.4f},\"entries_per_second\":{:.0f}}}\n",
-               b, payload, r.entries, r.seconds, rate);
+    fmt::print(
+        "{{\"bench\":\"core\",\"nodes\":3,\"batch\":{},\"payload_bytes\":{},\"entries\":{},"
+        "\"seconds\":{:.4f},\"entries_per_second\":{:.0f}}}\n",
+        b, payload, r.entries, r.seconds, rate);
     human += fmt::format("{}batch {}: {:.0f} entries/s", human.empty() ? "" : ", ", b, rate);
   }
-  fmt::print("core (3 pure cores, in-memory messages, one thread, {} B payload): {}\n", payload, human);
+  fmt::print("core (3 pure cores, in-memory messages, one thread, {} B payload): {}\n", payload,
+             human);
   return 0;
 }

@@ -56,7 +56,8 @@ class Cluster {
             check(n.storage.sync());
           }
           if (rd.hard_state) check(n.storage.save_hard_state(*rd.hard_state));
-          if (!rd.entries.empty()) n.core.on_persisted(rd.entries.back().index, rd.entries.back().term);
+          if (!rd.entries.empty())
+            n.core.on_persisted(rd.entries.back().index, rd.entries.back().term);
           for (auto& m : rd.messages_after_persist) wire_.push_back(std::move(m));
           for (const Entry& e : rd.committed_entries) {
             if (e.type == EntryType::normal) n.applied.push_back(e.data);
@@ -122,8 +123,8 @@ int main() {
   cluster.run_until_quiet();
   cluster.tick_all(1);  // a heartbeat carries the new commit index to the followers
   for (NodeId id : {1, 2, 3})
-    std::printf("  node %lu applied %zu commands, last: \"%s\"\n", id, cluster.node(id).applied.size(),
-                cluster.node(id).applied.back().c_str());
+    std::printf("  node %lu applied %zu commands, last: \"%s\"\n", id,
+                cluster.node(id).applied.size(), cluster.node(id).applied.back().c_str());
 
   std::printf("\n3. a linearizable read (ReadIndex) on a follower...\n");
   const NodeId follower = leader == 1 ? 2 : 1;

@@ -9,9 +9,9 @@
 ///
 ///     struct RawfileLogFixture {               // for the StorageEngine suite
 ///       using engine_type = dengine::rawfile::Engine;
-///       RawfileLogFixture();                   // a fresh, empty engine (e.g. in a TempDir it owns)
-///       engine_type& engine();                 // the engine as it is now
-///       void reopen();                         // close, then open again from the same place:
+///       RawfileLogFixture();                   // a fresh, empty engine (e.g. in a TempDir it
+///       owns) engine_type& engine();                 // the engine as it is now void reopen(); //
+///       close, then open again from the same place:
 ///     };                                       //   a clean restart (everything synced survives)
 ///     struct RawfileKvFixture {                // for the KvStore suite
 ///       using store_type = dengine::rawfile::KvStore;
@@ -59,33 +59,33 @@
 
 /// Runs every StorageEngine conformance case over a log fixture (see the file comment).
 /// Use once per fixture, at global scope.
-#define DENGINE_STORAGE_CONFORMANCE(Fixture)                                   \
-  TYPE_TO_STRING(Fixture);                                                     \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_fresh, Fixture);              \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_append_read, Fixture);        \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_conflict, Fixture);           \
+#define DENGINE_STORAGE_CONFORMANCE(Fixture)                                     \
+  TYPE_TO_STRING(Fixture);                                                       \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_fresh, Fixture);                \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_append_read, Fixture);          \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_conflict, Fixture);             \
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_append_preconditions, Fixture); \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_max_bytes, Fixture);          \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_errors, Fixture);             \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_compact, Fixture);            \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_reset, Fixture);              \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_hard_state, Fixture);         \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_restart, Fixture);            \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_compact_restart, Fixture);    \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_large, Fixture);              \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_many, Fixture);               \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_types, Fixture);              \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_max_bytes, Fixture);            \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_errors, Fixture);               \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_compact, Fixture);              \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_reset, Fixture);                \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_hard_state, Fixture);           \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_restart, Fixture);              \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_compact_restart, Fixture);      \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_large, Fixture);                \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_many, Fixture);                 \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_types, Fixture);                \
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_random, Fixture)
 
 /// Runs every KvStore conformance case over a store fixture (see the file comment).
 /// Use once per fixture, at global scope.
-#define DENGINE_KV_CONFORMANCE(Fixture)                          \
-  TYPE_TO_STRING(Fixture);                                       \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_fresh, Fixture);     \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_put_get, Fixture);   \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_scan, Fixture);      \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_batch, Fixture);     \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_reopen, Fixture);    \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_clear, Fixture);     \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_large, Fixture);     \
+#define DENGINE_KV_CONFORMANCE(Fixture)                        \
+  TYPE_TO_STRING(Fixture);                                     \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_fresh, Fixture);   \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_put_get, Fixture); \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_scan, Fixture);    \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_batch, Fixture);   \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_reopen, Fixture);  \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_clear, Fixture);   \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_large, Fixture);   \
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_many, Fixture)

@@ -18,7 +18,8 @@ template <>
 struct doctest::StringMaker<dengine::Entry> {
   static String convert(const dengine::Entry& e) {
     return ("{index " + std::to_string(e.index) + ", term " + std::to_string(e.term) + ", type " +
-            std::to_string(static_cast<int>(e.type)) + ", " + std::to_string(e.data.size()) + " bytes}")
+            std::to_string(static_cast<int>(e.type)) + ", " + std::to_string(e.data.size()) +
+            " bytes}")
         .c_str();
   }
 };
@@ -26,7 +27,8 @@ template <>
 struct doctest::StringMaker<std::vector<dengine::Entry>> {
   static String convert(const std::vector<dengine::Entry>& v) {
     String out = ("[" + std::to_string(v.size()) + " entries").c_str();
-    for (std::size_t k = 0; k < v.size() && k < 6; ++k) out += (k == 0 ? ": " : ", ") + StringMaker<dengine::Entry>::convert(v[k]);
+    for (std::size_t k = 0; k < v.size() && k < 6; ++k)
+      out += (k == 0 ? ": " : ", ") + StringMaker<dengine::Entry>::convert(v[k]);
     if (v.size() > 6) out += ", ...";
     return out + "]";
   }
@@ -47,8 +49,9 @@ struct doctest::StringMaker<dengine::SnapshotMeta> {
       for (auto id : v) s += (s.empty() ? "" : ",") + std::to_string(id);
       return s;
     };
-    return ("{index " + std::to_string(m.index) + ", term " + std::to_string(m.term) + ", voters [" +
-            ids(m.membership.voters) + "], learners [" + ids(m.membership.learners) + "]}")
+    return ("{index " + std::to_string(m.index) + ", term " + std::to_string(m.term) +
+            ", voters [" + ids(m.membership.voters) + "], learners [" + ids(m.membership.learners) +
+            "]}")
         .c_str();
   }
 };
@@ -60,7 +63,8 @@ inline constexpr std::size_t unbounded = std::numeric_limits<std::size_t>::max()
 
 /// A normal entry whose data names its index and term (so a misplaced entry shows in a diff).
 inline Entry make_entry(LogIndex index, Term term) {
-  return Entry{term, index, EntryType::normal, "i" + std::to_string(index) + "t" + std::to_string(term)};
+  return Entry{term, index, EntryType::normal,
+               "i" + std::to_string(index) + "t" + std::to_string(term)};
 }
 
 /// Entries [from, to] (inclusive), all with `term`.
@@ -89,16 +93,18 @@ auto require_value(R&& r, const char* expr, const char* file, int line) {
 template <class R>
 void require_error(const R& r, errc code, const char* expr, const char* file, int line) {
   if (r) {
-    DOCTEST_ADD_FAIL_AT(file, line,
-                        (std::string(expr) + " succeeded; expected error " + make_error_code(code).message()));
+    DOCTEST_ADD_FAIL_AT(
+        file, line,
+        (std::string(expr) + " succeeded; expected error " + make_error_code(code).message()));
   } else if (!(r.error() == code)) {
     DOCTEST_ADD_FAIL_AT(file, line,
                         (std::string(expr) + " failed with \"" + r.error().message() +
-                             "\"; expected error " + make_error_code(code).message()));
+                         "\"; expected error " + make_error_code(code).message()));
   } else if (r.error().detail.empty()) {
-    DOCTEST_ADD_FAIL_AT(file, line,
-                        (std::string(expr) + " failed with the right code but no detail (an error must "
-                                             "name what and where)"));
+    DOCTEST_ADD_FAIL_AT(
+        file, line,
+        (std::string(expr) + " failed with the right code but no detail (an error must "
+                             "name what and where)"));
   }
 }
 

@@ -65,7 +65,8 @@ TEST_CASE_TEMPLATE_DEFINE("KvStore conformance: put, get, erase", F, dengine_con
   CHECK(CONF_VALUE(s().get("b")) == std::optional<std::string>(""));
   CHECK(CONF_VALUE(s().get("c")) == std::optional<std::string>(std::string("\0x\xff", 3)));
   CHECK(CONF_VALUE(s().get("d")) == std::nullopt);
-  CHECK(CONF_VALUE(s().get(std::string_view("a\0", 2))) == std::nullopt);  // length matters, not C strings
+  CHECK(CONF_VALUE(s().get(std::string_view("a\0", 2))) ==
+        std::nullopt);  // length matters, not C strings
   CHECK(s().applied_index() == 1);
 
   WriteBatch b2;
@@ -86,9 +87,22 @@ TEST_CASE_TEMPLATE_DEFINE("KvStore conformance: scan in byte order", F, dengine_
   F f;
   auto s = [&]() -> typename F::store_type& { return f.store(); };
   // Sorted by unsigned bytes: "\0" < "\x01" < "a" < ... < "\x7f" < "\x80" < "\xff".
-  const std::vector<std::string> sorted{
-      std::string("\0", 1), std::string("\0\0", 2), std::string("\0\xff", 2), "\x01", "a", "a/",
-      "a/1", "a/2", "a/2/x", "a0", "b", "\x7f", "\x80", "\xfe\xff", "\xff", "\xff\xff"};
+  const std::vector<std::string> sorted{std::string("\0", 1),
+                                        std::string("\0\0", 2),
+                                        std::string("\0\xff", 2),
+                                        "\x01",
+                                        "a",
+                                        "a/",
+                                        "a/1",
+                                        "a/2",
+                                        "a/2/x",
+                                        "a0",
+                                        "b",
+                                        "\x7f",
+                                        "\x80",
+                                        "\xfe\xff",
+                                        "\xff",
+                                        "\xff\xff"};
   WriteBatch b;
   for (auto it = sorted.rbegin(); it != sorted.rend(); ++it) b.put(*it, "v" + *it);  // reversed
   conformance::write_ok(s(), b, 1);
@@ -101,7 +115,9 @@ TEST_CASE_TEMPLATE_DEFINE("KvStore conformance: scan in byte order", F, dengine_
     return out;
   };
 
-  SUBCASE("everything, with an empty hi") { CHECK(keys(conformance::scan_all(s(), "", "")) == sorted); }
+  SUBCASE("everything, with an empty hi") {
+    CHECK(keys(conformance::scan_all(s(), "", "")) == sorted);
+  }
   SUBCASE("a prefix range [a/, a0)") {
     CHECK(keys(conformance::scan_all(s(), "a/", "a0")) ==
           std::vector<std::string>{"a/", "a/1", "a/2", "a/2/x"});
@@ -159,8 +175,7 @@ TEST_CASE_TEMPLATE_DEFINE("KvStore conformance: a batch is applied in order with
   CHECK(s().applied_index() == 42);
   f.reopen();
   CHECK(s().applied_index() == 42);
-  CHECK(conformance::scan_all(s(), "", "") ==
-        conformance::KvPairs{{"back", "again"}, {"k", "2"}});
+  CHECK(conformance::scan_all(s(), "", "") == conformance::KvPairs{{"back", "again"}, {"k", "2"}});
 }
 
 TEST_CASE_TEMPLATE_DEFINE("KvStore conformance: contents and applied index survive reopen", F,
@@ -249,7 +264,8 @@ TEST_CASE_TEMPLATE_DEFINE("KvStore conformance: many keys", F, dengine_conf_kv_m
   auto key = [](int i) {
     // Big-endian bytes sort numerically, so the expected scan order is i's order.
     std::string k = "n";
-    for (int shift = 24; shift >= 0; shift -= 8) k.push_back(static_cast<char>((i >> shift) & 0xff));
+    for (int shift = 24; shift >= 0; shift -= 8)
+      k.push_back(static_cast<char>((i >> shift) & 0xff));
     return k;
   };
   for (int from = 0; from < count; from += per_batch) {

@@ -43,10 +43,13 @@ struct LmdbLogFixtureT {
   std::optional<engine_type> engine_;
 };
 
-struct LmdbLogFixture : LmdbLogFixtureT<dengine::PersistenceMode::disk_first, std::size_t{64} << 20> {};
-struct LmdbMemFirstLogFixture : LmdbLogFixtureT<dengine::PersistenceMode::mem_first, std::size_t{64} << 20> {};
+struct LmdbLogFixture
+    : LmdbLogFixtureT<dengine::PersistenceMode::disk_first, std::size_t{64} << 20> {};
+struct LmdbMemFirstLogFixture
+    : LmdbLogFixtureT<dengine::PersistenceMode::mem_first, std::size_t{64} << 20> {};
 /// 64 KiB to start with: the suite's larger cases grow the map many times.
-struct LmdbTinyMapLogFixture : LmdbLogFixtureT<dengine::PersistenceMode::mem_first, std::size_t{64} << 10> {};
+struct LmdbTinyMapLogFixture
+    : LmdbLogFixtureT<dengine::PersistenceMode::mem_first, std::size_t{64} << 10> {};
 
 template <dengine::PersistenceMode Mode, bool SharedWithEngine>
 struct LmdbKvFixtureT {

@@ -48,7 +48,8 @@ Options tiny_map(PersistenceMode mode = PersistenceMode::disk_first) {
 std::vector<Entry> big_entries(LogIndex from, LogIndex to, std::size_t bytes) {
   std::vector<Entry> out;
   for (LogIndex i = from; i <= to; ++i)
-    out.push_back(Entry{1, i, EntryType::normal, std::string(bytes, static_cast<char>('a' + i % 26))});
+    out.push_back(
+        Entry{1, i, EntryType::normal, std::string(bytes, static_cast<char>('a' + i % 26))});
   return out;
 }
 
@@ -151,8 +152,9 @@ TEST_CASE("lmdb engine: readers on another thread run while the map grows") {
   MESSAGE("reads during growth: " << reads);
 }
 
-TEST_CASE("lmdb kv store: a write from inside a scan visitor that needs map growth fails, "
-          "never deadlocks") {
+TEST_CASE(
+    "lmdb kv store: a write from inside a scan visitor that needs map growth fails, "
+    "never deadlocks") {
   TempDir dir("dengine-lmdb-visitor-");
   auto store = CONF_VALUE(KvStore::open(dir.path(), tiny_map()));
   WriteBatch first;
@@ -186,7 +188,8 @@ TEST_CASE("lmdb kv store: a visitor may read the store it scans") {
   CONF_REQUIRE_OK(store.scan("", "", [&](std::string_view k, std::string_view) {
     auto other = store.get(k == "a" ? "b" : "a");
     std::size_t inner = 0;
-    auto nested = store.scan("", "", [&](std::string_view, std::string_view) { return ++inner, true; });
+    auto nested =
+        store.scan("", "", [&](std::string_view, std::string_view) { return ++inner, true; });
     seen.push_back(std::string(k) + "->" + other.value().value_or("?") + "/" +
                    std::to_string(nested ? inner : 0));
     return true;
@@ -315,13 +318,13 @@ TEST_CASE("lmdb kv store: a key longer than LMDB allows fails with too_large nam
   WriteBatch fits;
   fits.put(std::string(store.max_key_size(), 'k'), "3");
   CONF_REQUIRE_OK(store.write(fits, 2));
-  CHECK(CONF_VALUE(store.get(std::string(store.max_key_size(), 'k'))) == std::optional<std::string>("3"));
+  CHECK(CONF_VALUE(store.get(std::string(store.max_key_size(), 'k'))) ==
+        std::optional<std::string>("3"));
   CHECK_FALSE(CONF_VALUE(store.get(std::string(store.max_key_size() + 1, 'k'))).has_value());
   // A scan bound past the limit still orders correctly.
   std::size_t seen = 0;
-  CONF_REQUIRE_OK(store.scan(std::string(store.max_key_size() + 5, 'a'), "", [&](auto, auto) {
-    return ++seen, true;
-  }));
+  CONF_REQUIRE_OK(store.scan(std::string(store.max_key_size() + 5, 'a'), "",
+                             [&](auto, auto) { return ++seen, true; }));
   CHECK(seen == 1);
 }
 
@@ -409,13 +412,14 @@ TEST_CASE("lmdb: LMDB return codes map to dengine errors naming call and dir") {
     int rc;
     errc code;
   };
-  for (Case c : {Case{MDB_VERSION_MISMATCH, errc::incompatible_version},
-                 Case{MDB_INCOMPATIBLE, errc::incompatible_version},
-                 Case{MDB_INVALID, errc::storage_corrupt}, Case{MDB_CORRUPTED, errc::storage_corrupt},
-                 Case{MDB_PAGE_NOTFOUND, errc::storage_corrupt}, Case{MDB_MAP_FULL, errc::no_space},
-                 Case{ENOSPC, errc::no_space}, Case{MDB_READERS_FULL, errc::too_busy},
-                 Case{MDB_TXN_FULL, errc::too_large}, Case{EACCES, errc::io_error},
-                 Case{MDB_PANIC, errc::io_error}}) {
+  for (Case c :
+       {Case{MDB_VERSION_MISMATCH, errc::incompatible_version},
+        Case{MDB_INCOMPATIBLE, errc::incompatible_version},
+        Case{MDB_INVALID, errc::storage_corrupt}, Case{MDB_CORRUPTED, errc::storage_corrupt},
+        Case{MDB_PAGE_NOTFOUND, errc::storage_corrupt}, Case{MDB_MAP_FULL, errc::no_space},
+        Case{ENOSPC, errc::no_space}, Case{MDB_READERS_FULL, errc::too_busy},
+        Case{MDB_TXN_FULL, errc::too_large}, Case{EACCES, errc::io_error},
+        Case{MDB_PANIC, errc::io_error}}) {
     CAPTURE(c.rc);
     const dengine::error e = make_error(c.rc, "mdb_env_open", dir);
     CHECK(e == c.code);

@@ -55,7 +55,8 @@ struct RawfileLogFixtureT {
 };
 
 struct RawfileLogFixture : RawfileLogFixtureT<dengine::PersistenceMode::disk_first, 256U << 10> {};
-struct RawfileMemFirstLogFixture : RawfileLogFixtureT<dengine::PersistenceMode::mem_first, 64U << 10> {};
+struct RawfileMemFirstLogFixture
+    : RawfileLogFixtureT<dengine::PersistenceMode::mem_first, 64U << 10> {};
 
 /// Checkpoints every 4 KiB written (so the larger cases checkpoint mid-way and reopen from a
 /// snapshot written by the automatic path) and on close.

@@ -59,7 +59,8 @@ constexpr std::size_t data_bytes = 100;
 /// Entry i of the test logs: fixed-size data derived from its index and term.
 Entry entry(LogIndex i, dengine::Term term = 1) {
   std::string data(data_bytes, '\0');
-  for (std::size_t k = 0; k < data.size(); ++k) data[k] = static_cast<char>('a' + (i * 7 + k + term) % 26);
+  for (std::size_t k = 0; k < data.size(); ++k)
+    data[k] = static_cast<char>('a' + (i * 7 + k + term) % 26);
   return Entry{term, i, dengine::EntryType::normal, std::move(data)};
 }
 
@@ -71,7 +72,8 @@ std::vector<Entry> entries(LogIndex from, LogIndex to, dengine::Term term = 1) {
 
 /// Where the record of entry i starts in a segment that starts with entry `base` (no truncations).
 std::uint64_t record_offset(LogIndex i, LogIndex base = 1) {
-  return segment::header_bytes + (i - base) * segment::record_bytes(segment::entry_fixed_bytes + data_bytes);
+  return segment::header_bytes +
+         (i - base) * segment::record_bytes(segment::entry_fixed_bytes + data_bytes);
 }
 
 Options options_with(LogSink& sink, std::size_t segment_bytes = 1U << 20) {
@@ -92,7 +94,9 @@ void write_log(const fs::path& dir, LogIndex n, std::size_t segment_bytes = 1U <
   }
 }
 
-fs::path segment_path(const fs::path& dir, std::uint64_t seq) { return dir / segment::file_name(seq); }
+fs::path segment_path(const fs::path& dir, std::uint64_t seq) {
+  return dir / segment::file_name(seq);
+}
 
 void flip_byte(const fs::path& file, std::uint64_t offset) {
   std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
@@ -115,7 +119,8 @@ void write_bytes(const fs::path& file, std::uint64_t offset, std::string_view by
 }
 
 /// Opening fails with storage_corrupt and a detail naming `file` (and `offset`, when given).
-void require_corrupt(const fs::path& dir, const fs::path& file, std::optional<std::uint64_t> offset = std::nullopt) {
+void require_corrupt(const fs::path& dir, const fs::path& file,
+                     std::optional<std::uint64_t> offset = std::nullopt) {
   LogSink sink;
   auto opened = Engine::open(dir, options_with(sink));
   REQUIRE_FALSE(opened);
@@ -133,7 +138,8 @@ std::vector<Entry> read_all(const Engine& e) {
 
 }  // namespace
 
-// ---- CRC32C ----------------------------------------------------------------------------------------
+// ---- CRC32C
+// ----------------------------------------------------------------------------------------
 
 TEST_CASE("rawfile crc32c: known vectors, and both implementations agree") {
   using namespace dengine;
@@ -154,8 +160,9 @@ TEST_CASE("rawfile crc32c: known vectors, and both implementations agree") {
   for (auto& c : data) c = static_cast<char>(rng());
   bool agree = true;
   for (std::size_t start = 0; start < 9; ++start) {
-    for (std::size_t len : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{9},
-                            std::size_t{63}, std::size_t{1000}, std::size_t{4096}}) {
+    for (std::size_t len :
+         {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{9},
+          std::size_t{63}, std::size_t{1000}, std::size_t{4096}}) {
       const char* p = data.data() + start;
       agree = agree && crc32c::extend(0, p, len) == crc32c::extend_portable(0, p, len);
       // extend() continues a checksum: any split gives the same value.
@@ -168,9 +175,11 @@ TEST_CASE("rawfile crc32c: known vectors, and both implementations agree") {
   MESSAGE("crc32c hardware path: " << path);
 }
 
-// ---- torn tails and corruption in the log -----------------------------------------------------------
+// ---- torn tails and corruption in the log
+// -----------------------------------------------------------
 
-TEST_CASE("rawfile recovery: a flipped byte in a middle record is corruption naming file and offset") {
+TEST_CASE(
+    "rawfile recovery: a flipped byte in a middle record is corruption naming file and offset") {
   dengine::test::TempDir dir("dengine-rawfile-");
   write_log(dir.path(), 50);
   const auto seg = segment_path(dir.path(), 1);
@@ -192,7 +201,8 @@ TEST_CASE("rawfile recovery: a flipped byte in a middle record is corruption nam
   }
 }
 
-TEST_CASE("rawfile recovery: a flipped byte in the last record is a torn tail, truncated and logged") {
+TEST_CASE(
+    "rawfile recovery: a flipped byte in the last record is a torn tail, truncated and logged") {
   dengine::test::TempDir dir("dengine-rawfile-");
   write_log(dir.path(), 50);
   const auto seg = segment_path(dir.path(), 1);
@@ -254,12 +264,15 @@ TEST_CASE("rawfile recovery: garbage after the data of the newest segment") {
 
 TEST_CASE("rawfile recovery: multi-segment logs") {
   dengine::test::TempDir dir("dengine-rawfile-");
-  constexpr std::size_t seg_bytes = 4096;  // 29 records of 136 bytes after the header: 1..29, 30..58, ...
+  constexpr std::size_t seg_bytes =
+      4096;  // 29 records of 136 bytes after the header: 1..29, 30..58, ...
   write_log(dir.path(), 100, seg_bytes);
   std::size_t count = 0;
-  for (const auto& f : fs::directory_iterator(dir.path())) count += segment::parse_file_name(f.path().filename().string()) ? 1 : 0;
+  for (const auto& f : fs::directory_iterator(dir.path()))
+    count += segment::parse_file_name(f.path().filename().string()) ? 1 : 0;
   REQUIRE(count == 4);
-  const auto per_segment = (seg_bytes - segment::header_bytes) / segment::record_bytes(segment::entry_fixed_bytes + data_bytes);
+  const auto per_segment = (seg_bytes - segment::header_bytes) /
+                           segment::record_bytes(segment::entry_fixed_bytes + data_bytes);
   REQUIRE(per_segment == 29);
 
   SUBCASE("a clean reopen reads everything") {
@@ -289,7 +302,8 @@ TEST_CASE("rawfile recovery: multi-segment logs") {
     require_corrupt(dir.path(), segment_path(dir.path(), 1), record_offset(29));
   }
   SUBCASE("an empty segment newer than log.meta records is a leftover: removed") {
-    std::ofstream(segment_path(dir.path(), 5)).close();  // zero length, as a crash mid-creation leaves it
+    std::ofstream(segment_path(dir.path(), 5))
+        .close();  // zero length, as a crash mid-creation leaves it
     LogSink sink;
     auto e = Engine::open(dir.path(), options_with(sink, seg_bytes)).value();
     CHECK(sink.contains("created but never used"));
@@ -303,7 +317,8 @@ TEST_CASE("rawfile recovery: multi-segment logs") {
   SUBCASE("a segment header with another format version is incompatible_version") {
     auto header = segment::encode_header(3, 59);
     dengine::rawfile::encoding::set_u32(header, 8, 2);
-    dengine::rawfile::encoding::set_u32(header, 36, dengine::crc32c::value(std::string_view(header).substr(0, 36)));
+    dengine::rawfile::encoding::set_u32(
+        header, 36, dengine::crc32c::value(std::string_view(header).substr(0, 36)));
     write_bytes(segment_path(dir.path(), 3), 0, header);
     LogSink sink;
     auto opened = Engine::open(dir.path(), options_with(sink, seg_bytes));
@@ -405,11 +420,13 @@ TEST_CASE("rawfile: damage found while reading an open log is storage_corrupt") 
   auto read = e.entries(1, 11, dengine::conformance::unbounded);
   REQUIRE_FALSE(read);
   CHECK(read.error() == errc::storage_corrupt);
-  CHECK(read.error().detail.find("offset " + std::to_string(record_offset(4))) != std::string::npos);
+  CHECK(read.error().detail.find("offset " + std::to_string(record_offset(4))) !=
+        std::string::npos);
   CHECK(e.entries(5, 11, dengine::conformance::unbounded).value() == entries(5, 10));
 }
 
-// ---- the KV snapshot file ---------------------------------------------------------------------------
+// ---- the KV snapshot file
+// ---------------------------------------------------------------------------
 
 TEST_CASE("rawfile kv: checkpoint and reopen; applied index is the checkpoint's") {
   dengine::test::TempDir dir("dengine-rawfile-kv-");
@@ -446,16 +463,15 @@ TEST_CASE("rawfile kv: a corrupt snapshot file is storage_corrupt naming it") {
   const auto size = fs::file_size(file);
   SUBCASE("a flipped byte") { flip_byte(file, size / 2); }
   SUBCASE("truncated") { fs::resize_file(file, size - 10); }
-  SUBCASE("extended") {
-    std::ofstream(file, std::ios::app) << "x";
-  }
+  SUBCASE("extended") { std::ofstream(file, std::ios::app) << "x"; }
   auto opened = KvStore::open(dir.path());
   REQUIRE_FALSE(opened);
   CHECK(opened.error() == errc::storage_corrupt);
   CHECK(opened.error().detail.find(file.string()) != std::string::npos);
 }
 
-// ---- error paths ------------------------------------------------------------------------------------
+// ---- error paths
+// ------------------------------------------------------------------------------------
 
 TEST_CASE("rawfile: bad data directories get clear errors") {
   dengine::test::TempDir dir("dengine-rawfile-");
@@ -595,14 +611,16 @@ TEST_CASE("rawfile: a full disk is no_space naming the file; synced entries surv
   CHECK(read_all(e) == entries(1, e.last_index()));
 }
 
-TEST_CASE("rawfile: the file-size limit (RLIMIT_FSIZE, EFBIG) is no_space; synced entries survive") {
+TEST_CASE(
+    "rawfile: the file-size limit (RLIMIT_FSIZE, EFBIG) is no_space; synced entries survive") {
   // Works without root: writes past the limit fail with EFBIG once SIGXFSZ is ignored. The write
   // that crosses the limit is cut short, leaving a torn record that the next open repairs.
   dengine::test::TempDir dir("dengine-rawfile-");
   LogSink sink;
   LogIndex synced = 0;
   {
-    auto e = Engine::open(dir.path(), options_with(sink, 4U << 20)).value();  // preallocated to 4 MiB
+    auto e =
+        Engine::open(dir.path(), options_with(sink, 4U << 20)).value();  // preallocated to 4 MiB
     struct rlimit old_limit {};
     REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
     auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
@@ -631,7 +649,8 @@ TEST_CASE("rawfile: the file-size limit (RLIMIT_FSIZE, EFBIG) is no_space; synce
   CHECK(read_all(e) == entries(1, e.last_index()));
 }
 
-// ---- concurrency and modes --------------------------------------------------------------------------
+// ---- concurrency and modes
+// --------------------------------------------------------------------------
 
 TEST_CASE("rawfile: readers see whole batches while another thread appends, rolls and compacts") {
   dengine::test::TempDir dir("dengine-rawfile-");
@@ -662,7 +681,8 @@ TEST_CASE("rawfile: readers see whole batches while another thread appends, roll
         consistent = consistent && got.error() == errc::compacted;  // a compaction in between
         continue;
       }
-      for (const auto& x : got.value()) consistent = consistent && x == entry(x.index, (x.index + 9) / 10);
+      for (const auto& x : got.value())
+        consistent = consistent && x == entry(x.index, (x.index + 9) / 10);
     }
     writer.join();
     CHECK(consistent);

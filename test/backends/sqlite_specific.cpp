@@ -64,8 +64,9 @@ class RawConnection {
   sqlite3* db_ = nullptr;
 };
 
-TEST_CASE("sqlite: a data dir written with another schema version fails with "
-          "incompatible_version") {
+TEST_CASE(
+    "sqlite: a data dir written with another schema version fails with "
+    "incompatible_version") {
   TempDir dir("dengine-sqlite-version-");
   {
     auto engine = CONF_VALUE(Engine::open(dir.path()));
@@ -73,7 +74,8 @@ TEST_CASE("sqlite: a data dir written with another schema version fails with "
   }
   {
     RawConnection raw(db_file(dir));
-    REQUIRE(raw.exec("UPDATE dengine_meta SET value = 99 WHERE name = 'schema_version'") == SQLITE_OK);
+    REQUIRE(raw.exec("UPDATE dengine_meta SET value = 99 WHERE name = 'schema_version'") ==
+            SQLITE_OK);
   }
   auto r = Engine::open(dir.path());
   CONF_REQUIRE_ERROR(errc::incompatible_version, r);
@@ -83,7 +85,8 @@ TEST_CASE("sqlite: a data dir written with another schema version fails with "
   {
     // Nothing was changed by the failed opens: restoring the row makes the dir usable again.
     RawConnection raw(db_file(dir));
-    REQUIRE(raw.exec("UPDATE dengine_meta SET value = 1 WHERE name = 'schema_version'") == SQLITE_OK);
+    REQUIRE(raw.exec("UPDATE dengine_meta SET value = 1 WHERE name = 'schema_version'") ==
+            SQLITE_OK);
   }
   auto engine = CONF_VALUE(Engine::open(dir.path()));
   CHECK(CONF_VALUE(engine.entries(1, 4, unbounded)) == make_entries(1, 3, 1));
@@ -122,8 +125,9 @@ TEST_CASE("sqlite: a write lock held by another connection fails writes with too
   CHECK(engine.last_index() == 5);
 }
 
-TEST_CASE("sqlite: an engine and a kv store writing the same file from two threads both "
-          "succeed") {
+TEST_CASE(
+    "sqlite: an engine and a kv store writing the same file from two threads both "
+    "succeed") {
   // Two connections contend for one write lock; the busy timeout makes each wait its turn.
   TempDir dir("dengine-sqlite-contend-");
   auto engine = CONF_VALUE(Engine::open(dir.path()));
@@ -328,7 +332,8 @@ TEST_CASE("sqlite kv store: a visitor may read the store it scans, nested scans 
   CONF_REQUIRE_OK(store.scan("", "", [&](std::string_view k, std::string_view) {
     auto other = store.get(k == "a" ? "b" : "a");
     std::size_t inner = 0;
-    auto nested = store.scan("", "", [&](std::string_view, std::string_view) { return ++inner, true; });
+    auto nested =
+        store.scan("", "", [&](std::string_view, std::string_view) { return ++inner, true; });
     seen.push_back(std::string(k) + "->" + other.value().value_or("?") + "/" +
                    std::to_string(nested ? inner : 0));
     return true;
@@ -372,11 +377,13 @@ TEST_CASE("sqlite: SQLite result codes map to dengine errors naming the file") {
     int sys_errno;
     errc code;
   };
-  for (Case c : {Case{SQLITE_BUSY, 0, errc::too_busy}, Case{SQLITE_LOCKED, 0, errc::too_busy},
-                 Case{SQLITE_FULL, 0, errc::no_space}, Case{SQLITE_IOERR_WRITE, ENOSPC, errc::no_space},
-                 Case{SQLITE_IOERR_FSYNC, EIO, errc::io_error}, Case{SQLITE_CORRUPT, 0, errc::storage_corrupt},
-                 Case{SQLITE_NOTADB, 0, errc::storage_corrupt}, Case{SQLITE_TOOBIG, 0, errc::too_large},
-                 Case{SQLITE_CANTOPEN, 0, errc::io_error}, Case{SQLITE_READONLY, 0, errc::io_error}}) {
+  for (Case c :
+       {Case{SQLITE_BUSY, 0, errc::too_busy}, Case{SQLITE_LOCKED, 0, errc::too_busy},
+        Case{SQLITE_FULL, 0, errc::no_space}, Case{SQLITE_IOERR_WRITE, ENOSPC, errc::no_space},
+        Case{SQLITE_IOERR_FSYNC, EIO, errc::io_error},
+        Case{SQLITE_CORRUPT, 0, errc::storage_corrupt},
+        Case{SQLITE_NOTADB, 0, errc::storage_corrupt}, Case{SQLITE_TOOBIG, 0, errc::too_large},
+        Case{SQLITE_CANTOPEN, 0, errc::io_error}, Case{SQLITE_READONLY, 0, errc::io_error}}) {
     CAPTURE(c.rc);
     const dengine::error e = make_error(c.rc, "COMMIT", file, nullptr, 5000ms, c.sys_errno);
     CHECK(e == c.code);

@@ -183,7 +183,8 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: entries bounded by max_byt
   F f;
   auto e = [&]() -> typename F::engine_type& { return f.engine(); };
   std::vector<Entry> batch;
-  for (LogIndex i = 1; i <= 10; ++i) batch.push_back(Entry{1, i, EntryType::normal, std::string(100, 'a')});
+  for (LogIndex i = 1; i <= 10; ++i)
+    batch.push_back(Entry{1, i, EntryType::normal, std::string(100, 'a')});
   conformance::append_ok(e(), batch);
   const std::size_t one = entry_size(batch[0]);  // every entry has this size
 

@@ -117,7 +117,8 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: many small entries, sync p
   constexpr LogIndex per_batch = 1000;
   auto make = [](LogIndex i) {
     std::string data(16, '\0');
-    for (std::size_t k = 0; k < data.size(); ++k) data[k] = static_cast<char>((i >> (k % 8 * 8)) + k);
+    for (std::size_t k = 0; k < data.size(); ++k)
+      data[k] = static_cast<char>((i >> (k % 8 * 8)) + k);
     return Entry{1 + i / 30000, i, EntryType::normal, std::move(data)};
   };
   for (LogIndex from = 1; from <= count; from += per_batch) {
@@ -223,12 +224,14 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: random sequence against a 
       const LogIndex at = pick(model.snapshot.index, model.last());
       const SnapshotMeta meta{at, model.term(at), Membership{{pick(1, 5)}, {}}};
       CONF_REQUIRE_OK(e().compact(meta));
-      model.entries.erase(model.entries.begin(), model.entries.begin() + static_cast<std::ptrdiff_t>(at - model.snapshot.index));
+      model.entries.erase(
+          model.entries.begin(),
+          model.entries.begin() + static_cast<std::ptrdiff_t>(at - model.snapshot.index));
       model.snapshot = meta;
     } else if (op < 79) {  // install a snapshot ahead of (or inside) the log
       ++term;
       const SnapshotMeta meta{model.snapshot.index + pick(0, model.entries.size() + 20), term,
-                               Membership{{pick(1, 3), pick(4, 6)}, {pick(7, 9)}}};
+                              Membership{{pick(1, 3), pick(4, 6)}, {pick(7, 9)}}};
       CONF_REQUIRE_OK(e().reset(meta));
       model.entries.clear();
       model.snapshot = meta;

@@ -49,7 +49,9 @@ class TempDir {
   /// The directory's path.
   [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
   /// `path() / name`, for files or subdirectories inside it.
-  [[nodiscard]] std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+  [[nodiscard]] std::filesystem::path operator/(const std::string& name) const {
+    return path_ / name;
+  }
 
  private:
   void remove() noexcept {

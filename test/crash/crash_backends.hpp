@@ -36,8 +36,8 @@ using recovery_log = std::function<void(std::string_view)>;
 /// Opens `backend`'s Engine on `dir` and calls `f(engine)`; `f` returns result<void>. `log`
 /// receives recovery messages where the backend reports them (rawfile).
 template <class F>
-result<void> with_engine(std::string_view backend, const std::filesystem::path& dir, PersistenceMode mode, F&& f,
-                         const recovery_log& log = {}) {
+result<void> with_engine(std::string_view backend, const std::filesystem::path& dir,
+                         PersistenceMode mode, F&& f, const recovery_log& log = {}) {
 #if defined(DENGINE_HAVE_RAWFILE)
   if (backend == "rawfile") {
     rawfile::Options o;
@@ -69,12 +69,15 @@ result<void> with_engine(std::string_view backend, const std::filesystem::path& 
   (void)mode;
   (void)f;
   (void)log;
-  return error(errc::invalid_argument, fmt::format("unknown backend '{}' (not built, or not known to test/crash)", backend));
+  return error(
+      errc::invalid_argument,
+      fmt::format("unknown backend '{}' (not built, or not known to test/crash)", backend));
 }
 
 /// Opens `backend`'s KvStore on `dir` and calls `f(store)`; `f` returns result<void>.
 template <class F>
-result<void> with_kv_store(std::string_view backend, const std::filesystem::path& dir, PersistenceMode mode, F&& f) {
+result<void> with_kv_store(std::string_view backend, const std::filesystem::path& dir,
+                           PersistenceMode mode, F&& f) {
 #if defined(DENGINE_HAVE_RAWFILE)
   if (backend == "rawfile") {
     rawfile::KvOptions o;
@@ -103,7 +106,9 @@ result<void> with_kv_store(std::string_view backend, const std::filesystem::path
   (void)dir;
   (void)mode;
   (void)f;
-  return error(errc::invalid_argument, fmt::format("unknown backend '{}' (not built, or not known to test/crash)", backend));
+  return error(
+      errc::invalid_argument,
+      fmt::format("unknown backend '{}' (not built, or not known to test/crash)", backend));
 }
 
 /// Makes every write of `store` durable: a checkpoint where the store has one (rawfile), its

@@ -48,7 +48,9 @@ result<void> run_log(E& engine, std::uint64_t seed) {
   DENGINE_TRY(state, engine.load());
   say(fmt::format("R {} {}", engine.first_index(), engine.last_index()));
   std::mt19937_64 rng(seed);
-  auto pick = [&](std::uint64_t lo, std::uint64_t hi) { return std::uniform_int_distribution<std::uint64_t>(lo, hi)(rng); };
+  auto pick = [&](std::uint64_t lo, std::uint64_t hi) {
+    return std::uniform_int_distribution<std::uint64_t>(lo, hi)(rng);
+  };
   // Terms only grow, as in Raft: start above everything already stored.
   Term term = std::max(state.hard_state.term, state.snapshot.term);
   if (engine.last_index() >= engine.first_index()) {
@@ -117,19 +119,27 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string_view flag = argv[i];
     std::string_view value = argv[i + 1];
-    if (flag == "--backend") backend = value;
-    else if (flag == "--dir") dir = value;
-    else if (flag == "--mode") mode = value;
-    else if (flag == "--seed") seed = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (flag == "--persistence") persistence = value == "mem_first" ? PersistenceMode::mem_first : PersistenceMode::disk_first;
-    else fail(error(errc::invalid_argument, fmt::format("unknown flag {}", flag)));
+    if (flag == "--backend")
+      backend = value;
+    else if (flag == "--dir")
+      dir = value;
+    else if (flag == "--mode")
+      mode = value;
+    else if (flag == "--seed")
+      seed = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (flag == "--persistence")
+      persistence = value == "mem_first" ? PersistenceMode::mem_first : PersistenceMode::disk_first;
+    else
+      fail(error(errc::invalid_argument, fmt::format("unknown flag {}", flag)));
   }
   if (backend.empty() || dir.empty() || (mode != "log" && mode != "kv"))
-    fail(error(errc::invalid_argument, "usage: dengine-crash-child --backend NAME --dir DIR [--mode log|kv] [--seed N] "
-                                       "[--persistence disk_first|mem_first]"));
-  auto ran = mode == "log"
-                 ? crash::with_engine(backend, dir, persistence, [&](auto& engine) { return run_log(engine, seed); })
-                 : crash::with_kv_store(backend, dir, persistence, [&](auto& store) { return run_kv(store, seed); });
+    fail(error(errc::invalid_argument,
+               "usage: dengine-crash-child --backend NAME --dir DIR [--mode log|kv] [--seed N] "
+               "[--persistence disk_first|mem_first]"));
+  auto ran = mode == "log" ? crash::with_engine(backend, dir, persistence,
+                                                [&](auto& engine) { return run_log(engine, seed); })
+                           : crash::with_kv_store(backend, dir, persistence,
+                                                  [&](auto& store) { return run_kv(store, seed); });
   if (!ran) fail(ran.error());
   return 0;
 }

@@ -54,7 +54,8 @@ struct ChildRun {
 };
 
 /// Runs the child with `args`, SIGKILLs it after `kill_after`, and returns what it printed.
-ChildRun run_child(const std::string& child, const std::vector<std::string>& args, std::chrono::milliseconds kill_after) {
+ChildRun run_child(const std::string& child, const std::vector<std::string>& args,
+                   std::chrono::milliseconds kill_after) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     fmt::print(stderr, "pipe: {}\n", std::strerror(errno));
@@ -83,7 +84,9 @@ ChildRun run_child(const std::string& child, const std::vector<std::string>& arg
   while (!eof) {
     int timeout = -1;
     if (!sent_kill) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now()).count();
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now())
+              .count();
       if (left <= 0) {
         ::kill(pid, SIGKILL);
         sent_kill = true;
@@ -113,9 +116,10 @@ std::string describe(const LogModel& m) {
     if (k == 0 || m.terms[k] != m.terms[k - 1])
       terms += fmt::format(" {}:t{}", m.snapshot_index + 1 + k, m.terms[k]);
   }
-  return fmt::format("snapshot ({}, t{}), log [{}, {}] term runs{}, hard state ({}, {}, {})", m.snapshot_index,
-                     m.snapshot_term, m.first(), m.last(), terms.empty() ? " none" : terms, m.hard_state.term,
-                     m.hard_state.vote, m.hard_state.commit);
+  return fmt::format("snapshot ({}, t{}), log [{}, {}] term runs{}, hard state ({}, {}, {})",
+                     m.snapshot_index, m.snapshot_term, m.first(), m.last(),
+                     terms.empty() ? " none" : terms, m.hard_state.term, m.hard_state.vote,
+                     m.hard_state.commit);
 }
 
 /// Reads the whole recovered state of an engine, checking every entry's contents on the way.
@@ -129,20 +133,27 @@ result<LogModel> observe(E& engine) {
   if (state.snapshot.index > 0 && state.snapshot.membership != crash::workload_membership())
     return error(errc::storage_corrupt, "snapshot membership differs from the one written");
   if (engine.first_index() != m.first())
-    return error(errc::storage_corrupt, fmt::format("first_index {} != snapshot index {} + 1", engine.first_index(), m.snapshot_index));
+    return error(errc::storage_corrupt, fmt::format("first_index {} != snapshot index {} + 1",
+                                                    engine.first_index(), m.snapshot_index));
   DENGINE_TRY(snap_term, engine.term(m.snapshot_index));
   if (snap_term != m.snapshot_term)
-    return error(errc::storage_corrupt, fmt::format("term({}) = {}, snapshot term {}", m.snapshot_index, snap_term, m.snapshot_term));
+    return error(errc::storage_corrupt, fmt::format("term({}) = {}, snapshot term {}",
+                                                    m.snapshot_index, snap_term, m.snapshot_term));
   const LogIndex end = engine.last_index() + 1;
   for (LogIndex lo = engine.first_index(); lo < end;) {
     DENGINE_TRY(chunk, engine.entries(lo, end, 1U << 20));
-    if (chunk.empty()) return error(errc::storage_corrupt, fmt::format("entries({}, {}) returned nothing", lo, end));
+    if (chunk.empty())
+      return error(errc::storage_corrupt, fmt::format("entries({}, {}) returned nothing", lo, end));
     for (const auto& e : chunk) {
-      if (e.index != lo) return error(errc::storage_corrupt, fmt::format("expected index {}, read {}", lo, e.index));
+      if (e.index != lo)
+        return error(errc::storage_corrupt, fmt::format("expected index {}, read {}", lo, e.index));
       if (e != crash::make_entry(e.index, e.term))
-        return error(errc::storage_corrupt, fmt::format("entry {} (term {}) has wrong contents", e.index, e.term));
+        return error(errc::storage_corrupt,
+                     fmt::format("entry {} (term {}) has wrong contents", e.index, e.term));
       DENGINE_TRY(t, engine.term(e.index));
-      if (t != e.term) return error(errc::storage_corrupt, fmt::format("term({}) = {}, entry says {}", e.index, t, e.term));
+      if (t != e.term)
+        return error(errc::storage_corrupt,
+                     fmt::format("term({}) = {}, entry says {}", e.index, t, e.term));
       m.terms.push_back(e.term);
       ++lo;
     }
@@ -162,29 +173,32 @@ struct Stats {
   int kills = 0;
   int killed_before_open = 0;
   int acknowledged = 0;
-  int pending_applied = 0;   ///< the unacknowledged operation had (partly) happened
-  int pending_absent = 0;    ///< it had not
-  int torn_tails = 0;        ///< recoveries that logged a torn tail (rawfile)
+  int pending_applied = 0;  ///< the unacknowledged operation had (partly) happened
+  int pending_absent = 0;   ///< it had not
+  int torn_tails = 0;       ///< recoveries that logged a torn tail (rawfile)
   LogIndex longest_log = 0;
 };
 
 /// The log test: `kills` runs of the child, each killed and checked. Returns false on a failure.
-bool log_test(const std::string& backend, const std::string& child, int kills, std::mt19937_64& rng, Stats& stats) {
+bool log_test(const std::string& backend, const std::string& child, int kills, std::mt19937_64& rng,
+              Stats& stats) {
   dengine::test::TempDir dir("dengine-crash-");
   LogModel durable;
   for (int run = 0; run < kills; ++run) {
     const auto persistence = run % 2 == 0 ? "disk_first" : "mem_first";
     const auto delay = std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 300)(rng));
     const auto seed = std::to_string(rng());
-    auto out = run_child(child, {"--backend", backend, "--dir", dir.path().string(), "--mode", "log", "--seed", seed,
-                                 "--persistence", persistence}, delay);
+    auto out = run_child(child,
+                         {"--backend", backend, "--dir", dir.path().string(), "--mode", "log",
+                          "--seed", seed, "--persistence", persistence},
+                         delay);
     auto context = [&] {
-      return fmt::format("backend {}, run {} (child seed {}, {}, killed after {} ms)", backend, run, seed, persistence,
-                         delay.count());
+      return fmt::format("backend {}, run {} (child seed {}, {}, killed after {} ms)", backend, run,
+                         seed, persistence, delay.count());
     };
     if (!out.killed) {
-      fmt::print(stderr, "FAIL {}: the child ended by itself (status {}); its last line: {}\n", context(), out.status,
-                 out.lines.empty() ? "(none)" : out.lines.back());
+      fmt::print(stderr, "FAIL {}: the child ended by itself (status {}); its last line: {}\n",
+                 context(), out.status, out.lines.empty() ? "(none)" : out.lines.back());
       return false;
     }
     ++stats.kills;
@@ -199,20 +213,22 @@ bool log_test(const std::string& backend, const std::string& child, int kills, s
         LogIndex first = 0, last = 0;
         in >> first >> last;
         if (first != durable.first() || last != durable.last()) {
-          fmt::print(stderr, "FAIL {}: the child opened [{}, {}], the parent had verified {}\n", context(), first, last,
-                     describe(durable));
+          fmt::print(stderr, "FAIL {}: the child opened [{}, {}], the parent had verified {}\n",
+                     context(), first, last, describe(durable));
           return false;
         }
       } else if (line.rfind("S ", 0) == 0) {
         if (!pending) {
-          fmt::print(stderr, "FAIL {}: protocol: acknowledgement without an operation\n", context());
+          fmt::print(stderr, "FAIL {}: protocol: acknowledgement without an operation\n",
+                     context());
           return false;
         }
         model = crash::apply(model, *pending);
         pending.reset();
         ++stats.acknowledged;
         if (std::to_string(model.last()) != line.substr(2)) {
-          fmt::print(stderr, "FAIL {}: the child reports last index {}, the model {}\n", context(), line.substr(2), model.last());
+          fmt::print(stderr, "FAIL {}: the child reports last index {}, the model {}\n", context(),
+                     line.substr(2), model.last());
           return false;
         }
       } else if (line.rfind("E ", 0) == 0) {
@@ -220,7 +236,9 @@ bool log_test(const std::string& backend, const std::string& child, int kills, s
         return false;
       } else if (parse_op(line, op)) {
         if (pending) {
-          fmt::print(stderr, "FAIL {}: protocol: a second operation before the first was acknowledged\n", context());
+          fmt::print(stderr,
+                     "FAIL {}: protocol: a second operation before the first was acknowledged\n",
+                     context());
           return false;
         }
         pending = op;
@@ -240,9 +258,12 @@ bool log_test(const std::string& backend, const std::string& child, int kills, s
           observed = std::move(m);
           return success();
         },
-        [&](std::string_view message) { torn = torn || message.find("torn tail") != std::string_view::npos; });
+        [&](std::string_view message) {
+          torn = torn || message.find("torn tail") != std::string_view::npos;
+        });
     if (!checked) {
-      fmt::print(stderr, "FAIL {}: reopening after the kill: {}\n", context(), checked.error().message());
+      fmt::print(stderr, "FAIL {}: reopening after the kill: {}\n", context(),
+                 checked.error().message());
       return false;
     }
     stats.torn_tails += torn ? 1 : 0;
@@ -255,10 +276,13 @@ bool log_test(const std::string& backend, const std::string& child, int kills, s
       }
     }
     if (!found) {
-      fmt::print(stderr, "FAIL {}: recovered state is not one the acknowledged operations allow.\n"
-                         "  recovered:    {}\n  acknowledged: {}\n  pending:      {}\n",
+      fmt::print(stderr,
+                 "FAIL {}: recovered state is not one the acknowledged operations allow.\n"
+                 "  recovered:    {}\n  acknowledged: {}\n  pending:      {}\n",
                  context(), describe(observed), describe(model),
-                 pending ? fmt::format("{} {} {} {}", pending->kind, pending->a, pending->b, pending->c) : "none");
+                 pending
+                     ? fmt::format("{} {} {} {}", pending->kind, pending->a, pending->b, pending->c)
+                     : "none");
       return false;
     }
     durable = observed;
@@ -268,7 +292,8 @@ bool log_test(const std::string& backend, const std::string& child, int kills, s
 }
 
 /// The KvStore test: `kills` runs, each killed and checked against a model of batches 1..applied.
-bool kv_test(const std::string& backend, const std::string& child, int kills, std::mt19937_64& rng, Stats& stats) {
+bool kv_test(const std::string& backend, const std::string& child, int kills, std::mt19937_64& rng,
+             Stats& stats) {
   dengine::test::TempDir dir("dengine-crash-kv-");
   LogIndex verified = 0;
   std::map<std::string, std::string> expected;
@@ -276,15 +301,17 @@ bool kv_test(const std::string& backend, const std::string& child, int kills, st
     const auto persistence = run % 2 == 0 ? "disk_first" : "mem_first";
     const auto delay = std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 300)(rng));
     const auto seed = std::to_string(rng());
-    auto out = run_child(child, {"--backend", backend, "--dir", dir.path().string(), "--mode", "kv", "--seed", seed,
-                                 "--persistence", persistence}, delay);
+    auto out = run_child(child,
+                         {"--backend", backend, "--dir", dir.path().string(), "--mode", "kv",
+                          "--seed", seed, "--persistence", persistence},
+                         delay);
     auto context = [&] {
-      return fmt::format("backend {} kv, run {} (child seed {}, {}, killed after {} ms)", backend, run, seed, persistence,
-                         delay.count());
+      return fmt::format("backend {} kv, run {} (child seed {}, {}, killed after {} ms)", backend,
+                         run, seed, persistence, delay.count());
     };
     if (!out.killed) {
-      fmt::print(stderr, "FAIL {}: the child ended by itself (status {}); its last line: {}\n", context(), out.status,
-                 out.lines.empty() ? "(none)" : out.lines.back());
+      fmt::print(stderr, "FAIL {}: the child ended by itself (status {}); its last line: {}\n",
+                 context(), out.status, out.lines.empty() ? "(none)" : out.lines.back());
       return false;
     }
     ++stats.kills;
@@ -295,7 +322,9 @@ bool kv_test(const std::string& backend, const std::string& child, int kills, st
       LogIndex index = 0;
       in >> index;
       if (line[0] == 'R' && index != verified) {
-        fmt::print(stderr, "FAIL {}: the child opened at applied index {}, the parent had verified {}\n", context(), index, verified);
+        fmt::print(stderr,
+                   "FAIL {}: the child opened at applied index {}, the parent had verified {}\n",
+                   context(), index, verified);
         return false;
       }
       if (line[0] == 'W') written = index;
@@ -308,23 +337,29 @@ bool kv_test(const std::string& backend, const std::string& child, int kills, st
         return false;
       }
     }
-    auto checked = crash::with_kv_store(backend, dir.path(), PersistenceMode::disk_first, [&](auto& store) -> result<void> {
-      const LogIndex applied = store.applied_index();
-      if (applied < durable || applied > written)
-        return error(errc::storage_corrupt, fmt::format("applied index {} outside [{} (last reported durable), {} (last written)]",
-                                                        applied, durable, written));
-      for (LogIndex i = verified + 1; i <= applied; ++i) crash::apply_kv_batch(expected, i);
-      std::map<std::string, std::string> actual;
-      DENGINE_TRYV(store.scan("", "", [&](std::string_view k, std::string_view v) {
-        actual.emplace(std::string(k), std::string(v));
-        return true;
-      }));
-      if (actual != expected)
-        return error(errc::storage_corrupt, fmt::format("contents at applied index {} differ from batches 1..{} "
-                                                        "({} keys, expected {})", applied, applied, actual.size(), expected.size()));
-      verified = applied;
-      return success();
-    });
+    auto checked = crash::with_kv_store(
+        backend, dir.path(), PersistenceMode::disk_first, [&](auto& store) -> result<void> {
+          const LogIndex applied = store.applied_index();
+          if (applied < durable || applied > written)
+            return error(
+                errc::storage_corrupt,
+                fmt::format(
+                    "applied index {} outside [{} (last reported durable), {} (last written)]",
+                    applied, durable, written));
+          for (LogIndex i = verified + 1; i <= applied; ++i) crash::apply_kv_batch(expected, i);
+          std::map<std::string, std::string> actual;
+          DENGINE_TRYV(store.scan("", "", [&](std::string_view k, std::string_view v) {
+            actual.emplace(std::string(k), std::string(v));
+            return true;
+          }));
+          if (actual != expected)
+            return error(errc::storage_corrupt,
+                         fmt::format("contents at applied index {} differ from batches 1..{} "
+                                     "({} keys, expected {})",
+                                     applied, applied, actual.size(), expected.size()));
+          verified = applied;
+          return success();
+        });
     if (!checked) {
       fmt::print(stderr, "FAIL {}: {}\n", context(), checked.error().message());
       return false;
@@ -343,14 +378,21 @@ int main(int argc, char** argv) {
   std::uint64_t seed = std::random_device{}();
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string_view flag = argv[i];
-    if (flag == "--backend") backend = argv[i + 1];
-    else if (flag == "--child") child = argv[i + 1];
-    else if (flag == "--kills") kills = std::atoi(argv[i + 1]);
-    else if (flag == "--kv-kills") kv_kills = std::atoi(argv[i + 1]);
-    else if (flag == "--seed") seed = std::strtoull(argv[i + 1], nullptr, 10);
+    if (flag == "--backend")
+      backend = argv[i + 1];
+    else if (flag == "--child")
+      child = argv[i + 1];
+    else if (flag == "--kills")
+      kills = std::atoi(argv[i + 1]);
+    else if (flag == "--kv-kills")
+      kv_kills = std::atoi(argv[i + 1]);
+    else if (flag == "--seed")
+      seed = std::strtoull(argv[i + 1], nullptr, 10);
   }
   if (backend.empty() || child.empty()) {
-    fmt::print(stderr, "usage: dengine-crash-test --backend NAME --child PATH [--kills N] [--kv-kills N] [--seed N]\n");
+    fmt::print(stderr,
+               "usage: dengine-crash-test --backend NAME --child PATH [--kills N] [--kv-kills N] "
+               "[--seed N]\n");
     return 2;
   }
   fmt::print("crash test of backend {}: seed {} (rerun with --seed {})\n", backend, seed, seed);
@@ -359,14 +401,20 @@ int main(int argc, char** argv) {
   const auto start = clock_type::now();
   Stats log_stats;
   Stats kv_stats;
-  const bool ok = log_test(backend, child, kills, rng, log_stats) && kv_test(backend, child, kv_kills, rng, kv_stats);
+  const bool ok = log_test(backend, child, kills, rng, log_stats) &&
+                  kv_test(backend, child, kv_kills, rng, kv_stats);
   const auto seconds = std::chrono::duration<double>(clock_type::now() - start).count();
-  fmt::print("log: {} kills ({} before the engine had opened), {} operations acknowledged; at the kill the "
-             "unacknowledged operation had happened (fully or in part) {} times, not at all {} times; {} torn tails "
-             "repaired; longest log {} entries\n",
-             log_stats.kills, log_stats.killed_before_open, log_stats.acknowledged, log_stats.pending_applied,
-             log_stats.pending_absent, log_stats.torn_tails, log_stats.longest_log);
-  fmt::print("kv: {} kills, {} durable points acknowledged\n", kv_stats.kills, kv_stats.acknowledged);
+  fmt::print(
+      "log: {} kills ({} before the engine had opened), {} operations acknowledged; at the kill "
+      "the "
+      "unacknowledged operation had happened (fully or in part) {} times, not at all {} times; {} "
+      "torn tails "
+      "repaired; longest log {} entries\n",
+      log_stats.kills, log_stats.killed_before_open, log_stats.acknowledged,
+      log_stats.pending_applied, log_stats.pending_absent, log_stats.torn_tails,
+      log_stats.longest_log);
+  fmt::print("kv: {} kills, {} durable points acknowledged\n", kv_stats.kills,
+             kv_stats.acknowledged);
   fmt::print("{} in {:.1f} s\n", ok ? "PASS" : "FAIL", seconds);
   return ok ? 0 : 1;
 }

@@ -46,7 +46,8 @@ inline Entry make_entry(LogIndex index, Term term) {
   std::uint64_t s = h;
   for (std::size_t k = 0; k < size; k += 8) {
     s = mix(s);
-    for (std::size_t b = 0; b < 8 && k + b < size; ++b) e.data[k + b] = static_cast<char>(s >> (8 * b));
+    for (std::size_t b = 0; b < 8 && k + b < size; ++b)
+      e.data[k + b] = static_cast<char>(s >> (8 * b));
   }
   return e;
 }
@@ -59,7 +60,8 @@ inline Membership workload_membership() { return Membership{{1}, {}}; }
 inline WriteBatch make_kv_batch(LogIndex index) {
   WriteBatch b;
   std::uint64_t h = mix(index);
-  b.put("key-" + std::to_string(h % 64), std::to_string(index) + ":" + std::string((h >> 8) % 700, 'v'));
+  b.put("key-" + std::to_string(h % 64),
+        std::to_string(index) + ":" + std::string((h >> 8) % 700, 'v'));
   if (index % 5 == 0) b.erase("key-" + std::to_string((h >> 20) % 64));
   return b;
 }
@@ -101,7 +103,9 @@ inline LogModel apply(LogModel model, const Operation& op) {
       for (LogIndex i = op.a; i <= op.b; ++i) model.terms.push_back(op.c);
       break;
     case 'C':
-      model.terms.erase(model.terms.begin(), model.terms.begin() + static_cast<std::ptrdiff_t>(op.a - model.snapshot_index));
+      model.terms.erase(
+          model.terms.begin(),
+          model.terms.begin() + static_cast<std::ptrdiff_t>(op.a - model.snapshot_index));
       model.snapshot_index = op.a;
       model.snapshot_term = op.b;
       break;
@@ -110,11 +114,8 @@ inline LogModel apply(LogModel model, const Operation& op) {
       model.snapshot_index = op.a;
       model.snapshot_term = op.b;
       break;
-    case 'H':
-      model.hard_state = HardState{op.a, op.b, op.c};
-      break;
-    default:
-      break;
+    case 'H': model.hard_state = HardState{op.a, op.b, op.c}; break;
+    default: break;
   }
   return model;
 }
@@ -122,7 +123,8 @@ inline LogModel apply(LogModel model, const Operation& op) {
 /// Every state the engine may legitimately show after a crash with `pending` unacknowledged:
 /// before it, after it, and for an append every prefix of its records (the truncation alone,
 /// then one more entry at a time).
-inline std::vector<LogModel> acceptable_states(const LogModel& durable, const std::optional<Operation>& pending) {
+inline std::vector<LogModel> acceptable_states(const LogModel& durable,
+                                               const std::optional<Operation>& pending) {
   std::vector<LogModel> out{durable};
   if (!pending) return out;
   out.push_back(apply(durable, *pending));
@@ -132,7 +134,8 @@ inline std::vector<LogModel> acceptable_states(const LogModel& durable, const st
       truncated.terms.resize(pending->a - durable.first());
       out.push_back(truncated);
     }
-    for (LogIndex to = pending->a; to < pending->b; ++to) out.push_back(apply(durable, Operation{'A', pending->a, to, pending->c}));
+    for (LogIndex to = pending->a; to < pending->b; ++to)
+      out.push_back(apply(durable, Operation{'A', pending->a, to, pending->c}));
   }
   return out;
 }

@@ -24,7 +24,8 @@ using node::ReadConsistency;
 /// Nodes 1..n on one LocalHub, each with a Disk that survives its restarts.
 class Cluster {
  public:
-  explicit Cluster(std::size_t n, std::function<void(node::NodeConfig&)> tweak = {}) : tweak_(std::move(tweak)) {
+  explicit Cluster(std::size_t n, std::function<void(node::NodeConfig&)> tweak = {})
+      : tweak_(std::move(tweak)) {
     for (NodeId id = 1; id <= n; ++id) {
       founders_.push_back(id);
       members_.push_back(std::make_unique<Member>());
@@ -42,8 +43,9 @@ class Cluster {
     auto cfg = test_config(id, founders_);
     if (tweak_) tweak_(cfg);
     m.sm = std::make_unique<CounterMachine>();
-    auto opened = ThreadedNode::open(cfg, m.disk.engine, *m.sm, m.disk.snapshots, node::LocalTransport(hub, id),
-                                     node::SteadyClock{}, m.callbacks);
+    auto opened =
+        ThreadedNode::open(cfg, m.disk.engine, *m.sm, m.disk.snapshots,
+                           node::LocalTransport(hub, id), node::SteadyClock{}, m.callbacks);
     REQUIRE_MESSAGE(opened, (opened ? "" : opened.error().message()));
     m.node = std::move(opened).value();
   }
@@ -90,7 +92,8 @@ class Cluster {
   /// Waits until node `id` applied everything in `expected` (serializable reads).
   bool converges(NodeId id, const std::map<std::string, std::int64_t>& expected) {
     return eventually([&] {
-      auto v = node(id).read_wait(ReadConsistency::serializable, [](const CounterMachine& m) { return m.values(); });
+      auto v = node(id).read_wait(ReadConsistency::serializable,
+                                  [](const CounterMachine& m) { return m.values(); });
       return v && v.value() == expected;
     });
   }
@@ -112,7 +115,8 @@ class Cluster {
 };
 
 /// Proposes add(key, delta) at `n`, requires success, and records it in `expected`.
-void add(ThreadedNode& n, std::map<std::string, std::int64_t>& expected, const std::string& key, std::int64_t delta) {
+void add(ThreadedNode& n, std::map<std::string, std::int64_t>& expected, const std::string& key,
+         std::int64_t delta) {
   auto r = n.propose_wait(add_cmd(key, delta));
   REQUIRE_MESSAGE(r, (r ? "" : r.error().message()));
   expected[key] += delta;
@@ -131,7 +135,9 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("cluster: a follower refuses proposals and lease reads with the leader's hint, serves linearizable reads") {
+  TEST_CASE(
+      "cluster: a follower refuses proposals and lease reads with the leader's hint, serves "
+      "linearizable reads") {
     Cluster c(3);
     const NodeId l = c.leader();
     const NodeId f = c.other_than(l);
@@ -142,7 +148,8 @@ TEST_SUITE("integration") {
     CHECK(p.error() == errc::not_leader);
     CHECK(p.error().leader_hint == l);
 
-    auto lease = c.node(f).read_wait(ReadConsistency::lease, [](const CounterMachine& m) { return m.get("x"); });
+    auto lease = c.node(f).read_wait(ReadConsistency::lease,
+                                     [](const CounterMachine& m) { return m.get("x"); });
     REQUIRE_FALSE(lease);
     CHECK(lease.error() == errc::not_leader);
     CHECK(lease.error().leader_hint == l);
@@ -151,7 +158,8 @@ TEST_SUITE("integration") {
     for (int i = 1; i <= 5; ++i) {
       auto w = c.node(l).propose_wait(set_cmd("x", i));
       REQUIRE(w);
-      auto v = c.node(f).read_wait(ReadConsistency::linearizable, [](const CounterMachine& m) { return m.get("x"); });
+      auto v = c.node(f).read_wait(ReadConsistency::linearizable,
+                                   [](const CounterMachine& m) { return m.get("x"); });
       REQUIRE_MESSAGE(v, (v ? "" : v.error().message()));
       CHECK(v.value() == i);
     }
@@ -166,7 +174,8 @@ TEST_SUITE("integration") {
 
     const NodeId l = c.leader();
     CHECK(l != old_leader);
-    auto v = c.node(l).read_wait(ReadConsistency::linearizable, [](const CounterMachine& m) { return m.get("a"); });
+    auto v = c.node(l).read_wait(ReadConsistency::linearizable,
+                                 [](const CounterMachine& m) { return m.get("a"); });
     REQUIRE(v);
     CHECK(v.value() == 10);
     add(c.node(l), expected, "a", 5);
@@ -181,7 +190,9 @@ TEST_SUITE("integration") {
     CHECK(c.converges(old_leader, expected));
   }
 
-  TEST_CASE("cluster: a restarted follower catches up from a snapshot when the log was compacted past it") {
+  TEST_CASE(
+      "cluster: a restarted follower catches up from a snapshot when the log was compacted past "
+      "it") {
     Cluster c(3, [](node::NodeConfig& cfg) { cfg.snapshot_threshold_bytes = 512; });
     const NodeId l = c.leader();
     const NodeId f = c.other_than(l);
@@ -210,11 +221,13 @@ TEST_SUITE("integration") {
     for (int i = 0; i < 40; ++i) add(c.node(l), expected, "r" + std::to_string(i % 3), i + 1);
     for (NodeId id = 1; id <= 3; ++id) {
       c.stop(id);
-      c.disk(id).engine.crash();  // drop anything unsynced: acknowledged DiskFirst writes are synced
+      c.disk(id)
+          .engine.crash();  // drop anything unsynced: acknowledged DiskFirst writes are synced
     }
     for (NodeId id = 1; id <= 3; ++id) c.start(id);
     const NodeId l2 = c.leader();
-    auto v = c.node(l2).read_wait(ReadConsistency::linearizable, [](const CounterMachine& m) { return m.values(); });
+    auto v = c.node(l2).read_wait(ReadConsistency::linearizable,
+                                  [](const CounterMachine& m) { return m.values(); });
     REQUIRE(v);
     CHECK(v.value() == expected);
   }
@@ -228,10 +241,12 @@ TEST_SUITE("integration") {
     c.hub.isolate(l);  // nothing it proposes can commit, no read can be confirmed
     std::vector<std::future<result<CounterResponse>>> proposals;
     std::vector<std::future<result<std::int64_t>>> reads;
-    for (int i = 0; i < 10; ++i) proposals.push_back(c.node(l).propose(add_cmd("p", 1), asio::use_future));
+    for (int i = 0; i < 10; ++i)
+      proposals.push_back(c.node(l).propose(add_cmd("p", 1), asio::use_future));
     for (int i = 0; i < 5; ++i)
-      reads.push_back(c.node(l).read(ReadConsistency::linearizable, [](const CounterMachine& m) { return m.get("p"); },
-                                     asio::use_future));
+      reads.push_back(c.node(l).read(
+          ReadConsistency::linearizable, [](const CounterMachine& m) { return m.get("p"); },
+          asio::use_future));
     c.stop(l);
     for (auto& f : proposals) {
       auto r = f.get();  // ready: stop() completed every request before returning
@@ -261,12 +276,14 @@ TEST_SUITE("integration") {
     std::map<std::string, std::int64_t> expected;
     add(c.node(l), expected, "j", 7);
 
-    auto learner = c.node(l).change_membership_wait({raft::ConfigChange::Kind::add_learner, joiner, ""});
+    auto learner =
+        c.node(l).change_membership_wait({raft::ConfigChange::Kind::add_learner, joiner, ""});
     REQUIRE_MESSAGE(learner, (learner ? "" : learner.error().message()));
     CHECK(learner.value().is_learner(joiner));
     CHECK(c.converges(joiner, expected));
 
-    auto voter = c.node(l).change_membership_wait({raft::ConfigChange::Kind::add_voter, joiner, ""});
+    auto voter =
+        c.node(l).change_membership_wait({raft::ConfigChange::Kind::add_voter, joiner, ""});
     REQUIRE(voter);
     CHECK(voter.value().is_voter(joiner));
     CHECK(voter.value().voters.size() == 4);

@@ -96,7 +96,9 @@ class CounterMachine {
     auto it = values_.find(key);
     return it == values_.end() ? 0 : it->second;
   }
-  [[nodiscard]] const std::map<std::string, std::int64_t>& values() const noexcept { return values_; }
+  [[nodiscard]] const std::map<std::string, std::int64_t>& values() const noexcept {
+    return values_;
+  }
   /// Number of apply() calls (batching shows as fewer calls than entries).
   [[nodiscard]] std::uint64_t apply_calls() const noexcept { return apply_calls_; }
   /// Called at the start of every apply() (tests use it to hold the applier).
@@ -113,7 +115,8 @@ class CounterMachine {
     const std::string_view op = cmd.substr(0, sp1);
     const std::string key(cmd.substr(sp1 + 1, sp2 - sp1 - 1));
     std::int64_t arg = 0;
-    if (std::from_chars(cmd.data() + sp2 + 1, cmd.data() + cmd.size(), arg).ec != std::errc{}) return 0;
+    if (std::from_chars(cmd.data() + sp2 + 1, cmd.data() + cmd.size(), arg).ec != std::errc{})
+      return 0;
     if (op == "add") return values_[key] += arg;
     if (op == "set") return values_[key] = arg;
     return 0;

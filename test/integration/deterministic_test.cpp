@@ -27,7 +27,9 @@ class SimCluster {
   SimCluster(std::uint64_t seed, std::size_t n, sim::NetworkFaults faults,
              PersistenceMode mode = PersistenceMode::disk_first)
       : seed_(seed),
-        mode_(mode), net_(executor_, sim::mix_seed(seed, 1), faults), rng_(sim::mix_seed(seed, 2)) {
+        mode_(mode),
+        net_(executor_, sim::mix_seed(seed, 1), faults),
+        rng_(sim::mix_seed(seed, 2)) {
     for (NodeId id = 1; id <= n; ++id) {
       founders_.push_back(id);
       members_.push_back(std::make_unique<Member>());
@@ -43,8 +45,8 @@ class SimCluster {
     cfg.request_timeout = 500ms;
     cfg.persistence = mode_;
     m.sm = std::make_unique<CounterMachine>();
-    auto opened = SimNode::open(cfg, m.disk.engine, *m.sm, m.disk.snapshots, node::SimTransport(net_, id),
-                                node::SimClock{&executor_});
+    auto opened = SimNode::open(cfg, m.disk.engine, *m.sm, m.disk.snapshots,
+                                node::SimTransport(net_, id), node::SimClock{&executor_});
     REQUIRE_MESSAGE(opened, (opened ? "" : opened.error().message()));
     m.node = std::move(opened).value();
     note("start " + std::to_string(id));
@@ -87,23 +89,28 @@ class SimCluster {
     if (target == no_node || !up(target)) target = 1 + rng_.below(members_.size());
     if (!up(target)) return;
     if (rng_.chance(0.25)) {
-      node(target).read(ReadConsistency::linearizable, [op](const CounterMachine& m) { return m.get("op" + std::to_string(op - 1)); },
-                        [this, op, target](result<std::int64_t> r) {
-                          note("read " + std::to_string(op) + "@" + std::to_string(target) + " -> " +
-                               (r ? std::to_string(r.value()) : r.error().message()));
-                        });
+      node(target).read(
+          ReadConsistency::linearizable,
+          [op](const CounterMachine& m) { return m.get("op" + std::to_string(op - 1)); },
+          [this, op, target](result<std::int64_t> r) {
+            note("read " + std::to_string(op) + "@" + std::to_string(target) + " -> " +
+                 (r ? std::to_string(r.value()) : r.error().message()));
+          });
       return;
     }
-    node(target).propose(set_cmd("op" + std::to_string(op), 1), [this, op, target](result<CounterResponse> r) {
-      if (r) {
-        acknowledged_.push_back(op);
-      } else if (r.error() == errc::not_leader || r.error() == errc::too_busy || r.error() == errc::proposal_dropped) {
-        refused_.push_back(op);  // definitely not applied
-        if (r.error() == errc::not_leader && r.error().leader_hint != no_node) guess_ = r.error().leader_hint;
-      }
-      note("propose " + std::to_string(op) + "@" + std::to_string(target) + " -> " +
-           (r ? "ok index " + std::to_string(r.value().index) : r.error().message()));
-    });
+    node(target).propose(
+        set_cmd("op" + std::to_string(op), 1), [this, op, target](result<CounterResponse> r) {
+          if (r) {
+            acknowledged_.push_back(op);
+          } else if (r.error() == errc::not_leader || r.error() == errc::too_busy ||
+                     r.error() == errc::proposal_dropped) {
+            refused_.push_back(op);  // definitely not applied
+            if (r.error() == errc::not_leader && r.error().leader_hint != no_node)
+              guess_ = r.error().leader_hint;
+          }
+          note("propose " + std::to_string(op) + "@" + std::to_string(target) + " -> " +
+               (r ? "ok index " + std::to_string(r.value().index) : r.error().message()));
+        });
   }
 
   /// Runs the scenario: a client op every 3 ms; every 150 ms a node crashes (at most one down at
@@ -138,8 +145,9 @@ class SimCluster {
       std::optional<result<std::map<std::string, std::int64_t>>> got;
       for (int attempt = 0; attempt < 50 && !(got && *got); ++attempt) {
         got.reset();
-        node(id).read(ReadConsistency::linearizable, [](const CounterMachine& m) { return m.values(); },
-                      [&got](result<std::map<std::string, std::int64_t>> r) { got = std::move(r); });
+        node(id).read(
+            ReadConsistency::linearizable, [](const CounterMachine& m) { return m.values(); },
+            [&got](result<std::map<std::string, std::int64_t>> r) { got = std::move(r); });
         REQUIRE(executor_.run_until([&] { return got.has_value(); }, executor_.now() + 5'000'000));
         if (!*got) executor_.run_for(20ms);
       }
@@ -154,9 +162,7 @@ class SimCluster {
       if (m->node) REQUIRE(m->node->stop());
   }
 
-  void note(std::string what) {
-    history_ += std::to_string(executor_.now()) + " " + what + "\n";
-  }
+  void note(std::string what) { history_ += std::to_string(executor_.now()) + " " + what + "\n"; }
 
   node::SimExecutor executor_;  // declared first: outlives the network and the nodes
   std::string history_;
@@ -232,7 +238,9 @@ TEST_SUITE("integration") {
       bool agree = true;
       for (std::size_t i = 1; i < states.size(); ++i) agree = agree && states[i] == states[0];
       CHECK(agree);
-      if (!agree) MESSAGE("history tail:\n" << c.history_.substr(c.history_.size() > 4000 ? c.history_.size() - 4000 : 0));
+      if (!agree)
+        MESSAGE("history tail:\n"
+                << c.history_.substr(c.history_.size() > 4000 ? c.history_.size() - 4000 : 0));
       for (std::uint64_t op : c.acknowledged_) {
         CAPTURE(op);
         CHECK(states[0].contains("op" + std::to_string(op)));
@@ -245,7 +253,8 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("deterministic: MemFirst keeps acknowledged writes through process crashes of a minority") {
+  TEST_CASE(
+      "deterministic: MemFirst keeps acknowledged writes through process crashes of a minority") {
     // MemFirst acknowledges before the sync: it survives a process crash (the OS keeps what was
     // appended), not a power loss of the machines holding the write (docs/persistence.md).
     for (std::uint64_t seed = 200; seed < 204; ++seed) {
@@ -261,7 +270,8 @@ TEST_SUITE("integration") {
     }
   }
 
-  TEST_CASE("deterministic: a follower's linearizable read survives the loss of the leader it asked") {
+  TEST_CASE(
+      "deterministic: a follower's linearizable read survives the loss of the leader it asked") {
     SimCluster c(77, 3, sim::NetworkFaults{});
     const NodeId l = c.settle();
     REQUIRE(l != no_node);
@@ -273,8 +283,9 @@ TEST_SUITE("integration") {
 
     c.network().net().isolate(l);  // the read's request to the leader is lost
     std::optional<result<std::int64_t>> got;
-    c.node(f).read(ReadConsistency::linearizable, [](const CounterMachine& m) { return m.get("x"); },
-                   [&](result<std::int64_t> r) { got = std::move(r); });
+    c.node(f).read(
+        ReadConsistency::linearizable, [](const CounterMachine& m) { return m.get("x"); },
+        [&](result<std::int64_t> r) { got = std::move(r); });
     REQUIRE(c.executor_.run_until([&] { return got.has_value(); }, c.executor_.now() + 5'000'000));
     // Answered by the next leader (asked again when the leader changed), not timed out.
     REQUIRE_MESSAGE(*got, got->error().message());
@@ -288,11 +299,12 @@ TEST_SUITE("integration") {
     node::SimNetwork net(executor, 1);
     Disk disk;
     CounterMachine sm;
-    auto opened = SimNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots, node::SimTransport(net, 1),
-                                node::SimClock{&executor});
+    auto opened = SimNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
+                                node::SimTransport(net, 1), node::SimClock{&executor});
     REQUIRE(opened);
     auto& n = *opened.value();
-    REQUIRE(executor.run_until([&] { return n.is_leader() && n.status().applied >= 1; }, 1'000'000));
+    REQUIRE(
+        executor.run_until([&] { return n.is_leader() && n.status().applied >= 1; }, 1'000'000));
     const auto syncs = disk.engine.sync_count();
     const auto calls = sm.apply_calls();
     int ok = 0;
@@ -312,27 +324,29 @@ TEST_SUITE("integration") {
     std::int64_t acked = 0;
     {
       CounterMachine sm;
-      auto opened = SimNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots, node::SimTransport(net, 1),
-                                  node::SimClock{&executor});
+      auto opened = SimNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
+                                  node::SimTransport(net, 1), node::SimClock{&executor});
       REQUIRE(opened);
       auto& n = *opened.value();
       REQUIRE(executor.run_until([&] { return n.is_leader(); }, 1'000'000));
       for (int i = 0; i < 50; ++i) {
         n.propose(add_cmd("h", 1), [&](result<CounterResponse> r) { acked += r ? 1 : 0; });
-        executor.run_for(std::chrono::microseconds(70));  // halts land at varied points of the pipeline
+        executor.run_for(
+            std::chrono::microseconds(70));  // halts land at varied points of the pipeline
       }
       REQUIRE(n.halt());
       disk.engine.crash();
     }
     CHECK(acked > 0);
     CounterMachine sm;
-    auto opened = SimNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots, node::SimTransport(net, 1),
-                                node::SimClock{&executor});
+    auto opened = SimNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
+                                node::SimTransport(net, 1), node::SimClock{&executor});
     REQUIRE(opened);
     auto& n = *opened.value();
     std::optional<std::int64_t> value;
-    n.read(ReadConsistency::linearizable, [](const CounterMachine& m) { return m.get("h"); },
-           [&](result<std::int64_t> r) { value = r ? r.value() : -1; });
+    n.read(
+        ReadConsistency::linearizable, [](const CounterMachine& m) { return m.get("h"); },
+        [&](result<std::int64_t> r) { value = r ? r.value() : -1; });
     REQUIRE(executor.run_until([&] { return value.has_value(); }, executor.now() + 2'000'000));
     CHECK(*value >= acked);  // every acknowledged add survived (unacknowledged ones may have too)
     CHECK(*value <= 50);

@@ -6,9 +6,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <span>
-#include <memory>
 #include <thread>
 #include <vector>
 
@@ -67,7 +67,8 @@ class FaultyEngine {
     return inner.append(batch);
   }
   result<void> sync() { return inner.sync(); }
-  [[nodiscard]] result<std::vector<Entry>> entries(LogIndex lo, LogIndex hi, std::size_t max_bytes) const {
+  [[nodiscard]] result<std::vector<Entry>> entries(LogIndex lo, LogIndex hi,
+                                                   std::size_t max_bytes) const {
     return inner.entries(lo, hi, max_bytes);
   }
   [[nodiscard]] result<Term> term(LogIndex i) const { return inner.term(i); }

@@ -181,7 +181,8 @@ TEST_SUITE("integration") {
     SUBCASE("fresh storage without initial members") {
       Disk disk;
       CounterMachine sm;
-      auto r = TestNode::open(test_config(1, {}), disk.engine, sm, disk.snapshots, node::LocalTransport(hub, 1));
+      auto r = TestNode::open(test_config(1, {}), disk.engine, sm, disk.snapshots,
+                              node::LocalTransport(hub, 1));
       REQUIRE_FALSE(r);
       CHECK(r.error() == errc::invalid_argument);
       CHECK(r.error().detail.find("initial_members") != std::string::npos);
@@ -198,11 +199,13 @@ TEST_SUITE("integration") {
     SUBCASE("a compacted log without its snapshot image") {
       Disk disk;
       REQUIRE(disk.engine.reset(SnapshotMeta{0, 0, Membership{{1}, {}}}));
-      REQUIRE(disk.engine.append(std::vector<Entry>{{1, 1, EntryType::noop, ""}, {1, 2, EntryType::normal, "x"}}));
+      REQUIRE(disk.engine.append(
+          std::vector<Entry>{{1, 1, EntryType::noop, ""}, {1, 2, EntryType::normal, "x"}}));
       REQUIRE(disk.engine.sync());
       REQUIRE(disk.engine.compact(SnapshotMeta{2, 1, Membership{{1}, {}}}));
       CounterMachine sm;
-      auto r = TestNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots, node::LocalTransport(hub, 1));
+      auto r = TestNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
+                              node::LocalTransport(hub, 1));
       REQUIRE_FALSE(r);
       CHECK(r.error() == errc::storage_corrupt);
       CHECK(r.error().detail.find("compacted through index 2") != std::string::npos);
@@ -213,7 +216,8 @@ TEST_SUITE("integration") {
       std::vector<CounterResponse> out;
       std::vector<Entry> entries{{1, 1, EntryType::normal, add_cmd("x", 1)}};
       REQUIRE(sm.apply(entries, out));
-      auto r = TestNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots, node::LocalTransport(hub, 1));
+      auto r = TestNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
+                              node::LocalTransport(hub, 1));
       REQUIRE_FALSE(r);
       CHECK(r.error() == errc::storage_corrupt);
       CHECK(r.error().detail.find("applied index 1") != std::string::npos);
@@ -223,8 +227,8 @@ TEST_SUITE("integration") {
       CounterMachine sm;
       node::SimExecutor ex;
       node::SimNetwork net(ex, 1);
-      auto r = SimNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots, node::SimTransport(net, 1),
-                             node::SimClock{});
+      auto r = SimNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
+                             node::SimTransport(net, 1), node::SimClock{});
       REQUIRE_FALSE(r);
       CHECK(r.error() == errc::invalid_argument);
     }
@@ -238,32 +242,37 @@ TEST_SUITE("integration") {
       std::vector<CounterResponse> out;
       std::vector<Entry> entries;
       for (LogIndex i = 1; i <= index; ++i)
-        entries.push_back({term, i, EntryType::normal, i == index ? set_cmd("v", value) : std::string("noop")});
+        entries.push_back(
+            {term, i, EntryType::normal, i == index ? set_cmd("v", value) : std::string("noop")});
       REQUIRE(m.apply(entries, out));
       StringSnapshotSink sink;
       REQUIRE(m.snapshot(sink));
-      return std::make_shared<const Snapshot>(Snapshot{SnapshotMeta{index, term, Membership{{1}, {}}}, sink.data});
+      return std::make_shared<const Snapshot>(
+          Snapshot{SnapshotMeta{index, term, Membership{{1}, {}}}, sink.data});
     };
     node::LocalHub hub;
     SUBCASE("compaction: the log holds the image's last entry") {
       Disk disk;
       REQUIRE(disk.engine.reset(SnapshotMeta{0, 0, Membership{{1}, {}}}));
       std::vector<Entry> log;
-      for (LogIndex i = 1; i <= 5; ++i) log.push_back({1, i, EntryType::normal, i == 3 ? set_cmd("v", 3) : add_cmd("w", 1)});
+      for (LogIndex i = 1; i <= 5; ++i)
+        log.push_back({1, i, EntryType::normal, i == 3 ? set_cmd("v", 3) : add_cmd("w", 1)});
       REQUIRE(disk.engine.append(log));
       REQUIRE(disk.engine.sync());
       REQUIRE(disk.engine.save_hard_state({1, 1, 5}));
       REQUIRE(disk.snapshots.save(image_at(3, 1, 3)));
       CounterMachine sm;
-      auto r = TestNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots, node::LocalTransport(hub, 1));
+      auto r = TestNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
+                              node::LocalTransport(hub, 1));
       REQUIRE(r);
       CHECK(disk.engine.first_index() == 4);  // compacted to the image
       CHECK(sm.restores() == 1);
-      auto v = r.value()->read_wait(node::ReadConsistency::linearizable, [](const CounterMachine& m) {
-        return std::make_pair(m.get("v"), m.get("w"));
-      });
+      auto v = r.value()->read_wait(
+          node::ReadConsistency::linearizable,
+          [](const CounterMachine& m) { return std::make_pair(m.get("v"), m.get("w")); });
       REQUIRE(v);
-      CHECK(v.value() == std::make_pair<std::int64_t, std::int64_t>(3, 2));  // image, then entries 4 and 5
+      CHECK(v.value() ==
+            std::make_pair<std::int64_t, std::int64_t>(3, 2));  // image, then entries 4 and 5
     }
     SUBCASE("install: the log does not hold the image's last entry") {
       Disk disk;
@@ -273,10 +282,12 @@ TEST_SUITE("integration") {
       REQUIRE(disk.engine.save_hard_state({2, 1, 1}));
       REQUIRE(disk.snapshots.save(image_at(10, 2, 10)));
       CounterMachine sm;
-      auto r = TestNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots, node::LocalTransport(hub, 1));
+      auto r = TestNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
+                              node::LocalTransport(hub, 1));
       REQUIRE(r);
       CHECK(disk.engine.first_index() == 11);  // reset to the image
-      auto v = r.value()->read_wait(node::ReadConsistency::linearizable, [](const CounterMachine& m) { return m.get("v"); });
+      auto v = r.value()->read_wait(node::ReadConsistency::linearizable,
+                                    [](const CounterMachine& m) { return m.get("v"); });
       REQUIRE(v);
       CHECK(v.value() == 10);
     }
@@ -292,8 +303,9 @@ TEST_SUITE("integration") {
     {
       std::promise<result<int>> p;
       f = p.get_future();
-      node::Completion<int> c([p = std::move(p)](result<int> r) mutable { p.set_value(std::move(r)); },
-                              node::Ticket{&pending, &gauge, &failures});
+      node::Completion<int> c(
+          [p = std::move(p)](result<int> r) mutable { p.set_value(std::move(r)); },
+          node::Ticket{&pending, &gauge, &failures});
       CHECK(static_cast<bool>(c));
     }  // destroyed without being completed
     auto r = f.get();

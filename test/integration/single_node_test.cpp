@@ -30,8 +30,9 @@ using node::ReadConsistency;
 std::unique_ptr<ThreadedNode> open_single(Disk& disk, CounterMachine& sm, node::LocalHub& hub,
                                           node::NodeConfig cfg = test_config(1, {1}),
                                           node::NodeCallbacks callbacks = {}) {
-  auto opened = ThreadedNode::open(std::move(cfg), disk.engine, sm, disk.snapshots,
-                                   node::LocalTransport(hub, 1), node::SteadyClock{}, std::move(callbacks));
+  auto opened =
+      ThreadedNode::open(std::move(cfg), disk.engine, sm, disk.snapshots,
+                         node::LocalTransport(hub, 1), node::SteadyClock{}, std::move(callbacks));
   REQUIRE_MESSAGE(opened, (opened ? "" : opened.error().message()));
   auto n = std::move(opened).value();
   REQUIRE(eventually([&] { return n->is_leader(); }));
@@ -57,7 +58,8 @@ TEST_SUITE("integration") {
     CHECK(r2.value().value == 7);
     CHECK(r2.value().index == r1.value().index + 1);
 
-    for (auto c : {ReadConsistency::linearizable, ReadConsistency::lease, ReadConsistency::serializable}) {
+    for (auto c :
+         {ReadConsistency::linearizable, ReadConsistency::lease, ReadConsistency::serializable}) {
       CAPTURE(node::to_string(c));
       auto v = n->read_wait(c, [](const CounterMachine& m) { return m.get("x"); });
       REQUIRE(v);
@@ -88,7 +90,9 @@ TEST_SUITE("integration") {
 
     // A plain callback runs on the applier thread (not the caller's).
     std::promise<std::pair<result<CounterResponse>, std::thread::id>> p;
-    n->propose(add_cmd("a", 1), [&](result<CounterResponse> r) { p.set_value({std::move(r), std::this_thread::get_id()}); });
+    n->propose(add_cmd("a", 1), [&](result<CounterResponse> r) {
+      p.set_value({std::move(r), std::this_thread::get_id()});
+    });
     auto [r, tid] = p.get_future().get();
     REQUIRE(r);
     CHECK(r.value().value == 1);
@@ -104,11 +108,12 @@ TEST_SUITE("integration") {
     asio::io_context user_io;
     std::thread::id bound_tid;
     std::int64_t bound_value = 0;
-    n->read(ReadConsistency::linearizable, [](const CounterMachine& m) { return m.get("a"); },
-            asio::bind_executor(user_io, [&](result<std::int64_t> v) {
-              bound_tid = std::this_thread::get_id();
-              bound_value = v ? v.value() : -1;
-            }));
+    n->read(
+        ReadConsistency::linearizable, [](const CounterMachine& m) { return m.get("a"); },
+        asio::bind_executor(user_io, [&](result<std::int64_t> v) {
+          bound_tid = std::this_thread::get_id();
+          bound_value = v ? v.value() : -1;
+        }));
     user_io.run();  // returns once the completion ran: the pending request holds work on user_io
     CHECK(bound_tid == std::this_thread::get_id());
     CHECK(bound_value == 2);
@@ -121,8 +126,9 @@ TEST_SUITE("integration") {
         co_io,
         [&]() -> asio::awaitable<void> {
           auto put = co_await n->propose(add_cmd("a", 40), asio::use_awaitable);
-          auto got = co_await n->read(ReadConsistency::lease, [](const CounterMachine& m) { return m.get("a"); },
-                                      asio::use_awaitable);
+          auto got = co_await n->read(
+              ReadConsistency::lease, [](const CounterMachine& m) { return m.get("a"); },
+              asio::use_awaitable);
           seen = put && got ? got.value() : -1;
         },
         asio::detached);
@@ -136,16 +142,19 @@ TEST_SUITE("integration") {
     CounterMachine sm;
     node::LocalHub hub;
     auto n = open_single(disk, sm, hub);
-    auto v = n->read_wait(ReadConsistency::serializable, [](const CounterMachine& m) -> result<std::int64_t> {
-      if (m.get("missing") == 0) return error(errc::not_found, "key missing");
-      return m.get("missing");
-    });
+    auto v = n->read_wait(ReadConsistency::serializable,
+                          [](const CounterMachine& m) -> result<std::int64_t> {
+                            if (m.get("missing") == 0) return error(errc::not_found, "key missing");
+                            return m.get("missing");
+                          });
     REQUIRE_FALSE(v);
     CHECK(v.error() == errc::not_found);
     CHECK(v.error().detail == "key missing");
   }
 
-  TEST_CASE("single node: back-pressure — too_busy past the pending bounds, everything admitted completes") {
+  TEST_CASE(
+      "single node: back-pressure — too_busy past the pending bounds, everything admitted "
+      "completes") {
     Disk disk;
     CounterMachine sm;
     Gate gate;
@@ -161,15 +170,18 @@ TEST_SUITE("integration") {
     for (int i = 0; i < 8; ++i) proposals.push_back(n->propose(add_cmd("k", 1), asio::use_future));
     std::vector<std::future<result<std::int64_t>>> reads;
     for (int i = 0; i < 4; ++i)
-      reads.push_back(n->read(ReadConsistency::serializable, [](const CounterMachine& m) { return m.get("k"); },
-                              asio::use_future));
+      reads.push_back(n->read(
+          ReadConsistency::serializable, [](const CounterMachine& m) { return m.get("k"); },
+          asio::use_future));
 
     auto busy = n->propose(add_cmd("k", 1), asio::use_future).get();  // refused at once
     REQUIRE_FALSE(busy);
     CHECK(busy.error() == errc::too_busy);
     CHECK(busy.error().detail.find("pending proposals") != std::string::npos);
-    auto busy_read = n->read(ReadConsistency::serializable, [](const CounterMachine&) { return 0; },
-                             asio::use_future).get();
+    auto busy_read = n->read(
+                          ReadConsistency::serializable, [](const CounterMachine&) { return 0; },
+                          asio::use_future)
+                         .get();
     REQUIRE_FALSE(busy_read);
     CHECK(busy_read.error() == errc::too_busy);
     CHECK(n->node_metrics().rejected_busy.value() == 2);
@@ -208,7 +220,9 @@ TEST_SUITE("integration") {
         CHECK(r.value().value == expected[key]);
         last_index = r.value().index;
       }
-      REQUIRE(eventually([&] { return n->node_metrics().snapshots_taken.value() >= 1 && disk.engine.first_index() > 1; }));
+      REQUIRE(eventually([&] {
+        return n->node_metrics().snapshots_taken.value() >= 1 && disk.engine.first_index() > 1;
+      }));
       REQUIRE(n->stop());
     }
     CHECK(disk.snapshots.save_count() >= 1);
@@ -223,8 +237,10 @@ TEST_SUITE("integration") {
     const Term term_before = disk.engine.hard_state().term;
     auto n = open_single(disk, sm, hub);
     CHECK(sm.restores() == 1);
-    CHECK(n->status().term > term_before);  // a restarted node never reuses a term it voted in  // from the image at open; the log tail is applied after
-    auto values = n->read_wait(ReadConsistency::linearizable, [](const CounterMachine& m) { return m.values(); });
+    CHECK(n->status().term > term_before);  // a restarted node never reuses a term it voted in  //
+                                            // from the image at open; the log tail is applied after
+    auto values = n->read_wait(ReadConsistency::linearizable,
+                               [](const CounterMachine& m) { return m.values(); });
     REQUIRE(values);
     CHECK(values.value() == expected);
     auto r = n->propose_wait(add_cmd("k0", 1));
@@ -250,7 +266,8 @@ TEST_SUITE("integration") {
     disk.engine.crash();
     CounterMachine sm2;
     auto n2 = open_single(disk, sm2, hub, cfg);
-    auto v = n2->read_wait(ReadConsistency::linearizable, [](const CounterMachine& m) { return m.get("m"); });
+    auto v = n2->read_wait(ReadConsistency::linearizable,
+                           [](const CounterMachine& m) { return m.get("m"); });
     REQUIRE(v);
     CHECK(v.value() == 20);
   }
@@ -261,7 +278,8 @@ TEST_SUITE("integration") {
     CounterMachine sm;
     node::LocalHub hub;
     using FaultyNode = node::Node<FaultyEngine, CounterMachine, node::LocalTransport>;
-    auto opened = FaultyNode::open(test_config(1, {1}), engine, sm, snapshots, node::LocalTransport(hub, 1));
+    auto opened =
+        FaultyNode::open(test_config(1, {1}), engine, sm, snapshots, node::LocalTransport(hub, 1));
     REQUIRE(opened);
     auto& n = *opened.value();
     REQUIRE(eventually([&] { return n.is_leader(); }));
@@ -307,7 +325,8 @@ TEST_SUITE("integration") {
     auto after = n->propose_wait(add_cmd("x", 1));
     REQUIRE_FALSE(after);
     CHECK(after.error() == errc::stopped);
-    auto read_after = n->read_wait(ReadConsistency::serializable, [](const CounterMachine& m) { return m.get("x"); });
+    auto read_after = n->read_wait(ReadConsistency::serializable,
+                                   [](const CounterMachine& m) { return m.get("x"); });
     REQUIRE_FALSE(read_after);
     CHECK(read_after.error() == errc::stopped);
   }

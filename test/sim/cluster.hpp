@@ -105,13 +105,21 @@ class Cluster {
  private:
   struct Event {
     enum class Kind : std::uint8_t {
-      tick, sync, restart, client_wake, client_arrive, client_response, client_timeout,
-      fault, heal, probe,
+      tick,
+      sync,
+      restart,
+      client_wake,
+      client_arrive,
+      client_response,
+      client_timeout,
+      fault,
+      heal,
+      probe,
     };
     Kind kind = Kind::tick;
     NodeId node = no_node;
-    std::uint64_t a = 0;  // incarnation (node events) or op id (client events)
-    std::uint64_t b = 0;  // attempt number (client events)
+    std::uint64_t a = 0;   // incarnation (node events) or op id (client events)
+    std::uint64_t b = 0;   // attempt number (client events)
     bool ok = true;        // client_response: the operation succeeded (else: retry)
     bool swapped = false;  // client_response: a CAS swapped
     std::string value{};   // client_response: the value read
@@ -204,7 +212,7 @@ class Cluster {
   bool clients_on_ = true;
 
   std::vector<Client> clients_;
-  std::vector<ClientOp> ops_;  // op id = index + 1
+  std::vector<ClientOp> ops_;                                         // op id = index + 1
   std::map<std::uint64_t, std::pair<sim_time, bool>> first_applied_;  // op id -> (time, ok)
   std::uint64_t next_request_ = 1;
   std::vector<std::string> keys_{"x", "y", "z"};
@@ -217,8 +225,8 @@ class Cluster {
   sim_time liveness_deadline_ = 0;
   sim_time end_at_ = sim_never;
   sim_duration liveness_bound_ = sim_s(5);
-  std::uint64_t lin_budget_ = 2'000'000;  // search steps per key
-  LogIndex probe_index_ = 0;              // where the first applied probe sits in the log
+  std::uint64_t lin_budget_ = 2'000'000;          // search steps per key
+  LogIndex probe_index_ = 0;                      // where the first applied probe sits in the log
   std::optional<std::pair<NodeId, Term>> probe_;  // (leader, term) the probe was proposed at
   std::uint64_t probe_seq_ = 0;
   bool liveness_ok_ = false;
@@ -228,7 +236,7 @@ class Cluster {
 
 }  // namespace dengine::sim
 
-#include "cluster_nodes.hpp"
 #include "cluster_clients.hpp"
 #include "cluster_faults.hpp"
+#include "cluster_nodes.hpp"
 #include "cluster_run.hpp"

@@ -16,7 +16,8 @@ inline NodeId Cluster::pick_target(Client& c) {
   // A client knows the members' addresses, not who is up.
   std::vector<NodeId> known;
   for (const auto& n : nodes_)
-    if (n->status == SimNode::Status::up || n->status == SimNode::Status::down) known.push_back(n->id);
+    if (n->status == SimNode::Status::up || n->status == SimNode::Status::down)
+      known.push_back(n->id);
   return known[client_rng_.below(known.size())];
 }
 
@@ -48,12 +49,13 @@ inline void Cluster::client_wake(std::size_t c) {
   ops_.push_back(std::move(op));
   ClientOp& o = ops_.back();
   const NodeId target = pick_target(cl);
-  trace_.note(clock_.now(), TraceKind::client, target,
-              "op " + std::to_string(o.id) + " from c" + std::to_string(c) + ": " +
-                  (o.kind == ClientOp::Kind::write    ? "write " + o.key + "=" + o.value
-                   : o.kind == ClientOp::Kind::cas    ? "cas " + o.key + " " + o.expected + "->" + o.value
-                   : o.kind == ClientOp::Kind::read_index ? "read(index) " + o.key
-                                                          : "read(lease) " + o.key));
+  trace_.note(
+      clock_.now(), TraceKind::client, target,
+      "op " + std::to_string(o.id) + " from c" + std::to_string(c) + ": " +
+          (o.kind == ClientOp::Kind::write ? "write " + o.key + "=" + o.value
+           : o.kind == ClientOp::Kind::cas ? "cas " + o.key + " " + o.expected + "->" + o.value
+           : o.kind == ClientOp::Kind::read_index ? "read(index) " + o.key
+                                                  : "read(lease) " + o.key));
   schedule(op_timeout_, Event{Event::Kind::client_timeout, no_node, o.id});
   schedule(client_rng_.between(sim_us(100), sim_ms(1)),
            Event{Event::Kind::client_arrive, target, o.id, o.attempt});
@@ -78,7 +80,8 @@ inline void Cluster::client_arrive(Event& ev) {
   SimNode& n = node(ev.node);
   if (n.status != SimNode::Status::up) return retry(op, no_node);
   raft::Core& core = *n.core;
-  const bool is_read = op.kind == ClientOp::Kind::read_index || op.kind == ClientOp::Kind::lease_read;
+  const bool is_read =
+      op.kind == ClientOp::Kind::read_index || op.kind == ClientOp::Kind::lease_read;
   if (is_read && opt_.inject == Injection::read_without_confirmation &&
       core.role() == raft::Role::leader) {
     // Injected bug: a "leader" answers from local state without confirming it still leads.
@@ -94,8 +97,9 @@ inline void Cluster::client_arrive(Event& ev) {
       if (!r) return retry(op, r.error().leader_hint);
       op.proposed = true;
       n.waiting_writes[op.id] = op.attempt;
-      trace_.note(clock_.now(), TraceKind::client, n.id,
-                  "op " + std::to_string(op.id) + " proposed at index " + std::to_string(r.value()));
+      trace_.note(
+          clock_.now(), TraceKind::client, n.id,
+          "op " + std::to_string(op.id) + " proposed at index " + std::to_string(r.value()));
       break;
     }
     case ClientOp::Kind::read_index: {
@@ -155,7 +159,7 @@ inline void Cluster::client_response(Event& ev) {
   }
   trace_.note(clock_.now(), TraceKind::client, ev.node,
               "op " + std::to_string(op.id) + " done" +
-                  (op.kind == ClientOp::Kind::cas ? (ev.swapped ? ": swapped" : ": not swapped")
+                  (op.kind == ClientOp::Kind::cas     ? (ev.swapped ? ": swapped" : ": not swapped")
                    : op.kind == ClientOp::Kind::write ? ""
                                                       : ": read \"" + ev.value + "\""));
   finish(op);
@@ -164,8 +168,9 @@ inline void Cluster::client_response(Event& ev) {
 inline void Cluster::client_timeout(Event& ev) {
   ClientOp& op = ops_[ev.a - 1];
   if (!op.open) return;
-  trace_.note(clock_.now(), TraceKind::client, no_node,
-              "op " + std::to_string(op.id) + " timed out" + (op.proposed ? " (outcome unknown)" : ""));
+  trace_.note(
+      clock_.now(), TraceKind::client, no_node,
+      "op " + std::to_string(op.id) + " timed out" + (op.proposed ? " (outcome unknown)" : ""));
   finish(op);
 }
 
@@ -174,7 +179,8 @@ inline void Cluster::finish(ClientOp& op) {
   Client& cl = clients_[op.client];
   cl.current.reset();
   if (clients_on_)
-    schedule(client_rng_.between(0, sim_ms(15)), Event{Event::Kind::client_wake, no_node, op.client});
+    schedule(client_rng_.between(0, sim_ms(15)),
+             Event{Event::Kind::client_wake, no_node, op.client});
 }
 
 }  // namespace dengine::sim

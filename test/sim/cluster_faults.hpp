@@ -30,11 +30,10 @@ inline std::string Cluster::describe_nodes() const {
       continue;
     }
     const raft::Core& c = *n->core;
-    s += std::string(raft::to_string(c.role())) + " term " + std::to_string(c.term()) +
-         " leader " + std::to_string(c.leader()) + " commit " + std::to_string(c.commit_index()) +
-         " last " + std::to_string(c.last_index()) + " persisted " +
-         std::to_string(c.persisted_index()) + " applied " + std::to_string(n->sm.applied_index()) +
-         " voters";
+    s += std::string(raft::to_string(c.role())) + " term " + std::to_string(c.term()) + " leader " +
+         std::to_string(c.leader()) + " commit " + std::to_string(c.commit_index()) + " last " +
+         std::to_string(c.last_index()) + " persisted " + std::to_string(c.persisted_index()) +
+         " applied " + std::to_string(n->sm.applied_index()) + " voters";
     for (NodeId v : c.membership().voters) s += " " + std::to_string(v);
     if (!c.membership().learners.empty()) {
       s += " learners";
@@ -59,7 +58,8 @@ inline void Cluster::fault_event() {
   if (!faults_on_ || violation_) return;
   reconcile_membership();
   const FaultMix& m = opt_.mix;
-  const unsigned weights[] = {m.w_net, m.w_partition, m.w_heal, m.w_crash, m.w_member, m.w_transfer};
+  const unsigned weights[] = {m.w_net,   m.w_partition, m.w_heal,
+                              m.w_crash, m.w_member,    m.w_transfer};
   unsigned total = 0;
   for (unsigned w : weights) total += w;
   if (total > 0) {
@@ -96,14 +96,15 @@ inline void Cluster::fault_net() {
   net_.set_faults(f);
   trace_.note(clock_.now(), TraceKind::fault, no_node,
               "network: drop " + std::to_string(static_cast<int>(f.drop * 100)) + "% dup " +
-                  std::to_string(static_cast<int>(f.duplicate * 100)) + "% delay <= " +
-                  std::to_string(f.max_delay / 1000) + "ms");
+                  std::to_string(static_cast<int>(f.duplicate * 100)) +
+                  "% delay <= " + std::to_string(f.max_delay / 1000) + "ms");
 }
 
 inline void Cluster::fault_partition() {
   std::vector<NodeId> members;
   for (const auto& n : nodes_)
-    if (n->status == SimNode::Status::up || n->status == SimNode::Status::down) members.push_back(n->id);
+    if (n->status == SimNode::Status::up || n->status == SimNode::Status::down)
+      members.push_back(n->id);
   if (members.size() < 2) return;
   fault_rng_.shuffle(std::span<NodeId>(members));
   const std::size_t side = fault_rng_.between(1, members.size() / 2);
@@ -117,12 +118,14 @@ inline void Cluster::fault_partition() {
   switch (fault_rng_.below(3)) {
     case 0:
       net_.partition({a, b});
-      trace_.note(clock_.now(), TraceKind::fault, no_node, "partition {" + list(a) + "} | {" + list(b) + "}");
+      trace_.note(clock_.now(), TraceKind::fault, no_node,
+                  "partition {" + list(a) + "} | {" + list(b) + "}");
       break;
     case 1:
       if (fault_rng_.chance(0.5)) std::swap(a, b);
       net_.partition_one_way(a, b);
-      trace_.note(clock_.now(), TraceKind::fault, no_node, "one-way cut {" + list(a) + "} -/-> {" + list(b) + "}");
+      trace_.note(clock_.now(), TraceKind::fault, no_node,
+                  "one-way cut {" + list(a) + "} -/-> {" + list(b) + "}");
       break;
     default:
       net_.isolate(a.front());
@@ -142,7 +145,8 @@ inline void Cluster::fault_crash() {
   if (candidates.empty() || down >= std::max<std::size_t>(max_down, 1)) return;
   SimNode& n = *candidates[fault_rng_.below(candidates.size())];
   crash_node(n, "crashed");
-  schedule(fault_rng_.between(sim_ms(20), sim_ms(600)), Event{Event::Kind::restart, n.id, n.incarnation});
+  schedule(fault_rng_.between(sim_ms(20), sim_ms(600)),
+           Event{Event::Kind::restart, n.id, n.incarnation});
 }
 
 inline void Cluster::fault_membership() {
@@ -212,7 +216,8 @@ inline void Cluster::reconcile_membership() {
     if (member && (n->status == SimNode::Status::idle || n->status == SimNode::Status::removed)) {
       trace_.note(clock_.now(), TraceKind::fault, n->id, "a member without a process: starting it");
       start_node(*n);
-    } else if (!member && (n->status == SimNode::Status::up || n->status == SimNode::Status::down)) {
+    } else if (!member &&
+               (n->status == SimNode::Status::up || n->status == SimNode::Status::down)) {
       trace_.note(clock_.now(), TraceKind::fault, n->id, "removed from the cluster: stopping it");
       stop_node(*n);
     }

@@ -131,7 +131,8 @@ inline void Cluster::deliver(Arrival<raft::Message>& a) {
   if (env.duplicate) ev.note = "duplicate";
   trace_.add(std::move(ev));
   if (auto r = n.core->step(std::move(env.message)); !r)
-    return fail("step", "node " + std::to_string(n.id) + " rejected a message: " + r.error().message());
+    return fail("step",
+                "node " + std::to_string(n.id) + " rejected a message: " + r.error().message());
   touched(n);
 }
 
@@ -205,7 +206,8 @@ inline void Cluster::send_message(SimNode& from, raft::Message m) {
     if (m.type == raft::MessageType::append)
       m.commit = std::max(m.commit, m.index + m.entries.size());
     if (m.type == raft::MessageType::heartbeat)
-      if (const raft::Progress* pr = from.core->progress(m.to)) m.commit = std::max(m.commit, pr->match);
+      if (const raft::Progress* pr = from.core->progress(m.to))
+        m.commit = std::max(m.commit, pr->match);
   }
   TraceEvent ev;
   ev.time = clock_.now();
@@ -275,7 +277,8 @@ inline void Cluster::persist_ready(SimNode& n, raft::Ready& rd) {
   n.persist_queue.push_back(std::move(b));
   if (!n.sync_scheduled) {
     n.sync_scheduled = true;
-    schedule(rng_.between(0, opt_.mix.sync_delay_max), Event{Event::Kind::sync, n.id, n.incarnation});
+    schedule(rng_.between(0, opt_.mix.sync_delay_max),
+             Event{Event::Kind::sync, n.id, n.incarnation});
   }
 }
 
@@ -337,7 +340,8 @@ inline void Cluster::maybe_snapshot(SimNode& n) {
   if (n.pending_image) n.durable_image = std::move(n.pending_image);
   n.pending_image.reset();
   if (auto r = n.engine.compact(snap->meta); !r)
-    return fail("harness", "engine compact on node " + std::to_string(n.id) + ": " + r.error().message());
+    return fail("harness",
+                "engine compact on node " + std::to_string(n.id) + ": " + r.error().message());
   n.durable_image = snap;
   if (auto r = n.core->compact(snap); !r)
     return fail("compact", "node " + std::to_string(n.id) + ": " + r.error().message());

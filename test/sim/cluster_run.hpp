@@ -29,8 +29,8 @@ inline Cluster::Cluster(SimOptions options)
     n->id = id;
     // Clock drift: each node's tick period is 10 ms ± 3%.
     n->tick_period = sim_us(10'000 - 300 + rng_.below(601));
-    n->snapshot_every = static_cast<std::uint32_t>(
-        rng_.between(opt_.mix.snapshot_min, std::max(opt_.mix.snapshot_min, opt_.mix.snapshot_max)));
+    n->snapshot_every = static_cast<std::uint32_t>(rng_.between(
+        opt_.mix.snapshot_min, std::max(opt_.mix.snapshot_min, opt_.mix.snapshot_max)));
     // Every node, founding or joining, starts from the cluster's founding configuration at
     // index 0; a joiner learns the rest from the log or a snapshot.
     (void)n->engine.reset(SnapshotMeta{0, 0, founding_});
@@ -153,7 +153,8 @@ inline std::vector<std::string> Cluster::explain(const lin::KvCheckResult& res) 
   std::sort(around.begin(), around.end(),
             [&](std::size_t a, std::size_t b) { return ops[a].call < ops[b].call; });
   if (around.size() > 40) around.erase(around.begin(), around.end() - 40);
-  for (std::size_t i : around) lines.push_back((linearized[i] ? "  " : "* ") + lin::describe(ops[i]));
+  for (std::size_t i : around)
+    lines.push_back((linearized[i] ? "  " : "* ") + lin::describe(ops[i]));
   return lines;
 }
 

@@ -167,11 +167,11 @@ class InvariantChecker {
                                                " hold different entries at index " + str(i) +
                                                " with the same term " + str(e->term));
         if (prev && rec.prev_term && *rec.prev_term != *prev)
-          return violation("log matching",
-                           "nodes " + str(rec.node) + " and " + str(n.id()) +
-                               " agree on (index " + str(i) + ", term " + str(e->term) +
-                               ") but differ at index " + str(i - 1) + " (terms " +
-                               str(*rec.prev_term) + " and " + str(*prev) + ")");
+          return violation("log matching", "nodes " + str(rec.node) + " and " + str(n.id()) +
+                                               " agree on (index " + str(i) + ", term " +
+                                               str(e->term) + ") but differ at index " +
+                                               str(i - 1) + " (terms " + str(*rec.prev_term) +
+                                               " and " + str(*prev) + ")");
         if (!rec.prev_term) rec.prev_term = prev;
       }
       prev = e->term;
@@ -197,7 +197,8 @@ class InvariantChecker {
     auto it = monotonic_commit_.find(n.id());
     if (it != monotonic_commit_.end() && it->second.incarnation_key == incarnation_key(n.id()) &&
         n.commit_index() < it->second.commit)
-      return violation("commit monotonic", "node " + str(n.id()) + " moved its commit index back from " +
+      return violation("commit monotonic", "node " + str(n.id()) +
+                                               " moved its commit index back from " +
                                                str(it->second.commit) + " to " +
                                                str(n.commit_index()) + " without restarting");
     monotonic_commit_[n.id()] = {incarnation_key(n.id()), n.commit_index()};
@@ -252,11 +253,12 @@ class InvariantChecker {
       if (i < n.first_index()) continue;  // compacted into the leader's snapshot
       auto t = n.term_at(i);
       if (!t || t.value() != rec.term)
-        return violation("leader completeness",
-                         "entry (index " + str(i) + ", term " + str(rec.term) +
-                             ") was committed by term " + str(rec.known_in_term) +
-                             " but leader " + str(n.id()) + " of term " + str(n.term()) +
-                             (t ? " holds term " + str(t.value()) + " there" : " does not hold it"));
+        return violation(
+            "leader completeness",
+            "entry (index " + str(i) + ", term " + str(rec.term) + ") was committed by term " +
+                str(rec.known_in_term) + " but leader " + str(n.id()) + " of term " +
+                str(n.term()) +
+                (t ? " holds term " + str(t.value()) + " there" : " does not hold it"));
     }
     return std::nullopt;
   }

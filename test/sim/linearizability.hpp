@@ -274,8 +274,7 @@ struct RegisterModel {
       case input::Kind::read:
         if (out != nullptr && out->value != s) return std::nullopt;
         return s;
-      case input::Kind::write:
-        return in.value;
+      case input::Kind::write: return in.value;
       case input::Kind::cas: {
         const bool swaps = s == in.expected;
         if (out != nullptr && out->ok != swaps) return std::nullopt;
@@ -345,9 +344,9 @@ struct KvCheckResult {
   for (auto& [key, ops] : by_key) {
     CheckResult r = check<RegisterModel>(std::span<const RegisterOp>(ops), step_budget_per_key);
     out.steps += r.steps;
-    const bool worse = (r.verdict == Verdict::not_linearizable &&
-                        out.verdict != Verdict::not_linearizable) ||
-                       (r.verdict == Verdict::unknown && out.verdict == Verdict::linearizable);
+    const bool worse =
+        (r.verdict == Verdict::not_linearizable && out.verdict != Verdict::not_linearizable) ||
+        (r.verdict == Verdict::unknown && out.verdict == Verdict::linearizable);
     if (worse) {
       out.verdict = r.verdict;
       out.key = key;

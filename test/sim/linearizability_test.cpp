@@ -79,8 +79,7 @@ TEST_CASE("lost CAS: two swaps from the same value cannot both succeed") {
   CHECK(verdict({cas(1, "", "x", true, 0, 10), cas(2, "", "y", false, 5, 30)}) ==
         Verdict::linearizable);
   // A successful swap whose effect is then lost.
-  CHECK(verdict({cas(1, "", "x", true, 0, 10), read(2, "", 20, 30)}) ==
-        Verdict::not_linearizable);
+  CHECK(verdict({cas(1, "", "x", true, 0, 10), read(2, "", 20, 30)}) == Verdict::not_linearizable);
   // A failed CAS while the value matched.
   CHECK(verdict({write(1, "a", 0, 10), cas(2, "a", "b", false, 20, 30)}) ==
         Verdict::not_linearizable);
@@ -91,13 +90,12 @@ TEST_CASE("lost CAS: two swaps from the same value cannot both succeed") {
 TEST_CASE("unknown outcomes may take effect or not, but not both") {
   const RegisterOp w = unknown(write(1, "a", 0, 10));
   CHECK(verdict({w}) == Verdict::linearizable);
-  CHECK(verdict({w, read(2, "a", 20, 30)}) == Verdict::linearizable);   // took effect
-  CHECK(verdict({w, read(2, "", 20, 30)}) == Verdict::linearizable);    // did not (yet)
+  CHECK(verdict({w, read(2, "a", 20, 30)}) == Verdict::linearizable);  // took effect
+  CHECK(verdict({w, read(2, "", 20, 30)}) == Verdict::linearizable);   // did not (yet)
   CHECK(verdict({w, read(2, "", 20, 30), read(2, "a", 40, 50)}) == Verdict::linearizable);  // late
   CHECK(verdict({w, read(2, "a", 20, 30), read(2, "", 40, 50)}) == Verdict::not_linearizable);
   // It cannot take effect before it was invoked.
-  CHECK(verdict({read(2, "a", 0, 5), unknown(write(1, "a", 10, 0))}) ==
-        Verdict::not_linearizable);
+  CHECK(verdict({read(2, "a", 0, 5), unknown(write(1, "a", 10, 0))}) == Verdict::not_linearizable);
   // Unknown CAS: its effect depends on the state it is linearized in.
   const RegisterOp c = unknown(cas(1, "a", "b", true, 20, 0));
   CHECK(verdict({write(3, "a", 0, 10), c, read(2, "b", 40, 50)}) == Verdict::linearizable);
@@ -118,7 +116,8 @@ TEST_CASE("a non-linearizable verdict reports the longest linearizable prefix") 
   CHECK(r.verdict == Verdict::not_linearizable);
   CHECK(r.longest_prefix == std::vector<std::size_t>{0, 1});
   CHECK(describe(h[2]) == "c2 read() = \"\" [40, 50]");
-  CHECK(describe(unknown(cas(3, "a", "b", true, 1, 2))) == "c3 cas(\"a\"->\"b\") = unknown [1, inf]");
+  CHECK(describe(unknown(cas(3, "a", "b", true, 1, 2))) ==
+        "c3 cas(\"a\"->\"b\") = unknown [1, inf]");
 }
 
 namespace {
@@ -141,7 +140,8 @@ std::vector<KvOp> random_history(std::uint64_t seed, std::size_t n, std::size_t 
     if (client_free[c] >= t) {
       t = client_free[c] + 1;
     }
-    const std::uint64_t call = std::max(client_free[c] + 1, t - std::min<std::uint64_t>(t, rng.between(0, 100)));
+    const std::uint64_t call =
+        std::max(client_free[c] + 1, t - std::min<std::uint64_t>(t, rng.between(0, 100)));
     const std::uint64_t ret = t + rng.between(0, 100);
     client_free[c] = ret;
     std::string key = "k" + std::to_string(rng.below(keys));

@@ -48,8 +48,9 @@ struct Args {
                "mixes:",
                problem.c_str());
   for (const FaultMix& m : fault_mixes()) std::fprintf(stderr, " %s", m.name.c_str());
-  std::fprintf(stderr,
-               "\nbugs: vote-twice read-without-confirmation ack-before-persist commit-uncommitted\n");
+  std::fprintf(
+      stderr,
+      "\nbugs: vote-twice read-without-confirmation ack-before-persist commit-uncommitted\n");
   std::exit(2);
 }
 
@@ -57,7 +58,8 @@ std::uint64_t parse_number(std::string_view flag, std::string_view text) {
   std::uint64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc{} || end != text.data() + text.size())
-    usage(std::string(flag) + ": expected a non-negative integer, got \"" + std::string(text) + "\"");
+    usage(std::string(flag) + ": expected a non-negative integer, got \"" + std::string(text) +
+          "\"");
   return v;
 }
 
@@ -109,7 +111,8 @@ Args parse(int argc, char** argv) {
       usage("unknown argument \"" + std::string(flag) + "\"");
     }
   }
-  if (a.seeds == 0 && !a.seed && a.seed_files.empty()) usage("give --seeds N, --seed S or --seed-file");
+  if (a.seeds == 0 && !a.seed && a.seed_files.empty())
+    usage("give --seeds N, --seed S or --seed-file");
   return a;
 }
 
@@ -124,7 +127,8 @@ std::vector<std::uint64_t> read_seed_file(const std::string& path) {
     const auto b = line.find_first_not_of(" \t\r");
     if (b == std::string::npos) continue;
     const auto e = line.find_last_not_of(" \t\r");
-    out.push_back(parse_number(path + ":" + std::to_string(lineno), std::string_view(line).substr(b, e - b + 1)));
+    out.push_back(parse_number(path + ":" + std::to_string(lineno),
+                               std::string_view(line).substr(b, e - b + 1)));
   }
   return out;
 }
@@ -168,18 +172,18 @@ int main(int argc, char** argv) {
     ++run;
     if (r.lin_unknown) ++unknown;
     if (args.verbose || (seeds.size() == 1 && r.violations.empty()))
-      std::printf("seed %llu (%s, %zu nodes): %llu events, %.3f s virtual, %llu ops checked, "
-                  "%llu unknown, %llu crashes, %llu config changes, %llu snapshots installed, "
-                  "commit %llu%s\n",
-                  static_cast<unsigned long long>(seed), o.mix.name.c_str(), o.nodes,
-                  static_cast<unsigned long long>(r.events), static_cast<double>(r.end_time) / 1e6,
-                  static_cast<unsigned long long>(r.ops_ok),
-                  static_cast<unsigned long long>(r.ops_unknown),
-                  static_cast<unsigned long long>(r.crashes),
-                  static_cast<unsigned long long>(r.config_changes),
-                  static_cast<unsigned long long>(r.snapshots_installed),
-                  static_cast<unsigned long long>(r.max_commit),
-                  r.lin_unknown ? " (linearizability: search budget exhausted)" : "");
+      std::printf(
+          "seed %llu (%s, %zu nodes): %llu events, %.3f s virtual, %llu ops checked, "
+          "%llu unknown, %llu crashes, %llu config changes, %llu snapshots installed, "
+          "commit %llu%s\n",
+          static_cast<unsigned long long>(seed), o.mix.name.c_str(), o.nodes,
+          static_cast<unsigned long long>(r.events), static_cast<double>(r.end_time) / 1e6,
+          static_cast<unsigned long long>(r.ops_ok), static_cast<unsigned long long>(r.ops_unknown),
+          static_cast<unsigned long long>(r.crashes),
+          static_cast<unsigned long long>(r.config_changes),
+          static_cast<unsigned long long>(r.snapshots_installed),
+          static_cast<unsigned long long>(r.max_commit),
+          r.lin_unknown ? " (linearizability: search budget exhausted)" : "");
     for (const Violation& v : r.violations) {
       ++violations;
       ++by_invariant[v.invariant];
@@ -207,7 +211,8 @@ int main(int argc, char** argv) {
     std::printf("sim: %llu seeds with histories the checker could not decide within its budget\n",
                 static_cast<unsigned long long>(unknown));
   for (const auto& [name, count] : by_invariant)
-    std::printf("sim: %llu violations of %s\n", static_cast<unsigned long long>(count), name.c_str());
+    std::printf("sim: %llu violations of %s\n", static_cast<unsigned long long>(count),
+                name.c_str());
   if (!args.expect.empty())
     std::printf("sim: expected violation %s\n", expected_found ? "found" : "NOT found");
   std::printf("sim: %llu seeds, %llu violations\n", static_cast<unsigned long long>(run),

@@ -15,19 +15,19 @@ namespace dengine::sim {
 
 /// What happened.
 enum class TraceKind : std::uint8_t {
-  tick,         ///< a tick that produced output (timeouts, heartbeats)
-  send,         ///< a message put on the network
-  deliver,      ///< a message stepped into its recipient
-  drop,         ///< a message lost (note says why)
-  crash,        ///< a node's process died (unsynced data lost)
-  restart,      ///< a node restarted from its durable state
-  role,         ///< a node's role or known leader changed
-  commit,       ///< a node's commit index advanced
-  sync,         ///< a node's storage synced (acknowledgements released)
-  snapshot,     ///< a snapshot taken (compaction) or installed
-  client,       ///< a client request, response or timeout
-  fault,        ///< a fault injected or healed, a membership change, a transfer
-  violation,    ///< an invariant broke
+  tick,       ///< a tick that produced output (timeouts, heartbeats)
+  send,       ///< a message put on the network
+  deliver,    ///< a message stepped into its recipient
+  drop,       ///< a message lost (note says why)
+  crash,      ///< a node's process died (unsynced data lost)
+  restart,    ///< a node restarted from its durable state
+  role,       ///< a node's role or known leader changed
+  commit,     ///< a node's commit index advanced
+  sync,       ///< a node's storage synced (acknowledgements released)
+  snapshot,   ///< a snapshot taken (compaction) or installed
+  client,     ///< a client request, response or timeout
+  fault,      ///< a fault injected or healed, a membership change, a transfer
+  violation,  ///< an invariant broke
 };
 
 /// One event. Message fields are filled for send / deliver / drop.
@@ -105,7 +105,9 @@ inline void describe_message(TraceEvent& ev, const raft::Message& m) {
       case raft::MessageType::heartbeat:
         s += " commit=" + std::to_string(ev.commit) + " round=" + std::to_string(ev.context);
         break;
-      case raft::MessageType::heartbeat_response: s += " round=" + std::to_string(ev.context); break;
+      case raft::MessageType::heartbeat_response:
+        s += " round=" + std::to_string(ev.context);
+        break;
       case raft::MessageType::vote:
       case raft::MessageType::pre_vote:
         s += " last=" + std::to_string(ev.index) + "/t" + std::to_string(ev.log_term);
@@ -159,7 +161,8 @@ class Trace {
   [[nodiscard]] std::vector<std::string> lines() const {
     std::vector<std::string> out;
     const std::uint64_t n = std::min<std::uint64_t>(next_, ring_.size());
-    for (std::uint64_t i = next_ - n; i < next_; ++i) out.push_back(format(ring_[i % ring_.size()]));
+    for (std::uint64_t i = next_ - n; i < next_; ++i)
+      out.push_back(format(ring_[i % ring_.size()]));
     return out;
   }
 

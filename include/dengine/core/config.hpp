@@ -68,9 +68,9 @@ struct RaftConfig {
     if (id == no_node) return bad("raft config: id must be non-zero");
     if (heartbeat_ticks == 0) return bad("raft config: heartbeat_ticks must be at least 1");
     if (election_ticks < 3 || election_ticks <= 2 * heartbeat_ticks)
-      return bad("raft config: election_ticks must be at least 3 and more than twice heartbeat_ticks");
-    if (lease_reads && !check_quorum)
-      return bad("raft config: lease_reads requires check_quorum");
+      return bad(
+          "raft config: election_ticks must be at least 3 and more than twice heartbeat_ticks");
+    if (lease_reads && !check_quorum) return bad("raft config: lease_reads requires check_quorum");
     if (lease_reads && effective_lease_ticks() >= election_ticks)
       return bad("raft config: lease_ticks must be shorter than election_ticks");
     if (lease_reads && effective_lease_ticks() == 0)

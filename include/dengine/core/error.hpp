@@ -25,13 +25,14 @@ enum class errc : int {
   too_large = 7,         ///< a request or entry exceeds a configured size limit
   too_busy = 8,          ///< a bounded queue is full; retry later
   unavailable = 9,       ///< the index or entry is not (yet) available
-  proposal_dropped = 10, ///< the proposal was not appended (e.g. leadership lost, transfer running)
+  proposal_dropped =
+      10,  ///< the proposal was not appended (e.g. leadership lost, transfer running)
   config_change_pending = 11,  ///< another membership change is not yet committed
-  io_error = 12,         ///< an operating-system I/O call failed
-  no_space = 13,         ///< the disk or map is full
-  not_found = 14,        ///< the key, lease or member does not exist
-  incompatible_version = 15,  ///< a data dir or message written by an incompatible version
-  future_revision = 16,  ///< a revision beyond the current one was requested
+  io_error = 12,               ///< an operating-system I/O call failed
+  no_space = 13,               ///< the disk or map is full
+  not_found = 14,              ///< the key, lease or member does not exist
+  incompatible_version = 15,   ///< a data dir or message written by an incompatible version
+  future_revision = 16,        ///< a revision beyond the current one was requested
 };
 
 /// The std::error_category of `errc`.
@@ -123,13 +124,14 @@ using boost::outcome_v2::success;
 
 #define DENGINE_CONCAT_INNER(a, b) a##b
 #define DENGINE_CONCAT(a, b) DENGINE_CONCAT_INNER(a, b)
-#define DENGINE_TRY_IMPL(tmp, var, ...)        \
-  auto tmp = (__VA_ARGS__);                    \
+#define DENGINE_TRY_IMPL(tmp, var, ...)         \
+  auto tmp = (__VA_ARGS__);                     \
   if (!tmp) return std::move(tmp).as_failure(); \
   auto var = std::move(tmp).value()
 /// `DENGINE_TRY(v, expr);` declares `v` = the value of `expr`, or returns its failure.
 /// (Our own macro: Boost.Outcome's TRY changed its syntax between Boost versions.)
-#define DENGINE_TRY(var, ...) DENGINE_TRY_IMPL(DENGINE_CONCAT(dengine_try_, __COUNTER__), var, __VA_ARGS__)
+#define DENGINE_TRY(var, ...) \
+  DENGINE_TRY_IMPL(DENGINE_CONCAT(dengine_try_, __COUNTER__), var, __VA_ARGS__)
 #define DENGINE_TRYV_IMPL(tmp, ...) \
   auto tmp = (__VA_ARGS__);         \
   if (!tmp) return std::move(tmp).as_failure()

@@ -102,11 +102,12 @@ class Applier {
         return fail_batch(b, *failure_);
       }
       if (responses_.size() != todo.size() || sm_->applied_index() != todo.back().index) {
-        failure_ = error(errc::invalid_argument,
-                         "state machine apply: " + std::to_string(responses_.size()) +
-                             " responses and applied index " + std::to_string(sm_->applied_index()) +
-                             " after applying entries " + std::to_string(todo.front().index) +
-                             ".." + std::to_string(todo.back().index));
+        failure_ =
+            error(errc::invalid_argument,
+                  "state machine apply: " + std::to_string(responses_.size()) +
+                      " responses and applied index " + std::to_string(sm_->applied_index()) +
+                      " after applying entries " + std::to_string(todo.front().index) + ".." +
+                      std::to_string(todo.back().index));
         return fail_batch(b, *failure_);
       }
       for (const Entry& e : todo) bytes_since_snapshot_ += entry_size(e);
@@ -143,10 +144,11 @@ class Applier {
     StringSnapshotSource source(r.snapshot->data);
     auto restored = sm_->restore(source);
     if (!restored || restored.value() != meta.index) {
-      failure_ = restored ? error(errc::storage_corrupt,
-                                  "snapshot image restores to index " + std::to_string(restored.value()) +
-                                      ", its meta says " + std::to_string(meta.index))
-                          : restored.error();
+      failure_ =
+          restored ? error(errc::storage_corrupt,
+                           "snapshot image restores to index " + std::to_string(restored.value()) +
+                               ", its meta says " + std::to_string(meta.index))
+                   : restored.error();
       return;
     }
     applied_term_ = meta.term;

@@ -47,8 +47,8 @@ class Completion {
   /// holds outstanding work on the handler's executor (so a user's io_context.run() waits).
   /// `ticket` is released just before the handler is dispatched.
   template <class Handler>
-    requires(!std::is_same_v<std::remove_cvref_t<Handler>, Completion>)
-  explicit Completion(Handler&& handler, Ticket ticket = {})
+  requires(!std::is_same_v<std::remove_cvref_t<Handler>, Completion>) explicit Completion(
+      Handler&& handler, Ticket ticket = {})
       : fn_(wrap(std::forward<Handler>(handler))), ticket_(ticket) {}
 
   Completion(Completion&&) noexcept = default;
@@ -86,9 +86,8 @@ class Completion {
     auto work = boost::asio::make_work_guard(handler);
     return [h = std::forward<Handler>(handler), work = std::move(work)](result<T> r) mutable {
       auto ex = work.get_executor();
-      boost::asio::dispatch(ex, [h = std::move(h), r = std::move(r)]() mutable {
-        std::move(h)(std::move(r));
-      });
+      boost::asio::dispatch(
+          ex, [h = std::move(h), r = std::move(r)]() mutable { std::move(h)(std::move(r)); });
       work.reset();
     };
   }

@@ -71,8 +71,11 @@ struct NodeConfig {
   /// invalid_argument naming the offending field (checks raft too), or success.
   [[nodiscard]] result<void> validate() const {
     DENGINE_TRYV(raft.validate());
-    auto bad = [](std::string what) { return error(errc::invalid_argument, "node config: " + std::move(what)); };
-    if (tick_period <= std::chrono::microseconds::zero()) return bad("tick_period must be positive");
+    auto bad = [](std::string what) {
+      return error(errc::invalid_argument, "node config: " + std::move(what));
+    };
+    if (tick_period <= std::chrono::microseconds::zero())
+      return bad("tick_period must be positive");
     if (request_timeout <= std::chrono::microseconds::zero())
       return bad("request_timeout must be positive");
     if (max_pending_proposals == 0) return bad("max_pending_proposals must be positive");

@@ -86,7 +86,8 @@ class DeterministicRuntime {
   result<void> halt() {
     if (!started_ || stopped_) return success();
     if (in_event_)
-      return error(errc::invalid_argument, "node halt() called from inside one of the node's own events");
+      return error(errc::invalid_argument,
+                   "node halt() called from inside one of the node's own events");
     stopped_ = true;
     alive_.reset();
     transport_.stop();
@@ -127,7 +128,8 @@ class DeterministicRuntime {
     if (writer_.sync_pending()) (void)writer_.sync();
     (void)applier_.process(applier_pending_);
     applier_pending_.clear();
-    applier_.fail_waiting(error(errc::stopped, "the node stopped before the read's index was applied"));
+    applier_.fail_waiting(
+        error(errc::stopped, "the node stopped before the read's index was applied"));
     return success();
   }
 
@@ -144,12 +146,13 @@ class DeterministicRuntime {
   }
   template <class F>
   void post_after(std::chrono::microseconds d, F&& fn) {
-    executor_->post_after(d, [alive = std::weak_ptr<int>(alive_), this, fn = std::forward<F>(fn)]() mutable {
-      if (alive.expired()) return;
-      in_event_ = true;
-      fn();
-      in_event_ = false;
-    });
+    executor_->post_after(
+        d, [alive = std::weak_ptr<int>(alive_), this, fn = std::forward<F>(fn)]() mutable {
+          if (alive.expired()) return;
+          in_event_ = true;
+          fn();
+          in_event_ = false;
+        });
   }
 
   /// Hands the requests still on their way in to the (stopped) driver, which fails them.

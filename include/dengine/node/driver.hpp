@@ -50,8 +50,8 @@ class Driver {
 
   /// `durable` is the hard state the storage holds (what the core was created from).
   /// `config`, `metrics`, `callbacks` and `status` must outlive the driver.
-  Driver(raft::Core core, HardState durable, const NodeConfig& config, C clock, NodeMetrics& metrics,
-         const NodeCallbacks& callbacks, StatusBoard& status)
+  Driver(raft::Core core, HardState durable, const NodeConfig& config, C clock,
+         NodeMetrics& metrics, const NodeCallbacks& callbacks, StatusBoard& status)
       : core_(std::move(core)),
         config_(&config),
         clock_(clock),
@@ -90,7 +90,9 @@ class Driver {
       return apply_out_.push_back(Work{typename Work::Read{0, deadline, std::move(job)}});
     if (consistency == ReadConsistency::lease) {
       auto index = core_.lease_read();
-      if (index) return apply_out_.push_back(Work{typename Work::Read{index.value(), deadline, std::move(job)}});
+      if (index)
+        return apply_out_.push_back(
+            Work{typename Work::Read{index.value(), deadline, std::move(job)}});
       // Not the leader: a lease read is a leader's. Leader without a lease: ReadIndex instead.
       if (index.error() == errc::not_leader) return fail_read(std::move(job), index.error());
     }
@@ -149,7 +151,8 @@ class Driver {
     applied_ = std::max(applied_, report.applied);
     reads_at_applier_ = report.waiting_reads;
     status_->publish_applied(applied_);
-    metrics_->apply_lag.set(static_cast<std::int64_t>(core_.commit_index() - std::min(applied_, core_.commit_index())));
+    metrics_->apply_lag.set(
+        static_cast<std::int64_t>(core_.commit_index() - std::min(applied_, core_.commit_index())));
     if (report.snapshot) compact(std::move(*report.snapshot));
   }
 
@@ -272,7 +275,8 @@ class Driver {
     if (rd.snapshot || !rd.entries.empty() || hard_state) {
       Awaiting a;
       a.seq = next_seq_++;
-      if (!rd.entries.empty()) a.last_entry.emplace(rd.entries.back().index, rd.entries.back().term);
+      if (!rd.entries.empty())
+        a.last_entry.emplace(rd.entries.back().index, rd.entries.back().term);
       a.snapshot = rd.snapshot;
       a.after = std::move(rd.messages_after_persist);
       persist_out_.push_back(PersistWork{PersistWork::Kind::write, a.seq, std::move(rd.snapshot),
@@ -292,7 +296,8 @@ class Driver {
     for (const raft::ReadState& rs : rd.read_states) {
       auto it = reads_.find(rs.id);
       if (it == reads_.end()) continue;  // timed out meanwhile
-      apply_out_.push_back(Work{typename Work::Read{rs.index, it->second.deadline, std::move(it->second.job)}});
+      apply_out_.push_back(
+          Work{typename Work::Read{rs.index, it->second.deadline, std::move(it->second.job)}});
       reads_.erase(it);
     }
     for (raft::DroppedRead& dr : rd.dropped_reads) {
@@ -317,28 +322,31 @@ class Driver {
     const LogIndex lo = entries.front().index;
     const LogIndex hi = entries.back().index;
     for (const Entry& e : entries)
-      if (e.type == EntryType::config_change) batch.memberships.emplace_back(e.index, core_.membership_at(e.index));
+      if (e.type == EntryType::config_change)
+        batch.memberships.emplace_back(e.index, core_.membership_at(e.index));
     while (!proposals_.empty() && proposals_.begin()->first <= hi) {
       auto node = proposals_.extract(proposals_.begin());
       const LogIndex index = node.key();
       Waiter& w = node.mapped();
       if (index < lo) {
-        fail_waiter(std::move(w), error(errc::timeout, "outcome unknown: entry " + std::to_string(index) +
-                                                            " was covered by an installed snapshot"));
+        fail_waiter(std::move(w),
+                    error(errc::timeout, "outcome unknown: entry " + std::to_string(index) +
+                                             " was covered by an installed snapshot"));
         continue;
       }
       const Entry& e = entries[index - lo];
       if (e.term != w.term) {
-        fail_waiter(std::move(w), error(errc::proposal_dropped,
-                                        "entry " + std::to_string(index) + " of term " +
-                                            std::to_string(w.term) + " was replaced by one of term " +
-                                            std::to_string(e.term)));
+        fail_waiter(std::move(w),
+                    error(errc::proposal_dropped,
+                          "entry " + std::to_string(index) + " of term " + std::to_string(w.term) +
+                              " was replaced by one of term " + std::to_string(e.term)));
         continue;
       }
       if (auto* d = std::get_if<Completion<response_type>>(&w.done)) {
         batch.proposals.push_back({index, std::move(*d), w.start});
       } else {
-        batch.config_proposals.push_back({index, std::move(std::get<Completion<Membership>>(w.done))});
+        batch.config_proposals.push_back(
+            {index, std::move(std::get<Completion<Membership>>(w.done))});
       }
     }
     metrics_->entries_committed.add(entries.size());
@@ -367,13 +375,16 @@ class Driver {
     auto t = core_.term_at(image.index);
     if (!t || t.value() != image.term) return;
     auto snap = std::make_shared<const Snapshot>(
-        Snapshot{SnapshotMeta{image.index, image.term, core_.membership_at(image.index)}, std::move(image.data)});
+        Snapshot{SnapshotMeta{image.index, image.term, core_.membership_at(image.index)},
+                 std::move(image.data)});
     if (auto r = core_.compact(snap); !r) return;
-    persist_out_.push_back(PersistWork{PersistWork::Kind::compact, 0, std::move(snap), {}, std::nullopt});
+    persist_out_.push_back(
+        PersistWork{PersistWork::Kind::compact, 0, std::move(snap), {}, std::nullopt});
   }
 
   void leader_changed(const raft::SoftState& soft) {
-    if (soft.leader != last_soft_.leader || soft.role != last_soft_.role) metrics_->leader_changes.add();
+    if (soft.leader != last_soft_.leader || soft.role != last_soft_.role)
+      metrics_->leader_changes.add();
     const bool new_leader = soft.leader != no_node && soft.leader != last_soft_.leader;
     last_soft_ = soft;
     // A read forwarded to the previous leader may never be answered: ask the new one (or
@@ -394,23 +405,23 @@ class Driver {
       if (d.key == Key::proposal) {
         auto it = proposals_.find(d.index);
         if (it == proposals_.end() || it->second.id != d.id) continue;
-        fail_waiter(std::move(it->second),
-                    error(errc::timeout, "proposal at index " + std::to_string(d.index) +
-                                             " not committed within the request timeout; outcome unknown"));
+        fail_waiter(
+            std::move(it->second),
+            error(errc::timeout, "proposal at index " + std::to_string(d.index) +
+                                     " not committed within the request timeout; outcome unknown"));
         proposals_.erase(it);
       } else {
         auto it = reads_.find(d.id);
         if (it == reads_.end()) continue;
-        fail_read(std::move(it->second.job), error(errc::timeout, "read not confirmed within the request timeout"));
+        fail_read(std::move(it->second.job),
+                  error(errc::timeout, "read not confirmed within the request timeout"));
         reads_.erase(it);
       }
     }
   }
 
   /// A storage or state-machine failure: this node cannot continue.
-  void fatal(const error& e) {
-    shutdown(e);
-  }
+  void fatal(const error& e) { shutdown(e); }
 
   template <class T>
   void fail(Completion<T> done, error e) {
@@ -422,7 +433,9 @@ class Driver {
   void fail_read(ReadJob<M> job, error e) {
     run_on_applier([j = std::move(job), e = std::move(e)]() mutable { j.fail(std::move(e)); });
   }
-  void run_on_applier(unique_function<void()> fn) { apply_out_.push_back(Work{typename Work::Run{std::move(fn)}}); }
+  void run_on_applier(unique_function<void()> fn) {
+    apply_out_.push_back(Work{typename Work::Run{std::move(fn)}});
+  }
 
   void publish() {
     status_->publish_core(core_.role(), core_.leader(), core_.term(), core_.commit_index());

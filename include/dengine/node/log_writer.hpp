@@ -30,8 +30,13 @@ template <StorageEngine S, Clock C>
 class LogWriter {
  public:
   /// Writes to `storage` and `snapshots` (both must outlive the writer).
-  LogWriter(S& storage, SnapshotStore& snapshots, PersistenceMode mode, C clock, NodeMetrics& metrics)
-      : storage_(&storage), snapshots_(&snapshots), mode_(mode), clock_(clock), metrics_(&metrics) {}
+  LogWriter(S& storage, SnapshotStore& snapshots, PersistenceMode mode, C clock,
+            NodeMetrics& metrics)
+      : storage_(&storage),
+        snapshots_(&snapshots),
+        mode_(mode),
+        clock_(clock),
+        metrics_(&metrics) {}
 
   /// Persists `group` in order and reports. After a storage failure every later call reports
   /// the same failure and writes nothing.

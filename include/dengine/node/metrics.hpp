@@ -20,7 +20,9 @@ class Counter {
   /// Adds `n` (any thread).
   void add(std::uint64_t n = 1) noexcept { value_.fetch_add(n, std::memory_order_relaxed); }
   /// The current count (any thread).
-  [[nodiscard]] std::uint64_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t value() const noexcept {
+    return value_.load(std::memory_order_relaxed);
+  }
 
  private:
   std::atomic<std::uint64_t> value_{0};
@@ -34,7 +36,9 @@ class Gauge {
   /// Adds `d`, which may be negative (any thread).
   void add(std::int64_t d) noexcept { value_.fetch_add(d, std::memory_order_relaxed); }
   /// The current value (any thread).
-  [[nodiscard]] std::int64_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::int64_t value() const noexcept {
+    return value_.load(std::memory_order_relaxed);
+  }
 
  private:
   std::atomic<std::int64_t> value_{0};
@@ -46,9 +50,8 @@ class Histogram {
  public:
   /// Upper bounds of the finite buckets, in microseconds.
   static constexpr std::array<std::uint64_t, 22> bounds_us{
-      1,      2,      5,       10,      25,      50,      100,       250,
-      500,    1000,   2500,    5000,    10000,   25000,   50000,     100000,
-      250000, 500000, 1000000, 2500000, 5000000, 10000000};
+      1,    2,     5,     10,    25,     50,     100,    250,     500,     1000,    2500,
+      5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000};
 
   /// Records one observation of `d` (any thread).
   template <class Rep, class Period>
@@ -69,9 +72,13 @@ class Histogram {
     return buckets_[i].load(std::memory_order_relaxed);
   }
   /// Number of observations.
-  [[nodiscard]] std::uint64_t count() const noexcept { return count_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t count() const noexcept {
+    return count_.load(std::memory_order_relaxed);
+  }
   /// Sum of observations, in microseconds.
-  [[nodiscard]] std::uint64_t sum_us() const noexcept { return sum_us_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t sum_us() const noexcept {
+    return sum_us_.load(std::memory_order_relaxed);
+  }
   /// Upper bound (µs) of the bucket holding the q-quantile (0 < q ≤ 1); an estimate good to one
   /// bucket. 0 with no observations; UINT64_MAX when it falls in the +Inf bucket.
   [[nodiscard]] std::uint64_t quantile_upper_bound_us(double q) const noexcept {
@@ -121,7 +128,9 @@ class Registry {
   }
 
   /// The counter named `name`, or nullptr.
-  [[nodiscard]] const Counter* find_counter(std::string_view name) const { return find(counters_, name); }
+  [[nodiscard]] const Counter* find_counter(std::string_view name) const {
+    return find(counters_, name);
+  }
   /// The gauge named `name`, or nullptr.
   [[nodiscard]] const Gauge* find_gauge(std::string_view name) const { return find(gauges_, name); }
   /// The histogram named `name`, or nullptr.
@@ -191,19 +200,29 @@ class Registry {
 struct NodeMetrics {
   explicit NodeMetrics(Registry& r)
       : proposals(r.counter("dengine_proposals_total", "Proposals accepted by the leader's core")),
-        proposals_failed(r.counter("dengine_proposals_failed_total", "Proposals that completed with an error")),
+        proposals_failed(
+            r.counter("dengine_proposals_failed_total", "Proposals that completed with an error")),
         reads(r.counter("dengine_reads_total", "Reads served")),
         reads_failed(r.counter("dengine_reads_failed_total", "Reads that completed with an error")),
-        rejected_busy(r.counter("dengine_requests_rejected_busy_total", "Requests refused with too_busy")),
-        entries_committed(r.counter("dengine_entries_committed_total", "Committed entries handed to the applier")),
-        entries_applied(r.counter("dengine_entries_applied_total", "Entries applied to the state machine")),
-        leader_changes(r.counter("dengine_leader_changes_total", "Changes of the known leader or of this node's role")),
+        rejected_busy(
+            r.counter("dengine_requests_rejected_busy_total", "Requests refused with too_busy")),
+        entries_committed(r.counter("dengine_entries_committed_total",
+                                    "Committed entries handed to the applier")),
+        entries_applied(
+            r.counter("dengine_entries_applied_total", "Entries applied to the state machine")),
+        leader_changes(r.counter("dengine_leader_changes_total",
+                                 "Changes of the known leader or of this node's role")),
         fsyncs(r.counter("dengine_fsyncs_total", "Storage sync() calls by the log writer")),
-        persist_batches(r.counter("dengine_persist_batches_total", "Ready batches persisted (several share one sync)")),
-        snapshots_taken(r.counter("dengine_snapshots_taken_total", "Snapshots taken of the state machine")),
-        snapshots_installed(r.counter("dengine_snapshots_installed_total", "Snapshots received from a leader and installed")),
-        snapshots_failed(r.counter("dengine_snapshots_failed_total", "Snapshots the state machine failed to write")),
-        pending_proposals(r.gauge("dengine_pending_proposals", "Proposals admitted and not yet completed")),
+        persist_batches(r.counter("dengine_persist_batches_total",
+                                  "Ready batches persisted (several share one sync)")),
+        snapshots_taken(
+            r.counter("dengine_snapshots_taken_total", "Snapshots taken of the state machine")),
+        snapshots_installed(r.counter("dengine_snapshots_installed_total",
+                                      "Snapshots received from a leader and installed")),
+        snapshots_failed(r.counter("dengine_snapshots_failed_total",
+                                   "Snapshots the state machine failed to write")),
+        pending_proposals(
+            r.gauge("dengine_pending_proposals", "Proposals admitted and not yet completed")),
         pending_reads(r.gauge("dengine_pending_reads", "Reads admitted and not yet completed")),
         apply_lag(r.gauge("dengine_apply_lag_entries", "Commit index minus applied index")),
         is_leader(r.gauge("dengine_is_leader", "1 while this node is the leader")),
@@ -211,7 +230,8 @@ struct NodeMetrics {
         commit_index(r.gauge("dengine_commit_index", "Commit index known to this node")),
         applied_index(r.gauge("dengine_applied_index", "Index of the last entry applied")),
         fsync_latency(r.histogram("dengine_fsync_seconds", "Latency of storage sync() calls")),
-        propose_latency(r.histogram("dengine_propose_seconds", "Latency from proposal to its completion")) {}
+        propose_latency(
+            r.histogram("dengine_propose_seconds", "Latency from proposal to its completion")) {}
 
   Counter& proposals;
   Counter& proposals_failed;

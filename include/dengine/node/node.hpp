@@ -80,8 +80,9 @@ class Node {
   /// starts a new cluster with config.initial_members), then starts the roles. A node that is
   /// the only voter campaigns at once. Errors: invalid config (invalid_argument naming the
   /// field), unreadable or inconsistent data (storage_corrupt and the like, naming what).
-  static result<std::unique_ptr<Node>> open(NodeConfig config, S& storage, M& sm, SnapshotStore& snapshots,
-                                            T transport, C clock = C{}, NodeCallbacks callbacks = {}) {
+  static result<std::unique_ptr<Node>> open(NodeConfig config, S& storage, M& sm,
+                                            SnapshotStore& snapshots, T transport, C clock = C{},
+                                            NodeCallbacks callbacks = {}) {
     DENGINE_TRYV(config.validate());
     if constexpr (deterministic) {
       if (clock.executor == nullptr)
@@ -93,16 +94,17 @@ class Node {
     std::unique_ptr<Node> node(new Node(std::move(config), std::move(callbacks)));
     auto core = raft::Core::create(node->config_.raft, std::move(rec.state));
     if (!core) return detail::open_error(core.error(), "starting the raft core");
-    const bool solo = core.value().membership().voters == std::vector<NodeId>{node->config_.raft.id};
-    Driver<M, C> driver(std::move(core).value(), durable, node->config_, clock, node->metrics_, node->callbacks_,
-                        node->status_);
+    const bool solo =
+        core.value().membership().voters == std::vector<NodeId>{node->config_.raft.id};
+    Driver<M, C> driver(std::move(core).value(), durable, node->config_, clock, node->metrics_,
+                        node->callbacks_, node->status_);
     if (solo) driver.campaign();  // the only voter: no reason to wait out an election timeout
     const LogIndex applied = sm.applied_index();
     node->runtime_ = std::make_unique<Runtime>(
         node->config_, clock, std::move(driver),
         LogWriter<S, C>(storage, snapshots, node->config_.persistence, clock, node->metrics_),
-        Applier<M, C>(sm, clock, node->metrics_, node->callbacks_, node->config_.snapshot_threshold_bytes,
-                      last_snapshot, rec.applied_term),
+        Applier<M, C>(sm, clock, node->metrics_, node->callbacks_,
+                      node->config_.snapshot_threshold_bytes, last_snapshot, rec.applied_term),
         std::move(transport));
     node->status_.publish_applied(applied);
     node->metrics_.applied_index.set(static_cast<std::int64_t>(applied));
@@ -117,7 +119,8 @@ class Node {
   /// Stops the node (see stop()). Must not run on one of the node's own threads.
   ~Node() { (void)stop(); }
 
-  // ---- client API (Asio completion tokens: a callback, asio::use_future, asio::use_awaitable) ----
+  // ---- client API (Asio completion tokens: a callback, asio::use_future, asio::use_awaitable)
+  // ----
 
   /// Proposes `command`; completes with the state machine's response once its entry is applied
   /// here, or fails: not_leader (leader_hint names the leader if known), too_busy (pending
@@ -129,8 +132,8 @@ class Node {
     return boost::asio::async_initiate<CompletionToken, void(result<response_type>)>(
         [this](auto handler, std::string cmd) {
           std::shared_lock lock(api_mutex_);
-          auto ticket = admit(pending_proposals_, config_.max_pending_proposals, metrics_.pending_proposals,
-                              metrics_.proposals_failed, "proposals");
+          auto ticket = admit(pending_proposals_, config_.max_pending_proposals,
+                              metrics_.pending_proposals, metrics_.proposals_failed, "proposals");
           if (!ticket) return reject<response_type>(std::move(handler), std::move(ticket).error());
           Completion<response_type> done(std::move(handler), ticket.value());
           runtime_->submit([c = std::move(cmd), d = std::move(done)](auto& driver) mutable {
@@ -168,8 +171,8 @@ class Node {
     return boost::asio::async_initiate<CompletionToken, void(result<Membership>)>(
         [this](auto handler, raft::ConfigChange ch) {
           std::shared_lock lock(api_mutex_);
-          auto ticket = admit(pending_proposals_, config_.max_pending_proposals, metrics_.pending_proposals,
-                              metrics_.proposals_failed, "proposals");
+          auto ticket = admit(pending_proposals_, config_.max_pending_proposals,
+                              metrics_.pending_proposals, metrics_.proposals_failed, "proposals");
           if (!ticket) return reject<Membership>(std::move(handler), std::move(ticket).error());
           Completion<Membership> done(std::move(handler), ticket.value());
           runtime_->submit([c = std::move(ch), d = std::move(done)](auto& driver) mutable {
@@ -186,8 +189,8 @@ class Node {
     return boost::asio::async_initiate<CompletionToken, void(result<void>)>(
         [this, target](auto handler) {
           std::shared_lock lock(api_mutex_);
-          auto ticket = admit(pending_proposals_, config_.max_pending_proposals, metrics_.pending_proposals,
-                              metrics_.proposals_failed, "proposals");
+          auto ticket = admit(pending_proposals_, config_.max_pending_proposals,
+                              metrics_.pending_proposals, metrics_.proposals_failed, "proposals");
           if (!ticket) return reject<void>(std::move(handler), std::move(ticket).error());
           Completion<void> done(std::move(handler), ticket.value());
           runtime_->submit([target, d = std::move(done)](auto& driver) mutable {
@@ -206,26 +209,21 @@ class Node {
   // ---- blocking helpers (threaded arrangement; never from a completion handler) ----
 
   /// propose() and wait. Returns within request_timeout (plus a tick) even if nothing answers.
-  result<response_type> propose_wait(std::string command)
-    requires(!deterministic)
-  {
+  result<response_type> propose_wait(std::string command) requires(!deterministic) {
     if (runtime_->on_own_thread()) return own_thread_error("propose_wait");
     return propose(std::move(command), boost::asio::use_future).get();
   }
 
   /// read() and wait.
   template <class Query>
-  result<read_value_t<Query, M>> read_wait(ReadConsistency consistency, Query query)
-    requires(!deterministic)
-  {
+  result<read_value_t<Query, M>> read_wait(ReadConsistency consistency,
+                                           Query query) requires(!deterministic) {
     if (runtime_->on_own_thread()) return own_thread_error("read_wait");
     return read(consistency, std::move(query), boost::asio::use_future).get();
   }
 
   /// change_membership() and wait.
-  result<Membership> change_membership_wait(raft::ConfigChange change)
-    requires(!deterministic)
-  {
+  result<Membership> change_membership_wait(raft::ConfigChange change) requires(!deterministic) {
     if (runtime_->on_own_thread()) return own_thread_error("change_membership_wait");
     return change_membership(std::move(change), boost::asio::use_future).get();
   }
@@ -252,9 +250,7 @@ class Node {
   /// Deterministic arrangement only: a simulated crash (DeterministicRuntime::halt). The node
   /// accepts nothing more; requests fail with stopped. Afterwards crash the storage
   /// (memory::Engine::crash) and open a new Node on it to simulate the restart.
-  result<void> halt()
-    requires(deterministic)
-  {
+  result<void> halt() requires(deterministic) {
     if (runtime_->on_own_thread()) return own_thread_error("halt");
     {
       std::unique_lock lock(api_mutex_);
@@ -284,13 +280,14 @@ class Node {
       : config_(std::move(config)), callbacks_(std::move(callbacks)), metrics_(registry_) {}
 
   /// Takes an admission slot (caller holds api_mutex_ shared).
-  result<Ticket> admit(std::atomic<std::size_t>& pending, std::size_t max, Gauge& gauge, Counter& failures,
-                       const char* what) {
+  result<Ticket> admit(std::atomic<std::size_t>& pending, std::size_t max, Gauge& gauge,
+                       Counter& failures, const char* what) {
     if (!accepting_) return error(errc::stopped, "the node is stopped");
     if (pending.fetch_add(1, std::memory_order_acq_rel) >= max) {
       pending.fetch_sub(1, std::memory_order_acq_rel);
       metrics_.rejected_busy.add();
-      return error(errc::too_busy, std::string("pending ") + what + " at their bound of " + std::to_string(max));
+      return error(errc::too_busy,
+                   std::string("pending ") + what + " at their bound of " + std::to_string(max));
     }
     gauge.add(1);
     return Ticket{&pending, &gauge, &failures};
@@ -304,9 +301,10 @@ class Node {
   }
 
   static error own_thread_error(const char* what) {
-    return error(errc::invalid_argument, std::string("node ") + what +
-                                             "() called on one of the node's own threads (from a "
-                                             "completion handler or callback): it would wait on itself");
+    return error(errc::invalid_argument,
+                 std::string("node ") + what +
+                     "() called on one of the node's own threads (from a "
+                     "completion handler or callback): it would wait on itself");
   }
 
   NodeConfig config_;

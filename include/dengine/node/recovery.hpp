@@ -62,8 +62,10 @@ result<Recovered> recover(const NodeConfig& config, S& storage, M& sm, SnapshotS
                    "the founding voters (this node included) to start a new cluster");
     SnapshotMeta boot{0, 0, Membership{config.initial_members, {}}};
     boot.membership.normalize();
-    if (auto r = storage.reset(boot); !r) return detail::open_error(r.error(), "bootstrapping the storage");
-    if (auto r = storage.sync(); !r) return detail::open_error(r.error(), "bootstrapping the storage");
+    if (auto r = storage.reset(boot); !r)
+      return detail::open_error(r.error(), "bootstrapping the storage");
+    if (auto r = storage.sync(); !r)
+      return detail::open_error(r.error(), "bootstrapping the storage");
     rec.snapshot = boot;
   }
 
@@ -72,10 +74,11 @@ result<Recovered> recover(const NodeConfig& config, S& storage, M& sm, SnapshotS
   std::shared_ptr<const Snapshot> image = std::move(image_r).value();
   const LogIndex image_index = image ? image->meta.index : 0;
   if (rec.snapshot.index > image_index)
-    return error(errc::storage_corrupt,
-                 "node open: the log is compacted through index " + std::to_string(rec.snapshot.index) +
-                     " but the snapshot image " +
-                     (image ? "is at index " + std::to_string(image_index) : std::string("is missing")));
+    return error(
+        errc::storage_corrupt,
+        "node open: the log is compacted through index " + std::to_string(rec.snapshot.index) +
+            " but the snapshot image " +
+            (image ? "is at index " + std::to_string(image_index) : std::string("is missing")));
 
   SnapshotMeta base = rec.snapshot;
   if (image && image_index > rec.snapshot.index) {
@@ -97,19 +100,22 @@ result<Recovered> recover(const NodeConfig& config, S& storage, M& sm, SnapshotS
   if (sm.applied_index() < base.index) {
     StringSnapshotSource source(image->data);
     auto restored = sm.restore(source);
-    if (!restored) return detail::open_error(restored.error(), "restoring the state machine from the snapshot image");
+    if (!restored)
+      return detail::open_error(restored.error(),
+                                "restoring the state machine from the snapshot image");
     if (restored.value() != base.index)
       return error(errc::storage_corrupt, "node open: the snapshot image restores to index " +
-                                              std::to_string(restored.value()) + ", its meta says " +
-                                              std::to_string(base.index));
+                                              std::to_string(restored.value()) +
+                                              ", its meta says " + std::to_string(base.index));
   }
   const LogIndex last = storage.last_index();
   const LogIndex applied = sm.applied_index();
   if (applied > last)
-    return error(errc::storage_corrupt,
-                 "node open: the state machine has applied index " + std::to_string(applied) +
-                     " but the log ends at " + std::to_string(last) +
-                     " (state machine data newer than the log: wrong data dir, or MemFirst after a power loss)");
+    return error(errc::storage_corrupt, "node open: the state machine has applied index " +
+                                            std::to_string(applied) + " but the log ends at " +
+                                            std::to_string(last) +
+                                            " (state machine data newer than the log: wrong data "
+                                            "dir, or MemFirst after a power loss)");
 
   Recovered out;
   out.state.hard_state = rec.hard_state;
@@ -117,7 +123,8 @@ result<Recovered> recover(const NodeConfig& config, S& storage, M& sm, SnapshotS
   out.state.applied = applied;
   if (base.index > 0) out.state.snapshot_data = image;
   if (last > base.index) {
-    auto entries = storage.entries(base.index + 1, last + 1, std::numeric_limits<std::size_t>::max());
+    auto entries =
+        storage.entries(base.index + 1, last + 1, std::numeric_limits<std::size_t>::max());
     if (!entries) return detail::open_error(entries.error(), "reading the log");
     out.state.entries = std::move(entries).value();
   }

@@ -31,10 +31,13 @@ class SimExecutor {
   void post(task t) { queue_.push(clock_.now(), std::move(t)); }
   /// Runs `t` after `d` of virtual time.
   void post_after(std::chrono::microseconds d, task t) {
-    queue_.push(clock_.now() + static_cast<sim::sim_duration>(d.count() < 0 ? 0 : d.count()), std::move(t));
+    queue_.push(clock_.now() + static_cast<sim::sim_duration>(d.count() < 0 ? 0 : d.count()),
+                std::move(t));
   }
   /// Runs `t` at virtual time `at` (now, if `at` is in the past).
-  void post_at(sim::sim_time at, task t) { queue_.push(at < clock_.now() ? clock_.now() : at, std::move(t)); }
+  void post_at(sim::sim_time at, task t) {
+    queue_.push(at < clock_.now() ? clock_.now() : at, std::move(t));
+  }
 
   /// Runs the next event (advancing the clock to its time). False when none is scheduled.
   bool run_one() {

@@ -47,7 +47,8 @@ class SnapshotStore {
 class MemorySnapshotStore final : public SnapshotStore {
  public:
   result<void> save(const std::shared_ptr<const Snapshot>& snapshot) override {
-    if (!snapshot) return error(errc::invalid_argument, "memory snapshot store: save of no snapshot");
+    if (!snapshot)
+      return error(errc::invalid_argument, "memory snapshot store: save of no snapshot");
     std::lock_guard lock(mutex_);
     image_ = snapshot;
     ++saves_;
@@ -81,7 +82,8 @@ inline bool get_le(std::string_view in, std::size_t& pos, std::uint64_t& v, int 
   if (in.size() - pos < static_cast<std::size_t>(bytes)) return false;
   v = 0;
   for (int i = 0; i < bytes; ++i)
-    v |= std::uint64_t{static_cast<unsigned char>(in[pos + static_cast<std::size_t>(i)])} << (8 * i);
+    v |= std::uint64_t{static_cast<unsigned char>(in[pos + static_cast<std::size_t>(i)])}
+         << (8 * i);
   pos += static_cast<std::size_t>(bytes);
   return true;
 }
@@ -104,7 +106,9 @@ class FileSnapshotStore final : public SnapshotStore {
   static result<FileSnapshotStore> open(const std::filesystem::path& dir) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
-    if (ec) return error(errc::io_error, "snapshot store: create directory " + dir.string() + ": " + ec.message());
+    if (ec)
+      return error(errc::io_error,
+                   "snapshot store: create directory " + dir.string() + ": " + ec.message());
     return FileSnapshotStore(dir);
   }
 
@@ -135,7 +139,8 @@ class FileSnapshotStore final : public SnapshotStore {
     }
     if (::close(fd) != 0) return detail::os_error(errno, "snapshot store: close " + tmp.string());
     if (::rename(tmp.c_str(), path().c_str()) != 0)
-      return detail::os_error(errno, "snapshot store: rename " + tmp.string() + " to " + path().string());
+      return detail::os_error(errno,
+                              "snapshot store: rename " + tmp.string() + " to " + path().string());
     // The rename is durable only once the directory entry is.
     const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) return detail::os_error(errno, "snapshot store: open directory " + dir_.string());

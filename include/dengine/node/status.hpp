@@ -33,9 +33,13 @@ class StatusBoard {
     commit_.store(commit, std::memory_order_relaxed);
   }
   /// Applier (or event loop from its reports): the applied index.
-  void publish_applied(LogIndex applied) noexcept { applied_.store(applied, std::memory_order_relaxed); }
+  void publish_applied(LogIndex applied) noexcept {
+    applied_.store(applied, std::memory_order_relaxed);
+  }
   /// The node's lifecycle.
-  void publish_running(bool running) noexcept { running_.store(running, std::memory_order_relaxed); }
+  void publish_running(bool running) noexcept {
+    running_.store(running, std::memory_order_relaxed);
+  }
 
   /// A copy of every field.
   [[nodiscard]] NodeStatus read(NodeId id) const noexcept {

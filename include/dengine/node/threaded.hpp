@@ -14,8 +14,8 @@
 /// user callback. After every input it schedules one flush (process_ready + drain the outboxes),
 /// so inputs that arrive together share one Ready (proposal batching).
 
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -44,8 +44,8 @@ class ThreadedRuntime {
   using ApplierT = Applier<M, C>;
   using Work = typename DriverT::Work;
 
-  ThreadedRuntime(const NodeConfig& config, C /*clock*/, DriverT driver, WriterT writer, ApplierT applier,
-                  T transport)
+  ThreadedRuntime(const NodeConfig& config, C /*clock*/, DriverT driver, WriterT writer,
+                  ApplierT applier, T transport)
       : config_(&config),
         driver_(std::move(driver)),
         writer_(std::move(writer)),
@@ -202,7 +202,8 @@ class ThreadedRuntime {
         flush();
       });
     }
-    applier_.fail_waiting(error(errc::stopped, "the node stopped before the read's index was applied"));
+    applier_.fail_waiting(
+        error(errc::stopped, "the node stopped before the read's index was applied"));
   }
 
   const NodeConfig* config_;

@@ -53,7 +53,8 @@ class LocalHub {
   /// Delivers `m` to m.to, unless it is detached, isolated, or the link m.from → m.to is cut.
   void deliver(raft::Message m) {
     std::shared_lock lock(mutex_);
-    if (isolated_.contains(m.from) || isolated_.contains(m.to) || cut_.contains({m.from, m.to})) return;
+    if (isolated_.contains(m.from) || isolated_.contains(m.to) || cut_.contains({m.from, m.to}))
+      return;
     auto it = nodes_.find(m.to);
     if (it == nodes_.end()) return;
     // Called under the shared lock so detach() can wait for deliveries in progress; handlers

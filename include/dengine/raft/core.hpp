@@ -225,7 +225,8 @@ inline result<Core> Core::create(const RaftConfig& config, CoreState state) {
     return error(errc::invalid_argument, "core state: snapshot at index > 0 without its image");
   for (std::size_t i = 0; i < state.entries.size(); ++i) {
     if (state.entries[i].index != state.snapshot.index + 1 + i)
-      return error(errc::invalid_argument, "core state: log entries are not contiguous after the snapshot");
+      return error(errc::invalid_argument,
+                   "core state: log entries are not contiguous after the snapshot");
   }
   if (state.hard_state.vote != no_node && state.hard_state.term == 0)
     return error(errc::invalid_argument, "core state: a vote without a term");
@@ -287,7 +288,8 @@ inline result<void> Core::step(Message m) {
     } else if (m.type == MessageType::pre_vote || m.type == MessageType::vote) {
       // Tell a stale candidate our term (Raft §5.1), or it may campaign forever at a term no
       // one answers — e.g. when it is not a voter in our configuration, so we never send to it.
-      send({.type = m.type == MessageType::vote ? MessageType::vote_response : MessageType::pre_vote_response,
+      send({.type = m.type == MessageType::vote ? MessageType::vote_response
+                                                : MessageType::pre_vote_response,
             .to = m.from,
             .term = term_,
             .reject = true});
@@ -391,7 +393,8 @@ inline Ready Core::ready() {
 inline void Core::on_persisted(LogIndex index, Term t) {
   if (!log_.mark_persisted(index, t)) return;
   if (role_ == Role::leader) {
-    if (auto it = progress_.find(config_.id); it != progress_.end()) it->second.maybe_update(log_.persisted());
+    if (auto it = progress_.find(config_.id); it != progress_.end())
+      it->second.maybe_update(log_.persisted());
     maybe_commit();
   }
 }
@@ -429,11 +432,8 @@ inline void Core::send(Message m) {
     // or, for a candidate's requests, ask for votes that count its own not-yet-durable vote.
     case MessageType::append_response:
     case MessageType::vote_response:
-    case MessageType::vote:
-      out_.messages_after_persist.push_back(std::move(m));
-      break;
-    default:
-      out_.messages.push_back(std::move(m));
+    case MessageType::vote: out_.messages_after_persist.push_back(std::move(m)); break;
+    default: out_.messages.push_back(std::move(m));
   }
 }
 

@@ -68,8 +68,8 @@ inline void Core::become_leader() {
   election_elapsed_ = 0;
   progress_.clear();
   for (NodeId member : membership_.all()) {
-    auto [it, _] = progress_.try_emplace(member, log_.last_index() + 1, config_.max_inflight_messages,
-                                         config_.max_inflight_bytes);
+    auto [it, _] = progress_.try_emplace(member, log_.last_index() + 1,
+                                         config_.max_inflight_messages, config_.max_inflight_bytes);
     if (member == config_.id) {
       it->second.match = log_.persisted();
       it->second.become_replicate();
@@ -120,8 +120,8 @@ inline void Core::handle_vote_request(const Message& m) {
   const bool pre = m.type == MessageType::pre_vote;
   // We may vote for whom we voted for already, for anyone if we voted for nobody and know no
   // leader in this term, and grant any pre-vote for a future term.
-  const bool can_vote = vote_ == m.from || (vote_ == no_node && leader_ == no_node) ||
-                        (pre && m.term > term_);
+  const bool can_vote =
+      vote_ == m.from || (vote_ == no_node && leader_ == no_node) || (pre && m.term > term_);
   const MessageType response = pre ? MessageType::pre_vote_response : MessageType::vote_response;
   if (can_vote && log_.is_up_to_date(m.index, m.log_term)) {
     // A granted pre-vote carries the candidate's prospective term so it is not seen as stale.
@@ -136,8 +136,9 @@ inline void Core::handle_vote_request(const Message& m) {
 }
 
 inline void Core::handle_vote_response(const Message& m) {
-  const bool expected = (role_ == Role::pre_candidate && m.type == MessageType::pre_vote_response) ||
-                        (role_ == Role::candidate && m.type == MessageType::vote_response);
+  const bool expected =
+      (role_ == Role::pre_candidate && m.type == MessageType::pre_vote_response) ||
+      (role_ == Role::candidate && m.type == MessageType::vote_response);
   if (!expected || !membership_.is_voter(m.from)) return;
   votes_.try_emplace(m.from, !m.reject);
   std::size_t granted = 0;
@@ -195,7 +196,8 @@ inline void Core::tick_heartbeat() {
   }
   for (auto& [peer, pr] : progress_) {
     // A snapshot message may be lost: fall back to probing, which resends it.
-    if (pr.state == Progress::State::snapshot && now_ - pr.snapshot_sent_at >= 2ULL * config_.election_ticks)
+    if (pr.state == Progress::State::snapshot &&
+        now_ - pr.snapshot_sent_at >= 2ULL * config_.election_ticks)
       pr.become_probe();
   }
   if (heartbeat_elapsed_ >= config_.heartbeat_ticks) {

@@ -40,7 +40,8 @@ inline void Core::note_config_entries_from(LogIndex from) {
     if (!next) continue;  // same: every replica skips it identically
     config_history_.emplace_back(i, std::move(next).value());
   }
-  apply_membership(config_history_.empty() ? log_.snapshot().membership : config_history_.back().second);
+  apply_membership(config_history_.empty() ? log_.snapshot().membership
+                                           : config_history_.back().second);
 }
 
 inline void Core::apply_membership(const Membership& next) {
@@ -48,8 +49,8 @@ inline void Core::apply_membership(const Membership& next) {
   if (role_ == Role::leader) {
     std::erase_if(progress_, [&](const auto& p) { return !membership_.contains(p.first); });
     for (NodeId member : membership_.all()) {
-      auto [it, added] = progress_.try_emplace(member, log_.last_index() + 1,
-                                               config_.max_inflight_messages, config_.max_inflight_bytes);
+      auto [it, added] = progress_.try_emplace(
+          member, log_.last_index() + 1, config_.max_inflight_messages, config_.max_inflight_bytes);
       if (added && member == config_.id) it->second.match = log_.persisted();
     }
     // A leader outside the voters keeps leading until the change commits (Raft thesis §4.2.2).
@@ -64,13 +65,15 @@ inline void Core::apply_membership(const Membership& next) {
 
 inline result<LogIndex> Core::propose_config_change(const ConfigChange& change) {
   if (role_ != Role::leader) return error::not_leader(leader_);
-  if (transferee_ != no_node) return error(errc::proposal_dropped, "leadership transfer in progress");
+  if (transferee_ != no_node)
+    return error(errc::proposal_dropped, "leadership transfer in progress");
   if (!committed_in_term())
-    return error(errc::config_change_pending, "the leader has not committed an entry of its term yet");
-  if (!config_history_.empty() && config_history_.back().first > log_.committed())
     return error(errc::config_change_pending,
-                 "config entry at index " + std::to_string(config_history_.back().first) +
-                     " is not committed yet");
+                 "the leader has not committed an entry of its term yet");
+  if (!config_history_.empty() && config_history_.back().first > log_.committed())
+    return error(errc::config_change_pending, "config entry at index " +
+                                                  std::to_string(config_history_.back().first) +
+                                                  " is not committed yet");
   DENGINE_TRYV(apply_config_change(membership_, change));
   const LogIndex index = log_.last_index() + 1;
   append_local({term_, index, EntryType::config_change, encode_config_change(change)});

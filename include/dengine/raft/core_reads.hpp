@@ -6,9 +6,7 @@
 
 namespace dengine::raft {
 
-inline bool Core::committed_in_term() const {
-  return log_.term_or_zero(log_.committed()) == term_;
-}
+inline bool Core::committed_in_term() const { return log_.term_or_zero(log_.committed()) == term_; }
 
 inline result<void> Core::read_index(std::uint64_t request_id) {
   if (role_ == Role::leader) {
@@ -35,7 +33,10 @@ inline void Core::register_read(std::uint64_t id, NodeId from) {
 inline void Core::handle_read_index(const Message& m) {
   if (role_ != Role::leader ||
       read_rounds_.pending_count() + reads_awaiting_commit_.size() >= config_.max_pending_reads) {
-    send({.type = MessageType::read_index_response, .to = m.from, .reject = true, .context = m.context});
+    send({.type = MessageType::read_index_response,
+          .to = m.from,
+          .reject = true,
+          .context = m.context});
     return;
   }
   register_read(m.context, m.from);
@@ -56,7 +57,10 @@ inline void Core::confirm_round(std::optional<std::uint64_t> sent_tick) {
     if (r.from == config_.id) {
       out_.read_states.push_back({r.id, r.index});
     } else {
-      send({.type = MessageType::read_index_response, .to = r.from, .index = r.index, .context = r.id});
+      send({.type = MessageType::read_index_response,
+            .to = r.from,
+            .index = r.index,
+            .context = r.id});
     }
   }
 }
@@ -76,10 +80,12 @@ inline void Core::drop_all_reads(const error& reason) {
 
 inline result<LogIndex> Core::lease_read() const {
   if (role_ != Role::leader) return error::not_leader(leader_);
-  if (!config_.lease_reads) return error(errc::invalid_argument, "lease reads are disabled in the config");
+  if (!config_.lease_reads)
+    return error(errc::invalid_argument, "lease reads are disabled in the config");
   if (transferee_ != no_node || lease_forfeited_)
     return error(errc::unavailable, "leadership transfer in progress: no lease");
-  if (!committed_in_term()) return error(errc::unavailable, "leader has not committed in its term yet");
+  if (!committed_in_term())
+    return error(errc::unavailable, "leader has not committed in its term yet");
   if (now_ >= lease_until_) return error(errc::unavailable, "leader lease not held");
   return log_.committed();
 }

@@ -133,7 +133,8 @@ inline void Core::handle_append(Message& m) {
   }
   // Fast backtracking: tell the leader the last index whose term is ≤ the term it tried, so it
   // skips a whole conflicting term per round trip instead of one entry.
-  const LogIndex hint = log_.find_conflict_by_term(std::min(m.index, log_.last_index()), m.log_term);
+  const LogIndex hint =
+      log_.find_conflict_by_term(std::min(m.index, log_.last_index()), m.log_term);
   send({.type = MessageType::append_response,
         .to = m.from,
         .log_term = log_.term_or_zero(hint),
@@ -231,7 +232,8 @@ inline result<void> Core::transfer_leader(NodeId target) {
   if (role_ != Role::leader) return error::not_leader(leader_);
   if (target == config_.id) return success();
   if (!membership_.is_voter(target))
-    return error(errc::invalid_argument, "transfer target " + std::to_string(target) + " is not a voter");
+    return error(errc::invalid_argument,
+                 "transfer target " + std::to_string(target) + " is not a voter");
   if (transferee_ == target) return success();
   transferee_ = target;
   transfer_elapsed_ = 0;

@@ -29,7 +29,8 @@ class RaftLog {
   void restore(const SnapshotMeta& snapshot, std::vector<Entry> entries, LogIndex committed,
                LogIndex applied) {
     snapshot_ = snapshot;
-    entries_.assign(std::make_move_iterator(entries.begin()), std::make_move_iterator(entries.end()));
+    entries_.assign(std::make_move_iterator(entries.begin()),
+                    std::make_move_iterator(entries.end()));
     persisted_ = last_index();
     unstable_ = last_index() + 1;
     applied_handed_ = std::max(applied, snapshot.index);
@@ -100,7 +101,8 @@ class RaftLog {
     }
     if (i == entries.size()) return LogIndex{0};
     const LogIndex from = entries[i].index;
-    if (from != prev_index + 1 + i) return error(errc::invalid_argument, "append: entries are not contiguous");
+    if (from != prev_index + 1 + i)
+      return error(errc::invalid_argument, "append: entries are not contiguous");
     if (from <= committed_)
       return error(errc::invalid_argument, "append would overwrite a committed entry");
     truncate_from(from);
@@ -140,7 +142,8 @@ class RaftLog {
     std::vector<Entry> out;
     if (unstable_ <= last_index()) {
       out.reserve(last_index() - unstable_ + 1);
-      for (LogIndex i = unstable_; i <= last_index(); ++i) out.push_back(entries_[i - first_index()]);
+      for (LogIndex i = unstable_; i <= last_index(); ++i)
+        out.push_back(entries_[i - first_index()]);
       unstable_ = last_index() + 1;
     }
     return out;
@@ -163,7 +166,8 @@ class RaftLog {
     const LogIndex hi = std::min(committed_, persisted_);
     if (hi > applied_handed_) {
       out.reserve(hi - applied_handed_);
-      for (LogIndex i = applied_handed_ + 1; i <= hi; ++i) out.push_back(entries_[i - first_index()]);
+      for (LogIndex i = applied_handed_ + 1; i <= hi; ++i)
+        out.push_back(entries_[i - first_index()]);
       applied_handed_ = hi;
     }
     return out;

@@ -16,14 +16,14 @@ enum class MessageType : std::uint8_t {
   append_response = 1,     ///< follower → leader: index = last matching index, or reject + hint
   heartbeat = 2,           ///< leader → follower: commit, context = read round
   heartbeat_response = 3,  ///< follower → leader: context echoed
-  vote = 4,                ///< candidate → voter: last log (index, log_term); context=1 → transfer
-  vote_response = 5,       ///< reject = false means granted
-  pre_vote = 6,            ///< like vote, for term + 1, without changing anyone's state
+  vote = 4,           ///< candidate → voter: last log (index, log_term); context=1 → transfer
+  vote_response = 5,  ///< reject = false means granted
+  pre_vote = 6,       ///< like vote, for term + 1, without changing anyone's state
   pre_vote_response = 7,
-  snapshot = 8,            ///< leader → follower: install `snapshot`
-  timeout_now = 9,         ///< leader → transfer target: campaign now, skipping pre-vote
-  read_index = 10,         ///< follower → leader: confirm leadership; context = request id
-  read_index_response = 11,///< leader → follower: index = read index; reject when it cannot serve
+  snapshot = 8,              ///< leader → follower: install `snapshot`
+  timeout_now = 9,           ///< leader → transfer target: campaign now, skipping pre-vote
+  read_index = 10,           ///< follower → leader: confirm leadership; context = request id
+  read_index_response = 11,  ///< leader → follower: index = read index; reject when it cannot serve
 };
 
 [[nodiscard]] constexpr std::string_view to_string(MessageType t) noexcept {

@@ -13,7 +13,8 @@ namespace dengine::raft {
 /// Bounded window of append messages sent but not acknowledged (count and bytes).
 class Inflights {
  public:
-  Inflights(std::size_t max_count, std::size_t max_bytes) : max_count_(max_count), max_bytes_(max_bytes) {}
+  Inflights(std::size_t max_count, std::size_t max_bytes)
+      : max_count_(max_count), max_bytes_(max_bytes) {}
 
   [[nodiscard]] bool full() const noexcept {
     return window_.size() >= max_count_ || bytes_ >= max_bytes_;

@@ -73,9 +73,7 @@ class Rng {
   }
 
   /// Uniform in [0, 1) with 53 bits of precision (exact conversion, so portable).
-  constexpr double unit() noexcept {
-    return static_cast<double>(next() >> 11) * 0x1.0p-53;
-  }
+  constexpr double unit() noexcept { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
   /// True with probability p (p <= 0: never, p >= 1: always).
   constexpr bool chance(double p) noexcept {

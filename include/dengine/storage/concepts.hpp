@@ -36,7 +36,8 @@ struct RecoveredState {
 ///   replaced (a conflicting suffix is truncated). Not yet durable.
 /// - `sync()`: makes every appended entry, truncation and compaction durable. After it returns
 ///   success, a crash loses none of them. (Group commit: callers append many batches, sync once.)
-/// - `entries(lo, hi, max_bytes)`: entries in [lo, hi), at least one if lo < hi, stopping before the
+/// - `entries(lo, hi, max_bytes)`: entries in [lo, hi), at least one if lo < hi, stopping before
+/// the
 ///   total exceeds max_bytes. lo < first_index() → `compacted`; hi > last_index() + 1 →
 ///   `unavailable`.
 /// - `term(i)`: the term at i, for i in [snapshot index, last_index()]; below → `compacted`;
@@ -49,20 +50,20 @@ struct RecoveredState {
 /// - `load()`: what was durable at the last crash or stop. Corrupt data → `storage_corrupt` naming
 ///   file and offset; never a silent repair that loses synced entries.
 template <class S>
-concept StorageEngine =
-    requires(S& s, const S& cs, std::span<const Entry> batch, LogIndex index, std::size_t max_bytes,
-             const HardState& hard_state, const SnapshotMeta& meta) {
-      { s.append(batch) } -> std::same_as<result<void>>;
-      { s.sync() } -> std::same_as<result<void>>;
-      { cs.entries(index, index, max_bytes) } -> std::same_as<result<std::vector<Entry>>>;
-      { cs.term(index) } -> std::same_as<result<Term>>;
-      { cs.first_index() } -> std::same_as<LogIndex>;
-      { cs.last_index() } -> std::same_as<LogIndex>;
-      { s.compact(meta) } -> std::same_as<result<void>>;
-      { s.reset(meta) } -> std::same_as<result<void>>;
-      { s.save_hard_state(hard_state) } -> std::same_as<result<void>>;
-      { s.load() } -> std::same_as<result<RecoveredState>>;
-    };
+concept StorageEngine = requires(S& s, const S& cs, std::span<const Entry> batch, LogIndex index,
+                                 std::size_t max_bytes, const HardState& hard_state,
+                                 const SnapshotMeta& meta) {
+  { s.append(batch) } -> std::same_as<result<void>>;
+  { s.sync() } -> std::same_as<result<void>>;
+  { cs.entries(index, index, max_bytes) } -> std::same_as<result<std::vector<Entry>>>;
+  { cs.term(index) } -> std::same_as<result<Term>>;
+  { cs.first_index() } -> std::same_as<LogIndex>;
+  { cs.last_index() } -> std::same_as<LogIndex>;
+  { s.compact(meta) } -> std::same_as<result<void>>;
+  { s.reset(meta) } -> std::same_as<result<void>>;
+  { s.save_hard_state(hard_state) } -> std::same_as<result<void>>;
+  { s.load() } -> std::same_as<result<RecoveredState>>;
+};
 
 /// **StateMachine** — what the committed log drives.
 ///
@@ -77,16 +78,15 @@ concept StorageEngine =
 ///   returns that index.
 /// - `restore(source)`: replaces the whole state with the image; returns its applied index.
 template <class M>
-concept StateMachine =
-    requires(M& m, const M& cm, std::span<const Entry> batch,
-             std::vector<typename M::response_type>& responses, SnapshotSink& sink,
-             SnapshotSource& source) {
-      typename M::response_type;
-      { m.apply(batch, responses) } -> std::same_as<result<void>>;
-      { cm.applied_index() } -> std::same_as<LogIndex>;
-      { cm.snapshot(sink) } -> std::same_as<result<LogIndex>>;
-      { m.restore(source) } -> std::same_as<result<LogIndex>>;
-    };
+concept StateMachine = requires(M& m, const M& cm, std::span<const Entry> batch,
+                                std::vector<typename M::response_type>& responses,
+                                SnapshotSink& sink, SnapshotSource& source) {
+  typename M::response_type;
+  { m.apply(batch, responses) } -> std::same_as<result<void>>;
+  { cm.applied_index() } -> std::same_as<LogIndex>;
+  { cm.snapshot(sink) } -> std::same_as<result<LogIndex>>;
+  { m.restore(source) } -> std::same_as<result<LogIndex>>;
+};
 
 /// Visitor for KvStore::scan: return false to stop.
 using KvVisitor = std::function<bool(std::string_view key, std::string_view value)>;

@@ -2,8 +2,8 @@
 /// Chunked snapshot streams: a state machine writes its snapshot to a SnapshotSink and restores
 /// from a SnapshotSource. Off the hot path, so a virtual interface keeps users' code simple.
 
-#include <cstddef>
 #include <algorithm>
+#include <cstddef>
 #include <span>
 #include <string>
 #include <string_view>

@@ -26,12 +26,12 @@ using namespace dengine;
 enum class EngineFlaw {
   none,
   no_append,
-  append_takes_vector,      // append(const std::vector<Entry>&): a span does not convert
+  append_takes_vector,  // append(const std::vector<Entry>&): a span does not convert
   no_sync,
   sync_returns_void,
-  entries_not_const,        // Raft reads through a const engine
-  entries_returns_vector,   // no result<>: errors could not be reported
-  term_returns_term,        // result<Term> required
+  entries_not_const,       // Raft reads through a const engine
+  entries_returns_vector,  // no result<>: errors could not be reported
+  term_returns_term,       // result<Term> required
   term_not_const,
   first_index_returns_int,
   no_last_index,
@@ -43,52 +43,39 @@ enum class EngineFlaw {
 
 template <EngineFlaw F>
 struct ProbeEngine {
-  result<void> append(std::span<const Entry>)
-    requires(F != EngineFlaw::no_append && F != EngineFlaw::append_takes_vector);
-  result<void> append(const std::vector<Entry>&)
-    requires(F == EngineFlaw::append_takes_vector);
+  result<void> append(std::span<const Entry>) requires(F != EngineFlaw::no_append &&
+                                                       F != EngineFlaw::append_takes_vector);
+  result<void> append(const std::vector<Entry>&) requires(F == EngineFlaw::append_takes_vector);
 
-  result<void> sync()
-    requires(F != EngineFlaw::no_sync && F != EngineFlaw::sync_returns_void);
-  void sync()
-    requires(F == EngineFlaw::sync_returns_void);
+  result<void> sync() requires(F != EngineFlaw::no_sync && F != EngineFlaw::sync_returns_void);
+  void sync() requires(F == EngineFlaw::sync_returns_void);
 
   result<std::vector<Entry>> entries(LogIndex, LogIndex, std::size_t) const
-    requires(F != EngineFlaw::entries_not_const && F != EngineFlaw::entries_returns_vector);
-  result<std::vector<Entry>> entries(LogIndex, LogIndex, std::size_t)
-    requires(F == EngineFlaw::entries_not_const);
+      requires(F != EngineFlaw::entries_not_const && F != EngineFlaw::entries_returns_vector);
+  result<std::vector<Entry>> entries(LogIndex, LogIndex,
+                                     std::size_t) requires(F == EngineFlaw::entries_not_const);
   std::vector<Entry> entries(LogIndex, LogIndex, std::size_t) const
-    requires(F == EngineFlaw::entries_returns_vector);
+      requires(F == EngineFlaw::entries_returns_vector);
 
   result<Term> term(LogIndex) const
-    requires(F != EngineFlaw::term_returns_term && F != EngineFlaw::term_not_const);
-  Term term(LogIndex) const
-    requires(F == EngineFlaw::term_returns_term);
-  result<Term> term(LogIndex)
-    requires(F == EngineFlaw::term_not_const);
+      requires(F != EngineFlaw::term_returns_term && F != EngineFlaw::term_not_const);
+  Term term(LogIndex) const requires(F == EngineFlaw::term_returns_term);
+  result<Term> term(LogIndex) requires(F == EngineFlaw::term_not_const);
 
-  LogIndex first_index() const
-    requires(F != EngineFlaw::first_index_returns_int);
-  int first_index() const
-    requires(F == EngineFlaw::first_index_returns_int);
+  LogIndex first_index() const requires(F != EngineFlaw::first_index_returns_int);
+  int first_index() const requires(F == EngineFlaw::first_index_returns_int);
 
-  LogIndex last_index() const
-    requires(F != EngineFlaw::no_last_index);
+  LogIndex last_index() const requires(F != EngineFlaw::no_last_index);
 
-  result<void> compact(const SnapshotMeta&)
-    requires(F != EngineFlaw::no_compact);
-  result<void> reset(const SnapshotMeta&)
-    requires(F != EngineFlaw::no_reset);
+  result<void> compact(const SnapshotMeta&) requires(F != EngineFlaw::no_compact);
+  result<void> reset(const SnapshotMeta&) requires(F != EngineFlaw::no_reset);
 
-  result<void> save_hard_state(const HardState&)
-    requires(F != EngineFlaw::save_hard_state_returns_bool);
-  bool save_hard_state(const HardState&)
-    requires(F == EngineFlaw::save_hard_state_returns_bool);
+  result<void> save_hard_state(const HardState&) requires(F !=
+                                                          EngineFlaw::save_hard_state_returns_bool);
+  bool save_hard_state(const HardState&) requires(F == EngineFlaw::save_hard_state_returns_bool);
 
-  result<RecoveredState> load()
-    requires(F != EngineFlaw::load_returns_hard_state);
-  result<HardState> load()
-    requires(F == EngineFlaw::load_returns_hard_state);
+  result<RecoveredState> load() requires(F != EngineFlaw::load_returns_hard_state);
+  result<HardState> load() requires(F == EngineFlaw::load_returns_hard_state);
 };
 
 static_assert(StorageEngine<memory::Engine>);
@@ -117,10 +104,10 @@ enum class MachineFlaw {
   none,
   no_response_type,
   apply_returns_void,
-  apply_without_responses,    // apply(batch): no way to answer the waiting clients
+  apply_without_responses,  // apply(batch): no way to answer the waiting clients
   applied_index_not_const,
   applied_index_returns_term_result,
-  snapshot_to_string,         // snapshot(std::string&) instead of a SnapshotSink
+  snapshot_to_string,  // snapshot(std::string&) instead of a SnapshotSink
   no_snapshot,
   restore_returns_void_result,  // must report the restored applied index
 };
@@ -137,30 +124,24 @@ struct ProbeMachine : ProbeMachineBase<F> {
   // The response type spelled out: a machine without response_type still needs one here.
   using response = std::string;
 
-  result<void> apply(std::span<const Entry>, std::vector<response>&)
-    requires(F != MachineFlaw::apply_returns_void && F != MachineFlaw::apply_without_responses);
-  void apply(std::span<const Entry>, std::vector<response>&)
-    requires(F == MachineFlaw::apply_returns_void);
-  result<void> apply(std::span<const Entry>)
-    requires(F == MachineFlaw::apply_without_responses);
+  result<void> apply(std::span<const Entry>,
+                     std::vector<response>&) requires(F != MachineFlaw::apply_returns_void &&
+                                                      F != MachineFlaw::apply_without_responses);
+  void apply(std::span<const Entry>,
+             std::vector<response>&) requires(F == MachineFlaw::apply_returns_void);
+  result<void> apply(std::span<const Entry>) requires(F == MachineFlaw::apply_without_responses);
 
-  LogIndex applied_index() const
-    requires(F != MachineFlaw::applied_index_not_const &&
-             F != MachineFlaw::applied_index_returns_term_result);
-  LogIndex applied_index()
-    requires(F == MachineFlaw::applied_index_not_const);
-  result<Term> applied_index() const
-    requires(F == MachineFlaw::applied_index_returns_term_result);
+  LogIndex applied_index() const requires(F != MachineFlaw::applied_index_not_const &&
+                                          F != MachineFlaw::applied_index_returns_term_result);
+  LogIndex applied_index() requires(F == MachineFlaw::applied_index_not_const);
+  result<Term> applied_index() const requires(F == MachineFlaw::applied_index_returns_term_result);
 
   result<LogIndex> snapshot(SnapshotSink&) const
-    requires(F != MachineFlaw::snapshot_to_string && F != MachineFlaw::no_snapshot);
-  result<LogIndex> snapshot(std::string&) const
-    requires(F == MachineFlaw::snapshot_to_string);
+      requires(F != MachineFlaw::snapshot_to_string && F != MachineFlaw::no_snapshot);
+  result<LogIndex> snapshot(std::string&) const requires(F == MachineFlaw::snapshot_to_string);
 
-  result<LogIndex> restore(SnapshotSource&)
-    requires(F != MachineFlaw::restore_returns_void_result);
-  result<void> restore(SnapshotSource&)
-    requires(F == MachineFlaw::restore_returns_void_result);
+  result<LogIndex> restore(SnapshotSource&) requires(F != MachineFlaw::restore_returns_void_result);
+  result<void> restore(SnapshotSource&) requires(F == MachineFlaw::restore_returns_void_result);
 };
 
 static_assert(StateMachine<ProbeMachine<MachineFlaw::none>>);
@@ -179,11 +160,11 @@ static_assert(!StateMachine<memory::KvStore>);
 
 enum class KvFlaw {
   none,
-  get_returns_optional,   // no result<>: an I/O error could not be reported
+  get_returns_optional,  // no result<>: an I/O error could not be reported
   get_not_const,
   scan_returns_void,
   no_scan,
-  write_without_index,    // the applied index must be recorded with the data
+  write_without_index,  // the applied index must be recorded with the data
   applied_index_returns_int,
   no_clear,
   clear_without_index,
@@ -192,31 +173,24 @@ enum class KvFlaw {
 template <KvFlaw F>
 struct ProbeKv {
   result<std::optional<std::string>> get(std::string_view) const
-    requires(F != KvFlaw::get_returns_optional && F != KvFlaw::get_not_const);
+      requires(F != KvFlaw::get_returns_optional && F != KvFlaw::get_not_const);
   std::optional<std::string> get(std::string_view) const
-    requires(F == KvFlaw::get_returns_optional);
-  result<std::optional<std::string>> get(std::string_view)
-    requires(F == KvFlaw::get_not_const);
+      requires(F == KvFlaw::get_returns_optional);
+  result<std::optional<std::string>> get(std::string_view) requires(F == KvFlaw::get_not_const);
 
   result<void> scan(std::string_view, std::string_view, const KvVisitor&) const
-    requires(F != KvFlaw::scan_returns_void && F != KvFlaw::no_scan);
+      requires(F != KvFlaw::scan_returns_void && F != KvFlaw::no_scan);
   void scan(std::string_view, std::string_view, const KvVisitor&) const
-    requires(F == KvFlaw::scan_returns_void);
+      requires(F == KvFlaw::scan_returns_void);
 
-  result<void> write(const WriteBatch&, LogIndex)
-    requires(F != KvFlaw::write_without_index);
-  result<void> write(const WriteBatch&)
-    requires(F == KvFlaw::write_without_index);
+  result<void> write(const WriteBatch&, LogIndex) requires(F != KvFlaw::write_without_index);
+  result<void> write(const WriteBatch&) requires(F == KvFlaw::write_without_index);
 
-  LogIndex applied_index() const
-    requires(F != KvFlaw::applied_index_returns_int);
-  int applied_index() const
-    requires(F == KvFlaw::applied_index_returns_int);
+  LogIndex applied_index() const requires(F != KvFlaw::applied_index_returns_int);
+  int applied_index() const requires(F == KvFlaw::applied_index_returns_int);
 
-  result<void> clear(LogIndex)
-    requires(F != KvFlaw::no_clear && F != KvFlaw::clear_without_index);
-  result<void> clear()
-    requires(F == KvFlaw::clear_without_index);
+  result<void> clear(LogIndex) requires(F != KvFlaw::no_clear && F != KvFlaw::clear_without_index);
+  result<void> clear() requires(F == KvFlaw::clear_without_index);
 };
 
 static_assert(KvStore<memory::KvStore>);
@@ -272,9 +246,8 @@ static_assert(StateMachine<CountingMachine>);
 
 TEST_CASE("concepts: a complete StateMachine applies, snapshots and restores") {
   CountingMachine m;
-  const std::vector<Entry> batch{{1, 1, EntryType::noop, ""},
-                                 {1, 2, EntryType::normal, "a"},
-                                 {1, 3, EntryType::normal, "b"}};
+  const std::vector<Entry> batch{
+      {1, 1, EntryType::noop, ""}, {1, 2, EntryType::normal, "a"}, {1, 3, EntryType::normal, "b"}};
   std::vector<CountingMachine::response_type> responses;
   REQUIRE(m.apply(batch, responses));
   CHECK(responses == std::vector<std::uint64_t>{0, 1, 2});  // exactly one per entry

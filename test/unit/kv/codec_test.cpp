@@ -58,8 +58,10 @@ std::vector<result<Response>> sample_responses() {
   KeyValue kv{"k", 2, 3, 4, "v", 5};
   RangeResponse rr{{9}, {kv, kv}, true, 7};
   TxnResponse inner{{9}, false, {ResponseOp{rr}}};
-  TxnResponse t{{9}, true, {ResponseOp{PutResponse{{9}, kv}}, ResponseOp{DeleteRangeResponse{{9}, 1, {kv}}},
-                             ResponseOp{box<TxnResponse>(inner)}}};
+  TxnResponse t{{9},
+                true,
+                {ResponseOp{PutResponse{{9}, kv}}, ResponseOp{DeleteRangeResponse{{9}, 1, {kv}}},
+                 ResponseOp{box<TxnResponse>(inner)}}};
   return {Response{},
           Response{rr},
           Response{PutResponse{{3}, std::nullopt}},
@@ -68,7 +70,8 @@ std::vector<result<Response>> sample_responses() {
           Response{CompactionResponse{{5}}},
           Response{LeaseGrantResponse{{6}, 7, 8, ""}},
           Response{LeaseRevokeResponse{{9}}},
-          result<Response>(error(errc::compacted, "etcdserver: mvcc: required revision has been compacted"))};
+          result<Response>(
+              error(errc::compacted, "etcdserver: mvcc: required revision has been compacted"))};
 }
 
 }  // namespace
@@ -153,8 +156,8 @@ TEST_CASE("kv codec: hostile counts, lengths and nesting") {
   std::string huge_count;
   ByteWriter w(huge_count);
   w.u8(codec_version);
-  w.u8(4);                 // txn
-  w.varint(1ULL << 60);    // compares
+  w.u8(4);               // txn
+  w.varint(1ULL << 60);  // compares
   CHECK(decode_command(huge_count).error() == errc::invalid_argument);
   std::string huge_len;
   ByteWriter w2(huge_len);

@@ -69,7 +69,8 @@ struct Harness {
   /// Applies several commands as one batch.
   std::vector<result<Response>> run_batch(const std::vector<Command>& cmds) {
     std::vector<Entry> batch;
-    for (const auto& c : cmds) batch.push_back(Entry{1, next_index++, EntryType::normal, encode_command(c)});
+    for (const auto& c : cmds)
+      batch.push_back(Entry{1, next_index++, EntryType::normal, encode_command(c)});
     std::vector<result<Response>> out;
     auto r = sm->apply(batch, out);
     REQUIRE(r);
@@ -97,7 +98,9 @@ struct Harness {
     return ok<DeleteRangeResponse>(DeleteRangeRequest{std::move(key), std::move(range_end), true});
   }
   TxnResponse txn(const TxnRequest& t) { return ok<TxnResponse>(t); }
-  LeaseGrantResponse grant(std::int64_t ttl, LeaseId id = 0) { return ok<LeaseGrantResponse>(LeaseGrantRequest{ttl, id}); }
+  LeaseGrantResponse grant(std::int64_t ttl, LeaseId id = 0) {
+    return ok<LeaseGrantResponse>(LeaseGrantRequest{ttl, id});
+  }
 
   RangeResponse get(std::string key, std::string range_end = {}, Revision rev = 0) {
     RangeRequest r;
@@ -125,7 +128,8 @@ struct Harness {
 };
 
 /// A Compare on `key` with an integer operand on the given target.
-inline Compare cmp(std::string key, CompareTarget target, CompareResult result, std::int64_t operand) {
+inline Compare cmp(std::string key, CompareTarget target, CompareResult result,
+                   std::int64_t operand) {
   Compare c;
   c.key = std::move(key);
   c.target = target;

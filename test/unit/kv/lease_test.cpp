@@ -29,7 +29,8 @@ TEST_CASE("kv lease: grant with an id, with id 0, duplicates, too large TTL") {
   CHECK(neg.error() == errc::invalid_argument);
   // id 0: assigned from the log index, the same on every replica.
   Harness other;
-  while (other.next_index < h.next_index) CHECK(std::holds_alternative<std::monostate>(other.run_raw("", EntryType::noop).value()));
+  while (other.next_index < h.next_index)
+    CHECK(std::holds_alternative<std::monostate>(other.run_raw("", EntryType::noop).value()));
   const LeaseId a = h.grant(30).id;
   const LeaseId b = other.grant(30).id;
   CHECK(a > 0);
@@ -203,8 +204,8 @@ TEST_CASE("kv lease: an expired key is hidden until the leader's revoke removes 
   r.key = "session";
   CHECK(h.range(r, expired).kvs.size() == 1);  // clock started at 1 s → deadline 6 s
   now = at(6000ms);
-  CHECK(h.range(r, expired).kvs.empty());       // expired, not yet revoked
-  CHECK(h.range(r).kvs.size() == 1);            // the replicated state still has it
+  CHECK(h.range(r, expired).kvs.empty());  // expired, not yet revoked
+  CHECK(h.range(r).kvs.size() == 1);       // the replicated state still has it
   // The leader proposes the revoke; once applied the key is gone for everyone.
   for (LeaseId id : lessor.expired(now)) h.ok<LeaseRevokeResponse>(LeaseRevokeRequest{id});
   CHECK(h.range(r).kvs.empty());

@@ -54,12 +54,14 @@ template <class H>
 std::vector<std::string> fingerprint(H& h) {
   std::vector<std::string> out;
   const Revision cur = h.sm->current_revision();
-  out.push_back("rev " + std::to_string(cur) + " compacted " + std::to_string(h.sm->compacted_revision()));
+  out.push_back("rev " + std::to_string(cur) + " compacted " +
+                std::to_string(h.sm->compacted_revision()));
   for (Revision rev = std::max<Revision>(1, h.sm->compacted_revision()); rev <= cur; ++rev) {
     std::string s = std::to_string(rev) + ":";
     for (const auto& kv : h.get(all, all, rev).kvs) {
       s += kv.key + "=" + kv.value + "/" + std::to_string(kv.create_revision) + "/" +
-           std::to_string(kv.mod_revision) + "/" + std::to_string(kv.version) + "/" + std::to_string(kv.lease) + ";";
+           std::to_string(kv.mod_revision) + "/" + std::to_string(kv.version) + "/" +
+           std::to_string(kv.lease) + ";";
     }
     out.push_back(s);
   }
@@ -113,8 +115,9 @@ TEST_CASE("kv state machine: a malformed entry gets the same error on every repl
 
 TEST_CASE("kv state machine: a batch applies in order, each entry seeing the ones before") {
   Harness h;
-  auto out = h.run_batch({PutRequest{"a", "1"}, PutRequest{"a", "2", 0, true}, DeleteRangeRequest{"a", "", true},
-                          LeaseGrantRequest{10, 5}, PutRequest{"b", "1", 5}, PutRequest{"c", "1", 999}});
+  auto out = h.run_batch({PutRequest{"a", "1"}, PutRequest{"a", "2", 0, true},
+                          DeleteRangeRequest{"a", "", true}, LeaseGrantRequest{10, 5},
+                          PutRequest{"b", "1", 5}, PutRequest{"c", "1", 999}});
   REQUIRE(out.size() == 6);
   CHECK(std::get<PutResponse>(out[0].value()).header.revision == 2);
   CHECK(std::get<PutResponse>(out[1].value()).prev_kv->value == "1");
@@ -149,8 +152,9 @@ TEST_CASE("kv state machine: a storage failure fails the batch and changes nothi
   REQUIRE(watcher);
   watcher.value()->take();
   h.store.fail_writes = true;
-  std::vector<Entry> batch{Entry{1, h.next_index, EntryType::normal, encode_command(PutRequest{"b", "2", lease})},
-                           Entry{1, h.next_index + 1, EntryType::normal, encode_command(LeaseRevokeRequest{lease})}};
+  std::vector<Entry> batch{
+      Entry{1, h.next_index, EntryType::normal, encode_command(PutRequest{"b", "2", lease})},
+      Entry{1, h.next_index + 1, EntryType::normal, encode_command(LeaseRevokeRequest{lease})}};
   std::vector<result<Response>> out;
   auto r = h.sm->apply(batch, out);
   REQUIRE(!r);
@@ -166,7 +170,8 @@ TEST_CASE("kv state machine: a storage failure fails the batch and changes nothi
   CHECK(h.get("b").kvs.empty());  // put then revoked
   // A read failure in the middle of a batch is a storage failure too.
   h.store.fail_reads = true;
-  std::vector<Entry> next{Entry{1, h.next_index, EntryType::normal, encode_command(PutRequest{"c", "1"})}};
+  std::vector<Entry> next{
+      Entry{1, h.next_index, EntryType::normal, encode_command(PutRequest{"c", "1"})}};
   CHECK(!h.sm->apply(next, out));
   h.store.fail_reads = false;
   REQUIRE(h.sm->apply(next, out));
@@ -175,8 +180,8 @@ TEST_CASE("kv state machine: a storage failure fails the batch and changes nothi
 
 TEST_CASE("kv state machine: snapshot then restore into a fresh store gives identical reads") {
   KvOptions small_chunks;
-  small_chunks.snapshot_chunk_bytes = 256;   // many chunks
-  small_chunks.restore_batch_bytes = 512;    // many restore batches
+  small_chunks.snapshot_chunk_bytes = 256;  // many chunks
+  small_chunks.restore_batch_bytes = 512;   // many restore batches
   Harness src(small_chunks);
   workload(src, 400, 1);
   src.ok<CompactionResponse>(CompactionRequest{src.sm->current_revision() / 2});
@@ -335,10 +340,12 @@ TEST_CASE("kv state machine: restore cancels watchers that had not reached the i
 TEST_CASE("kv docs/kv.md example behaves as documented") {
   memory::KvStore store;
   auto sm = KvStateMachine<memory::KvStore>::open(store).value();
-  auto watcher = sm->watch_hub().watch({.key = "app/", .range_end = "app0", .prev_kv = true}).value();
+  auto watcher =
+      sm->watch_hub().watch({.key = "app/", .range_end = "app0", .prev_kv = true}).value();
 
   auto data = encode_proposal(PutRequest{.key = "app/config", .value = "v1"}).value();
-  std::vector<Entry> committed{Entry{.term = 1, .index = 1, .type = EntryType::normal, .data = data}};
+  std::vector<Entry> committed{
+      Entry{.term = 1, .index = 1, .type = EntryType::normal, .data = data}};
   std::vector<result<Response>> responses;
   sm->apply(committed, responses).value();
   auto put = std::get<PutResponse>(responses[0].value());

@@ -88,7 +88,8 @@ TEST_CASE("kv txn: a compare over a range must hold for every key in it") {
   CHECK(holds(h, empty));
 }
 
-TEST_CASE("kv txn: success and failure branches, one revision for all writes, reads see own writes") {
+TEST_CASE(
+    "kv txn: success and failure branches, one revision for all writes, reads see own writes") {
   Harness h;
   h.put("x", "0");  // rev 2
   TxnRequest t;
@@ -106,9 +107,12 @@ TEST_CASE("kv txn: success and failure branches, one revision for all writes, re
   CHECK(read.count == 2);
   CHECK(std::get<DeleteRangeResponse>(resp.responses[3].response).deleted == 1);
   for (const auto& r : resp.responses) {
-    std::visit([](const auto& x) {
-      if constexpr (!std::is_same_v<std::decay_t<decltype(x)>, box<TxnResponse>>) CHECK(x.header.revision == 3);
-    }, r.response);
+    std::visit(
+        [](const auto& x) {
+          if constexpr (!std::is_same_v<std::decay_t<decltype(x)>, box<TxnResponse>>)
+            CHECK(x.header.revision == 3);
+        },
+        r.response);
   }
   CHECK(h.get("a").kvs.at(0).mod_revision == 3);
   CHECK(h.get("b").kvs.at(0).mod_revision == 3);

@@ -30,7 +30,8 @@ std::vector<Event> events_of(const std::vector<WatchResponse>& responses) {
   return out;
 }
 
-std::shared_ptr<Watcher> must_watch(Harness<>& h, const WatchCreateRequest& req, std::function<void()> notify = {}) {
+std::shared_ptr<Watcher> must_watch(Harness<>& h, const WatchCreateRequest& req,
+                                    std::function<void()> notify = {}) {
   auto w = h.sm->watch_hub().watch(req, std::move(notify));
   REQUIRE(w);
   return w.value();
@@ -157,7 +158,7 @@ TEST_CASE("kv watch: history drops whole revisions") {
   h.put("a", "0");  // 2
   TxnRequest t;
   t.success = {op_put("x", "1"), op_put("y", "1"), op_put("z", "1")};
-  h.txn(t);         // 3: three events
+  h.txn(t);  // 3: three events
   // Four events > 3: revision 2 goes, revision 3 stays whole.
   CHECK(h.sm->watch_hub().history_size() == 3);
   CHECK(h.sm->watch_hub().oldest_revision() == 3);
@@ -275,8 +276,10 @@ TEST_CASE("kv watch: random workload, every watcher sees exactly its events in o
   for (const Event& e : everything) {
     CHECK(e.kv.mod_revision >= last);
     last = e.kv.mod_revision;
-    if (e.type == EventType::put) state[e.kv.key] = e.kv;
-    else state.erase(e.kv.key);
+    if (e.type == EventType::put)
+      state[e.kv.key] = e.kv;
+    else
+      state.erase(e.kv.key);
   }
   CHECK(last == h.sm->current_revision());
   auto final_state = h.get(all, all).kvs;

@@ -79,7 +79,8 @@ class Cluster {
           s.snapshot_data = rd.snapshot;
           s.entries.clear();
           applied_[id].clear();
-          applied_[id].push_back({rd.snapshot->meta.term, rd.snapshot->meta.index, EntryType::noop, "snapshot"});
+          applied_[id].push_back(
+              {rd.snapshot->meta.term, rd.snapshot->meta.index, EntryType::noop, "snapshot"});
           core.on_snapshot_persisted(rd.snapshot->meta.index);
         }
         for (auto& m : rd.messages) queue_.push_back(std::move(m));
@@ -203,6 +204,8 @@ inline std::vector<Message> of_type(const std::vector<Message>& ms, MessageType 
   return out;
 }
 
-inline Entry entry(Term t, LogIndex i, std::string data = {}) { return {t, i, EntryType::normal, std::move(data)}; }
+inline Entry entry(Term t, LogIndex i, std::string data = {}) {
+  return {t, i, EntryType::normal, std::move(data)};
+}
 
 }  // namespace dengine::raft::testing

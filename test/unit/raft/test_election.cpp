@@ -66,16 +66,22 @@ TEST_CASE("vote: rejected when the candidate's log is less up to date") {
 }
 
 TEST_CASE("vote: at most one vote per term, and it is remembered across restart") {
-  Cluster c({1, 2, 3}, [](RaftConfig& cfg) { cfg.pre_vote = false; cfg.check_quorum = false; cfg.lease_reads = false; });
+  Cluster c({1, 2, 3}, [](RaftConfig& cfg) {
+    cfg.pre_vote = false;
+    cfg.check_quorum = false;
+    cfg.lease_reads = false;
+  });
   c[1].campaign();
   auto req1 = of_type(c.take_messages(), MessageType::vote);
   c[2].campaign();  // node 2 also at term 1, voted for itself
   auto req2 = of_type(c.take_messages(), MessageType::vote);
   // Node 3 receives node 1's request first: grants; then node 2's: same term, must refuse.
-  for (auto& m : req1) if (m.to == 3) c.deliver(m);
+  for (auto& m : req1)
+    if (m.to == 3) c.deliver(m);
   auto resp1 = of_type(c.take_messages(), MessageType::vote_response);  // persisted, then sent
   c.start(3);  // crash and restart between the two requests
-  for (auto& m : req2) if (m.to == 3) c.deliver(m);
+  for (auto& m : req2)
+    if (m.to == 3) c.deliver(m);
   auto resp2 = of_type(c.take_messages(), MessageType::vote_response);
   REQUIRE(resp1.size() == 1);
   CHECK(resp1[0].to == 1);
@@ -116,7 +122,9 @@ TEST_CASE("check-quorum: a leader that cannot reach a quorum steps down") {
   CHECK(c[1].leader() == no_node);
 }
 
-TEST_CASE("check-quorum: followers that hear a leader ignore a disruptive candidate (leader stickiness)") {
+TEST_CASE(
+    "check-quorum: followers that hear a leader ignore a disruptive candidate (leader "
+    "stickiness)") {
   Cluster c({1, 2, 3}, [](RaftConfig& cfg) { cfg.pre_vote = false; });
   c.elect(1);
   c.cut(1, 3);
@@ -171,7 +179,8 @@ TEST_CASE("vote: a stale candidate is told the current term and steps down") {
   c.elect(1);
   c.tick_all();
   // A vote request from an older term is refused with our term, so the candidate catches up.
-  (void)c[2].step({.type = MessageType::vote, .from = 3, .to = 2, .term = 0, .log_term = 0, .index = 0});
+  (void)c[2].step(
+      {.type = MessageType::vote, .from = 3, .to = 2, .term = 0, .log_term = 0, .index = 0});
   auto resp = of_type(c.take_messages(), MessageType::vote_response);
   REQUIRE(resp.size() == 1);
   CHECK(resp[0].reject);

@@ -113,9 +113,11 @@ TEST_CASE("membership: invalid changes are refused with a reason") {
   Cluster c({1, 2, 3});
   c.elect(1);
   c.tick_all();
-  CHECK(c[1].propose_config_change({ConfigChange::Kind::add_voter, 2, ""}).error() == errc::invalid_argument);
+  CHECK(c[1].propose_config_change({ConfigChange::Kind::add_voter, 2, ""}).error() ==
+        errc::invalid_argument);
   CHECK(c[1].propose_config_change({ConfigChange::Kind::remove, 9, ""}).error() == errc::not_found);
-  CHECK(c[1].propose_config_change({ConfigChange::Kind::add_voter, 0, ""}).error() == errc::invalid_argument);
+  CHECK(c[1].propose_config_change({ConfigChange::Kind::add_voter, 0, ""}).error() ==
+        errc::invalid_argument);
 }
 
 TEST_CASE("membership: remove a follower; the rest keep committing") {

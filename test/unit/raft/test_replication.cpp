@@ -49,14 +49,20 @@ TEST_CASE("a too-large entry is refused with too_large") {
 }
 
 TEST_CASE("uncommitted bytes are bounded: past the bound proposals fail too_busy") {
-  Cluster c({1, 2, 3}, [](RaftConfig& cfg) { cfg.max_uncommitted_bytes = 1000; cfg.max_entry_bytes = 500; });
+  Cluster c({1, 2, 3}, [](RaftConfig& cfg) {
+    cfg.max_uncommitted_bytes = 1000;
+    cfg.max_entry_bytes = 500;
+  });
   c.elect(1);
   c.isolate(1);  // nothing commits
   int ok = 0;
   dengine::error last;
   for (int i = 0; i < 20; ++i) {
     auto r = c[1].propose(std::string(200, 'x'));
-    if (r) ++ok; else last = r.error();
+    if (r)
+      ++ok;
+    else
+      last = r.error();
   }
   CHECK(ok < 20);
   CHECK(last == errc::too_busy);
@@ -85,7 +91,9 @@ TEST_CASE("log conflict: a new leader truncates a follower's uncommitted entries
   for (auto& e : c.applied(1)) CHECK(e.data.rfind("lost", 0) != 0);
 }
 
-TEST_CASE("commit rule (figure 8): an old-term entry on a majority commits only with a current-term entry") {
+TEST_CASE(
+    "commit rule (figure 8): an old-term entry on a majority commits only with a current-term "
+    "entry") {
   // Direct check on one core: leader of term 3 whose log holds an uncommitted term-2 entry.
   RaftConfig cfg;
   cfg.id = 1;
@@ -105,10 +113,12 @@ TEST_CASE("commit rule (figure 8): an old-term entry on a majority commits only 
   REQUIRE(!rd.entries.empty());
   core.on_persisted(rd.entries.back().index, rd.entries.back().term);  // no-op at 3 is durable
   // Node 2 acknowledges index 2 only (the term-2 entry): a majority holds it, but no commit.
-  (void)core.step({.type = MessageType::append_response, .from = 2, .to = 1, .term = 3, .index = 2});
+  (void)core.step(
+      {.type = MessageType::append_response, .from = 2, .to = 1, .term = 3, .index = 2});
   CHECK(core.commit_index() == 1);
   // Node 2 acknowledges the no-op at 3: now 2 and 3 commit together.
-  (void)core.step({.type = MessageType::append_response, .from = 2, .to = 1, .term = 3, .index = 3});
+  (void)core.step(
+      {.type = MessageType::append_response, .from = 2, .to = 1, .term = 3, .index = 3});
   CHECK(core.commit_index() == 3);
 }
 
@@ -121,7 +131,8 @@ TEST_CASE("fast backtracking: a long divergent follower log is fixed in few roun
   for (LogIndex i = 1; i <= 100; ++i) st.entries.push_back(entry(i <= 10 ? 1 : 4, i));
   auto follower = Core::create(cfg, st).value();
   // Leader (term 6) has term-1 entries up to 10, then term-5 entries up to 200; it probes at 200.
-  (void)follower.step({.type = MessageType::append, .from = 1, .to = 2, .term = 6, .log_term = 5, .index = 200});
+  (void)follower.step(
+      {.type = MessageType::append, .from = 1, .to = 2, .term = 6, .log_term = 5, .index = 200});
   auto rd = follower.ready();
   REQUIRE(rd.messages_after_persist.size() == 1);
   const Message& rej = rd.messages_after_persist[0];
@@ -143,7 +154,10 @@ TEST_CASE("batching: proposals between two Ready calls travel in one append per 
 }
 
 TEST_CASE("flow control: the in-flight window bounds unacknowledged appends") {
-  Cluster c({1, 2}, [](RaftConfig& cfg) { cfg.max_inflight_messages = 2; cfg.max_append_entries = 1; });
+  Cluster c({1, 2}, [](RaftConfig& cfg) {
+    cfg.max_inflight_messages = 2;
+    cfg.max_append_entries = 1;
+  });
   c.elect(1);
   c.tick_all();
   for (int i = 0; i < 10; ++i) REQUIRE(c[1].propose("p").has_value());

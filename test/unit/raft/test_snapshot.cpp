@@ -75,7 +75,8 @@ TEST_CASE("snapshot: a follower that holds the snapshot's last entry only moves 
   snap->meta.term = c[2].term_at(last).value();
   snap->meta.membership = c[2].membership();
   c.drop_queue();
-  (void)c[2].step({.type = MessageType::snapshot, .from = 1, .to = 2, .term = c[1].term(), .snapshot = snap});
+  (void)c[2].step(
+      {.type = MessageType::snapshot, .from = 1, .to = 2, .term = c[1].term(), .snapshot = snap});
   Ready rd = c[2].ready();
   CHECK_FALSE(rd.snapshot);
   CHECK(c[2].first_index() == 1);
@@ -134,7 +135,9 @@ TEST_CASE("restart from snapshot + log tail") {
   CHECK(c[2].commit_index() == c[1].commit_index());
 }
 
-TEST_CASE("snapshot install: the durable commit index never covers the old log before the reset is durable") {
+TEST_CASE(
+    "snapshot install: the durable commit index never covers the old log before the reset is "
+    "durable") {
   // Follower with a committed prefix [1,2] and uncommitted entries 3..4 of an old term.
   RaftConfig cfg;
   cfg.id = 2;

@@ -37,10 +37,12 @@ inline constexpr char kv_tag = 'k';
 inline constexpr std::size_t entry_header_size = 9;
 
 inline void put_u64(std::string& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 inline void put_u32(std::string& out, std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 /// Precondition: at least 8 bytes at p.
 inline std::uint64_t get_u64(const void* p) noexcept {
@@ -59,7 +61,8 @@ inline std::uint32_t get_u32(const void* p) noexcept {
 
 /// An MDB_val viewing `s` (LMDB never writes through a key or data argument of a put/get).
 inline MDB_val as_val(std::string_view s) noexcept {
-  return MDB_val{s.size(), const_cast<char*>(s.data())};  // NOLINT(cppcoreguidelines-pro-type-const-cast)
+  return MDB_val{s.size(),
+                 const_cast<char*>(s.data())};  // NOLINT(cppcoreguidelines-pro-type-const-cast)
 }
 /// The bytes an MDB_val refers to (valid until the transaction ends).
 inline std::string_view as_view(const MDB_val& v) noexcept {

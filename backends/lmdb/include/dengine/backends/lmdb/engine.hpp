@@ -79,16 +79,16 @@ class Engine {
     if (batch.empty()) return error(errc::invalid_argument, where() + ": append of an empty batch");
     const LogIndex from = batch.front().index;
     if (from < first || from > last + 1)
-      return error(errc::invalid_argument,
-                   where() + ": append at index " + std::to_string(from) + " outside [" +
-                       std::to_string(first) + ", " + std::to_string(last + 1) +
-                       "] (first index, last index + 1)");
+      return error(errc::invalid_argument, where() + ": append at index " + std::to_string(from) +
+                                               " outside [" + std::to_string(first) + ", " +
+                                               std::to_string(last + 1) +
+                                               "] (first index, last index + 1)");
     for (std::size_t k = 1; k < batch.size(); ++k) {
       if (batch[k].index != from + k)
-        return error(errc::invalid_argument,
-                     where() + ": append batch not contiguous: entry " + std::to_string(k) +
-                         " has index " + std::to_string(batch[k].index) + ", expected " +
-                         std::to_string(from + k));
+        return error(errc::invalid_argument, where() + ": append batch not contiguous: entry " +
+                                                 std::to_string(k) + " has index " +
+                                                 std::to_string(batch[k].index) + ", expected " +
+                                                 std::to_string(from + k));
     }
     std::string value;
     DENGINE_TRYV(env_->write(options_.mode, [&](MDB_txn* txn) -> result<void> {
@@ -365,8 +365,7 @@ class Engine {
         return error(errc::storage_corrupt,
                      "lmdb: " + env_->data_file().string() + ": the log holds " +
                          std::to_string(stat.ms_entries) + " entries between index " +
-                         std::to_string(first) + " and " + std::to_string(view.last) +
-                         " (a gap)");
+                         std::to_string(first) + " and " + std::to_string(view.last) + " (a gap)");
       return std::pair{first, view.last};
     });
   }
@@ -397,9 +396,8 @@ class Engine {
                                             " is malformed (" + std::to_string(size) + " bytes)");
   }
   [[nodiscard]] error bad_key(std::size_t size) const {
-    return error(errc::storage_corrupt, "lmdb: " + env_->data_file().string() +
-                                            ": log key of " + std::to_string(size) +
-                                            " bytes (expected 8)");
+    return error(errc::storage_corrupt, "lmdb: " + env_->data_file().string() + ": log key of " +
+                                            std::to_string(size) + " bytes (expected 8)");
   }
   [[nodiscard]] error corrupt_record(std::string_view what, std::size_t size) const {
     return error(errc::storage_corrupt, "lmdb: " + env_->data_file().string() + ": " +

@@ -19,9 +19,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
-#include <cstring>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -293,7 +293,8 @@ class Environment {
     const int err = errno;
     ::close(fd);
     if (rc != 0)
-      return error(errc::io_error, "lmdb: fsync of dir " + dir.string() + ": " + std::strerror(err));
+      return error(errc::io_error,
+                   "lmdb: fsync of dir " + dir.string() + ": " + std::strerror(err));
     return success();
   }
 
@@ -356,8 +357,7 @@ class Environment {
     }
     if (rc != 0) return lmdb_failure(rc, "mdb_get(meta/format)");
     if (value.mv_size != 4)
-      return error(errc::storage_corrupt, "lmdb: " + data_file().string() +
-                                              ": format record has " +
+      return error(errc::storage_corrupt, "lmdb: " + data_file().string() + ": format record has " +
                                               std::to_string(value.mv_size) + " bytes, expected 4");
     const std::uint32_t version = detail::get_u32(value.mv_data);
     if (version != detail::format_version)
@@ -397,8 +397,8 @@ class Environment {
     mdb_env_info(env_, &info);
     const std::size_t size = info.me_mapsize;
     if (size >= max_map_size_)
-      return error(errc::no_space, "lmdb: " + call + " in " + dir_.string() + ": the map is full at " +
-                                       std::to_string(size) +
+      return error(errc::no_space, "lmdb: " + call + " in " + dir_.string() +
+                                       ": the map is full at " + std::to_string(size) +
                                        " bytes, the configured max_map_size");
     const std::size_t target = size > max_map_size_ / 2 ? max_map_size_ : size * 2;
     int rc = 0;

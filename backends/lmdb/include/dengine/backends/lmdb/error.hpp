@@ -38,11 +38,9 @@ inline errc classify(int rc) noexcept {
   switch (rc) {
     case MDB_INVALID:
     case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND:
-      return errc::storage_corrupt;
+    case MDB_PAGE_NOTFOUND: return errc::storage_corrupt;
     case MDB_VERSION_MISMATCH:
-    case MDB_INCOMPATIBLE:
-      return errc::incompatible_version;
+    case MDB_INCOMPATIBLE: return errc::incompatible_version;
     case MDB_MAP_FULL:
     case ENOSPC:
 #ifdef EDQUOT
@@ -52,13 +50,10 @@ inline errc classify(int rc) noexcept {
     case MDB_READERS_FULL:
     case MDB_TLS_FULL:
     case EBUSY:
-    case EAGAIN:
-      return errc::too_busy;
+    case EAGAIN: return errc::too_busy;
     case MDB_TXN_FULL:
-    case MDB_BAD_VALSIZE:
-      return errc::too_large;
-    default:
-      return errc::io_error;
+    case MDB_BAD_VALSIZE: return errc::too_large;
+    default: return errc::io_error;
   }
 }
 
@@ -82,11 +77,8 @@ inline error to_dengine(error e, const std::filesystem::path& dir) {
       detail += " (the lock file or data file was written by an incompatible LMDB version)";
       break;
     case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND:
-      detail += " (" + (dir / "data.mdb").string() + " is corrupt)";
-      break;
-    default:
-      break;
+    case MDB_PAGE_NOTFOUND: detail += " (" + (dir / "data.mdb").string() + " is corrupt)"; break;
+    default: break;
   }
   return error(classify(rc), std::move(detail));
 }

@@ -104,8 +104,8 @@ class KvStore {
         if (rc != 0) return lmdb_failure(rc, "mdb_cursor_get(kv)");
         const std::string_view stored = detail::as_view(k);
         if (stored.empty() || stored.front() != detail::kv_tag)
-          return error(errc::storage_corrupt, "lmdb: " + env_->data_file().string() +
-                                                  ": kv key without its tag byte");
+          return error(errc::storage_corrupt,
+                       "lmdb: " + env_->data_file().string() + ": kv key without its tag byte");
         const std::string_view key = stored.substr(1);
         if (key < lo) continue;
         if (!hi.empty() && key >= hi) break;
@@ -156,7 +156,8 @@ class KvStore {
   result<void> clear(LogIndex applied_index) {
     std::lock_guard lock(state_->write_mutex);
     DENGINE_TRYV(env_->write(options_.mode, [&](MDB_txn* txn) -> result<void> {
-      if (int rc = mdb_drop(txn, env_->kv_dbi(), 0); rc != 0) return lmdb_failure(rc, "mdb_drop(kv)");
+      if (int rc = mdb_drop(txn, env_->kv_dbi(), 0); rc != 0)
+        return lmdb_failure(rc, "mdb_drop(kv)");
       return put_applied(txn, applied_index);
     }));
     state_->applied.store(applied_index);

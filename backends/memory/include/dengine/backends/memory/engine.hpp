@@ -71,7 +71,8 @@ class Engine {
   /// A batch breaking those rules fails with invalid_argument and changes nothing.
   result<void> append(std::span<const Entry> batch) {
     std::lock_guard lock(mutex_);
-    if (batch.empty()) return error(errc::invalid_argument, "memory engine: append of an empty batch");
+    if (batch.empty())
+      return error(errc::invalid_argument, "memory engine: append of an empty batch");
     const LogIndex from = batch.front().index;
     const LogIndex first = live_.first_index();
     const LogIndex last = live_.last_index();
@@ -82,10 +83,10 @@ class Engine {
                        "] (first index, last index + 1)");
     for (std::size_t k = 1; k < batch.size(); ++k) {
       if (batch[k].index != from + k)
-        return error(errc::invalid_argument,
-                     "memory engine: append batch not contiguous: entry " + std::to_string(k) +
-                         " has index " + std::to_string(batch[k].index) + ", expected " +
-                         std::to_string(from + k));
+        return error(errc::invalid_argument, "memory engine: append batch not contiguous: entry " +
+                                                 std::to_string(k) + " has index " +
+                                                 std::to_string(batch[k].index) + ", expected " +
+                                                 std::to_string(from + k));
     }
     live_.truncate_from(from);
     live_.entries.insert(live_.entries.end(), batch.begin(), batch.end());
@@ -322,9 +323,9 @@ class Engine {
   mutable std::mutex mutex_;
   Image live_;
   Image durable_;
-  HardState hard_state_;          // always durable (save_hard_state is durable on return)
-  LogIndex dirty_from_ = clean;   // lowest index appended since the last sync, or `clean`
-  bool reset_pending_ = false;    // reset() since the last sync: the durable image is stale
+  HardState hard_state_;         // always durable (save_hard_state is durable on return)
+  LogIndex dirty_from_ = clean;  // lowest index appended since the last sync, or `clean`
+  bool reset_pending_ = false;   // reset() since the last sync: the durable image is stale
   EngineCounters counters_;
 };
 

@@ -46,12 +46,14 @@ inline std::string encode(std::string_view magic, std::string_view payload) {
 inline result<std::string_view> decode(std::string_view data, std::string_view magic,
                                        const std::filesystem::path& file) {
   auto corrupt = [&](std::uint64_t offset, std::string_view why) {
-    return error(errc::storage_corrupt, fmt::format("{} at offset {}: {}", file.string(), offset, why));
+    return error(errc::storage_corrupt,
+                 fmt::format("{} at offset {}: {}", file.string(), offset, why));
   };
   if (data.size() < header_bytes + 4)
     return corrupt(data.size(), fmt::format("file is {} bytes, shorter than the {}-byte minimum",
                                             data.size(), header_bytes + 4));
-  if (data.substr(0, 8) != magic.substr(0, 8)) return corrupt(0, "bad magic (not this kind of file)");
+  if (data.substr(0, 8) != magic.substr(0, 8))
+    return corrupt(0, "bad magic (not this kind of file)");
   auto version = encoding::get_u32(data.data() + 8);
   if (version != format_version)
     return error(errc::incompatible_version,

@@ -32,7 +32,8 @@ struct tables {
       t[0][b] = c;
     }
     for (std::size_t k = 1; k < 8; ++k)
-      for (std::uint32_t b = 0; b < 256; ++b) t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xFFU];
+      for (std::uint32_t b = 0; b < 256; ++b)
+        t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xFFU];
   }
 };
 
@@ -45,7 +46,8 @@ inline std::uint64_t load_le64(const unsigned char* p) noexcept {
 }
 
 /// Portable slicing-by-8 over the raw (not pre/post-inverted) register value.
-inline std::uint32_t update_portable(std::uint32_t crc, const unsigned char* p, std::size_t n) noexcept {
+inline std::uint32_t update_portable(std::uint32_t crc, const unsigned char* p,
+                                     std::size_t n) noexcept {
   const auto& t = table.t;
   while (n >= 8) {
     std::uint64_t word = load_le64(p) ^ crc;
@@ -96,8 +98,10 @@ inline bool cpu_has_sse42() noexcept {
 #endif
 }
 
-/// Continues the checksum `crc` (the value of the bytes so far; 0 for none) over `n` bytes at `data`.
-[[nodiscard]] inline std::uint32_t extend(std::uint32_t crc, const void* data, std::size_t n) noexcept {
+/// Continues the checksum `crc` (the value of the bytes so far; 0 for none) over `n` bytes at
+/// `data`.
+[[nodiscard]] inline std::uint32_t extend(std::uint32_t crc, const void* data,
+                                          std::size_t n) noexcept {
   const auto* p = static_cast<const unsigned char*>(data);
   std::uint32_t reg = ~crc;
 #ifdef DENGINE_CRC32C_HAVE_SSE42

@@ -35,7 +35,8 @@ inline std::uint64_t get_u64(const void* p) noexcept {
 }
 /// Overwrites 4 bytes at `pos` of `out` with the little-endian `v`.
 inline void set_u32(std::string& out, std::size_t pos, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out[pos + static_cast<std::size_t>(i)] = static_cast<char>((v >> (8 * i)) & 0xFFU);
+  for (int i = 0; i < 4; ++i)
+    out[pos + static_cast<std::size_t>(i)] = static_cast<char>((v >> (8 * i)) & 0xFFU);
 }
 
 /// A bounds-checked cursor over bytes: every read reports whether the bytes were there, so a

@@ -6,8 +6,8 @@
 /// Directory layout (one engine per directory; `log.lock` is flock()ed while it is open):
 ///
 ///     log-00000000000000000001.seg ...   segments (format in segment.hpp)
-///     log.meta                           first/last segment seq + compaction point (meta_files.hpp)
-///     hardstate                          term, vote, commit (meta_files.hpp)
+///     log.meta                           first/last segment seq + compaction point
+///     (meta_files.hpp) hardstate                          term, vote, commit (meta_files.hpp)
 ///     log.lock                           lock file
 ///
 /// Writes: append() encodes a truncation record (when the batch replaces a suffix) and one record
@@ -38,8 +38,9 @@
 ///   Consequence, stated honestly: damage to the very last record(s) of the log with nothing valid
 ///   after them is indistinguishable from a torn write and is repaired (dropped, with a log line),
 ///   exactly like an unsynced tail; and final records overwritten with zeros look exactly like the
-///   zero-filled unused end of a segment, so they are not even logged. A SIGKILL never causes this (the page cache keeps every
-///   completed write); after a power loss the dropped records were, by construction, the newest.
+///   zero-filled unused end of a segment, so they are not even logged. A SIGKILL never causes this
+///   (the page cache keeps every completed write); after a power loss the dropped records were, by
+///   construction, the newest.
 ///
 /// Persistence modes: DiskFirst — sync() returns after fdatasync. MemFirst — sync() returns at
 /// once; a background thread fdatasyncs within Options::mem_first_sync_interval (10 ms default)
@@ -103,8 +104,8 @@ struct EngineState {
   std::uint64_t unsynced_bytes = 0;  ///< written to the current segment since the last sync()
   std::optional<error> failed;       ///< set by a failed write/fdatasync: no more mutations
   std::unique_ptr<BackgroundSyncer> syncer;  ///< MemFirst only
-  std::string buffer;                ///< append's encoding buffer, reused
-  std::vector<EntryLocation> staged; ///< locations of the records in buffer
+  std::string buffer;                        ///< append's encoding buffer, reused
+  std::vector<EntryLocation> staged;         ///< locations of the records in buffer
 
   mutable std::mutex write_mu;         ///< serializes mutators
   mutable std::shared_mutex state_mu;  ///< guards the in-memory index against concurrent readers
@@ -121,13 +122,16 @@ struct EngineState {
 
   [[nodiscard]] LogIndex first() const noexcept { return meta.snapshot.index + 1; }
   [[nodiscard]] LogIndex last() const noexcept { return meta.snapshot.index + entries.size(); }
-  [[nodiscard]] const SegmentFile& segment(std::uint64_t seq) const { return segments[seq - segments.front().seq]; }
+  [[nodiscard]] const SegmentFile& segment(std::uint64_t seq) const {
+    return segments[seq - segments.front().seq];
+  }
 };
 
 }  // namespace detail
 
 /// A StorageEngine on segmented append-only files (see the file comment for format, recovery,
-/// persistence and error rules). Movable; closes its files (after a final fdatasync) on destruction.
+/// persistence and error rules). Movable; closes its files (after a final fdatasync) on
+/// destruction.
 class Engine {
  public:
   /// Opens (creating if needed) the log in `dir`, recovering it as the file comment describes.
@@ -146,7 +150,8 @@ class Engine {
   /// MemFirst: handed to the background flusher).
   result<void> sync();
   /// Entries in [lo, hi), at least one when lo < hi, bounded by max_bytes of entry_size().
-  [[nodiscard]] result<std::vector<Entry>> entries(LogIndex lo, LogIndex hi, std::size_t max_bytes) const;
+  [[nodiscard]] result<std::vector<Entry>> entries(LogIndex lo, LogIndex hi,
+                                                   std::size_t max_bytes) const;
   /// The term at index i in [snapshot index, last_index()].
   [[nodiscard]] result<Term> term(LogIndex i) const;
   /// The first index still in the log (snapshot index + 1).
@@ -180,14 +185,17 @@ class Engine {
 
 static_assert(StorageEngine<Engine>);
 
-// ---- open ----------------------------------------------------------------------------------------
+// ---- open
+// ----------------------------------------------------------------------------------------
 
 inline result<Engine> Engine::open(const std::filesystem::path& dir, Options options) {
   if (options.segment_bytes < 4096)
     return error(errc::invalid_argument,
-                 fmt::format("rawfile options: segment_bytes must be at least 4096, got {}", options.segment_bytes));
+                 fmt::format("rawfile options: segment_bytes must be at least 4096, got {}",
+                             options.segment_bytes));
   if (options.mode == PersistenceMode::mem_first && options.mem_first_sync_interval.count() <= 0)
-    return error(errc::invalid_argument, "rawfile options: mem_first_sync_interval must be positive");
+    return error(errc::invalid_argument,
+                 "rawfile options: mem_first_sync_interval must be positive");
   auto s = std::make_unique<detail::EngineState>();
   s->options = std::move(options);
   const auto& log = s->options.log;
@@ -200,8 +208,10 @@ inline result<Engine> Engine::open(const std::filesystem::path& dir, Options opt
     const auto name = it->path().filename().string();
     if (auto seq = segment::parse_file_name(name)) {
       segment_files.emplace(*seq, it->path());
-    } else if (name == std::string(log_meta_file) + ".tmp" || name == std::string(hard_state_file) + ".tmp") {
-      detail::emit(log, fmt::format("removing {}: an interrupted atomic replace", it->path().string()));
+    } else if (name == std::string(log_meta_file) + ".tmp" ||
+               name == std::string(hard_state_file) + ".tmp") {
+      detail::emit(log,
+                   fmt::format("removing {}: an interrupted atomic replace", it->path().string()));
       DENGINE_TRYV(io::remove_file(it->path()));
     }
   }
@@ -217,18 +227,24 @@ inline result<Engine> Engine::open(const std::filesystem::path& dir, Options opt
     // would throw the log away.
     for (const auto& [seq, path] : segment_files) {
       DENGINE_TRY(bytes, io::read_whole_file(path));
-      if (bytes && !detail::all_zero(std::string_view(*bytes).substr(std::min<std::size_t>(bytes->size(), segment::header_bytes))))
-        return error(errc::storage_corrupt,
-                     fmt::format("{} is missing but segment {} holds data: refusing to start a new log over it",
-                                 meta_path.string(), path.string()));
-      detail::emit(log, fmt::format("removing {}: an empty segment of an interrupted initialization", path.string()));
+      if (bytes && !detail::all_zero(std::string_view(*bytes).substr(
+                       std::min<std::size_t>(bytes->size(), segment::header_bytes))))
+        return error(
+            errc::storage_corrupt,
+            fmt::format(
+                "{} is missing but segment {} holds data: refusing to start a new log over it",
+                meta_path.string(), path.string()));
+      detail::emit(log,
+                   fmt::format("removing {}: an empty segment of an interrupted initialization",
+                               path.string()));
       DENGINE_TRYV(io::remove_file(path));
     }
     if (hard_state_bytes) {
       DENGINE_TRY(hs, decode_hard_state(*hard_state_bytes, hard_state_path));
       s->hard_state = hs;
     } else {
-      DENGINE_TRYV(io::write_file_atomically(s->dir, hard_state_file, encode_hard_state(s->hard_state)));
+      DENGINE_TRYV(
+          io::write_file_atomically(s->dir, hard_state_file, encode_hard_state(s->hard_state)));
     }
     Engine engine(std::move(s));
     DENGINE_TRY(first, engine.create_segment(1, 1));
@@ -236,8 +252,8 @@ inline result<Engine> Engine::open(const std::filesystem::path& dir, Options opt
     engine.s_->meta = LogMeta{1, 1, {}};
     engine.s_->segments.push_back(std::move(first));
     if (engine.s_->options.mode == PersistenceMode::mem_first)
-      engine.s_->syncer = std::make_unique<BackgroundSyncer>(engine.s_->options.mem_first_sync_interval,
-                                                             engine.s_->options.mem_first_sync_bytes);
+      engine.s_->syncer = std::make_unique<BackgroundSyncer>(
+          engine.s_->options.mem_first_sync_interval, engine.s_->options.mem_first_sync_bytes);
     return engine;
   }
 
@@ -249,23 +265,27 @@ inline result<Engine> Engine::open(const std::filesystem::path& dir, Options opt
                              hard_state_path.string(), meta_path.string()));
   DENGINE_TRY(hs, decode_hard_state(*hard_state_bytes, hard_state_path));
   s->hard_state = hs;
-  DENGINE_TRY(recovered, recover_log(s->dir, std::move(segment_files), s->meta, s->options.segment_bytes, log));
+  DENGINE_TRY(recovered, recover_log(s->dir, std::move(segment_files), s->meta,
+                                     s->options.segment_bytes, log));
   s->segments = std::move(recovered.segments);
   s->entries = std::move(recovered.entries);
   if (s->options.mode == PersistenceMode::mem_first)
-    s->syncer = std::make_unique<BackgroundSyncer>(s->options.mem_first_sync_interval, s->options.mem_first_sync_bytes);
+    s->syncer = std::make_unique<BackgroundSyncer>(s->options.mem_first_sync_interval,
+                                                   s->options.mem_first_sync_bytes);
   return Engine(std::move(s));
 }
 
-// ---- private helpers -----------------------------------------------------------------------------
+// ---- private helpers
+// -----------------------------------------------------------------------------
 
 inline result<void> Engine::usable() const {
   if (!s_->failed && s_->syncer) {
     if (auto f = s_->syncer->failure()) s_->failed = std::move(f);
   }
   if (s_->failed)
-    return error(s_->failed->code, fmt::format("rawfile log in {} stopped after an earlier failure ({}); reopen it",
-                                               s_->dir.path.string(), s_->failed->detail));
+    return error(s_->failed->code,
+                 fmt::format("rawfile log in {} stopped after an earlier failure ({}); reopen it",
+                             s_->dir.path.string(), s_->failed->detail));
   return success();
 }
 
@@ -279,7 +299,8 @@ inline result<void> Engine::write_meta(const LogMeta& meta) {
 }
 
 inline result<SegmentFile> Engine::create_segment(std::uint64_t seq, LogIndex base) {
-  SegmentFile seg{seq, base, s_->dir.path / segment::file_name(seq), nullptr, segment::header_bytes};
+  SegmentFile seg{seq, base, s_->dir.path / segment::file_name(seq), nullptr,
+                  segment::header_bytes};
   // A file of that name can only be an unused leftover of an earlier failed attempt.
   DENGINE_TRYV(io::remove_file(seg.path));
   auto made = [&]() -> result<void> {
@@ -337,15 +358,18 @@ inline void Engine::remove_segments_before(std::uint64_t seq) {
   // next open removes, so it is logged, not returned.
   for (const auto& path : doomed) {
     if (auto removed = io::remove_file(path); !removed)
-      detail::emit(s.options.log, fmt::format("could not remove {}: {}", path.string(), removed.error().message()));
+      detail::emit(s.options.log, fmt::format("could not remove {}: {}", path.string(),
+                                              removed.error().message()));
   }
   if (!doomed.empty()) {
     if (auto synced = s.dir.sync(); !synced)
-      detail::emit(s.options.log, fmt::format("could not sync {}: {}", s.dir.path.string(), synced.error().message()));
+      detail::emit(s.options.log, fmt::format("could not sync {}: {}", s.dir.path.string(),
+                                              synced.error().message()));
   }
 }
 
-// ---- StorageEngine -------------------------------------------------------------------------------
+// ---- StorageEngine
+// -------------------------------------------------------------------------------
 
 inline result<void> Engine::append(std::span<const Entry> batch) {
   auto& s = *s_;
@@ -355,17 +379,20 @@ inline result<void> Engine::append(std::span<const Entry> batch) {
   const LogIndex from = batch.front().index;
   if (from < s.first() || from > s.last() + 1)
     return error(errc::invalid_argument,
-                 fmt::format("rawfile append: batch starts at index {}, outside [{}, {}] (first index, last index + 1)",
+                 fmt::format("rawfile append: batch starts at index {}, outside [{}, {}] (first "
+                             "index, last index + 1)",
                              from, s.first(), s.last() + 1));
   for (std::size_t k = 0; k < batch.size(); ++k) {
     if (batch[k].index != from + k)
-      return error(errc::invalid_argument,
-                   fmt::format("rawfile append: batch not contiguous: entry {} has index {}, expected {}", k,
-                               batch[k].index, from + k));
+      return error(
+          errc::invalid_argument,
+          fmt::format("rawfile append: batch not contiguous: entry {} has index {}, expected {}", k,
+                      batch[k].index, from + k));
     if (batch[k].data.size() > segment::max_payload_bytes - segment::entry_fixed_bytes)
-      return error(errc::too_large, fmt::format("rawfile append: entry {} has {} bytes, the limit is {}",
-                                                batch[k].index, batch[k].data.size(),
-                                                segment::max_payload_bytes - segment::entry_fixed_bytes));
+      return error(errc::too_large,
+                   fmt::format("rawfile append: entry {} has {} bytes, the limit is {}",
+                               batch[k].index, batch[k].data.size(),
+                               segment::max_payload_bytes - segment::entry_fixed_bytes));
   }
 
   s.buffer.clear();
@@ -381,7 +408,8 @@ inline result<void> Engine::append(std::span<const Entry> batch) {
       }
       const auto& target = s.segments.back();
       s.staged.push_back({e.term, target.seq, target.end + s.buffer.size(),
-                          static_cast<std::uint32_t>(segment::entry_fixed_bytes + e.data.size()), e.type});
+                          static_cast<std::uint32_t>(segment::entry_fixed_bytes + e.data.size()),
+                          e.type});
       segment::append_entry_record(s.buffer, e);
     }
     return flush_buffer();
@@ -409,7 +437,8 @@ inline result<void> Engine::sync() {
   return success();
 }
 
-inline result<std::vector<Entry>> Engine::entries(LogIndex lo, LogIndex hi, std::size_t max_bytes) const {
+inline result<std::vector<Entry>> Engine::entries(LogIndex lo, LogIndex hi,
+                                                  std::size_t max_bytes) const {
   struct Read {
     EntryLocation at;
     std::shared_ptr<io::Fd> fd;
@@ -419,11 +448,15 @@ inline result<std::vector<Entry>> Engine::entries(LogIndex lo, LogIndex hi, std:
   {
     const auto& s = *s_;
     std::shared_lock lock(s.state_mu);
-    if (lo > hi) return error(errc::invalid_argument, fmt::format("rawfile entries: lo {} > hi {}", lo, hi));
+    if (lo > hi)
+      return error(errc::invalid_argument, fmt::format("rawfile entries: lo {} > hi {}", lo, hi));
     if (lo < s.first())
-      return error(errc::compacted, fmt::format("rawfile entries: index {} is compacted (first index {})", lo, s.first()));
+      return error(
+          errc::compacted,
+          fmt::format("rawfile entries: index {} is compacted (first index {})", lo, s.first()));
     if (hi > s.last() + 1)
-      return error(errc::unavailable, fmt::format("rawfile entries: hi {} is past last index {} + 1", hi, s.last()));
+      return error(errc::unavailable,
+                   fmt::format("rawfile entries: hi {} is past last index {} + 1", hi, s.last()));
     std::size_t total = 0;
     for (LogIndex i = lo; i < hi; ++i) {
       const auto& at = s.entries[i - s.first()];
@@ -443,7 +476,8 @@ inline result<std::vector<Entry>> Engine::entries(LogIndex lo, LogIndex hi, std:
     // One pread for a run of adjacent records of one segment.
     std::size_t run_end = k + 1;
     while (run_end < reads.size() && reads[run_end].at.seq == reads[k].at.seq &&
-           reads[run_end].at.offset == reads[run_end - 1].at.offset + segment::record_bytes(reads[run_end - 1].at.payload))
+           reads[run_end].at.offset ==
+               reads[run_end - 1].at.offset + segment::record_bytes(reads[run_end - 1].at.payload))
       ++run_end;
     const auto start = reads[k].at.offset;
     const auto& last = reads[run_end - 1].at;
@@ -453,14 +487,16 @@ inline result<std::vector<Entry>> Engine::entries(LogIndex lo, LogIndex hi, std:
     for (; k < run_end; ++k) {
       const auto& at = reads[k].at;
       auto frame = segment::read_frame(buffer, at.offset - start);
-      auto record = frame.status == segment::FrameStatus::ok && frame.kind == segment::RecordKind::entry
-                        ? segment::decode_payload(frame.kind, frame.payload)
-                        : std::nullopt;
+      auto record =
+          frame.status == segment::FrameStatus::ok && frame.kind == segment::RecordKind::entry
+              ? segment::decode_payload(frame.kind, frame.payload)
+              : std::nullopt;
       const LogIndex expected = lo + out.size();
       if (!record || record->index != expected || record->term != at.term)
         return error(errc::storage_corrupt,
-                     fmt::format("{} at offset {}: entry {} failed validation on read ({})", reads[k].path.string(),
-                                 at.offset, expected, frame.problem.empty() ? "wrong record" : frame.problem));
+                     fmt::format("{} at offset {}: entry {} failed validation on read ({})",
+                                 reads[k].path.string(), at.offset, expected,
+                                 frame.problem.empty() ? "wrong record" : frame.problem));
       out.push_back(Entry{record->term, record->index, record->type, std::string(record->data)});
     }
   }
@@ -471,10 +507,12 @@ inline result<Term> Engine::term(LogIndex i) const {
   const auto& s = *s_;
   std::shared_lock lock(s.state_mu);
   if (i < s.meta.snapshot.index)
-    return error(errc::compacted, fmt::format("rawfile term: index {} is compacted (snapshot index {})", i,
-                                              s.meta.snapshot.index));
+    return error(errc::compacted,
+                 fmt::format("rawfile term: index {} is compacted (snapshot index {})", i,
+                             s.meta.snapshot.index));
   if (i > s.last())
-    return error(errc::unavailable, fmt::format("rawfile term: index {} is past last index {}", i, s.last()));
+    return error(errc::unavailable,
+                 fmt::format("rawfile term: index {} is past last index {}", i, s.last()));
   if (i == s.meta.snapshot.index) return s.meta.snapshot.term;
   return s.entries[i - s.first()].term;
 }
@@ -494,14 +532,17 @@ inline result<void> Engine::compact(const SnapshotMeta& meta) {
   std::lock_guard write_lock(s.write_mu);
   DENGINE_TRYV(usable());
   if (meta.index < s.meta.snapshot.index)
-    return error(errc::compacted, fmt::format("rawfile compact: index {} is below the compaction point {}", meta.index,
-                                              s.meta.snapshot.index));
+    return error(errc::compacted,
+                 fmt::format("rawfile compact: index {} is below the compaction point {}",
+                             meta.index, s.meta.snapshot.index));
   if (meta.index > s.last())
-    return error(errc::unavailable, fmt::format("rawfile compact: index {} is past last index {}", meta.index, s.last()));
+    return error(errc::unavailable, fmt::format("rawfile compact: index {} is past last index {}",
+                                                meta.index, s.last()));
   DENGINE_TRY(at, term(meta.index));
   if (at != meta.term)
-    return error(errc::invalid_argument, fmt::format("rawfile compact: term {} given for index {}, whose term is {}",
-                                                     meta.term, meta.index, at));
+    return error(errc::invalid_argument,
+                 fmt::format("rawfile compact: term {} given for index {}, whose term is {}",
+                             meta.term, meta.index, at));
   if (meta == s.meta.snapshot) return success();  // same point, same membership: nothing to record
 
   // Everything up to the compaction point must survive a crash before log.meta says it is there

@@ -27,7 +27,8 @@ namespace dengine::rawfile::io {
 
 /// The error for a failed system call `call` on `file` with errno `err`.
 inline error sys_error(std::string_view call, const std::filesystem::path& file, int err) {
-  std::string what = fmt::format("{} {}: {} (errno {})", call, file.string(), std::strerror(err), err);
+  std::string what =
+      fmt::format("{} {}: {} (errno {})", call, file.string(), std::strerror(err), err);
   if (err == ENOSPC || err == EDQUOT || err == EFBIG) return error(errc::no_space, std::move(what));
   return error(errc::io_error, std::move(what));
 }
@@ -99,9 +100,10 @@ inline result<void> pread_exact(int fd, char* out, std::size_t n, std::uint64_t 
       return sys_error("pread", file, errno);
     }
     if (r == 0)
-      return error(errc::storage_corrupt,
-                   fmt::format("{}: file ends at offset {} inside a record expected up to offset {}",
-                               file.string(), offset + done, offset + n));
+      return error(
+          errc::storage_corrupt,
+          fmt::format("{}: file ends at offset {} inside a record expected up to offset {}",
+                      file.string(), offset + done, offset + n));
     done += static_cast<std::size_t>(r);
   }
   return success();
@@ -183,14 +185,14 @@ struct Directory {
 /// Creates `dir` if missing (with parents), opens it and takes an exclusive lock on
 /// `dir/lock_name`. A path that exists but is no directory is `invalid_argument`; a second open of
 /// the same directory (in this or another process) is `io_error` naming the lock file.
-inline result<Directory> open_directory(const std::filesystem::path& dir, std::string_view lock_name) {
+inline result<Directory> open_directory(const std::filesystem::path& dir,
+                                        std::string_view lock_name) {
   std::error_code ec;
   auto status = std::filesystem::status(dir, ec);
   if (!ec && std::filesystem::exists(status) && !std::filesystem::is_directory(status))
     return error(errc::invalid_argument,
                  fmt::format("data directory {} exists but is not a directory", dir.string()));
-  if (ec && ec != std::errc::no_such_file_or_directory)
-    return sys_error("stat", dir, ec.value());
+  if (ec && ec != std::errc::no_such_file_or_directory) return sys_error("stat", dir, ec.value());
   std::filesystem::create_directories(dir, ec);
   if (ec) return sys_error("mkdir", dir, ec.value());
   Directory d;
@@ -234,7 +236,8 @@ result<void> replace_file_atomically(const Directory& dir, std::string_view name
 }
 
 /// Replaces `dir/name` with `data` atomically (see replace_file_atomically).
-inline result<void> write_file_atomically(const Directory& dir, std::string_view name, std::string_view data) {
+inline result<void> write_file_atomically(const Directory& dir, std::string_view name,
+                                          std::string_view data) {
   return replace_file_atomically(dir, name, [&](int fd, const std::filesystem::path& tmp) {
     return pwrite_all(fd, data, 0, tmp);
   });

@@ -60,7 +60,9 @@ namespace detail {
 /// Buffers writes to a file descriptor and keeps their running CRC32C.
 class ChecksummedWriter {
  public:
-  ChecksummedWriter(int fd, const std::filesystem::path& file) : fd_(fd), file_(file) { buffer_.reserve(capacity); }
+  ChecksummedWriter(int fd, const std::filesystem::path& file) : fd_(fd), file_(file) {
+    buffer_.reserve(capacity);
+  }
   /// Appends bytes.
   result<void> write(std::string_view bytes) {
     crc_ = crc32c::extend(crc_, bytes.data(), bytes.size());
@@ -100,9 +102,9 @@ struct KvState {
   io::Directory dir;
   std::map<std::string, std::string, std::less<>> map;
   LogIndex applied = 0;
-  LogIndex durable = 0;             ///< applied index of kv.snapshot
-  std::size_t dirty_bytes = 0;      ///< key+value bytes written since the last checkpoint
-  bool dirty = false;               ///< anything changed since the last checkpoint
+  LogIndex durable = 0;         ///< applied index of kv.snapshot
+  std::size_t dirty_bytes = 0;  ///< key+value bytes written since the last checkpoint
+  bool dirty = false;           ///< anything changed since the last checkpoint
   mutable std::recursive_mutex mu;
 };
 
@@ -129,8 +131,10 @@ class KvStore {
 
   /// The value at key, or nullopt.
   [[nodiscard]] result<std::optional<std::string>> get(std::string_view key) const;
-  /// Visits keys in [lo, hi) in ascending byte order (hi empty = to the end) until visit returns false.
-  [[nodiscard]] result<void> scan(std::string_view lo, std::string_view hi, const KvVisitor& visit) const;
+  /// Visits keys in [lo, hi) in ascending byte order (hi empty = to the end) until visit returns
+  /// false.
+  [[nodiscard]] result<void> scan(std::string_view lo, std::string_view hi,
+                                  const KvVisitor& visit) const;
   /// Applies the batch in memory and records applied_index (not durable: see the file comment);
   /// checkpoints when KvOptions::checkpoint_bytes is crossed, returning that checkpoint's error if
   /// it fails (the batch is applied in memory all the same).
@@ -158,8 +162,8 @@ class KvStore {
 static_assert(dengine::KvStore<KvStore>);
 
 /// The map and applied index in the contents `data` of the snapshot file `file`.
-inline result<std::pair<LogIndex, std::map<std::string, std::string, std::less<>>>> decode_kv_snapshot(
-    std::string_view data, const std::filesystem::path& file) {
+inline result<std::pair<LogIndex, std::map<std::string, std::string, std::less<>>>>
+decode_kv_snapshot(std::string_view data, const std::filesystem::path& file) {
   DENGINE_TRY(payload, checked_file::decode(data, kv_snapshot_magic, file));
   auto corrupt = [&](std::uint64_t offset, std::string_view why) {
     return error(errc::storage_corrupt, fmt::format("{} at offset {}: {}", file.string(),
@@ -174,11 +178,14 @@ inline result<std::pair<LogIndex, std::map<std::string, std::string, std::less<>
     const auto at = r.position();
     auto klen = r.u32();
     auto vlen = r.u32();
-    if (!klen || !vlen) return corrupt(at, fmt::format("pair {} of {}: truncated lengths", i, *count));
+    if (!klen || !vlen)
+      return corrupt(at, fmt::format("pair {} of {}: truncated lengths", i, *count));
     auto key = r.bytes(*klen);
     auto value = key ? r.bytes(*vlen) : std::nullopt;
-    if (!key || !value) return corrupt(at, fmt::format("pair {} of {}: lengths run past the end", i, *count));
-    if (!map.empty() && !(map.rbegin()->first < *key)) return corrupt(at, fmt::format("pair {}: keys out of order", i));
+    if (!key || !value)
+      return corrupt(at, fmt::format("pair {} of {}: lengths run past the end", i, *count));
+    if (!map.empty() && !(map.rbegin()->first < *key))
+      return corrupt(at, fmt::format("pair {}: keys out of order", i));
     map.emplace_hint(map.end(), std::string(*key), std::string(*value));
   }
   if (r.remaining() != 0) return corrupt(r.position(), "trailing bytes after the last pair");
@@ -192,7 +199,8 @@ inline result<KvStore> KvStore::open(const std::filesystem::path& dir, KvOptions
   s->dir = std::move(d);
   const auto tmp = dir / (std::string(kv_snapshot_file) + ".tmp");
   if (std::error_code ec; std::filesystem::exists(tmp, ec)) {
-    detail::emit(s->options.log, fmt::format("removing {}: an interrupted checkpoint", tmp.string()));
+    detail::emit(s->options.log,
+                 fmt::format("removing {}: an interrupted checkpoint", tmp.string()));
     DENGINE_TRYV(io::remove_file(tmp));
   }
   const auto path = dir / kv_snapshot_file;
@@ -209,7 +217,8 @@ inline void KvStore::close() noexcept {
   if (!s_) return;
   if (s_->options.checkpoint_on_close && s_->dirty) {
     if (auto done = checkpoint(); !done)
-      detail::emit(s_->options.log, fmt::format("checkpoint on close failed: {}", done.error().message()));
+      detail::emit(s_->options.log,
+                   fmt::format("checkpoint on close failed: {}", done.error().message()));
   }
   s_.reset();
 }
@@ -221,7 +230,8 @@ inline result<std::optional<std::string>> KvStore::get(std::string_view key) con
   return std::optional<std::string>{it->second};
 }
 
-inline result<void> KvStore::scan(std::string_view lo, std::string_view hi, const KvVisitor& visit) const {
+inline result<void> KvStore::scan(std::string_view lo, std::string_view hi,
+                                  const KvVisitor& visit) const {
   std::lock_guard lock(s_->mu);
   for (auto it = s_->map.lower_bound(lo); it != s_->map.end(); ++it) {
     if (!hi.empty() && std::string_view(it->first) >= hi) break;
@@ -234,8 +244,10 @@ inline result<void> KvStore::write(const WriteBatch& batch, LogIndex applied_ind
   std::lock_guard lock(s_->mu);
   for (const KvWrite& w : batch.writes) {
     if (w.key.size() > max_field_bytes || w.value.size() > max_field_bytes)
-      return error(errc::too_large, fmt::format("rawfile kv write: a key or value of {} bytes exceeds the {}-byte limit",
-                                                std::max(w.key.size(), w.value.size()), max_field_bytes));
+      return error(
+          errc::too_large,
+          fmt::format("rawfile kv write: a key or value of {} bytes exceeds the {}-byte limit",
+                      std::max(w.key.size(), w.value.size()), max_field_bytes));
   }
   for (const KvWrite& w : batch.writes) {
     if (w.kind == KvWrite::Kind::put) {
@@ -248,7 +260,8 @@ inline result<void> KvStore::write(const WriteBatch& batch, LogIndex applied_ind
   }
   s_->applied = applied_index;
   s_->dirty = true;
-  if (s_->options.checkpoint_bytes != 0 && s_->dirty_bytes >= s_->options.checkpoint_bytes) return checkpoint();
+  if (s_->options.checkpoint_bytes != 0 && s_->dirty_bytes >= s_->options.checkpoint_bytes)
+    return checkpoint();
   return success();
 }
 
@@ -270,29 +283,30 @@ inline result<void> KvStore::checkpoint() {
   auto& s = *s_;
   std::uint64_t payload = 16;
   for (const auto& [k, v] : s.map) payload += 8 + k.size() + v.size();
-  DENGINE_TRYV(io::replace_file_atomically(s.dir, kv_snapshot_file, [&](int fd, const std::filesystem::path& file) -> result<void> {
-    detail::ChecksummedWriter out(fd, file);
-    std::string head(kv_snapshot_magic);
-    encoding::put_u32(head, checked_file::format_version);
-    encoding::put_u32(head, 0);
-    encoding::put_u64(head, payload);
-    encoding::put_u64(head, s.applied);
-    encoding::put_u64(head, s.map.size());
-    DENGINE_TRYV(out.write(head));
-    std::string lengths;
-    for (const auto& [k, v] : s.map) {
-      lengths.clear();
-      encoding::put_u32(lengths, static_cast<std::uint32_t>(k.size()));
-      encoding::put_u32(lengths, static_cast<std::uint32_t>(v.size()));
-      DENGINE_TRYV(out.write(lengths));
-      DENGINE_TRYV(out.write(k));
-      DENGINE_TRYV(out.write(v));
-    }
-    std::string tail;
-    encoding::put_u32(tail, out.crc());
-    DENGINE_TRYV(out.write(tail));
-    return out.flush();
-  }));
+  DENGINE_TRYV(io::replace_file_atomically(
+      s.dir, kv_snapshot_file, [&](int fd, const std::filesystem::path& file) -> result<void> {
+        detail::ChecksummedWriter out(fd, file);
+        std::string head(kv_snapshot_magic);
+        encoding::put_u32(head, checked_file::format_version);
+        encoding::put_u32(head, 0);
+        encoding::put_u64(head, payload);
+        encoding::put_u64(head, s.applied);
+        encoding::put_u64(head, s.map.size());
+        DENGINE_TRYV(out.write(head));
+        std::string lengths;
+        for (const auto& [k, v] : s.map) {
+          lengths.clear();
+          encoding::put_u32(lengths, static_cast<std::uint32_t>(k.size()));
+          encoding::put_u32(lengths, static_cast<std::uint32_t>(v.size()));
+          DENGINE_TRYV(out.write(lengths));
+          DENGINE_TRYV(out.write(k));
+          DENGINE_TRYV(out.write(v));
+        }
+        std::string tail;
+        encoding::put_u32(tail, out.crc());
+        DENGINE_TRYV(out.write(tail));
+        return out.flush();
+      }));
   s.durable = s.applied;
   s.dirty_bytes = 0;
   s.dirty = false;

@@ -47,7 +47,8 @@ inline std::string encode_hard_state(const HardState& hs) {
 }
 
 /// The hard state in `data` (the contents of `file`).
-inline result<HardState> decode_hard_state(std::string_view data, const std::filesystem::path& file) {
+inline result<HardState> decode_hard_state(std::string_view data,
+                                           const std::filesystem::path& file) {
   DENGINE_TRY(payload, checked_file::decode(data, hard_state_magic, file));
   encoding::Reader r(payload);
   auto term = r.u64();
@@ -55,7 +56,8 @@ inline result<HardState> decode_hard_state(std::string_view data, const std::fil
   auto commit = r.u64();
   if (!term || !vote || !commit || r.remaining() != 0)
     return error(errc::storage_corrupt,
-                 fmt::format("{}: hard state payload is {} bytes, expected 24", file.string(), payload.size()));
+                 fmt::format("{}: hard state payload is {} bytes, expected 24", file.string(),
+                             payload.size()));
   return HardState{*term, *vote, *commit};
 }
 
@@ -77,7 +79,8 @@ inline std::string encode_log_meta(const LogMeta& m) {
 inline result<LogMeta> decode_log_meta(std::string_view data, const std::filesystem::path& file) {
   DENGINE_TRY(payload, checked_file::decode(data, log_meta_magic, file));
   auto malformed = [&](std::string_view why) {
-    return error(errc::storage_corrupt, fmt::format("{}: malformed log meta: {}", file.string(), why));
+    return error(errc::storage_corrupt,
+                 fmt::format("{}: malformed log meta: {}", file.string(), why));
   };
   encoding::Reader r(payload);
   LogMeta m;

@@ -64,8 +64,8 @@ struct SegmentFile {
 
 /// The log as recovery found it.
 struct RecoveredLog {
-  std::deque<SegmentFile> segments;  ///< [first_seq, last_seq], in order
-  std::deque<EntryLocation> entries; ///< indexes snapshot.index + 1 .. last
+  std::deque<SegmentFile> segments;   ///< [first_seq, last_seq], in order
+  std::deque<EntryLocation> entries;  ///< indexes snapshot.index + 1 .. last
   LogIndex last = 0;
 };
 
@@ -84,7 +84,8 @@ class Mapping {
     return m;
   }
   Mapping() = default;
-  Mapping(Mapping&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  Mapping(Mapping&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
   Mapping& operator=(Mapping&&) = delete;
   Mapping(const Mapping&) = delete;
   Mapping& operator=(const Mapping&) = delete;
@@ -106,41 +107,49 @@ inline bool all_zero(std::string_view bytes) {
 
 /// The first 8-aligned offset after `from` where a valid record frame starts, or 0 if none.
 inline std::uint64_t find_valid_frame_after(std::string_view file, std::uint64_t from) {
-  for (std::uint64_t y = segment::align_up(from + 1); y + segment::frame_bytes <= file.size(); y += segment::alignment) {
+  for (std::uint64_t y = segment::align_up(from + 1); y + segment::frame_bytes <= file.size();
+       y += segment::alignment) {
     // Cheap filters before the checksum: a known kind and zero reserved bytes.
     auto kind = static_cast<std::uint8_t>(file[y + 8]);
-    if ((kind != 1 && kind != 2) || file[y + 9] != 0 || file[y + 10] != 0 || file[y + 11] != 0) continue;
+    if ((kind != 1 && kind != 2) || file[y + 9] != 0 || file[y + 10] != 0 || file[y + 11] != 0)
+      continue;
     if (segment::read_frame(file, y).status == segment::FrameStatus::ok) return y;
   }
   return 0;
 }
 
-inline error corrupt(const std::filesystem::path& file, std::uint64_t offset, std::string_view why) {
-  return error(errc::storage_corrupt, fmt::format("{} at offset {}: {}", file.string(), offset, why));
+inline error corrupt(const std::filesystem::path& file, std::uint64_t offset,
+                     std::string_view why) {
+  return error(errc::storage_corrupt,
+               fmt::format("{} at offset {}: {}", file.string(), offset, why));
 }
 
 }  // namespace detail
 
 /// Rebuilds the log from the segment files `files` (seq → path) of `dir` per `meta`; see the rules
 /// at the top of this file. Repairs (leftover removal, torn-tail truncation) are logged to `log`.
-inline result<RecoveredLog> recover_log(const io::Directory& dir, std::map<std::uint64_t, std::filesystem::path> files,
+inline result<RecoveredLog> recover_log(const io::Directory& dir,
+                                        std::map<std::uint64_t, std::filesystem::path> files,
                                         const LogMeta& meta, std::uint64_t preallocate_bytes,
                                         const log_function& log) {
   bool removed = false;
   // Leftovers of a finished compaction or reset.
   while (!files.empty() && files.begin()->first < meta.first_seq) {
-    detail::emit(log, fmt::format("removing {}: below the log's first segment {} (left by a compaction or reset)",
-                                  files.begin()->second.string(), meta.first_seq));
+    detail::emit(
+        log,
+        fmt::format("removing {}: below the log's first segment {} (left by a compaction or reset)",
+                    files.begin()->second.string(), meta.first_seq));
     DENGINE_TRYV(io::remove_file(files.begin()->second));
     files.erase(files.begin());
     removed = true;
   }
   for (std::uint64_t seq = meta.first_seq; seq <= meta.last_seq; ++seq) {
     if (!files.contains(seq))
-      return error(errc::storage_corrupt,
-                   fmt::format("segment file {} is missing: {} says the log spans segments {} to {}",
-                               (dir.path / segment::file_name(seq)).string(),
-                               (dir.path / log_meta_file).string(), meta.first_seq, meta.last_seq));
+      return error(
+          errc::storage_corrupt,
+          fmt::format("segment file {} is missing: {} says the log spans segments {} to {}",
+                      (dir.path / segment::file_name(seq)).string(),
+                      (dir.path / log_meta_file).string(), meta.first_seq, meta.last_seq));
   }
 
   RecoveredLog out;
@@ -159,12 +168,18 @@ inline result<RecoveredLog> recover_log(const io::Directory& dir, std::map<std::
       auto first_frame = bytes.size() > segment::header_bytes
                              ? segment::read_frame(bytes, segment::header_bytes).status
                              : segment::FrameStatus::zero;
-      if (first_frame != segment::FrameStatus::zero || !detail::all_zero(bytes.substr(std::min<std::size_t>(bytes.size(), segment::header_bytes))))
-        return detail::corrupt(path, segment::header_bytes,
-                               fmt::format("segment {} is newer than the last segment {} recorded in {} but holds data",
-                                           seq, meta.last_seq, log_meta_file));
-      detail::emit(log, fmt::format("removing {}: created but never used (an interrupted segment roll or reset)",
-                                    path.string()));
+      if (first_frame != segment::FrameStatus::zero ||
+          !detail::all_zero(
+              bytes.substr(std::min<std::size_t>(bytes.size(), segment::header_bytes))))
+        return detail::corrupt(
+            path, segment::header_bytes,
+            fmt::format(
+                "segment {} is newer than the last segment {} recorded in {} but holds data", seq,
+                meta.last_seq, log_meta_file));
+      detail::emit(
+          log,
+          fmt::format("removing {}: created but never used (an interrupted segment roll or reset)",
+                      path.string()));
       DENGINE_TRYV(io::remove_file(path));
       removed = true;
       continue;
@@ -173,20 +188,28 @@ inline result<RecoveredLog> recover_log(const io::Directory& dir, std::map<std::
     auto check = segment::decode_header(bytes);
     if (!check.header) {
       if (check.version_mismatch)
-        return error(errc::incompatible_version, fmt::format("{}: {}", path.string(), check.problem));
+        return error(errc::incompatible_version,
+                     fmt::format("{}: {}", path.string(), check.problem));
       return detail::corrupt(path, 0, check.problem);
     }
     if (check.header->seq != seq)
-      return detail::corrupt(path, 16, fmt::format("header says segment {}, the file name {}", check.header->seq, seq));
+      return detail::corrupt(
+          path, 16,
+          fmt::format("header says segment {}, the file name {}", check.header->seq, seq));
     const LogIndex base = check.header->base;
     if (out.segments.empty()) {
       if (base > compacted + 1)
-        return detail::corrupt(path, 24, fmt::format("the log starts at index {} but the compaction point is {}: "
-                                                     "entries {} to {} are missing", base, compacted, compacted + 1, base - 1));
+        return detail::corrupt(
+            path, 24,
+            fmt::format("the log starts at index {} but the compaction point is {}: "
+                        "entries {} to {} are missing",
+                        base, compacted, compacted + 1, base - 1));
       last = base - 1;
     } else if (base != last + 1) {
-      return detail::corrupt(path, 24, fmt::format("segment starts at index {} but the previous segment {} ends at index {}",
-                                                   base, out.segments.back().path.string(), last));
+      return detail::corrupt(
+          path, 24,
+          fmt::format("segment starts at index {} but the previous segment {} ends at index {}",
+                      base, out.segments.back().path.string(), last));
     }
 
     // Replay the records.
@@ -204,16 +227,22 @@ inline result<RecoveredLog> recover_log(const io::Directory& dir, std::map<std::
         break;
       }
       auto record = segment::decode_payload(frame.kind, frame.payload);
-      if (!record) return detail::corrupt(path, offset, "malformed record payload (checksum matches)");
+      if (!record)
+        return detail::corrupt(path, offset, "malformed record payload (checksum matches)");
       if (record->kind == segment::RecordKind::entry) {
         if (record->index != last + 1)
-          return detail::corrupt(path, offset, fmt::format("entry index {} does not follow index {}", record->index, last));
+          return detail::corrupt(
+              path, offset,
+              fmt::format("entry index {} does not follow index {}", record->index, last));
         last = record->index;
         if (last > compacted)
-          out.entries.push_back({record->term, seq, offset, static_cast<std::uint32_t>(frame.payload.size()), record->type});
+          out.entries.push_back({record->term, seq, offset,
+                                 static_cast<std::uint32_t>(frame.payload.size()), record->type});
       } else {
         if (record->index == 0 || record->index > last + 1)
-          return detail::corrupt(path, offset, fmt::format("truncation at index {} outside the log ending at {}", record->index, last));
+          return detail::corrupt(path, offset,
+                                 fmt::format("truncation at index {} outside the log ending at {}",
+                                             record->index, last));
         last = record->index - 1;
         auto keep = last > compacted ? last - compacted : 0;
         while (out.entries.size() > keep) out.entries.pop_back();
@@ -223,16 +252,23 @@ inline result<RecoveredLog> recover_log(const io::Directory& dir, std::map<std::
 
     if (!bad.empty()) {
       if (!newest)
-        return detail::corrupt(path, offset, fmt::format("{} in a sealed segment (it was synced before {} was created, "
-                                                         "so this is damage, not a torn write)", bad,
-                                                         segment::file_name(seq + 1)));
+        return detail::corrupt(
+            path, offset,
+            fmt::format("{} in a sealed segment (it was synced before {} was created, "
+                        "so this is damage, not a torn write)",
+                        bad, segment::file_name(seq + 1)));
       if (auto later = detail::find_valid_frame_after(bytes, offset); later != 0)
-        return detail::corrupt(path, offset, fmt::format("{}, but a valid record follows at offset {}: refusing to "
-                                                         "drop it", bad, later));
-      detail::emit(log, fmt::format("{}: torn tail at offset {} ({}); discarding the {} bytes after it (last index now {})",
+        return detail::corrupt(
+            path, offset,
+            fmt::format("{}, but a valid record follows at offset {}: refusing to "
+                        "drop it",
+                        bad, later));
+      detail::emit(log, fmt::format("{}: torn tail at offset {} ({}); discarding the {} bytes "
+                                    "after it (last index now {})",
                                     path.string(), offset, bad, bytes.size() - offset, last));
       DENGINE_TRYV(io::truncate_to(fd.get(), offset, path));
-      DENGINE_TRYV(io::preallocate(fd.get(), std::max<std::uint64_t>(preallocate_bytes, offset), path));
+      DENGINE_TRYV(
+          io::preallocate(fd.get(), std::max<std::uint64_t>(preallocate_bytes, offset), path));
       DENGINE_TRYV(io::full_sync(fd.get(), path));
     }
     out.segments.push_back({seq, base, path, std::make_shared<io::Fd>(std::move(fd)), offset});
@@ -241,9 +277,11 @@ inline result<RecoveredLog> recover_log(const io::Directory& dir, std::map<std::
     DENGINE_TRYV(dir.sync());
   }
   if (last < compacted)
-    return error(errc::storage_corrupt,
-                 fmt::format("{}: the log ends at index {}, before the compaction point {} recorded in {}",
-                             out.segments.back().path.string(), last, compacted, (dir.path / log_meta_file).string()));
+    return error(
+        errc::storage_corrupt,
+        fmt::format("{}: the log ends at index {}, before the compaction point {} recorded in {}",
+                    out.segments.back().path.string(), last, compacted,
+                    (dir.path / log_meta_file).string()));
   out.last = last;
   return out;
 }

@@ -53,10 +53,14 @@ inline constexpr std::uint32_t max_payload_bytes = 1U << 30;
 enum class RecordKind : std::uint8_t { entry = 1, truncate = 2 };
 
 /// `n` rounded up to a multiple of 8.
-constexpr std::uint64_t align_up(std::uint64_t n) noexcept { return (n + alignment - 1) & ~(alignment - 1); }
+constexpr std::uint64_t align_up(std::uint64_t n) noexcept {
+  return (n + alignment - 1) & ~(alignment - 1);
+}
 
 /// Bytes a record with `payload` bytes occupies in a segment, padding included.
-constexpr std::uint64_t record_bytes(std::uint64_t payload) noexcept { return align_up(frame_bytes + payload); }
+constexpr std::uint64_t record_bytes(std::uint64_t payload) noexcept {
+  return align_up(frame_bytes + payload);
+}
 
 /// Bytes the entry record of `e` occupies.
 inline std::uint64_t entry_record_bytes(const Entry& e) noexcept {
@@ -68,7 +72,8 @@ inline std::string file_name(std::uint64_t seq) { return fmt::format("log-{:020}
 
 /// The sequence number in a segment file name, or nullopt for any other name.
 inline std::optional<std::uint64_t> parse_file_name(std::string_view name) {
-  if (name.size() != 28 || name.substr(0, 4) != "log-" || name.substr(24) != ".seg") return std::nullopt;
+  if (name.size() != 28 || name.substr(0, 4) != "log-" || name.substr(24) != ".seg")
+    return std::nullopt;
   std::uint64_t seq = 0;
   auto digits = name.substr(4, 20);
   auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seq);
@@ -105,7 +110,8 @@ struct HeaderCheck {
 inline HeaderCheck decode_header(std::string_view bytes) {
   HeaderCheck out;
   if (bytes.size() < header_bytes) {
-    out.problem = fmt::format("file is {} bytes, shorter than the {}-byte segment header", bytes.size(), header_bytes);
+    out.problem = fmt::format("file is {} bytes, shorter than the {}-byte segment header",
+                              bytes.size(), header_bytes);
     return out;
   }
   if (bytes.substr(0, 8) != magic) {
@@ -117,7 +123,8 @@ inline HeaderCheck decode_header(std::string_view bytes) {
     return out;
   }
   if (auto v = encoding::get_u32(bytes.data() + 8); v != format_version) {
-    out.problem = fmt::format("segment format version {}, this build reads version {}", v, format_version);
+    out.problem =
+        fmt::format("segment format version {}, this build reads version {}", v, format_version);
     out.version_mismatch = true;
     return out;
   }
@@ -147,24 +154,26 @@ void append_record(std::string& out, RecordKind kind, std::size_t payload_bytes,
 
 /// Appends the record of entry `e` to `out`.
 inline void append_entry_record(std::string& out, const Entry& e) {
-  detail::append_record(out, RecordKind::entry, entry_fixed_bytes + e.data.size(), [&](std::string& o) {
-    encoding::put_u64(o, e.index);
-    encoding::put_u64(o, e.term);
-    o.push_back(static_cast<char>(e.type));
-    o.append(e.data);
-  });
+  detail::append_record(out, RecordKind::entry, entry_fixed_bytes + e.data.size(),
+                        [&](std::string& o) {
+                          encoding::put_u64(o, e.index);
+                          encoding::put_u64(o, e.term);
+                          o.push_back(static_cast<char>(e.type));
+                          o.append(e.data);
+                        });
 }
 
 /// Appends a record removing the entries at and after `index` to `out`.
 inline void append_truncate_record(std::string& out, LogIndex index) {
-  detail::append_record(out, RecordKind::truncate, 8, [&](std::string& o) { encoding::put_u64(o, index); });
+  detail::append_record(out, RecordKind::truncate, 8,
+                        [&](std::string& o) { encoding::put_u64(o, index); });
 }
 
 /// The outcome of reading the record frame at one offset.
 enum class FrameStatus {
-  ok,        ///< a complete frame whose checksum matches
-  zero,      ///< the 12 frame bytes are all zero (or the file ends exactly here): no record
-  bad,       ///< something is there but it is not a valid record (see Frame::problem)
+  ok,    ///< a complete frame whose checksum matches
+  zero,  ///< the 12 frame bytes are all zero (or the file ends exactly here): no record
+  bad,   ///< something is there but it is not a valid record (see Frame::problem)
 };
 
 /// A record frame as found at some offset of a segment.
@@ -200,11 +209,13 @@ inline Frame read_frame(std::string_view file, std::uint64_t offset) {
     f.problem = fmt::format("record length {} runs past the end of the file", length);
     return f;
   }
-  if (encoding::get_u32(head.data()) != crc32c::value(file.substr(offset + 4, frame_bytes - 4 + length))) {
+  if (encoding::get_u32(head.data()) !=
+      crc32c::value(file.substr(offset + 4, frame_bytes - 4 + length))) {
     f.problem = "record checksum mismatch";
     return f;
   }
-  if (kind != static_cast<std::uint8_t>(RecordKind::entry) && kind != static_cast<std::uint8_t>(RecordKind::truncate)) {
+  if (kind != static_cast<std::uint8_t>(RecordKind::entry) &&
+      kind != static_cast<std::uint8_t>(RecordKind::truncate)) {
     f.problem = fmt::format("unknown record kind {}", kind);
     return f;
   }

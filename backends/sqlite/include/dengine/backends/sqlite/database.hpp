@@ -10,9 +10,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -40,7 +40,8 @@ inline result<void> sync_dir(const std::filesystem::path& dir) {
   const int err = errno;
   ::close(fd);
   if (rc != 0)
-    return error(errc::io_error, "sqlite: fsync of dir " + dir.string() + ": " + std::strerror(err));
+    return error(errc::io_error,
+                 "sqlite: fsync of dir " + dir.string() + ": " + std::strerror(err));
   return success();
 }
 
@@ -50,8 +51,8 @@ inline result<void> sync_dir(const std::filesystem::path& dir) {
 inline error make_error(int rc, std::string_view what, const std::filesystem::path& file,
                         const char* message, std::chrono::milliseconds busy_timeout,
                         int sys_errno = 0) {
-  const std::string cause = std::string(what) + ": " +
-                            (message != nullptr ? message : sqlite3_errstr(rc));
+  const std::string cause =
+      std::string(what) + ": " + (message != nullptr ? message : sqlite3_errstr(rc));
   const std::string name = file.string();
   switch (rc & 0xff) {
     case SQLITE_BUSY:
@@ -69,14 +70,14 @@ inline error make_error(int rc, std::string_view what, const std::filesystem::pa
       return error(errc::storage_corrupt,
                    "sqlite: " + name + " is corrupt or not an SQLite database (" + cause + ")");
     case SQLITE_TOOBIG:
-      return error(errc::too_large, "sqlite: " + name + ": a value exceeds SQLite's limit (" +
-                                        cause + ")");
+      return error(errc::too_large,
+                   "sqlite: " + name + ": a value exceeds SQLite's limit (" + cause + ")");
     case SQLITE_IOERR:
       if (sys_errno == ENOSPC)
-        return error(errc::no_space, "sqlite: " + name + ": no space left on device (" + cause + ")");
+        return error(errc::no_space,
+                     "sqlite: " + name + ": no space left on device (" + cause + ")");
       return error(errc::io_error, "sqlite: " + name + ": " + cause);
-    default:
-      return error(errc::io_error, "sqlite: " + name + ": " + cause);
+    default: return error(errc::io_error, "sqlite: " + name + ": " + cause);
   }
 }
 
@@ -122,8 +123,9 @@ class Database {
       return error(errc::io_error, "sqlite: " + db.file_.string() +
                                        ": cannot enable WAL journaling (journal_mode is " + mode +
                                        "); the file system must support shared memory");
-    DENGINE_TRYV(db.exec(options.mode == PersistenceMode::disk_first ? "PRAGMA synchronous=FULL"
-                                                                     : "PRAGMA synchronous=NORMAL"));
+    DENGINE_TRYV(db.exec(options.mode == PersistenceMode::disk_first
+                             ? "PRAGMA synchronous=FULL"
+                             : "PRAGMA synchronous=NORMAL"));
     if (options.max_db_bytes != 0) {
       DENGINE_TRY(page_size, db.query_int("PRAGMA page_size"));
       const std::uint64_t pages =

@@ -53,7 +53,8 @@ inline std::string encode_ids(const std::vector<NodeId>& ids) {
   std::string out;
   out.reserve(ids.size() * 8);
   for (NodeId id : ids)
-    for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((id >> shift) & 0xff));
+    for (int shift = 56; shift >= 0; shift -= 8)
+      out.push_back(static_cast<char>((id >> shift) & 0xff));
   return out;
 }
 
@@ -70,7 +71,8 @@ inline bool decode_ids(std::string_view bytes, std::vector<NodeId>& out) {
 }
 
 /// Largest index SQLite's signed integers order correctly.
-inline constexpr LogIndex max_index = static_cast<LogIndex>(std::numeric_limits<std::int64_t>::max());
+inline constexpr LogIndex max_index =
+    static_cast<LogIndex>(std::numeric_limits<std::int64_t>::max());
 
 }  // namespace detail
 
@@ -112,16 +114,16 @@ class Engine {
     if (batch.empty()) return error(errc::invalid_argument, where() + ": append of an empty batch");
     const LogIndex from = batch.front().index;
     if (from < first || from > last + 1)
-      return error(errc::invalid_argument,
-                   where() + ": append at index " + std::to_string(from) + " outside [" +
-                       std::to_string(first) + ", " + std::to_string(last + 1) +
-                       "] (first index, last index + 1)");
+      return error(errc::invalid_argument, where() + ": append at index " + std::to_string(from) +
+                                               " outside [" + std::to_string(first) + ", " +
+                                               std::to_string(last + 1) +
+                                               "] (first index, last index + 1)");
     for (std::size_t k = 1; k < batch.size(); ++k) {
       if (batch[k].index != from + k)
-        return error(errc::invalid_argument,
-                     where() + ": append batch not contiguous: entry " + std::to_string(k) +
-                         " has index " + std::to_string(batch[k].index) + ", expected " +
-                         std::to_string(from + k));
+        return error(errc::invalid_argument, where() + ": append batch not contiguous: entry " +
+                                                 std::to_string(k) + " has index " +
+                                                 std::to_string(batch[k].index) + ", expected " +
+                                                 std::to_string(from + k));
     }
     if (batch.back().index > detail::max_index) return index_too_large(batch.back().index);
     WriteTransaction txn(s.writer);
@@ -138,8 +140,8 @@ class Engine {
       s.insert_entry.bind_u64(2, e.term);
       s.insert_entry.bind_int64(3, static_cast<std::int64_t>(e.type));
       if (int rc = s.insert_entry.bind_blob(4, e.data); rc != SQLITE_OK)
-        return s.writer.failure(rc, "binding the data of entry " + std::to_string(e.index) +
-                                        " (" + std::to_string(e.data.size()) + " bytes)");
+        return s.writer.failure(rc, "binding the data of entry " + std::to_string(e.index) + " (" +
+                                        std::to_string(e.data.size()) + " bytes)");
       if (int rc = s.insert_entry.step(); rc != SQLITE_DONE)
         return s.writer.failure(rc, "INSERT INTO raft_log (index " + std::to_string(e.index) + ")");
     }
@@ -211,10 +213,11 @@ class Engine {
     s.term_view.bind_u64(1, std::min(i, detail::max_index));
     const int rc = s.term_view.step();
     if (rc == SQLITE_DONE) return missing_row("raft_snapshot");
-    if (rc != SQLITE_ROW) return s.reader.failure(rc, "SELECT term (index " + std::to_string(i) + ")");
+    if (rc != SQLITE_ROW)
+      return s.reader.failure(rc, "SELECT term (index " + std::to_string(i) + ")");
     const LogIndex snapshot_index = s.term_view.column_u64(0);
-    const LogIndex last = s.term_view.column_type(2) == SQLITE_NULL ? snapshot_index
-                                                                    : s.term_view.column_u64(2);
+    const LogIndex last =
+        s.term_view.column_type(2) == SQLITE_NULL ? snapshot_index : s.term_view.column_u64(2);
     if (i < snapshot_index)
       return error(errc::compacted, where() + ": term at index " + std::to_string(i) +
                                         " below the snapshot index " +
@@ -245,8 +248,8 @@ class Engine {
                                         std::to_string(s.snapshot_index) + what);
     if (meta.index > s.last.load())
       return error(errc::unavailable, where() + ": index " + std::to_string(meta.index) +
-                                          " is past last index " +
-                                          std::to_string(s.last.load()) + what);
+                                          " is past last index " + std::to_string(s.last.load()) +
+                                          what);
     Term found = s.snapshot_term;
     if (meta.index != s.snapshot_index) {
       Reset reset(s.term_at);
@@ -363,18 +366,27 @@ class Engine {
         : options(o), writer(std::move(w)), reader(std::move(r)) {}
 
     result<void> prepare() {
-      DENGINE_TRY(a, writer.prepare("INSERT INTO raft_log(idx, term, type, data) VALUES (?1, ?2, ?3, ?4)"));
+      DENGINE_TRY(
+          a, writer.prepare("INSERT INTO raft_log(idx, term, type, data) VALUES (?1, ?2, ?3, ?4)"));
       DENGINE_TRY(b, writer.prepare("DELETE FROM raft_log WHERE idx >= ?1"));
       DENGINE_TRY(c, writer.prepare("DELETE FROM raft_log WHERE idx <= ?1"));
       DENGINE_TRY(d, writer.prepare("DELETE FROM raft_log"));
-      DENGINE_TRY(e, writer.prepare("INSERT OR REPLACE INTO raft_snapshot(id, idx, term, voters, learners) VALUES (0, ?1, ?2, ?3, ?4)"));
-      DENGINE_TRY(f, writer.prepare("INSERT OR REPLACE INTO raft_hard_state(id, term, vote, commit_index) VALUES (0, ?1, ?2, ?3)"));
+      DENGINE_TRY(e, writer.prepare("INSERT OR REPLACE INTO raft_snapshot(id, idx, term, voters, "
+                                    "learners) VALUES (0, ?1, ?2, ?3, ?4)"));
+      DENGINE_TRY(f, writer.prepare("INSERT OR REPLACE INTO raft_hard_state(id, term, vote, "
+                                    "commit_index) VALUES (0, ?1, ?2, ?3)"));
       DENGINE_TRY(g, writer.prepare("SELECT term FROM raft_log WHERE idx = ?1"));
-      DENGINE_TRY(h, reader.prepare("SELECT s.idx, (SELECT max(idx) FROM raft_log) FROM raft_snapshot AS s WHERE s.id = 0"));
-      DENGINE_TRY(i, reader.prepare("SELECT s.idx, s.term, (SELECT max(idx) FROM raft_log), (SELECT term FROM raft_log WHERE idx = ?1) FROM raft_snapshot AS s WHERE s.id = 0"));
-      DENGINE_TRY(j, reader.prepare("SELECT idx, term, type, data FROM raft_log WHERE idx >= ?1 AND idx < ?2 ORDER BY idx"));
-      DENGINE_TRY(k, reader.prepare("SELECT term, vote, commit_index FROM raft_hard_state WHERE id = 0"));
-      DENGINE_TRY(l, reader.prepare("SELECT idx, term, voters, learners FROM raft_snapshot WHERE id = 0"));
+      DENGINE_TRY(h, reader.prepare("SELECT s.idx, (SELECT max(idx) FROM raft_log) FROM "
+                                    "raft_snapshot AS s WHERE s.id = 0"));
+      DENGINE_TRY(i, reader.prepare(
+                         "SELECT s.idx, s.term, (SELECT max(idx) FROM raft_log), (SELECT term FROM "
+                         "raft_log WHERE idx = ?1) FROM raft_snapshot AS s WHERE s.id = 0"));
+      DENGINE_TRY(j, reader.prepare("SELECT idx, term, type, data FROM raft_log WHERE idx >= ?1 "
+                                    "AND idx < ?2 ORDER BY idx"));
+      DENGINE_TRY(
+          k, reader.prepare("SELECT term, vote, commit_index FROM raft_hard_state WHERE id = 0"));
+      DENGINE_TRY(
+          l, reader.prepare("SELECT idx, term, voters, learners FROM raft_snapshot WHERE id = 0"));
       DENGINE_TRY(m, reader.prepare("SELECT min(idx), count(*) FROM raft_log"));
       insert_entry = std::move(a);
       delete_from = std::move(b);
@@ -421,7 +433,8 @@ class Engine {
     if (rc != SQLITE_ROW) return s.reader.failure(rc, "SELECT log bounds");
     View view;
     view.snapshot_index = s.bounds.column_u64(0);
-    view.last = s.bounds.column_type(1) == SQLITE_NULL ? view.snapshot_index : s.bounds.column_u64(1);
+    view.last =
+        s.bounds.column_type(1) == SQLITE_NULL ? view.snapshot_index : s.bounds.column_u64(1);
     return view;
   }
 
@@ -446,10 +459,10 @@ class Engine {
                          std::to_string(lowest) + " but the compaction point is " +
                          std::to_string(view.snapshot_index));
       if (view.last < lowest || count != view.last - lowest + 1)
-        return error(errc::storage_corrupt,
-                     "sqlite: " + s.writer.file().string() + ": the log holds " +
-                         std::to_string(count) + " entries between index " +
-                         std::to_string(lowest) + " and " + std::to_string(view.last) + " (a gap)");
+        return error(errc::storage_corrupt, "sqlite: " + s.writer.file().string() +
+                                                ": the log holds " + std::to_string(count) +
+                                                " entries between index " + std::to_string(lowest) +
+                                                " and " + std::to_string(view.last) + " (a gap)");
     }
     s.snapshot_index = state.snapshot.index;
     s.snapshot_term = state.snapshot.term;

@@ -139,7 +139,8 @@ class KvStore {
     DENGINE_TRYV(txn.begin());
     {
       Reset reset(s.erase_all);
-      if (int rc = s.erase_all.step(); rc != SQLITE_DONE) return s.db.failure(rc, "DELETE FROM kv (clear)");
+      if (int rc = s.erase_all.step(); rc != SQLITE_DONE)
+        return s.db.failure(rc, "DELETE FROM kv (clear)");
     }
     DENGINE_TRYV(put_applied(applied_index));
     DENGINE_TRYV(txn.commit());
@@ -178,7 +179,10 @@ class KvStore {
       DENGINE_TRY(d, db.prepare("INSERT OR REPLACE INTO kv(key, value) VALUES (?1, ?2)"));
       DENGINE_TRY(e, db.prepare("DELETE FROM kv WHERE key = ?1"));
       DENGINE_TRY(f, db.prepare("DELETE FROM kv"));
-      DENGINE_TRY(g, db.prepare("INSERT OR REPLACE INTO dengine_meta(name, value) VALUES ('kv_applied_index', ?1)"));
+      DENGINE_TRY(
+          g,
+          db.prepare(
+              "INSERT OR REPLACE INTO dengine_meta(name, value) VALUES ('kv_applied_index', ?1)"));
       DENGINE_TRY(h, db.prepare("SELECT value FROM dengine_meta WHERE name = 'kv_applied_index'"));
       get = std::move(a);
       scan_from = std::move(b);

@@ -33,11 +33,12 @@ inline result<Database> open_database(const std::filesystem::path& dir, const Op
   DENGINE_TRY(db, Database::open(dir, options));
   WriteTransaction txn(db);
   DENGINE_TRYV(txn.begin());
-  DENGINE_TRYV(db.exec(
-      "CREATE TABLE IF NOT EXISTS dengine_meta("
-      "name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID"));
+  DENGINE_TRYV(
+      db.exec("CREATE TABLE IF NOT EXISTS dengine_meta("
+              "name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID"));
   {
-    DENGINE_TRY(version, db.prepare("SELECT value FROM dengine_meta WHERE name = 'schema_version'"));
+    DENGINE_TRY(version,
+                db.prepare("SELECT value FROM dengine_meta WHERE name = 'schema_version'"));
     const int rc = version.step();
     if (rc == SQLITE_ROW) {
       const std::int64_t found = version.column_int64(0);
@@ -58,13 +59,14 @@ inline result<Database> open_database(const std::filesystem::path& dir, const Op
       "CREATE TABLE IF NOT EXISTS raft_hard_state("
       "id INTEGER PRIMARY KEY CHECK (id = 0), term INTEGER NOT NULL, vote INTEGER NOT NULL, "
       "commit_index INTEGER NOT NULL)"));
-  DENGINE_TRYV(db.exec(
-      "CREATE TABLE IF NOT EXISTS raft_snapshot("
-      "id INTEGER PRIMARY KEY CHECK (id = 0), idx INTEGER NOT NULL, term INTEGER NOT NULL, "
-      "voters BLOB NOT NULL, learners BLOB NOT NULL)"));
-  DENGINE_TRYV(db.exec(
-      "CREATE TABLE IF NOT EXISTS raft_log("
-      "idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB NOT NULL)"));
+  DENGINE_TRYV(
+      db.exec("CREATE TABLE IF NOT EXISTS raft_snapshot("
+              "id INTEGER PRIMARY KEY CHECK (id = 0), idx INTEGER NOT NULL, term INTEGER NOT NULL, "
+              "voters BLOB NOT NULL, learners BLOB NOT NULL)"));
+  DENGINE_TRYV(
+      db.exec("CREATE TABLE IF NOT EXISTS raft_log("
+              "idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL, data BLOB "
+              "NOT NULL)"));
   DENGINE_TRYV(db.exec(
       "CREATE TABLE IF NOT EXISTS kv(key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID"));
   DENGINE_TRYV(db.exec("INSERT OR IGNORE INTO raft_hard_state VALUES (0, 0, 0, 0)"));

@@ -27,7 +27,9 @@ class Statement {
   /// Binds a signed integer to parameter i (1-based).
   int bind_int64(int i, std::int64_t v) noexcept { return sqlite3_bind_int64(stmt_.get(), i, v); }
   /// Binds an unsigned 64-bit value as its two's-complement int64 (read back with column_u64).
-  int bind_u64(int i, std::uint64_t v) noexcept { return bind_int64(i, static_cast<std::int64_t>(v)); }
+  int bind_u64(int i, std::uint64_t v) noexcept {
+    return bind_int64(i, static_cast<std::int64_t>(v));
+  }
   /// Binds bytes as a BLOB (never NULL, even when empty). The bytes must outlive the step.
   int bind_blob(int i, std::string_view bytes) noexcept {
     // A null pointer would bind SQL NULL; an empty blob needs a non-null pointer.
@@ -44,7 +46,9 @@ class Statement {
   }
 
   /// The column's storage class (SQLITE_INTEGER, SQLITE_BLOB, SQLITE_NULL, ...).
-  [[nodiscard]] int column_type(int c) const noexcept { return sqlite3_column_type(stmt_.get(), c); }
+  [[nodiscard]] int column_type(int c) const noexcept {
+    return sqlite3_column_type(stmt_.get(), c);
+  }
   [[nodiscard]] std::int64_t column_int64(int c) const noexcept {
     return sqlite3_column_int64(stmt_.get(), c);
   }

@@ -77,7 +77,9 @@ class BufferedStore {
   }
 
   /// Buffers key = value.
-  void put(std::string key, std::string value) { pending_.insert_or_assign(std::move(key), std::move(value)); }
+  void put(std::string key, std::string value) {
+    pending_.insert_or_assign(std::move(key), std::move(value));
+  }
   /// Buffers the erase of key.
   void erase(std::string key) { pending_.insert_or_assign(std::move(key), std::nullopt); }
 
@@ -90,8 +92,10 @@ class BufferedStore {
     WriteBatch batch;
     batch.writes.reserve(pending_.size());
     for (auto& [k, v] : pending_) {
-      if (v) batch.put(k, std::move(*v));
-      else batch.erase(k);
+      if (v)
+        batch.put(k, std::move(*v));
+      else
+        batch.erase(k);
     }
     pending_.clear();
     return store_->write(batch, applied_index);

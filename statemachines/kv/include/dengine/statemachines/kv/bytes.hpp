@@ -42,7 +42,8 @@ class ByteWriter {
   }
   /// Big-endian: byte order equals numeric order.
   void fixed64_be(std::uint64_t v) {
-    for (int shift = 56; shift >= 0; shift -= 8) out_.push_back(static_cast<char>((v >> shift) & 0xFF));
+    for (int shift = 56; shift >= 0; shift -= 8)
+      out_.push_back(static_cast<char>((v >> shift) & 0xFF));
   }
   /// The bytes as they are (no length).
   void raw(std::string_view s) { out_.append(s); }
@@ -79,7 +80,8 @@ class ByteReader {
       if (remaining() < 1) return fail(std::string("truncated ") + std::string(what));
       auto byte = static_cast<std::uint8_t>(in_[pos_++]);
       // The 10th byte may carry only the top bit of a u64.
-      if (shift == 63 && byte > 1) return fail(std::string("overlong varint in ") + std::string(what));
+      if (shift == 63 && byte > 1)
+        return fail(std::string("overlong varint in ") + std::string(what));
       v |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
       if ((byte & 0x80) == 0) return v;
     }

@@ -91,7 +91,8 @@ inline void write(ByteWriter& w, const RangeRequest& q) {
   w.svarint(q.revision);
   w.u8(static_cast<std::uint8_t>(q.sort_order));
   w.u8(static_cast<std::uint8_t>(q.sort_target));
-  w.u8(static_cast<std::uint8_t>((q.serializable ? 1 : 0) | (q.keys_only ? 2 : 0) | (q.count_only ? 4 : 0)));
+  w.u8(static_cast<std::uint8_t>((q.serializable ? 1 : 0) | (q.keys_only ? 2 : 0) |
+                                 (q.count_only ? 4 : 0)));
   w.svarint(q.min_mod_revision);
   w.svarint(q.max_mod_revision);
   w.svarint(q.min_create_revision);
@@ -131,7 +132,8 @@ inline void write(ByteWriter& w, const PutRequest& q) {
   w.bytes(q.key);
   w.bytes(q.value);
   w.svarint(q.lease);
-  w.u8(static_cast<std::uint8_t>((q.prev_kv ? 1 : 0) | (q.ignore_value ? 2 : 0) | (q.ignore_lease ? 4 : 0)));
+  w.u8(static_cast<std::uint8_t>((q.prev_kv ? 1 : 0) | (q.ignore_value ? 2 : 0) |
+                                 (q.ignore_lease ? 4 : 0)));
 }
 
 inline result<PutRequest> read_put(ByteReader& r) {
@@ -214,8 +216,10 @@ inline void write_ops(ByteWriter& w, const std::vector<RequestOp>& ops) {
     w.u8(static_cast<std::uint8_t>(op.request.index() + 1));
     std::visit(
         [&](const auto& q) {
-          if constexpr (std::is_same_v<std::decay_t<decltype(q)>, box<TxnRequest>>) write(w, *q);
-          else write(w, q);
+          if constexpr (std::is_same_v<std::decay_t<decltype(q)>, box<TxnRequest>>)
+            write(w, *q);
+          else
+            write(w, q);
         },
         op.request);
   }
@@ -293,9 +297,9 @@ inline result<ByteReader> open(std::string_view data, std::string_view what) {
   ByteReader r(data, what);
   DENGINE_TRY(version, r.u8("format version"));
   if (version != codec_version) {
-    return error(errc::incompatible_version, std::string(what) + ": format version " +
-                                                 std::to_string(version) + " is not supported (expected " +
-                                                 std::to_string(codec_version) + ")");
+    return error(errc::incompatible_version,
+                 std::string(what) + ": format version " + std::to_string(version) +
+                     " is not supported (expected " + std::to_string(codec_version) + ")");
   }
   return r;
 }

@@ -46,8 +46,10 @@ inline void write(ByteWriter& w, const TxnResponse& p) {
     w.u8(static_cast<std::uint8_t>(op.response.index() + 1));
     std::visit(
         [&](const auto& q) {
-          if constexpr (std::is_same_v<std::decay_t<decltype(q)>, box<TxnResponse>>) write(w, *q);
-          else write(w, q);
+          if constexpr (std::is_same_v<std::decay_t<decltype(q)>, box<TxnResponse>>)
+            write(w, *q);
+          else
+            write(w, q);
         },
         op.response);
   }

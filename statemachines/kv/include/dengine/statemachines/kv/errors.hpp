@@ -11,8 +11,10 @@ namespace dengine::kv {
 
 /// etcd's error texts, verbatim (etcdserver/api/v3rpc/rpctypes).
 namespace etcd_text {
-inline constexpr std::string_view compacted = "etcdserver: mvcc: required revision has been compacted";
-inline constexpr std::string_view future_revision = "etcdserver: mvcc: required revision is a future revision";
+inline constexpr std::string_view compacted =
+    "etcdserver: mvcc: required revision has been compacted";
+inline constexpr std::string_view future_revision =
+    "etcdserver: mvcc: required revision is a future revision";
 inline constexpr std::string_view lease_not_found = "etcdserver: requested lease not found";
 inline constexpr std::string_view lease_exists = "etcdserver: lease already exists";
 inline constexpr std::string_view lease_ttl_too_large = "etcdserver: too large lease TTL";

@@ -73,7 +73,9 @@ inline std::string version_end_of(std::string_view key) {
 }
 
 /// End of the whole version space.
-inline std::string version_space_end() { return std::string(1, static_cast<char>(version_prefix + 1)); }
+inline std::string version_space_end() {
+  return std::string(1, static_cast<char>(version_prefix + 1));
+}
 
 /// The address of version (main, sub) of `key`.
 inline std::string version_key(std::string_view key, Revision main, std::uint64_t sub) {
@@ -93,8 +95,8 @@ inline std::string version_seek(std::string_view key, Revision at) {
 /// Parses a version address; anything malformed is storage_corrupt (it came from the store).
 inline result<VersionKey> parse_version_key(std::string_view k) {
   auto corrupt = [&] {
-    return error(errc::storage_corrupt, "kv store: malformed version key of " +
-                                            std::to_string(k.size()) + " bytes");
+    return error(errc::storage_corrupt,
+                 "kv store: malformed version key of " + std::to_string(k.size()) + " bytes");
   };
   if (k.empty() || k[0] != version_prefix) return corrupt();
   VersionKey out;
@@ -180,8 +182,8 @@ inline result<VersionRecord> decode_version_record(std::string_view bytes) {
 
 /// The KeyValue a put record describes.
 inline KeyValue to_key_value(std::string key, Revision mod_revision, const VersionRecord& rec) {
-  return KeyValue{std::move(key), rec.create_revision, mod_revision, rec.version,
-                  std::string(rec.value), rec.lease};
+  return KeyValue{std::move(key), rec.create_revision,    mod_revision,
+                  rec.version,    std::string(rec.value), rec.lease};
 }
 
 /// "l" + be64(id): a lease record.

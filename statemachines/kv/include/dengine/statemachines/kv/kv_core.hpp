@@ -82,15 +82,18 @@ class KvCore {
   // ---- reads (no write scope) ----------------------------------------------------------------
 
   /// A range (see execute_range).
-  result<RangeResponse> range(const RangeRequest& req, const ExpiredPredicate& is_expired = {}) const {
+  result<RangeResponse> range(const RangeRequest& req,
+                              const ExpiredPredicate& is_expired = {}) const {
     return execute_range(mvcc_, req, is_expired);
   }
 
   /// A txn that only reads, answered without the log (invalid_argument if it writes). Keys of
   /// expired leases count as absent in its compares and ranges.
-  result<TxnResponse> read_txn(const TxnRequest& req, const ExpiredPredicate& is_expired = {}) const {
+  result<TxnResponse> read_txn(const TxnRequest& req,
+                               const ExpiredPredicate& is_expired = {}) const {
     if (!is_read_only(req)) {
-      return error(errc::invalid_argument, "kv: read_txn given a txn that writes; propose it instead");
+      return error(errc::invalid_argument,
+                   "kv: read_txn given a txn that writes; propose it instead");
     }
     DENGINE_TRYV(validate_txn(req, std::nullopt));
     TxnPath path;
@@ -104,7 +107,8 @@ class KvCore {
   }
 
   /// A lease's TTLs and keys; a missing lease answers ttl = -1, as etcd does.
-  [[nodiscard]] LeaseTimeToLiveResponse lease_time_to_live(const LeaseTimeToLiveRequest& req) const {
+  [[nodiscard]] LeaseTimeToLiveResponse lease_time_to_live(
+      const LeaseTimeToLiveRequest& req) const {
     LeaseTimeToLiveResponse resp;
     resp.header.revision = mvcc_.current_revision();
     resp.id = req.id;
@@ -134,13 +138,20 @@ class KvCore {
     return std::visit(
         [&](const auto& req) -> result<Response> {
           using T = std::decay_t<decltype(req)>;
-          if constexpr (std::is_same_v<T, RangeRequest>) return wrap(range(req));
-          else if constexpr (std::is_same_v<T, PutRequest>) return wrap(put(req));
-          else if constexpr (std::is_same_v<T, DeleteRangeRequest>) return wrap(delete_range(req));
-          else if constexpr (std::is_same_v<T, TxnRequest>) return wrap(txn(req));
-          else if constexpr (std::is_same_v<T, CompactionRequest>) return wrap(compact(req));
-          else if constexpr (std::is_same_v<T, LeaseGrantRequest>) return wrap(lease_grant(req, index));
-          else return wrap(lease_revoke(req));
+          if constexpr (std::is_same_v<T, RangeRequest>)
+            return wrap(range(req));
+          else if constexpr (std::is_same_v<T, PutRequest>)
+            return wrap(put(req));
+          else if constexpr (std::is_same_v<T, DeleteRangeRequest>)
+            return wrap(delete_range(req));
+          else if constexpr (std::is_same_v<T, TxnRequest>)
+            return wrap(txn(req));
+          else if constexpr (std::is_same_v<T, CompactionRequest>)
+            return wrap(compact(req));
+          else if constexpr (std::is_same_v<T, LeaseGrantRequest>)
+            return wrap(lease_grant(req, index));
+          else
+            return wrap(lease_revoke(req));
         },
         cmd);
   }
@@ -183,7 +194,8 @@ class KvCore {
   /// Compacts the history below req.revision (which must be above the compacted revision and
   /// at most the current one). Does not change the revision.
   result<CompactionResponse> compact(const CompactionRequest& req) {
-    if (req.revision <= mvcc_.compacted_revision()) return etcd_error(errc::compacted, etcd_text::compacted);
+    if (req.revision <= mvcc_.compacted_revision())
+      return etcd_error(errc::compacted, etcd_text::compacted);
     if (req.revision > mvcc_.current_revision()) {
       return etcd_error(errc::future_revision, etcd_text::future_revision);
     }
@@ -238,9 +250,11 @@ class KvCore {
     if (lease != no_lease && !leases_.contains(lease)) {
       return etcd_error(errc::not_found, etcd_text::lease_not_found);
     }
-    const std::string_view value = req.ignore_value ? std::string_view(prev->value) : std::string_view(req.value);
+    const std::string_view value =
+        req.ignore_value ? std::string_view(prev->value) : std::string_view(req.value);
     Event ev = mvcc_.put(req.key, value, lease, prev);
-    if (prev && prev->lease != no_lease && prev->lease != lease) leases_.detach(prev->lease, req.key);
+    if (prev && prev->lease != no_lease && prev->lease != lease)
+      leases_.detach(prev->lease, req.key);
     if (lease != no_lease) leases_.attach(lease, req.key);
     PutResponse resp;
     if (req.prev_kv) resp.prev_kv = std::move(prev);
@@ -251,11 +265,12 @@ class KvCore {
   // A delete inside the open write scope.
   result<DeleteRangeResponse> do_delete(const DeleteRangeRequest& req) {
     std::vector<KeyValue> doomed;
-    DENGINE_TRYV(mvcc_.scan_visible(req.key, req.range_end, mvcc_.read_revision(),
-                                    [&](std::string_view key, Revision mod, const keyspace::VersionRecord& rec) {
-      doomed.push_back(keyspace::to_key_value(std::string(key), mod, rec));
-      return true;
-    }));
+    DENGINE_TRYV(mvcc_.scan_visible(
+        req.key, req.range_end, mvcc_.read_revision(),
+        [&](std::string_view key, Revision mod, const keyspace::VersionRecord& rec) {
+          doomed.push_back(keyspace::to_key_value(std::string(key), mod, rec));
+          return true;
+        }));
     DeleteRangeResponse resp;
     for (KeyValue& kv : doomed) {
       effects_.events.push_back(mvcc_.remove(kv));
@@ -310,7 +325,8 @@ class KvCore {
         DENGINE_TRY(v, execute_range(mvcc_, *r, is_expired));
         out.response = std::move(v);
       } else {
-        DENGINE_TRY(v, read_only_txn(*std::get<box<TxnRequest>>(op.request), path, next, is_expired));
+        DENGINE_TRY(v,
+                    read_only_txn(*std::get<box<TxnRequest>>(op.request), path, next, is_expired));
         out.response = box<TxnResponse>(std::move(v));
       }
       resp.responses.push_back(std::move(out));

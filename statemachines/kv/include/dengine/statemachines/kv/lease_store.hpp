@@ -28,8 +28,8 @@ inline constexpr std::int64_t max_lease_ttl = 9'000'000'000;
 /// One lease as the state machine knows it.
 struct Lease {
   LeaseId id = no_lease;
-  std::int64_t ttl = 0;           ///< the granted TTL in seconds
-  std::set<std::string> keys{};     ///< keys currently attached
+  std::int64_t ttl = 0;          ///< the granted TTL in seconds
+  std::set<std::string> keys{};  ///< keys currently attached
 };
 
 /// What a Lessor needs to know of a lease when its node becomes leader.
@@ -53,29 +53,32 @@ class LeaseStore {
     DENGINE_TRYV(buffer_->scan(std::string(1, keyspace::lease_prefix),
                                std::string(1, static_cast<char>(keyspace::lease_prefix + 1)),
                                [&](std::string_view k, std::string_view v) {
-      auto id = keyspace::parse_lease_id(k);
-      ByteReader r(v, "kv store lease record");
-      auto ttl = r.svarint("ttl");
-      if (!id || k.size() != 9 || !ttl || !r.at_end()) {
-        failure = error(errc::storage_corrupt, "kv store: malformed lease record");
-        return false;
-      }
-      leases_[id.value()] = Lease{id.value(), ttl.value(), {}};
-      return true;
-    }));
+                                 auto id = keyspace::parse_lease_id(k);
+                                 ByteReader r(v, "kv store lease record");
+                                 auto ttl = r.svarint("ttl");
+                                 if (!id || k.size() != 9 || !ttl || !r.at_end()) {
+                                   failure = error(errc::storage_corrupt,
+                                                   "kv store: malformed lease record");
+                                   return false;
+                                 }
+                                 leases_[id.value()] = Lease{id.value(), ttl.value(), {}};
+                                 return true;
+                               }));
     if (failure) return *failure;
     DENGINE_TRYV(buffer_->scan(std::string(1, keyspace::attach_prefix),
                                std::string(1, static_cast<char>(keyspace::attach_prefix + 1)),
                                [&](std::string_view k, std::string_view) {
-      auto id = keyspace::parse_lease_id(k);
-      auto it = id ? leases_.find(id.value()) : leases_.end();
-      if (it == leases_.end()) {
-        failure = error(errc::storage_corrupt, "kv store: key attached to a lease that does not exist");
-        return false;
-      }
-      it->second.keys.emplace(k.substr(9));
-      return true;
-    }));
+                                 auto id = keyspace::parse_lease_id(k);
+                                 auto it = id ? leases_.find(id.value()) : leases_.end();
+                                 if (it == leases_.end()) {
+                                   failure = error(
+                                       errc::storage_corrupt,
+                                       "kv store: key attached to a lease that does not exist");
+                                   return false;
+                                 }
+                                 it->second.keys.emplace(k.substr(9));
+                                 return true;
+                               }));
     if (failure) return *failure;
     return success();
   }

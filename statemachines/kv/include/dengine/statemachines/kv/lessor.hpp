@@ -180,9 +180,13 @@ class Lessor {
     std::optional<time_point> retry_at;  ///< when expired() returns it again
   };
 
-  [[nodiscard]] std::int64_t effective_ttl(std::int64_t ttl) const { return std::max<std::int64_t>(ttl, min_ttl()); }
+  [[nodiscard]] std::int64_t effective_ttl(std::int64_t ttl) const {
+    return std::max<std::int64_t>(ttl, min_ttl());
+  }
 
-  static bool expired_locked(const Tracked& t, time_point now) { return t.deadline && *t.deadline <= now; }
+  static bool expired_locked(const Tracked& t, time_point now) {
+    return t.deadline && *t.deadline <= now;
+  }
 
   // Starts the clock of leases granted since the last call that knew the time.
   void advance(time_point now) {
@@ -209,8 +213,10 @@ class Lessor {
     auto it = leases_.find(id);
     if (it == leases_.end()) return;
     const auto& t = it->second;
-    if (t.retry_at) deadlines_.erase({*t.retry_at, id});
-    else if (t.deadline) deadlines_.erase({*t.deadline, id});
+    if (t.retry_at)
+      deadlines_.erase({*t.retry_at, id});
+    else if (t.deadline)
+      deadlines_.erase({*t.deadline, id});
     pending_.erase(id);
     leases_.erase(it);
   }

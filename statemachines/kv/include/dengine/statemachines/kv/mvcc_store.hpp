@@ -32,8 +32,10 @@ struct VersionRange {
 
 /// [key, range_end) per etcd: range_end empty = just key; "\0" = every key >= key.
 inline VersionRange version_range(std::string_view key, std::string_view range_end) {
-  if (range_end.empty()) return {keyspace::version_prefix_of(key), keyspace::version_end_of(key), false};
-  if (range_end == std::string_view("\0", 1)) return {keyspace::version_bound(key), keyspace::version_space_end(), false};
+  if (range_end.empty())
+    return {keyspace::version_prefix_of(key), keyspace::version_end_of(key), false};
+  if (range_end == std::string_view("\0", 1))
+    return {keyspace::version_bound(key), keyspace::version_space_end(), false};
   if (range_end <= key) return {{}, {}, true};
   return {keyspace::version_bound(key), keyspace::version_bound(range_end), false};
 }
@@ -112,7 +114,8 @@ class MvccStore {
                                 if (!rec) {
                                   failure = rec.error();
                                 } else if (!rec.value().tombstone) {
-                                  out = keyspace::to_key_value(std::string(key), vk.value().main, rec.value());
+                                  out = keyspace::to_key_value(std::string(key), vk.value().main,
+                                                               rec.value());
                                 }
                                 return false;
                               }));
@@ -239,7 +242,8 @@ class MvccStore {
   Revision end_write() {
     if (in_write_ && sub_ > 0) {
       ++current_;
-      buffer_.put(keyspace::meta_revision, keyspace::encode_u64(static_cast<std::uint64_t>(current_)));
+      buffer_.put(keyspace::meta_revision,
+                  keyspace::encode_u64(static_cast<std::uint64_t>(current_)));
     }
     in_write_ = false;
     sub_ = 0;
@@ -255,32 +259,35 @@ class MvccStore {
     bool have_key = false;
     bool kept = false;
     std::optional<error> failure;
-    DENGINE_TRYV(buffer_.scan(std::string(1, keyspace::version_prefix), keyspace::version_space_end(),
+    DENGINE_TRYV(buffer_.scan(std::string(1, keyspace::version_prefix),
+                              keyspace::version_space_end(),
                               [&](std::string_view k, std::string_view v) {
-      auto vk = keyspace::parse_version_key(k);
-      if (!vk) {
-        failure = vk.error();
-        return false;
-      }
-      if (!have_key || vk.value().key != current_key) {
-        current_key = std::move(vk.value().key);
-        have_key = true;
-        kept = false;
-      }
-      if (vk.value().main > rev) return true;  // needed by reads above rev
-      if (kept) {
-        doomed.emplace_back(k);  // shadowed by a newer version <= rev
-        return true;
-      }
-      kept = true;  // the newest version <= rev: what reads at rev see
-      auto rec = keyspace::decode_version_record(v);
-      if (!rec) {
-        failure = rec.error();
-        return false;
-      }
-      if (rec.value().tombstone) doomed.emplace_back(k);  // reads at >= rev see no key anyway
-      return true;
-    }));
+                                auto vk = keyspace::parse_version_key(k);
+                                if (!vk) {
+                                  failure = vk.error();
+                                  return false;
+                                }
+                                if (!have_key || vk.value().key != current_key) {
+                                  current_key = std::move(vk.value().key);
+                                  have_key = true;
+                                  kept = false;
+                                }
+                                if (vk.value().main > rev)
+                                  return true;  // needed by reads above rev
+                                if (kept) {
+                                  doomed.emplace_back(k);  // shadowed by a newer version <= rev
+                                  return true;
+                                }
+                                kept = true;  // the newest version <= rev: what reads at rev see
+                                auto rec = keyspace::decode_version_record(v);
+                                if (!rec) {
+                                  failure = rec.error();
+                                  return false;
+                                }
+                                if (rec.value().tombstone)
+                                  doomed.emplace_back(k);  // reads at >= rev see no key anyway
+                                return true;
+                              }));
     if (failure) return *failure;
     for (auto& k : doomed) buffer_.erase(std::move(k));
     compacted_ = rev;

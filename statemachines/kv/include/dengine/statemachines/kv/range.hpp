@@ -54,34 +54,41 @@ result<RangeResponse> execute_range(const MvccStore<Store>& mvcc, const RangeReq
 
   RangeResponse resp;
   resp.header.revision = mvcc.read_revision();
-  DENGINE_TRYV(mvcc.scan_visible(req.key, req.range_end, at,
-                                 [&](std::string_view key, Revision mod, const keyspace::VersionRecord& rec) {
-    if (filter_expired && rec.lease != no_lease && is_expired(rec.lease)) return true;
-    ++resp.count;
-    if (!req.count_only && resp.kvs.size() < fetch) {
-      KeyValue kv{std::string(key), rec.create_revision, mod, rec.version, {}, rec.lease};
-      if (need_values) kv.value = std::string(rec.value);
-      resp.kvs.push_back(std::move(kv));
-    }
-    return true;
-  }));
+  DENGINE_TRYV(mvcc.scan_visible(
+      req.key, req.range_end, at,
+      [&](std::string_view key, Revision mod, const keyspace::VersionRecord& rec) {
+        if (filter_expired && rec.lease != no_lease && is_expired(rec.lease)) return true;
+        ++resp.count;
+        if (!req.count_only && resp.kvs.size() < fetch) {
+          KeyValue kv{std::string(key), rec.create_revision, mod, rec.version, {}, rec.lease};
+          if (need_values) kv.value = std::string(rec.value);
+          resp.kvs.push_back(std::move(kv));
+        }
+        return true;
+      }));
   if (req.count_only) return resp;
 
   auto prune = [&](auto drop) { std::erase_if(resp.kvs, drop); };
-  if (req.max_mod_revision != 0) prune([&](const KeyValue& kv) { return kv.mod_revision > req.max_mod_revision; });
-  if (req.min_mod_revision != 0) prune([&](const KeyValue& kv) { return kv.mod_revision < req.min_mod_revision; });
-  if (req.max_create_revision != 0) prune([&](const KeyValue& kv) { return kv.create_revision > req.max_create_revision; });
-  if (req.min_create_revision != 0) prune([&](const KeyValue& kv) { return kv.create_revision < req.min_create_revision; });
+  if (req.max_mod_revision != 0)
+    prune([&](const KeyValue& kv) { return kv.mod_revision > req.max_mod_revision; });
+  if (req.min_mod_revision != 0)
+    prune([&](const KeyValue& kv) { return kv.mod_revision < req.min_mod_revision; });
+  if (req.max_create_revision != 0)
+    prune([&](const KeyValue& kv) { return kv.create_revision > req.max_create_revision; });
+  if (req.min_create_revision != 0)
+    prune([&](const KeyValue& kv) { return kv.create_revision < req.min_create_revision; });
 
   SortOrder order = req.sort_order;
   // As etcd: a non-key target without an order sorts ascending (keys are already ascending).
   if (req.sort_target != SortTarget::key && order == SortOrder::none) order = SortOrder::ascend;
   if (order == SortOrder::ascend) {
-    std::stable_sort(resp.kvs.begin(), resp.kvs.end(),
-                     [&](const KeyValue& a, const KeyValue& b) { return sort_less(a, b, req.sort_target); });
+    std::stable_sort(resp.kvs.begin(), resp.kvs.end(), [&](const KeyValue& a, const KeyValue& b) {
+      return sort_less(a, b, req.sort_target);
+    });
   } else if (order == SortOrder::descend) {
-    std::stable_sort(resp.kvs.begin(), resp.kvs.end(),
-                     [&](const KeyValue& a, const KeyValue& b) { return sort_less(b, a, req.sort_target); });
+    std::stable_sort(resp.kvs.begin(), resp.kvs.end(), [&](const KeyValue& a, const KeyValue& b) {
+      return sort_less(b, a, req.sort_target);
+    });
   }
 
   if (req.limit > 0 && resp.kvs.size() > static_cast<std::size_t>(req.limit)) {

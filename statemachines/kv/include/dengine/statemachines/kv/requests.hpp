@@ -33,13 +33,13 @@ enum class SortTarget : std::uint8_t { key = 0, version = 1, create = 2, mod = 3
 struct RangeRequest {
   std::string key{};
   std::string range_end{};
-  std::int64_t limit = 0;       ///< at most this many kvs (0 = no limit); `more` says if cut
-  Revision revision = 0;        ///< read at this revision (<= 0 = the current one)
+  std::int64_t limit = 0;  ///< at most this many kvs (0 = no limit); `more` says if cut
+  Revision revision = 0;   ///< read at this revision (<= 0 = the current one)
   SortOrder sort_order = SortOrder::none;
   SortTarget sort_target = SortTarget::key;
-  bool serializable = false;    ///< for the server: serve locally without a ReadIndex
-  bool keys_only = false;       ///< return kvs without values
-  bool count_only = false;      ///< return only `count`
+  bool serializable = false;         ///< for the server: serve locally without a ReadIndex
+  bool keys_only = false;            ///< return kvs without values
+  bool count_only = false;           ///< return only `count`
   Revision min_mod_revision = 0;     ///< drop kvs with a lower mod_revision (0 = no filter)
   Revision max_mod_revision = 0;     ///< drop kvs with a higher mod_revision (0 = no filter)
   Revision min_create_revision = 0;  ///< drop kvs with a lower create_revision (0 = no filter)

@@ -42,7 +42,8 @@ class Fnv1a64 {
 /// Writes the snapshot stream to a sink in chunks of about `chunk_bytes`.
 class SnapshotWriter {
  public:
-  SnapshotWriter(SnapshotSink& sink, std::size_t chunk_bytes) : sink_(sink), chunk_bytes_(chunk_bytes) {}
+  SnapshotWriter(SnapshotSink& sink, std::size_t chunk_bytes)
+      : sink_(sink), chunk_bytes_(chunk_bytes) {}
 
   result<void> begin(LogIndex applied_index) {
     ByteWriter w(buf_);
@@ -101,9 +102,10 @@ class SnapshotReader {
       return corrupt("not a kv snapshot (bad magic)");
     }
     if (static_cast<std::uint8_t>(magic.back()) != snapshot_version) {
-      return error(errc::incompatible_version, "kv snapshot: format version " +
-                                                   std::to_string(static_cast<std::uint8_t>(magic.back())) +
-                                                   " is not supported");
+      return error(errc::incompatible_version,
+                   "kv snapshot: format version " +
+                       std::to_string(static_cast<std::uint8_t>(magic.back())) +
+                       " is not supported");
     }
     return read_be64("applied index");
   }
@@ -116,7 +118,8 @@ class SnapshotReader {
       const std::uint64_t expected = sum_.value();
       DENGINE_TRY(sum, read_be64_unhashed("checksum"));
       if (count != count_) {
-        return corrupt("record count " + std::to_string(count) + " but " + std::to_string(count_) + " records read");
+        return corrupt("record count " + std::to_string(count) + " but " + std::to_string(count_) +
+                       " records read");
       }
       if (sum != expected) return corrupt("checksum mismatch");
       DENGINE_TRY(extra, fill(1));
@@ -136,7 +139,8 @@ class SnapshotReader {
 
  private:
   error corrupt(const std::string& what) const {
-    return error(errc::storage_corrupt, "kv snapshot: " + what + " at offset " + std::to_string(offset_));
+    return error(errc::storage_corrupt,
+                 "kv snapshot: " + what + " at offset " + std::to_string(offset_));
   }
 
   // Makes at least n bytes available in buf_ (false if the source ends first).
@@ -158,7 +162,8 @@ class SnapshotReader {
     // Read in bounded steps so a corrupt length cannot make us reserve huge memory up front.
     std::string out;
     while (out.size() < n) {
-      const std::size_t step = static_cast<std::size_t>(std::min<std::uint64_t>(n - out.size(), 1U << 20));
+      const std::size_t step =
+          static_cast<std::size_t>(std::min<std::uint64_t>(n - out.size(), 1U << 20));
       DENGINE_TRY(ok, fill(step));
       if (!ok) return corrupt("truncated " + std::string(what));
       out.append(buf_, pos_, step);

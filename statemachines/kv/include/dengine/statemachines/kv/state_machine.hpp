@@ -2,11 +2,11 @@
 /// KvStateMachine: the etcd v3 data model as a dengine::StateMachine over any dengine::KvStore.
 ///
 /// - apply(): decodes each normal entry (codec.hpp) and runs it (KvCore); noop and
-///   config-change entries, and normal entries with no data, answer an empty Response. A whole batch is written through one
-///   KvStore write together with its applied index, so it is atomic and a restart neither
-///   re-applies nor skips an entry. A request error (or an entry that does not decode) is that
-///   entry's response — the same on every replica — and does not stop the node; a storage
-///   error fails apply() and leaves the state as it was before the batch.
+///   config-change entries, and normal entries with no data, answer an empty Response. A whole
+///   batch is written through one KvStore write together with its applied index, so it is atomic
+///   and a restart neither re-applies nor skips an entry. A request error (or an entry that does
+///   not decode) is that entry's response — the same on every replica — and does not stop the node;
+///   a storage error fails apply() and leaves the state as it was before the batch.
 /// - After a batch is durable its events go to the WatchHub and its lease grants/revokes to
 ///   the Lessor, if one is attached.
 /// - snapshot()/restore(): the whole KvStore image plus applied index (snapshot_format.hpp).
@@ -86,7 +86,8 @@ class KvStateMachine {
       for (const Entry& e : batch) {
         if (e.index != expect) {
           return error(errc::invalid_argument, "kv apply: entry index " + std::to_string(e.index) +
-                                                   " where " + std::to_string(expect) + " was expected");
+                                                   " where " + std::to_string(expect) +
+                                                   " was expected");
         }
         ++expect;
       }
@@ -100,8 +101,9 @@ class KvStateMachine {
         }
         auto cmd = decode_command(e.data);
         if (!cmd) {
-          responses.emplace_back(error(cmd.error().code, "kv apply: entry " + std::to_string(e.index) +
-                                                             ": " + cmd.error().detail));
+          responses.emplace_back(
+              error(cmd.error().code,
+                    "kv apply: entry " + std::to_string(e.index) + ": " + cmd.error().detail));
           continue;
         }
         auto r = core_.execute(cmd.value(), e.index);
@@ -177,20 +179,23 @@ class KvStateMachine {
 
   /// A range read of the applied state. Pass the leader's Lessor as `is_expired` (e.g.
   /// [&](LeaseId id) { return lessor.is_expired(id, now); }) to hide keys of expired leases.
-  result<RangeResponse> range(const RangeRequest& req, const ExpiredPredicate& is_expired = {}) const {
+  result<RangeResponse> range(const RangeRequest& req,
+                              const ExpiredPredicate& is_expired = {}) const {
     std::shared_lock lock(mutex_);
     return core_.range(req, is_expired);
   }
 
   /// A txn that only reads, answered from the applied state without the log.
-  result<TxnResponse> read_txn(const TxnRequest& req, const ExpiredPredicate& is_expired = {}) const {
+  result<TxnResponse> read_txn(const TxnRequest& req,
+                               const ExpiredPredicate& is_expired = {}) const {
     std::shared_lock lock(mutex_);
     return core_.read_txn(req, is_expired);
   }
 
   /// A lease's granted TTL and keys (ttl -1 if missing); the leader overrides ttl with
   /// Lessor::remaining_ttl.
-  [[nodiscard]] LeaseTimeToLiveResponse lease_time_to_live(const LeaseTimeToLiveRequest& req) const {
+  [[nodiscard]] LeaseTimeToLiveResponse lease_time_to_live(
+      const LeaseTimeToLiveRequest& req) const {
     std::shared_lock lock(mutex_);
     return core_.lease_time_to_live(req);
   }

@@ -50,18 +50,19 @@ result<bool> evaluate_compare(const MvccStore<Store>& mvcc, const Compare& c, Re
                               const ExpiredPredicate& is_expired = {}) {
   bool any = false;
   bool holds = true;
-  DENGINE_TRYV(mvcc.scan_visible(c.key, c.range_end, at,
-                                 [&](std::string_view key, Revision mod, const keyspace::VersionRecord& rec) {
-    if (is_expired && rec.lease != no_lease && is_expired(rec.lease)) return true;
-    any = true;
-    KeyValue kv{std::string(key), rec.create_revision, mod, rec.version, {}, rec.lease};
-    if (c.target == CompareTarget::value) kv.value = std::string(rec.value);
-    if (!compare_kv(c, kv)) {
-      holds = false;
-      return false;
-    }
-    return true;
-  }));
+  DENGINE_TRYV(mvcc.scan_visible(
+      c.key, c.range_end, at,
+      [&](std::string_view key, Revision mod, const keyspace::VersionRecord& rec) {
+        if (is_expired && rec.lease != no_lease && is_expired(rec.lease)) return true;
+        any = true;
+        KeyValue kv{std::string(key), rec.create_revision, mod, rec.version, {}, rec.lease};
+        if (c.target == CompareTarget::value) kv.value = std::string(rec.value);
+        if (!compare_kv(c, kv)) {
+          holds = false;
+          return false;
+        }
+        return true;
+      }));
   if (!any) return c.target != CompareTarget::value && compare_kv(c, KeyValue{});
   return holds;
 }
@@ -142,8 +143,10 @@ inline void set_txn_revision(TxnResponse& resp, Revision rev) {
     std::visit(
         [&](auto& r) {
           using T = std::decay_t<decltype(r)>;
-          if constexpr (std::is_same_v<T, box<TxnResponse>>) set_txn_revision(*r, rev);
-          else r.header.revision = rev;
+          if constexpr (std::is_same_v<T, box<TxnResponse>>)
+            set_txn_revision(*r, rev);
+          else
+            r.header.revision = rev;
         },
         op.response);
   }

@@ -22,11 +22,12 @@ inline constexpr LeaseId no_lease = 0;
 /// Invariants for a live key: version >= 1, create_revision <= mod_revision.
 struct KeyValue {
   std::string key{};
-  Revision create_revision = 0;  ///< revision of the put that created the key (since its last delete)
-  Revision mod_revision = 0;     ///< revision of the last change to the key
-  std::int64_t version = 0;      ///< puts since creation; a delete resets it (0 = absent)
+  Revision create_revision =
+      0;                      ///< revision of the put that created the key (since its last delete)
+  Revision mod_revision = 0;  ///< revision of the last change to the key
+  std::int64_t version = 0;   ///< puts since creation; a delete resets it (0 = absent)
   std::string value{};
-  LeaseId lease = no_lease;      ///< the lease the key is attached to, 0 for none
+  LeaseId lease = no_lease;  ///< the lease the key is attached to, 0 for none
 
   friend bool operator==(const KeyValue&, const KeyValue&) = default;
 };

@@ -55,7 +55,8 @@ inline result<void> check_delete(const DeleteRangeRequest& r) {
 
 // etcd's checkTxnRequest: `budget` bounds each level's op count (nested levels get what the
 // outer level leaves), nullopt = no bound (apply).
-inline result<void> check_txn(const TxnRequest& t, std::optional<std::size_t> budget, std::size_t depth) {
+inline result<void> check_txn(const TxnRequest& t, std::optional<std::size_t> budget,
+                              std::size_t depth) {
   if (depth > max_txn_depth) {
     return error(errc::invalid_argument,
                  "kv: txn nesting deeper than " + std::to_string(max_txn_depth) + " levels");
@@ -72,10 +73,14 @@ inline result<void> check_txn(const TxnRequest& t, std::optional<std::size_t> bu
       result<void> r = std::visit(
           [&](const auto& req) -> result<void> {
             using T = std::decay_t<decltype(req)>;
-            if constexpr (std::is_same_v<T, RangeRequest>) return check_range(req);
-            else if constexpr (std::is_same_v<T, PutRequest>) return check_put(req);
-            else if constexpr (std::is_same_v<T, DeleteRangeRequest>) return check_delete(req);
-            else return check_txn(*req, nested_budget, depth + 1);
+            if constexpr (std::is_same_v<T, RangeRequest>)
+              return check_range(req);
+            else if constexpr (std::is_same_v<T, PutRequest>)
+              return check_put(req);
+            else if constexpr (std::is_same_v<T, DeleteRangeRequest>)
+              return check_delete(req);
+            else
+              return check_txn(*req, nested_budget, depth + 1);
           },
           op.request);
       if (!r) return r;
@@ -112,7 +117,8 @@ struct Intervals {
 inline result<Intervals> check_intervals(const std::vector<RequestOp>& ops) {
   Intervals out;
   for (const RequestOp& op : ops) {
-    if (const auto* d = std::get_if<DeleteRangeRequest>(&op.request)) out.dels.push_back({d->key, d->range_end});
+    if (const auto* d = std::get_if<DeleteRangeRequest>(&op.request))
+      out.dels.push_back({d->key, d->range_end});
   }
   for (const RequestOp& op : ops) {
     const auto* t = std::get_if<box<TxnRequest>>(&op.request);
@@ -124,7 +130,8 @@ inline result<Intervals> check_intervals(const std::vector<RequestOp>& ops) {
       out.puts.insert(k);
     }
     for (const auto& k : else_side.puts) {
-      if (out.puts.contains(k) && !then_side.puts.contains(k)) return invalid(etcd_text::duplicate_key);
+      if (out.puts.contains(k) && !then_side.puts.contains(k))
+        return invalid(etcd_text::duplicate_key);
       if (out.deleted(k)) return invalid(etcd_text::duplicate_key);
       out.puts.insert(k);
     }
@@ -161,18 +168,25 @@ inline result<void> validate_txn(const TxnRequest& t, std::optional<std::size_t>
 
 /// Checks a command before it is proposed, against `limits` (the encoded-size limit is
 /// checked by encode_proposal, which knows the size).
-inline result<void> validate_request(const Command& cmd, const std::optional<RequestLimits>& limits) {
+inline result<void> validate_request(const Command& cmd,
+                                     const std::optional<RequestLimits>& limits) {
   std::optional<std::size_t> max_ops;
   if (limits) max_ops = limits->max_txn_ops;
   return std::visit(
       [&](const auto& req) -> result<void> {
         using T = std::decay_t<decltype(req)>;
-        if constexpr (std::is_same_v<T, RangeRequest>) return detail::check_range(req);
-        else if constexpr (std::is_same_v<T, PutRequest>) return detail::check_put(req);
-        else if constexpr (std::is_same_v<T, DeleteRangeRequest>) return detail::check_delete(req);
-        else if constexpr (std::is_same_v<T, TxnRequest>) return validate_txn(req, max_ops);
-        else if constexpr (std::is_same_v<T, LeaseGrantRequest>) return detail::check_lease_grant(req);
-        else return success();
+        if constexpr (std::is_same_v<T, RangeRequest>)
+          return detail::check_range(req);
+        else if constexpr (std::is_same_v<T, PutRequest>)
+          return detail::check_put(req);
+        else if constexpr (std::is_same_v<T, DeleteRangeRequest>)
+          return detail::check_delete(req);
+        else if constexpr (std::is_same_v<T, TxnRequest>)
+          return validate_txn(req, max_ops);
+        else if constexpr (std::is_same_v<T, LeaseGrantRequest>)
+          return detail::check_lease_grant(req);
+        else
+          return success();
       },
       cmd);
 }

@@ -52,11 +52,11 @@ enum class WatchFilter : std::uint8_t { noput = 0, nodelete = 1 };
 /// What to watch (etcd's WatchCreateRequest; watch_id and fragment are the server's business).
 struct WatchCreateRequest {
   std::string key{};
-  std::string range_end{};        ///< etcd's key conventions: empty = key only, "\0" = all >= key
-  Revision start_revision = 0;  ///< first revision to deliver; 0 (or less) = the next one
-  bool progress_notify = false; ///< receive progress_notify() notifications
+  std::string range_end{};       ///< etcd's key conventions: empty = key only, "\0" = all >= key
+  Revision start_revision = 0;   ///< first revision to deliver; 0 (or less) = the next one
+  bool progress_notify = false;  ///< receive progress_notify() notifications
   std::vector<WatchFilter> filters{};
-  bool prev_kv = false;         ///< events carry the kv before the change
+  bool prev_kv = false;  ///< events carry the kv before the change
 };
 
 /// One message to a watcher's consumer (etcd's WatchResponse). A response with no events that
@@ -101,7 +101,8 @@ class Watcher {
   /// Every queued response, oldest first (consumer thread).
   std::vector<WatchResponse> take() {
     std::lock_guard lock(mutex_);
-    std::vector<WatchResponse> out(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+    std::vector<WatchResponse> out(std::make_move_iterator(queue_.begin()),
+                                   std::make_move_iterator(queue_.end()));
     queue_.clear();
     pending_events_ = 0;
     pending_bytes_ = 0;
@@ -169,7 +170,8 @@ class WatchHub {
   /// Starts a watch. The first queued response is `created`; if the start revision can no
   /// longer be served, a `canceled` response with compact_revision follows at once.
   /// invalid_argument for an empty key; too_busy past max_watchers.
-  result<std::shared_ptr<Watcher>> watch(const WatchCreateRequest& req, std::function<void()> notify = {}) {
+  result<std::shared_ptr<Watcher>> watch(const WatchCreateRequest& req,
+                                         std::function<void()> notify = {}) {
     if (req.key.empty()) return etcd_error(errc::invalid_argument, etcd_text::empty_key);
     auto w = std::make_shared<Watcher>();
     w->key_ = req.key;
@@ -376,7 +378,11 @@ class WatchHub {
         w.pending_bytes_ + bytes > options_.max_pending_bytes) {
       w.canceled_ = true;
       w.queue_.push_back(WatchResponse{
-          current_, w.id_, false, true, 0,
+          current_,
+          w.id_,
+          false,
+          true,
+          0,
           "kv watch: the consumer fell too far behind (" +
               std::to_string(w.pending_events_ + events.size()) + " events / " +
               std::to_string(w.pending_bytes_ + bytes) + " bytes undelivered; limits " +
@@ -394,8 +400,10 @@ class WatchHub {
 
   void register_watcher(const std::shared_ptr<Watcher>& w) {
     watchers_.emplace(w->id_, w);
-    if (w->range_end_.empty()) exact_[w->key_].insert(w->id_);
-    else ranged_.insert(w->id_);
+    if (w->range_end_.empty())
+      exact_[w->key_].insert(w->id_);
+    else
+      ranged_.insert(w->id_);
   }
 
   void unregister(WatchId id) {
@@ -417,7 +425,8 @@ class WatchHub {
   // Watches that may match `key`: the exact ones for it plus every ranged one, ascending ids.
   std::vector<WatchId> candidates(const std::string& key) const {
     std::vector<WatchId> out(ranged_.begin(), ranged_.end());
-    if (auto e = exact_.find(key); e != exact_.end()) out.insert(out.end(), e->second.begin(), e->second.end());
+    if (auto e = exact_.find(key); e != exact_.end())
+      out.insert(out.end(), e->second.begin(), e->second.end());
     return out;
   }
 
