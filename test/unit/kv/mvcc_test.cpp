@@ -30,19 +30,19 @@ TEST_CASE("kv mvcc: revision starts at 1 and each mutating op raises it by one")
 
 TEST_CASE("kv mvcc: version, create and mod revisions across delete and re-put") {
   Harness h;
-  h.put("k", "v1");                    // rev 2
-  auto p2 = h.put("k", "v2");          // rev 3
+  h.put("k", "v1");            // rev 2
+  auto p2 = h.put("k", "v2");  // rev 3
   REQUIRE(p2.prev_kv);
   CHECK(*p2.prev_kv == KeyValue{"k", 2, 2, 1, "v1", 0});
   auto kv = h.get("k").kvs.at(0);
   CHECK(kv == KeyValue{"k", 2, 3, 2, "v2", 0});
-  auto d = h.del("k");                 // rev 4
+  auto d = h.del("k");  // rev 4
   CHECK(d.deleted == 1);
   REQUIRE(d.prev_kvs.size() == 1);
   CHECK(d.prev_kvs[0] == KeyValue{"k", 2, 3, 2, "v2", 0});
   CHECK(h.get("k").kvs.empty());
   CHECK(h.get("k").count == 0);
-  auto p3 = h.put("k", "v3");          // rev 5: a new life
+  auto p3 = h.put("k", "v3");  // rev 5: a new life
   CHECK(!p3.prev_kv);
   CHECK(h.get("k").kvs.at(0) == KeyValue{"k", 5, 5, 1, "v3", 0});
 }
@@ -192,10 +192,10 @@ TEST_CASE("kv range: sort orders and targets") {
   };
   CHECK(order(SortOrder::none, SortTarget::key) == "abc");
   CHECK(order(SortOrder::descend, SortTarget::key) == "cba");
-  CHECK(order(SortOrder::ascend, SortTarget::value) == "cba");   // "2" < "3" < "9"
-  CHECK(order(SortOrder::none, SortTarget::value) == "cba");     // non-key target defaults to ascend
-  CHECK(order(SortOrder::descend, SortTarget::mod) == "acb");    // 5, 4, 2
-  CHECK(order(SortOrder::ascend, SortTarget::create) == "bac");  // 2, 3, 4
+  CHECK(order(SortOrder::ascend, SortTarget::value) == "cba");  // "2" < "3" < "9"
+  CHECK(order(SortOrder::none, SortTarget::value) == "cba");    // non-key target defaults to ascend
+  CHECK(order(SortOrder::descend, SortTarget::mod) == "acb");   // 5, 4, 2
+  CHECK(order(SortOrder::ascend, SortTarget::create) == "bac");    // 2, 3, 4
   CHECK(order(SortOrder::descend, SortTarget::version) == "abc");  // a=2 first, ties by key
   // Sorting happens before the limit.
   r.sort_order = SortOrder::descend;
