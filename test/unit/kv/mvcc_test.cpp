@@ -77,7 +77,9 @@ TEST_CASE("kv mvcc: future and compacted revisions fail with etcd's errors") {
   CHECK(future.error().detail == "etcdserver: mvcc: required revision is a future revision");
   h.put("a", "2");  // 3
   h.put("a", "3");  // 4
-  h.ok<CompactionResponse>(CompactionRequest{3});
+  auto compaction = h.ok<CompactionResponse>(CompactionRequest{3});
+  CHECK(compaction.header.revision == 4);  // compaction does not change the revision
+  CHECK(h.sm->current_revision() == 4);
   CHECK(h.sm->compacted_revision() == 3);
   r.revision = 2;
   auto compacted = h.sm->range(r);
