@@ -274,6 +274,9 @@ class Node {
   [[nodiscard]] const NodeMetrics& node_metrics() const noexcept { return metrics_; }
   /// The configuration the node runs with.
   [[nodiscard]] const NodeConfig& config() const noexcept { return config_; }
+  /// True when called on one of the node's own threads (a completion handler or callback):
+  /// layers above use it to refuse blocking waits there, as the *_wait helpers do.
+  [[nodiscard]] bool on_own_thread() const noexcept { return runtime_ && runtime_->on_own_thread(); }
 
  private:
   Node(NodeConfig config, NodeCallbacks callbacks)
