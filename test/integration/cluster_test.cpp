@@ -239,11 +239,15 @@ TEST_SUITE("integration") {
     });
     const NodeId l = c.leader();
     c.hub.isolate(l);  // nothing it proposes can commit, no read can be confirmed
+    constexpr int proposal_count = 10;
+    constexpr int read_count = 5;
     std::vector<std::future<result<CounterResponse>>> proposals;
     std::vector<std::future<result<std::int64_t>>> reads;
-    for (int i = 0; i < 10; ++i)
+    proposals.reserve(proposal_count);
+    reads.reserve(read_count);
+    for (int i = 0; i < proposal_count; ++i)
       proposals.push_back(c.node(l).propose(add_cmd("p", 1), asio::use_future));
-    for (int i = 0; i < 5; ++i)
+    for (int i = 0; i < read_count; ++i)
       reads.push_back(c.node(l).read(
           ReadConsistency::linearizable, [](const CounterMachine& m) { return m.get("p"); },
           asio::use_future));

@@ -162,7 +162,9 @@ class SimCluster {
       if (m->node) REQUIRE(m->node->stop());
   }
 
-  void note(std::string what) { history_ += std::to_string(executor_.now()) + " " + what + "\n"; }
+  void note(const std::string& what) {
+    history_ += std::to_string(executor_.now()) + " " + what + "\n";
+  }
 
   node::SimExecutor executor_;  // declared first: outlives the network and the nodes
   std::string history_;
@@ -309,7 +311,7 @@ TEST_SUITE("integration") {
     const auto calls = sm.apply_calls();
     int ok = 0;
     for (int i = 0; i < 100; ++i)
-      n.propose(add_cmd("g", 1), [&](result<CounterResponse> r) { ok += r ? 1 : 0; });
+      n.propose(add_cmd("g", 1), [&](const result<CounterResponse>& r) { ok += r ? 1 : 0; });
     REQUIRE(executor.run_until([&] { return ok == 100; }, executor.now() + 1'000'000));
     CHECK(disk.engine.sync_count() - syncs == 1);  // group commit: one sync for all hundred
     CHECK(sm.apply_calls() - calls == 1);          // one apply batch
@@ -330,7 +332,7 @@ TEST_SUITE("integration") {
       auto& n = *opened.value();
       REQUIRE(executor.run_until([&] { return n.is_leader(); }, 1'000'000));
       for (int i = 0; i < 50; ++i) {
-        n.propose(add_cmd("h", 1), [&](result<CounterResponse> r) { acked += r ? 1 : 0; });
+        n.propose(add_cmd("h", 1), [&](const result<CounterResponse>& r) { acked += r ? 1 : 0; });
         executor.run_for(
             std::chrono::microseconds(70));  // halts land at varied points of the pipeline
       }

@@ -145,7 +145,7 @@ TEST_SUITE("integration") {
   }
 
   TEST_CASE("node config: validate names the bad field") {
-    auto check_bad = [](node::NodeConfig c, const std::string& field) {
+    auto check_bad = [](const node::NodeConfig& c, const std::string& field) {
       auto r = c.validate();
       REQUIRE_FALSE(r);
       CHECK(r.error() == errc::invalid_argument);

@@ -167,9 +167,12 @@ TEST_SUITE("integration") {
     REQUIRE(eventually([&] { return gate.reached(); }));
 
     std::vector<std::future<result<CounterResponse>>> proposals;
-    for (int i = 0; i < 8; ++i) proposals.push_back(n->propose(add_cmd("k", 1), asio::use_future));
+    proposals.reserve(cfg.max_pending_proposals);
+    for (std::size_t i = 0; i < cfg.max_pending_proposals; ++i)
+      proposals.push_back(n->propose(add_cmd("k", 1), asio::use_future));
     std::vector<std::future<result<std::int64_t>>> reads;
-    for (int i = 0; i < 4; ++i)
+    reads.reserve(cfg.max_pending_reads);
+    for (std::size_t i = 0; i < cfg.max_pending_reads; ++i)
       reads.push_back(n->read(
           ReadConsistency::serializable, [](const CounterMachine& m) { return m.get("k"); },
           asio::use_future));
@@ -311,7 +314,7 @@ TEST_SUITE("integration") {
 
     // stop() and the blocking helpers refuse to run on the node's own threads.
     std::promise<std::pair<result<void>, result<CounterResponse>>> inside;
-    n->propose(add_cmd("x", 1), [&](result<CounterResponse>) {
+    n->propose(add_cmd("x", 1), [&](const result<CounterResponse>&) {
       inside.set_value({n->stop(), n->propose_wait(add_cmd("x", 1))});
     });
     auto [stop_inside, wait_inside] = inside.get_future().get();

@@ -77,6 +77,16 @@ class Completion {
     ticket_ = {};
     fn(std::move(r));
   }
+  /// Completes with failure `e`. Spelled out (rather than relying on result<T>'s implicit
+  /// conversion) so that T may itself be a result, as a state machine's response often is
+  /// (kv::KvStateMachine answers result<Response>): result<result<X>> has no implicit
+  /// constructor from an error, since both levels could take it.
+  void operator()(error e) { (*this)(result<T>(boost::outcome_v2::failure(std::move(e)))); }
+  /// Completes with value `v` (the same reason: explicit, so that T may be a result).
+  template <class V>
+  requires(!std::is_void_v<T> && std::is_same_v<std::remove_cvref_t<V>, T>) void operator()(V&& v) {
+    (*this)(result<T>(boost::outcome_v2::success(std::forward<V>(v))));
+  }
   /// True while the request is pending (not yet completed).
   explicit operator bool() const noexcept { return static_cast<bool>(fn_); }
 

@@ -3,6 +3,7 @@
 /// KvStore), both over one LMDB environment per data dir (data.mdb + lock.mdb), shared within
 /// the process when both are opened on the same dir. Header-only over liblmdb.
 
+#include "dengine/backends/lmdb/backend.hpp"  // IWYU pragma: export
 #include "dengine/backends/lmdb/engine.hpp"
 #include "dengine/backends/lmdb/environment.hpp"
 #include "dengine/backends/lmdb/kv_store.hpp"

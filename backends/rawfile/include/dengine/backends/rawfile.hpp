@@ -8,6 +8,7 @@
 ///     auto engine = dengine::rawfile::Engine::open("/var/lib/app/raft", {});
 ///     auto store = dengine::rawfile::KvStore::open("/var/lib/app/kv", {});
 
+#include "dengine/backends/rawfile/backend.hpp"   // IWYU pragma: export
 #include "dengine/backends/rawfile/engine.hpp"    // IWYU pragma: export
 #include "dengine/backends/rawfile/kv_store.hpp"  // IWYU pragma: export
 #include "dengine/backends/rawfile/options.hpp"   // IWYU pragma: export

@@ -3,6 +3,7 @@
 /// (a KvStore), both in one WAL-mode database file per data dir (dengine.sqlite3), each
 /// opener with its own connection. Header-only over libsqlite3.
 
+#include "dengine/backends/sqlite/backend.hpp"  // IWYU pragma: export
 #include "dengine/backends/sqlite/engine.hpp"
 #include "dengine/backends/sqlite/kv_store.hpp"
 #include "dengine/backends/sqlite/options.hpp"

@@ -1,0 +1,271 @@
+#pragma once
+/// EmbeddedEngine: dengine inside your process. Opens a backend's storage from a data dir,
+/// runs a KvReplica on it and hands out LocalKvClients (docs/embedded.md):
+///
+///   auto engine = dengine::EmbeddedEngine<dengine::rawfile::Backend>::start(
+///       dengine::engine::EngineConfig::single_node("/var/lib/app"));
+///   if (!engine) { /* engine.error().message() says what and where */ }
+///   (*engine)->wait_ready(std::chrono::seconds(5));
+///   auto kv = (*engine)->client();
+///   kv.put("greeting", "hello");
+///
+/// One node first; grow to three without downtime: start the new engines on the same LocalHub
+/// (an in-process cluster) listing the current voters, then add_learner + add_voter each.
+/// Threads: every member may be called from any thread, except stop() and the blocking helpers
+/// from a completion handler or callback.
+
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include "dengine/core/error.hpp"
+#include "dengine/core/types.hpp"
+#include "dengine/engine/backend.hpp"
+#include "dengine/engine/config.hpp"
+#include "dengine/engine/kv_replica.hpp"
+#include "dengine/engine/local_kv_client.hpp"
+#include "dengine/node/snapshot_store.hpp"
+#include "dengine/node/status.hpp"
+#include "dengine/node/transport.hpp"
+
+namespace dengine::engine {
+
+/// Who leads, as this node sees it.
+struct LeaderInfo {
+  NodeId leader = no_node;  ///< no_node while none is known
+  Term term = 0;
+  bool is_self = false;  ///< this node leads
+};
+
+namespace detail {
+
+/// An exclusive lock on `<dir>/LOCK`, held for the engine's life, so that two engines (in one
+/// process or two) never open the same data dir. flock locks go away with the process.
+class DirLock {
+ public:
+  DirLock() = default;
+  static result<DirLock> acquire(const std::filesystem::path& dir) {
+    const auto path = dir / "LOCK";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+      return error(errc::io_error,
+                   "engine start: cannot open " + path.string() + ": " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      ::close(fd);
+      if (err == EWOULDBLOCK)
+        return error(errc::invalid_argument, "engine start: data dir " + dir.string() +
+                                                 " is in use by another engine (" + path.string() +
+                                                 " is locked)");
+      return error(errc::io_error,
+                   "engine start: cannot lock " + path.string() + ": " + std::strerror(err));
+    }
+    DirLock lock;
+    lock.fd_ = fd;
+    return lock;
+  }
+  DirLock(DirLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  DirLock& operator=(DirLock&& o) noexcept {
+    if (this != &o) {
+      release();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+  ~DirLock() { release(); }
+
+ private:
+  void release() noexcept {
+    if (fd_ >= 0) ::close(fd_);  // closing drops the flock
+    fd_ = -1;
+  }
+  int fd_ = -1;
+};
+
+}  // namespace detail
+
+/// An embedded KV engine over backend B (memory, rawfile, lmdb, sqlite or your own).
+template <Backend B>
+class EmbeddedEngine {
+ public:
+  using storage_type = typename B::storage_engine;
+  using kv_store_type = typename B::kv_store;
+  using replica_type = KvReplica<storage_type, kv_store_type, node::LocalTransport>;
+  using client_type = LocalKvClient<replica_type>;
+
+  /// Starts an engine: opens (creating if missing) the data dir, recovers what it holds, and
+  /// starts the node. A single-voter node elects itself at once. With `hub`, the node joins
+  /// that in-process network (an in-process cluster: every member on the same hub, which must
+  /// outlive them); without, it gets a network of its own. Errors name the field or the file:
+  /// invalid_argument (bad config, data dir in use), io_error, storage_corrupt, ...
+  static result<std::unique_ptr<EmbeddedEngine>> start(EngineConfig config,
+                                                       node::LocalHub* hub = nullptr) {
+    DENGINE_TRYV(config.validate());
+    std::unique_ptr<EmbeddedEngine> e(new EmbeddedEngine());
+    if (hub == nullptr) {
+      e->own_hub_ = std::make_unique<node::LocalHub>();
+      hub = e->own_hub_.get();
+    }
+    const PersistenceMode mode = config.node.persistence;
+    if constexpr (B::persistent) {
+      if (config.data_dir.empty())
+        return error(errc::invalid_argument, "engine config: data_dir is empty (the backend '" +
+                                                 std::string(B::name) + "' keeps its files there)");
+      std::error_code ec;
+      std::filesystem::create_directories(config.data_dir, ec);
+      if (ec)
+        return error(errc::io_error, "engine start: cannot create data dir " +
+                                         config.data_dir.string() + ": " + ec.message());
+      DENGINE_TRY(lock, detail::DirLock::acquire(config.data_dir));
+      e->lock_ = std::move(lock);
+      DENGINE_TRY(snapshots, node::FileSnapshotStore::open(config.data_dir / "snap"));
+      e->snapshots_ = std::make_unique<node::FileSnapshotStore>(std::move(snapshots));
+    } else {
+      e->snapshots_ = std::make_unique<node::MemorySnapshotStore>();
+    }
+    auto storage = B::open_storage(config.data_dir / "raft", mode);
+    if (!storage) return opening(storage.error(), config.data_dir / "raft");
+    e->storage_ = std::move(storage).value();
+    auto store = B::open_kv_store(config.data_dir / "kv", mode);
+    if (!store) return opening(store.error(), config.data_dir / "kv");
+    e->store_ = std::move(store).value();
+    const NodeId id = config.node.raft.id;
+    DENGINE_TRY(replica, replica_type::open(std::move(config), *e->storage_, *e->store_,
+                                            *e->snapshots_, node::LocalTransport(*hub, id)));
+    e->replica_ = std::move(replica);
+    return e;
+  }
+
+  EmbeddedEngine(const EmbeddedEngine&) = delete;
+  EmbeddedEngine& operator=(const EmbeddedEngine&) = delete;
+  /// Stops the engine (gracefully) if it still runs.
+  ~EmbeddedEngine() { (void)stop(); }
+
+  /// Waits until the engine can serve: a leader is known and this node has applied everything
+  /// committed so far (on a single node: it elected itself and applied its first entry).
+  /// timeout (with what it saw) if that takes longer than `timeout`.
+  result<void> wait_ready(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const node::NodeStatus s = replica_->node().status();
+      if (!s.running) return error(errc::stopped, "engine wait_ready: the engine is stopped");
+      if (s.leader != no_node && s.commit > 0 && s.applied >= s.commit) return success();
+      if (std::chrono::steady_clock::now() >= deadline)
+        return error(errc::timeout,
+                     "engine wait_ready: not ready after " + std::to_string(timeout.count()) +
+                         " ms (leader " + std::to_string(s.leader) + ", term " +
+                         std::to_string(s.term) + ", commit " + std::to_string(s.commit) +
+                         ", applied " + std::to_string(s.applied) + ")");
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
+  /// A client of this engine (a cheap handle; must not outlive the engine).
+  [[nodiscard]] client_type client() noexcept { return client_type(*replica_); }
+
+  /// True while this node believes it leads.
+  [[nodiscard]] bool is_leader() const noexcept { return replica_->node().is_leader(); }
+  /// The leader as this node knows it.
+  [[nodiscard]] LeaderInfo leader_info() const noexcept {
+    const node::NodeStatus s = replica_->node().status();
+    return LeaderInfo{s.leader, s.term, s.leader == s.id && s.role == raft::Role::leader};
+  }
+  /// Role, leader, term, commit and applied indexes.
+  [[nodiscard]] node::NodeStatus status() const noexcept { return replica_->node().status(); }
+  /// This node's id.
+  [[nodiscard]] NodeId id() const noexcept { return replica_->node().id(); }
+
+  // ---- membership (on the leader; one change at a time, docs/membership.md) ----
+
+  /// Adds `node` as a learner (receives the log, does not vote): the first step of adding a
+  /// member, so that it catches up before it counts towards quorums.
+  result<Membership> add_learner(NodeId node) {
+    return change(raft::ConfigChange{raft::ConfigChange::Kind::add_learner, node, {}});
+  }
+  /// Makes `node` a voter (promotes a learner, or adds a voter directly).
+  result<Membership> add_voter(NodeId node) {
+    return change(raft::ConfigChange{raft::ConfigChange::Kind::add_voter, node, {}});
+  }
+  /// Removes `node` (a removed leader steps down once the change commits).
+  result<Membership> remove_member(NodeId node) {
+    return change(raft::ConfigChange{raft::ConfigChange::Kind::remove, node, {}});
+  }
+  /// Hands leadership to `target` (returns once the transfer started).
+  result<void> transfer_leadership(NodeId target) {
+    if (replica_->node().on_own_thread()) return own_thread("transfer_leadership");
+    return replica_->node().transfer_leadership(target, boost::asio::use_future).get();
+  }
+
+  // ---- observation ----
+
+  /// The metrics registry (Prometheus text via write_prometheus).
+  [[nodiscard]] const node::Registry& metrics() const noexcept {
+    return replica_->node().metrics();
+  }
+  /// The node's metrics by field.
+  [[nodiscard]] const node::NodeMetrics& node_metrics() const noexcept {
+    return replica_->node().node_metrics();
+  }
+  /// The replica (node, state machine, lessor), for what the client does not cover.
+  [[nodiscard]] replica_type& replica() noexcept { return *replica_; }
+  /// The storage engine and KV store (e.g. the memory backend's crash() in tests).
+  [[nodiscard]] storage_type& storage() noexcept { return *storage_; }
+  [[nodiscard]] kv_store_type& kv_store() noexcept { return *store_; }
+
+  /// Graceful stop: new requests fail with stopped; every pending request completes or fails
+  /// with stopped; threads are joined; the data dir is released. Never hangs on the network.
+  /// Idempotent. invalid_argument from a completion handler or callback.
+  result<void> stop() {
+    if (!replica_) return success();
+    if (replica_->node().on_own_thread()) return own_thread("stop");
+    return replica_->stop();
+  }
+
+ private:
+  EmbeddedEngine() = default;
+
+  static error opening(error e, const std::filesystem::path& where) {
+    e.detail =
+        "engine start: opening " + where.string() + " (" + std::string(B::name) + "): " + e.detail;
+    return e;
+  }
+
+  static error own_thread(const char* what) {
+    return error(errc::invalid_argument,
+                 std::string("engine ") + what + "() called from a completion handler or callback");
+  }
+
+  result<Membership> change(raft::ConfigChange c) {
+    if (replica_->node().on_own_thread()) return own_thread("membership change");
+    return replica_->node().change_membership_wait(std::move(c));
+  }
+
+  // Destruction runs bottom-up: the replica (node threads) stops before the storage, KV store,
+  // snapshot store, hub and lock it uses go away.
+  detail::DirLock lock_;
+  std::unique_ptr<node::LocalHub> own_hub_;
+  std::unique_ptr<node::SnapshotStore> snapshots_;
+  std::unique_ptr<storage_type> storage_;
+  std::unique_ptr<kv_store_type> store_;
+  std::unique_ptr<replica_type> replica_;
+};
+
+}  // namespace dengine::engine
+
+namespace dengine {
+using engine::EmbeddedEngine;  // NOLINT(misc-unused-using-decls): the public name
+using engine::LocalKvClient;   // NOLINT(misc-unused-using-decls): the public name
+}  // namespace dengine

@@ -1,0 +1,335 @@
+#pragma once
+/// KvReplica: one member of a KV cluster — a node::Node running the KV state machine, plus what
+/// the KV model needs beside the log: the leader's Lessor (lease expiry, decided by the leader and
+/// replicated as revoke entries), watch progress notifications, and request validation before
+/// proposing. LocalKvClient is its typed API; EmbeddedEngine opens one over a backend.
+///
+/// The same class runs in both arrangements of the Node (node.hpp): with SteadyClock on threads
+/// (housekeeping on a thread of its own), with SimClock as events on the simulator's executor
+/// (housekeeping as recurring events), so the simulator drives the whole KV stack
+/// deterministically.
+///
+/// Lease rules (etcd's): only the leader tracks deadlines; when it becomes leader every lease
+/// gets its full TTL plus LessorOptions::promote_extend; expired leases are revoked through the
+/// log, so every replica deletes the same keys at the same index; a read on the leader hides keys
+/// of leases whose deadline passed even before their revoke is applied. A follower does not know
+/// deadlines (keep-alives reach only the leader), so a serializable read on a follower can still
+/// see a key whose lease expired until the revoke reaches it.
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "dengine/core/error.hpp"
+#include "dengine/core/types.hpp"
+#include "dengine/engine/config.hpp"
+#include "dengine/node/node.hpp"
+#include "dengine/statemachines/kv/codec.hpp"
+#include "dengine/statemachines/kv/lessor.hpp"
+#include "dengine/statemachines/kv/requests.hpp"
+#include "dengine/statemachines/kv/state_machine.hpp"
+#include "dengine/statemachines/kv/watch_hub.hpp"
+#include "dengine/storage/concepts.hpp"
+
+namespace dengine::engine {
+
+/// Counters of the replica's own work (the node's are in Node::node_metrics()).
+struct ReplicaCounters {
+  std::atomic<std::uint64_t> lease_revokes_proposed{0};  ///< revokes proposed for expired leases
+  std::atomic<std::uint64_t> lease_revokes_applied{0};   ///< of those, applied (lease deleted)
+  std::atomic<std::uint64_t> progress_notifications{0};  ///< progress_notify passes
+};
+
+/// One KV replica over storage `S`, KV store `Store`, transport `T` and clock `C`.
+template <StorageEngine S, KvStore Store, node::Transport T, node::Clock C = node::SteadyClock>
+class KvReplica {
+ public:
+  using machine_type = kv::KvStateMachine<Store>;
+  using node_type = node::Node<S, machine_type, T, C>;
+  using clock_type = C;
+  /// True in the simulator's arrangement (SimClock): no threads, blocking calls unavailable.
+  static constexpr bool deterministic = node_type::deterministic;
+
+  /// Opens the KV state machine over `store` and a Node over `storage`, recovering what they
+  /// hold, and starts housekeeping. `storage`, `store` and `snapshots` must outlive the replica.
+  static result<std::unique_ptr<KvReplica>> open(EngineConfig config, S& storage, Store& store,
+                                                 node::SnapshotStore& snapshots, T transport,
+                                                 C clock = C{}) {
+    DENGINE_TRYV(config.validate());
+    std::unique_ptr<KvReplica> r(new KvReplica(config, clock));
+    auto machine = machine_type::open(store, config.kv);
+    if (!machine) return node::detail::open_error(machine.error(), "opening the kv state machine");
+    r->machine_ = std::move(machine).value();
+    r->machine_->set_lessor(&r->lessor_);
+
+    node::NodeCallbacks callbacks;
+    callbacks.on_leader_change =
+        [raw = r.get(),
+         user = std::move(config.callbacks.on_leader_change)](const node::LeaderChange& change) {
+          raw->on_leader_change(change);
+          if (user) user(change);
+        };
+    callbacks.on_membership_change = std::move(config.callbacks.on_membership_change);
+    auto opened = node_type::open(std::move(config.node), storage, *r->machine_, snapshots,
+                                  std::move(transport), clock, std::move(callbacks));
+    if (!opened) return opened.error();
+    r->node_ = std::move(opened).value();
+    r->start_housekeeping();
+    return r;
+  }
+
+  KvReplica(const KvReplica&) = delete;
+  KvReplica& operator=(const KvReplica&) = delete;
+  /// Stops the replica (see stop()).
+  ~KvReplica() {
+    (void)stop();
+    if (machine_) machine_->set_lessor(nullptr);
+  }
+
+  // ---- the primitives LocalKvClient builds on ----
+
+  /// Validates `cmd` (etcd's rules and the configured limits), proposes it and completes with
+  /// its response of type X once applied here. Signature: void(dengine::result<X>).
+  /// Errors: those of Node::propose, and the request's own (invalid_argument, too_large,
+  /// not_found, compacted, ... with etcd's texts).
+  template <class X, class CompletionToken>
+  auto propose(kv::Command cmd, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(result<X>)>(
+        [this](auto handler, kv::Command c) {
+          if (auto* grant = std::get_if<kv::LeaseGrantRequest>(&c)) lessor_.prepare_grant(*grant);
+          auto data = kv::encode_proposal(c, config_.limits);
+          if (!data) return fail_now<X>(std::move(handler), std::move(data).error());
+          auto ex = boost::asio::get_associated_executor(handler);
+          node_->propose(std::move(data).value(),
+                         boost::asio::bind_executor(
+                             ex, [h = std::move(handler)](
+                                     result<typename machine_type::response_type> r) mutable {
+                               std::move(h)(unwrap<X>(std::move(r)));
+                             }));
+        },
+        token, std::move(cmd));
+  }
+
+  /// Runs `query(const machine_type&, const kv::ExpiredPredicate&)` at `consistency` and
+  /// completes with its value (flattened when it returns result<V>). The predicate says whether
+  /// a lease has expired by the leader's lessor at the time the query runs.
+  template <class Query, class CompletionToken>
+  auto read(node::ReadConsistency consistency, Query query, CompletionToken&& token) {
+    return node_->read(
+        consistency,
+        [this, q = std::move(query)](const machine_type& m) mutable {
+          const auto now = lessor_now();
+          const kv::ExpiredPredicate expired = [this, now](kv::LeaseId id) {
+            return lessor_.is_expired(id, now);
+          };
+          return q(m, expired);
+        },
+        std::forward<CompletionToken>(token));
+  }
+
+  /// Refreshes lease `id` to its full TTL; returns the TTL in seconds. Leader only:
+  /// not_leader (with the leader's id as hint) elsewhere; not_found (etcd's "requested lease
+  /// not found") for a missing or already expired lease.
+  result<std::int64_t> keep_alive(kv::LeaseId id) {
+    auto r = lessor_.keep_alive(id, lessor_now());
+    if (!r && r.error().code == errc::not_leader) {
+      error e = r.error();
+      e.leader_hint = node_->leader();
+      return e;
+    }
+    return r;
+  }
+
+  /// Seconds left on lease `id` by the leader's lessor (nullopt when not the leader or unknown).
+  [[nodiscard]] std::optional<std::int64_t> remaining_ttl(kv::LeaseId id) {
+    return lessor_.remaining_ttl(id, lessor_now());
+  }
+
+  /// Starts a watch on this replica's applied state (any replica can serve watches).
+  /// `notify` runs (on the apply thread, or in the calling thread for the first responses)
+  /// whenever responses were queued; it must be quick and must not call into the replica.
+  result<std::shared_ptr<kv::Watcher>> watch(const kv::WatchCreateRequest& req,
+                                             std::function<void()> notify = {}) {
+    return machine_->watch_hub().watch(req, std::move(notify));
+  }
+
+  /// Ends watch `id` (a final canceled response is queued); false if it had already ended.
+  bool cancel_watch(kv::WatchId id) { return machine_->watch_hub().cancel(id); }
+
+  /// One housekeeping pass now: on the leader, proposes revokes for expired leases; when due,
+  /// sends watch progress notifications. Runs by itself every housekeeping_interval; tests may
+  /// call it directly.
+  void housekeeping() {
+    const auto now = lessor_now();
+    if (node_->is_leader()) {
+      for (kv::LeaseId id : lessor_.expired(now, config_.max_revokes_per_pass)) {
+        auto data = kv::encode_proposal(kv::LeaseRevokeRequest{id}, config_.limits);
+        if (!data) continue;  // cannot happen for a revoke; nothing to retry differently
+        counters_.lease_revokes_proposed.fetch_add(1, std::memory_order_relaxed);
+        // A lost or refused proposal is retried: the lessor returns the lease again after
+        // revoke_retry. A revoke that finds the lease gone (a retry racing the first) fails
+        // with not_found on every replica alike and changes nothing.
+        node_->propose(std::move(data).value(),
+                       [c = &counters_](result<typename machine_type::response_type> r) {
+                         if (r && r.value())
+                           c->lease_revokes_applied.fetch_add(1, std::memory_order_relaxed);
+                       });
+      }
+    }
+    const auto t = clock_.now();
+    if (!(t < next_progress_)) {
+      machine_->watch_hub().progress_notify();
+      counters_.progress_notifications.fetch_add(1, std::memory_order_relaxed);
+      next_progress_ = t + std::chrono::duration_cast<std::chrono::microseconds>(
+                               config_.progress_notify_interval);
+    }
+  }
+
+  /// Graceful stop: housekeeping ends, then the node stops (pending requests complete or fail
+  /// with stopped). Idempotent. Not from a completion handler (invalid_argument).
+  result<void> stop() {
+    if (node_ && node_->on_own_thread())
+      return error(errc::invalid_argument,
+                   "kv replica stop() called from a completion handler or callback");
+    stop_housekeeping();
+    if (!node_) return success();
+    return node_->stop();
+  }
+
+  /// Deterministic arrangement: a simulated crash (Node::halt); housekeeping stops too.
+  result<void> halt() requires(deterministic) {
+    stop_housekeeping();
+    return node_->halt();
+  }
+
+  /// The node (status, metrics, membership changes, leader transfer).
+  [[nodiscard]] node_type& node() noexcept { return *node_; }
+  [[nodiscard]] const node_type& node() const noexcept { return *node_; }
+  /// The KV state machine (reads of the local applied state, watch hub).
+  [[nodiscard]] machine_type& machine() noexcept { return *machine_; }
+  [[nodiscard]] const machine_type& machine() const noexcept { return *machine_; }
+  /// The lessor (primary on the leader only).
+  [[nodiscard]] kv::Lessor& lessor() noexcept { return lessor_; }
+  /// The replica's own counters.
+  [[nodiscard]] const ReplicaCounters& counters() const noexcept { return counters_; }
+  /// The configuration it runs with.
+  [[nodiscard]] const EngineConfig& config() const noexcept { return config_; }
+
+ private:
+  KvReplica(const EngineConfig& config, C clock)
+      : config_(config), clock_(clock), lessor_(config.lessor) {
+    config_.callbacks = {};  // held by the node, not here
+  }
+
+  /// The lessor's time: the replica's clock read as a steady_clock time point (virtual time
+  /// under the simulator; the lessor only compares and adds durations).
+  [[nodiscard]] kv::Lessor::time_point lessor_now() const {
+    return kv::Lessor::time_point(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        clock_.now().time_since_epoch()));
+  }
+
+  /// Leader changes arrive in order on the apply thread: the lessor is primary exactly while
+  /// this node leads. Leases granted in entries applied after this point reach it through
+  /// on_applied (called by the state machine), so nothing committed is missed.
+  void on_leader_change(const node::LeaderChange& change) {
+    const bool leading = change.role == raft::Role::leader;
+    if (leading && !lessor_.is_primary()) {
+      lessor_.promote(lessor_now(), machine_->lease_infos());
+    } else if (!leading && lessor_.is_primary()) {
+      lessor_.demote();
+    }
+  }
+
+  template <class X>
+  static result<X> unwrap(result<typename machine_type::response_type> r) {
+    if (!r) return std::move(r).error();
+    typename machine_type::response_type inner = std::move(r).value();
+    if (!inner) return std::move(inner).error();
+    if (auto* x = std::get_if<X>(&inner.value())) return std::move(*x);
+    return error(errc::invalid_argument,
+                 "kv replica: internal: the applied entry answered a different request type");
+  }
+
+  // Fails a request before it reached the node, on the handler's associated executor (inline
+  // for a handler without one), as the node does for requests it refuses at admission.
+  template <class X, class Handler>
+  static void fail_now(Handler&& handler, error e) {
+    auto ex = boost::asio::get_associated_executor(handler);
+    boost::asio::dispatch(ex, [h = std::forward<Handler>(handler), e = std::move(e)]() mutable {
+      std::move(h)(result<X>(std::move(e)));
+    });
+  }
+
+  void start_housekeeping() {
+    next_progress_ = clock_.now() + std::chrono::duration_cast<std::chrono::microseconds>(
+                                        config_.progress_notify_interval);
+    if constexpr (deterministic) {
+      schedule_housekeeping();
+    } else {
+      housekeeper_ = std::thread([this] {
+        std::unique_lock lock(housekeeping_mutex_);
+        while (!housekeeping_stopped_) {
+          housekeeping_cv_.wait_for(lock, config_.housekeeping_interval,
+                                    [this] { return housekeeping_stopped_; });
+          if (housekeeping_stopped_) break;
+          lock.unlock();
+          housekeeping();
+          lock.lock();
+        }
+      });
+    }
+  }
+
+  // Deterministic arrangement: one recurring event on the simulator's executor. `alive_` lets
+  // an event scheduled before the replica was destroyed find out and do nothing.
+  void schedule_housekeeping() requires(deterministic) {
+    clock_.executor->post_after(
+        std::chrono::duration_cast<std::chrono::microseconds>(config_.housekeeping_interval),
+        [this, alive = std::weak_ptr<int>(alive_)] {
+          if (alive.expired() || housekeeping_stopped_) return;
+          housekeeping();
+          schedule_housekeeping();
+        });
+  }
+
+  void stop_housekeeping() {
+    {
+      std::lock_guard lock(housekeeping_mutex_);
+      housekeeping_stopped_ = true;
+    }
+    housekeeping_cv_.notify_all();
+    if (housekeeper_.joinable()) housekeeper_.join();
+  }
+
+  EngineConfig config_;
+  C clock_;
+  kv::Lessor lessor_;
+  ReplicaCounters counters_;
+  typename C::time_point next_progress_{};  // housekeeping thread/event only
+  std::mutex housekeeping_mutex_;
+  std::condition_variable housekeeping_cv_;
+  bool housekeeping_stopped_ = false;  // guarded by housekeeping_mutex_ (threaded arrangement)
+  std::thread housekeeper_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  std::unique_ptr<machine_type> machine_;
+  /// Declared last: destroyed (stopped) first, while the state machine and lessor still exist.
+  std::unique_ptr<node_type> node_;
+};
+
+}  // namespace dengine::engine

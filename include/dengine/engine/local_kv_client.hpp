@@ -1,0 +1,363 @@
+#pragma once
+/// LocalKvClient: the in-process KV client of a replica (EmbeddedEngine::client()). Every etcd v3
+/// KV, lease and watch operation, in two forms:
+///
+/// - asynchronous, with Asio completion tokens: a callback, `asio::use_future`, or `co_await`
+///   with `asio::use_awaitable`; signature void(dengine::result<Response>);
+/// - blocking, for scripts and quick starts (`put`, `get`, ...): threaded arrangement only, and
+///   never from a completion handler or callback (they fail with invalid_argument there).
+///
+/// Reads take a consistency (docs/embedded.md): linearizable (default; ReadIndex), lease (the
+/// leader's lease, no round trip) or serializable (this replica's state now, may be stale).
+/// Writes and linearizable reads go to the leader: on a follower writes fail with not_leader
+/// (error::leader_hint names the leader).
+///
+/// A client is a cheap handle (one pointer): copy it freely; it must not outlive its replica.
+
+#include <boost/asio/use_future.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "dengine/core/error.hpp"
+#include "dengine/engine/watch_stream.hpp"
+#include "dengine/node/config.hpp"
+#include "dengine/statemachines/kv/requests.hpp"
+#include "dengine/statemachines/kv/txn.hpp"
+#include "dengine/statemachines/kv/watch_hub.hpp"
+
+namespace dengine::engine {
+
+using node::ReadConsistency;
+
+/// The range end that selects every key starting with `prefix` (etcd's clientv3.GetPrefixRangeEnd):
+/// the prefix with its last byte below 0xff incremented (and what follows dropped); "\0" (every
+/// key) when the prefix is empty or all 0xff.
+[[nodiscard]] inline std::string prefix_range_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto& last = reinterpret_cast<unsigned char&>(end.back());
+    if (last < 0xff) {
+      ++last;
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');
+}
+
+/// What put_with_ttl did: the lease it granted and the put.
+struct TtlPut {
+  kv::LeaseId lease = kv::no_lease;
+  std::int64_t ttl = 0;  ///< the lease's TTL (raised to the minimum TTL if it was lower)
+  kv::PutResponse put;
+};
+
+/// The in-process client of replica type R (a KvReplica).
+template <class R>
+class LocalKvClient {
+ public:
+  using replica_type = R;
+  /// True in the simulator's arrangement: only the asynchronous forms are available.
+  static constexpr bool deterministic = R::deterministic;
+
+  /// A client of `replica` (which must outlive it).
+  explicit LocalKvClient(R& replica) noexcept : replica_(&replica) {}
+
+  // ---- asynchronous forms ----
+
+  /// Sets a key (etcd Put). Signature: void(result<kv::PutResponse>).
+  template <class CompletionToken>
+  auto async_put(kv::PutRequest req, CompletionToken&& token) {
+    return replica_->template propose<kv::PutResponse>(std::move(req),
+                                                       std::forward<CompletionToken>(token));
+  }
+
+  /// Reads keys (etcd Range). req.serializable = true overrides `consistency`.
+  /// Signature: void(result<kv::RangeResponse>).
+  template <class CompletionToken>
+  auto async_range(kv::RangeRequest req, ReadConsistency consistency, CompletionToken&& token) {
+    if (req.serializable) consistency = ReadConsistency::serializable;
+    return replica_->read(
+        consistency,
+        [r = std::move(req)](const auto& m, const kv::ExpiredPredicate& expired) {
+          return m.range(r, expired);
+        },
+        std::forward<CompletionToken>(token));
+  }
+
+  /// Deletes keys (etcd DeleteRange). Signature: void(result<kv::DeleteRangeResponse>).
+  template <class CompletionToken>
+  auto async_delete_range(kv::DeleteRangeRequest req, CompletionToken&& token) {
+    return replica_->template propose<kv::DeleteRangeResponse>(
+        std::move(req), std::forward<CompletionToken>(token));
+  }
+
+  /// A transaction (etcd Txn): through the log, or — when it only reads — as a read at
+  /// `consistency`. Signature: void(result<kv::TxnResponse>).
+  template <class CompletionToken>
+  auto async_txn(kv::TxnRequest req, ReadConsistency consistency, CompletionToken&& token) {
+    // A txn that only reads (kv::is_read_only) is answered as a read, without the log.
+    if (kv::is_read_only(req)) {
+      return replica_->read(
+          consistency,
+          [r = std::move(req)](const auto& m, const kv::ExpiredPredicate& expired) {
+            return m.read_txn(r, expired);
+          },
+          std::forward<CompletionToken>(token));
+    }
+    return replica_->template propose<kv::TxnResponse>(std::move(req),
+                                                       std::forward<CompletionToken>(token));
+  }
+
+  /// Drops history below a revision (etcd Compact). Signature:
+  /// void(result<kv::CompactionResponse>).
+  template <class CompletionToken>
+  auto async_compact(kv::CompactionRequest req, CompletionToken&& token) {
+    return replica_->template propose<kv::CompactionResponse>(req,
+                                                              std::forward<CompletionToken>(token));
+  }
+
+  /// Grants a lease (etcd LeaseGrant). Signature: void(result<kv::LeaseGrantResponse>).
+  template <class CompletionToken>
+  auto async_lease_grant(kv::LeaseGrantRequest req, CompletionToken&& token) {
+    return replica_->template propose<kv::LeaseGrantResponse>(req,
+                                                              std::forward<CompletionToken>(token));
+  }
+
+  /// Revokes a lease and deletes its keys (etcd LeaseRevoke).
+  /// Signature: void(result<kv::LeaseRevokeResponse>).
+  template <class CompletionToken>
+  auto async_lease_revoke(kv::LeaseRevokeRequest req, CompletionToken&& token) {
+    return replica_->template propose<kv::LeaseRevokeResponse>(
+        req, std::forward<CompletionToken>(token));
+  }
+
+  /// A lease's TTLs and keys (etcd LeaseTimeToLive); on the leader `ttl` is the time left.
+  /// Signature: void(result<kv::LeaseTimeToLiveResponse>).
+  template <class CompletionToken>
+  auto async_lease_time_to_live(kv::LeaseTimeToLiveRequest req, ReadConsistency consistency,
+                                CompletionToken&& token) {
+    R* replica = replica_;
+    return replica_->read(
+        consistency,
+        [replica, req](const auto& m, const kv::ExpiredPredicate& /*expired*/) {
+          kv::LeaseTimeToLiveResponse out = m.lease_time_to_live(req);
+          if (out.ttl >= 0) {
+            if (auto left = replica->remaining_ttl(out.id)) out.ttl = *left;
+          }
+          return out;
+        },
+        std::forward<CompletionToken>(token));
+  }
+
+  /// Every lease (etcd LeaseLeases). Signature: void(result<kv::LeaseLeasesResponse>).
+  template <class CompletionToken>
+  auto async_lease_leases(ReadConsistency consistency, CompletionToken&& token) {
+    return replica_->read(
+        consistency,
+        [](const auto& m, const kv::ExpiredPredicate& /*expired*/) { return m.lease_leases(); },
+        std::forward<CompletionToken>(token));
+  }
+
+  // ---- immediate operations (no log, no waiting) ----
+
+  /// Refreshes a lease to its full TTL (one etcd LeaseKeepAlive round); returns the TTL in
+  /// seconds. On the leader only (not_leader with a hint elsewhere); not_found once the lease
+  /// is gone or expired.
+  result<std::int64_t> lease_keep_alive(kv::LeaseId id) { return replica_->keep_alive(id); }
+
+  /// Starts a watch (etcd Watch create) on this replica's applied state. `notify` (optional)
+  /// runs on the apply thread whenever responses were queued; it must be quick. Errors:
+  /// invalid_argument (empty key), too_busy (too many watchers).
+  result<WatchStream> watch(const kv::WatchCreateRequest& req, std::function<void()> notify = {}) {
+    auto signal = std::make_shared<WatchStream::Signal>();
+    signal->user_notify = std::move(notify);
+    auto w = replica_->watch(req, [signal] { signal->notify(); });
+    if (!w) return std::move(w).error();
+    return WatchStream(std::move(w).value(), replica_->machine().watch_hub(), std::move(signal));
+  }
+
+  /// Watches every key under `prefix` from `start_revision` (0 = from the next change).
+  result<WatchStream> watch_prefix(std::string prefix, kv::Revision start_revision = 0,
+                                   std::function<void()> notify = {}) {
+    kv::WatchCreateRequest req;
+    req.range_end = prefix_range_end(prefix);
+    req.key = prefix.empty() ? std::string(1, '\0') : std::move(prefix);
+    req.start_revision = start_revision;
+    return watch(req, std::move(notify));
+  }
+
+  // ---- blocking forms (threaded arrangement; not from a completion handler) ----
+
+  /// Sets `key` = `value` (attached to `lease` unless 0).
+  result<kv::PutResponse> put(std::string key, std::string value,
+                              kv::LeaseId lease = kv::no_lease) requires(!deterministic) {
+    kv::PutRequest req;
+    req.key = std::move(key);
+    req.value = std::move(value);
+    req.lease = lease;
+    return put(std::move(req));
+  }
+  /// A PutRequest with every option.
+  result<kv::PutResponse> put(kv::PutRequest req) requires(!deterministic) {
+    DENGINE_TRYV(check_blocking("put"));
+    return async_put(std::move(req), boost::asio::use_future).get();
+  }
+
+  /// The key's current value and metadata, or nullopt when it does not exist.
+  result<std::optional<kv::KeyValue>> get(
+      std::string key,
+      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
+    kv::RangeRequest req;
+    req.key = std::move(key);
+    DENGINE_TRY(resp, range(std::move(req), consistency));
+    if (resp.kvs.empty()) return std::optional<kv::KeyValue>();
+    return std::optional<kv::KeyValue>(std::move(resp.kvs.front()));
+  }
+
+  /// Every key under `prefix`, in key order.
+  result<std::vector<kv::KeyValue>> get_prefix(
+      std::string prefix,
+      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
+    kv::RangeRequest req;
+    req.range_end = prefix_range_end(prefix);
+    req.key = prefix.empty() ? std::string(1, '\0') : std::move(prefix);
+    DENGINE_TRY(resp, range(std::move(req), consistency));
+    return std::move(resp.kvs);
+  }
+
+  /// A RangeRequest with every option.
+  result<kv::RangeResponse> range(
+      kv::RangeRequest req,
+      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
+    DENGINE_TRYV(check_blocking("range"));
+    return async_range(std::move(req), consistency, boost::asio::use_future).get();
+  }
+
+  /// Deletes `key`; the response's `deleted` is 0 or 1.
+  result<kv::DeleteRangeResponse> del(std::string key) requires(!deterministic) {
+    kv::DeleteRangeRequest req;
+    req.key = std::move(key);
+    return delete_range(std::move(req));
+  }
+  /// Deletes every key under `prefix`.
+  result<kv::DeleteRangeResponse> delete_prefix(std::string prefix) requires(!deterministic) {
+    kv::DeleteRangeRequest req;
+    req.range_end = prefix_range_end(prefix);
+    req.key = prefix.empty() ? std::string(1, '\0') : std::move(prefix);
+    return delete_range(std::move(req));
+  }
+  /// A DeleteRangeRequest with every option.
+  result<kv::DeleteRangeResponse> delete_range(kv::DeleteRangeRequest req) requires(
+      !deterministic) {
+    DENGINE_TRYV(check_blocking("delete_range"));
+    return async_delete_range(std::move(req), boost::asio::use_future).get();
+  }
+
+  /// Sets `key` to `desired` only if its value is `expected` (nullopt: only if the key does
+  /// not exist). True if it was set.
+  result<bool> compare_and_swap(std::string key, std::optional<std::string> expected,
+                                std::string desired) requires(!deterministic) {
+    DENGINE_TRY(resp, txn(cas_request(std::move(key), std::move(expected), std::move(desired))));
+    return resp.succeeded;
+  }
+
+  /// A TxnRequest (read-only txns are served as reads at `consistency`).
+  result<kv::TxnResponse> txn(
+      kv::TxnRequest req,
+      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
+    DENGINE_TRYV(check_blocking("txn"));
+    return async_txn(std::move(req), consistency, boost::asio::use_future).get();
+  }
+
+  /// Drops every revision below `revision` (reads and watches below it fail with compacted).
+  result<kv::CompactionResponse> compact(kv::Revision revision) requires(!deterministic) {
+    DENGINE_TRYV(check_blocking("compact"));
+    return async_compact(kv::CompactionRequest{revision, false}, boost::asio::use_future).get();
+  }
+
+  /// Grants a lease of `ttl` seconds (id 0: chosen by the cluster).
+  result<kv::LeaseGrantResponse> lease_grant(
+      std::int64_t ttl, kv::LeaseId id = kv::no_lease) requires(!deterministic) {
+    DENGINE_TRYV(check_blocking("lease_grant"));
+    return async_lease_grant(kv::LeaseGrantRequest{ttl, id}, boost::asio::use_future).get();
+  }
+
+  /// Revokes a lease: it and every key attached to it are deleted.
+  result<kv::LeaseRevokeResponse> lease_revoke(kv::LeaseId id) requires(!deterministic) {
+    DENGINE_TRYV(check_blocking("lease_revoke"));
+    return async_lease_revoke(kv::LeaseRevokeRequest{id}, boost::asio::use_future).get();
+  }
+
+  /// A lease's TTLs (and keys, if asked); ttl -1 when it does not exist.
+  result<kv::LeaseTimeToLiveResponse> lease_time_to_live(
+      kv::LeaseId id, bool keys = false,
+      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
+    DENGINE_TRYV(check_blocking("lease_time_to_live"));
+    return async_lease_time_to_live(kv::LeaseTimeToLiveRequest{id, keys}, consistency,
+                                    boost::asio::use_future)
+        .get();
+  }
+
+  /// Every lease.
+  result<kv::LeaseLeasesResponse> lease_leases(
+      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
+    DENGINE_TRYV(check_blocking("lease_leases"));
+    return async_lease_leases(consistency, boost::asio::use_future).get();
+  }
+
+  /// Sets `key` = `value` under a new lease of `ttl` seconds: the key disappears when the
+  /// lease expires unless the lease is kept alive (lease_keep_alive(result.lease)).
+  result<TtlPut> put_with_ttl(std::string key, std::string value,
+                              std::int64_t ttl) requires(!deterministic) {
+    DENGINE_TRY(grant, lease_grant(ttl));
+    DENGINE_TRY(put_resp, put(std::move(key), std::move(value), grant.id));
+    return TtlPut{grant.id, grant.ttl, std::move(put_resp)};
+  }
+
+  /// The txn compare_and_swap runs (for asynchronous use with async_txn).
+  [[nodiscard]] static kv::TxnRequest cas_request(std::string key,
+                                                  std::optional<std::string> expected,
+                                                  std::string desired) {
+    kv::TxnRequest txn;
+    kv::Compare cmp;
+    cmp.key = key;
+    if (expected) {
+      cmp.target = kv::CompareTarget::value;
+      cmp.value = std::move(*expected);
+    } else {
+      cmp.target = kv::CompareTarget::create;
+      cmp.create_revision = 0;
+    }
+    cmp.result = kv::CompareResult::equal;
+    txn.compare.push_back(std::move(cmp));
+    auto& put = txn.success.emplace_back().request.template emplace<kv::PutRequest>();
+    put.key = std::move(key);
+    put.value = std::move(desired);
+    return txn;
+  }
+
+  /// The replica this client talks to.
+  [[nodiscard]] R& replica() const noexcept { return *replica_; }
+
+ private:
+  result<void> check_blocking(const char* what) const {
+    if (replica_->node().on_own_thread())
+      return error(errc::invalid_argument,
+                   std::string("kv client ") + what +
+                       "() would block a thread of the node (called from a completion handler or "
+                       "callback); use the async_ form there");
+    return success();
+  }
+
+  R* replica_;
+};
+
+}  // namespace dengine::engine

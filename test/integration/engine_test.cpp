@@ -1,0 +1,450 @@
+// EmbeddedEngine and LocalKvClient end to end, in the threaded arrangement, over every backend
+// that is built (the list comes from meson: DENGINE_TEST_BACKENDS): KV operations in every read
+// consistency, leases and their expiry, watches, restart, stop with requests pending, bad input,
+// and growing a single node into a three-node cluster while it serves writes.
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/use_future.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dengine/backends/memory.hpp"
+#include "dengine/engine/embedded_engine.hpp"
+#include "dengine/engine/kv_client.hpp"
+#include "harness.hpp"
+#ifdef DENGINE_HAVE_RAWFILE
+#include "dengine/backends/rawfile.hpp"
+#endif
+#ifdef DENGINE_HAVE_LMDB
+#include "dengine/backends/lmdb.hpp"
+#endif
+#ifdef DENGINE_HAVE_SQLITE
+#include "dengine/backends/sqlite.hpp"
+#endif
+
+namespace dengine::test {
+namespace {
+
+using engine::EngineConfig;
+using engine::ReadConsistency;
+namespace fs = std::filesystem;
+
+static_assert(engine::Backend<memory::Backend>);
+static_assert(engine::KvClient<engine::EmbeddedEngine<memory::Backend>::client_type>);
+
+/// A fresh directory under the system temp dir, removed at the end of the test.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path = fs::temp_directory_path() /
+           ("dengine-engine-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
+    fs::remove_all(path);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+/// Fast timing for tests (5 ms ticks) and short leases.
+EngineConfig fast_config(const fs::path& dir, NodeId id = 1, std::vector<NodeId> members = {1}) {
+  EngineConfig c = EngineConfig::cluster_member(dir, id, std::move(members));
+  c.node = test_config(id, c.node.initial_members);
+  c.lessor.min_ttl = std::chrono::seconds(1);
+  c.lessor.promote_extend = std::chrono::milliseconds(100);
+  c.housekeeping_interval = std::chrono::milliseconds(10);
+  c.progress_notify_interval = std::chrono::milliseconds(50);
+  return c;
+}
+
+template <class B>
+std::unique_ptr<EmbeddedEngine<B>> start_ready(EngineConfig config) {
+  auto started = EmbeddedEngine<B>::start(std::move(config));
+  REQUIRE_MESSAGE(started, (started ? "" : started.error().message()));
+  auto e = std::move(started).value();
+  auto ready = e->wait_ready(std::chrono::seconds(20));
+  REQUIRE_MESSAGE(ready, (ready ? "" : ready.error().message()));
+  return e;
+}
+
+#define DENGINE_ENGINE_BACKENDS memory::Backend DENGINE_TEST_EXTRA_BACKENDS
+
+}  // namespace
+
+TEST_SUITE("engine") {
+  TEST_CASE_TEMPLATE("engine: put, get, delete, txn and compare-and-swap in every consistency", B,
+                     DENGINE_ENGINE_BACKENDS) {
+    TempDir dir;
+    auto e = start_ready<B>(fast_config(dir.path));
+    auto kv = e->client();
+    CHECK(e->is_leader());
+    CHECK(e->leader_info().is_self);
+
+    auto p1 = kv.put("a", "1");
+    REQUIRE(p1);
+    auto p2 = kv.put("b", "2");
+    REQUIRE(p2);
+    CHECK(p2.value().header.revision == p1.value().header.revision + 1);
+    for (auto c :
+         {ReadConsistency::linearizable, ReadConsistency::lease, ReadConsistency::serializable}) {
+      CAPTURE(node::to_string(c));
+      auto got = kv.get("a", c);
+      REQUIRE(got);
+      REQUIRE(got.value().has_value());
+      CHECK(got.value()->value == "1");
+      CHECK(got.value()->version == 1);
+      CHECK(got.value()->create_revision == p1.value().header.revision);
+    }
+    auto missing = kv.get("nope");
+    REQUIRE(missing);
+    CHECK_FALSE(missing.value().has_value());
+
+    // prev_kv on overwrite, prefix reads, deletes.
+    kv::PutRequest over;
+    over.key = "a";
+    over.value = "1b";
+    over.prev_kv = true;
+    auto p3 = kv.put(over);
+    REQUIRE(p3);
+    REQUIRE(p3.value().prev_kv.has_value());
+    CHECK(p3.value().prev_kv->value == "1");
+    REQUIRE(kv.put("dir/x", "x"));
+    REQUIRE(kv.put("dir/y", "y"));
+    auto listed = kv.get_prefix("dir/");
+    REQUIRE(listed);
+    REQUIRE(listed.value().size() == 2);
+    CHECK(listed.value()[0].key == "dir/x");
+    CHECK(listed.value()[1].key == "dir/y");
+    auto deleted = kv.delete_prefix("dir/");
+    REQUIRE(deleted);
+    CHECK(deleted.value().deleted == 2);
+    auto d1 = kv.del("b");
+    REQUIRE(d1);
+    CHECK(d1.value().deleted == 1);
+    CHECK_FALSE(kv.get("b").value().has_value());
+
+    // Compare-and-swap: create-if-absent, swap on the right value only.
+    auto c1 = kv.compare_and_swap("lock", std::nullopt, "me");
+    REQUIRE(c1);
+    CHECK(c1.value());
+    auto c2 = kv.compare_and_swap("lock", std::nullopt, "you");
+    REQUIRE(c2);
+    CHECK_FALSE(c2.value());
+    auto c3 = kv.compare_and_swap("lock", std::string("wrong"), "you");
+    REQUIRE(c3);
+    CHECK_FALSE(c3.value());
+    auto c4 = kv.compare_and_swap("lock", std::string("me"), "you");
+    REQUIRE(c4);
+    CHECK(c4.value());
+    CHECK(kv.get("lock").value()->value == "you");
+
+    // A read-only txn is served as a read; a writing one through the log.
+    kv::TxnRequest ro;
+    kv::RangeRequest rr;
+    rr.key = "lock";
+    ro.success.push_back(kv::RequestOp{rr});
+    auto t1 = kv.txn(ro, ReadConsistency::serializable);
+    REQUIRE(t1);
+    CHECK(t1.value().succeeded);
+    REQUIRE(t1.value().responses.size() == 1);
+    CHECK(std::get<kv::RangeResponse>(t1.value().responses[0].response).kvs.at(0).value == "you");
+
+    // Compaction: reads below the compacted revision fail with compacted.
+    const kv::Revision now_rev = kv.put("z", "z").value().header.revision;
+    REQUIRE(kv.compact(now_rev));
+    kv::RangeRequest old;
+    old.key = "a";
+    old.revision = p1.value().header.revision;
+    auto below = kv.range(old);
+    REQUIRE_FALSE(below);
+    CHECK(below.error().code == errc::compacted);
+
+    // Asynchronous forms: a callback and a future.
+    std::promise<result<kv::PutResponse>> done;
+    kv::PutRequest cb_put;
+    cb_put.key = "cb";
+    cb_put.value = "v";
+    kv.async_put(cb_put, [&](result<kv::PutResponse> r) { done.set_value(std::move(r)); });
+    REQUIRE(done.get_future().get());
+    kv::RangeRequest cb_get;
+    cb_get.key = "cb";
+    auto fut = kv.async_range(cb_get, ReadConsistency::lease, boost::asio::use_future);
+    auto fr = fut.get();
+    REQUIRE(fr);
+    CHECK(fr.value().kvs.at(0).value == "v");
+
+    CHECK(e->node_metrics().proposals.value() >= 10);
+    REQUIRE(e->stop());
+  }
+
+  TEST_CASE_TEMPLATE("engine: bad requests get etcd's errors and change nothing", B,
+                     DENGINE_ENGINE_BACKENDS) {
+    TempDir dir;
+    EngineConfig cfg = fast_config(dir.path);
+    cfg.limits.max_request_bytes = 1024;
+    auto e = start_ready<B>(cfg);
+    auto kv = e->client();
+    const kv::Revision before = e->replica().machine().current_revision();
+    auto empty = kv.put("", "x");
+    REQUIRE_FALSE(empty);
+    CHECK(empty.error().code == errc::invalid_argument);
+    auto big = kv.put("k", std::string(4096, 'x'));
+    REQUIRE_FALSE(big);
+    CHECK(big.error().code == errc::too_large);
+    auto no_lease = kv.put("k", "v", 424242);
+    REQUIRE_FALSE(no_lease);
+    CHECK(no_lease.error().code == errc::not_found);
+    CHECK(e->replica().machine().current_revision() == before);
+  }
+
+  TEST_CASE_TEMPLATE("engine: leases expire exactly once and hide their keys", B,
+                     DENGINE_ENGINE_BACKENDS) {
+    TempDir dir;
+    auto e = start_ready<B>(fast_config(dir.path));
+    auto kv = e->client();
+
+    auto short_lived = kv.put_with_ttl("session", "alive", 1);
+    REQUIRE(short_lived);
+    CHECK(short_lived.value().ttl == 1);
+    auto kept = kv.lease_grant(1);
+    REQUIRE(kept);
+    REQUIRE(kv.put("kept", "yes", kept.value().id));
+
+    auto ttl = kv.lease_time_to_live(kept.value().id, true);
+    REQUIRE(ttl);
+    CHECK(ttl.value().granted_ttl == 1);
+    CHECK(ttl.value().keys == std::vector<std::string>{"kept"});
+
+    // Keep one lease alive while the other runs out.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(2500);
+    while (std::chrono::steady_clock::now() < until) {
+      auto ka = kv.lease_keep_alive(kept.value().id);
+      REQUIRE(ka);
+      CHECK(ka.value() == 1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    CHECK(eventually([&] { return !kv.get("session").value().has_value(); }));
+    CHECK(eventually([&] { return e->replica().counters().lease_revokes_applied.load() == 1; }));
+    CHECK(kv.get("kept").value().has_value());
+    auto gone = kv.lease_keep_alive(short_lived.value().lease);
+    REQUIRE_FALSE(gone);
+    CHECK(gone.error().code == errc::not_found);
+    auto leases = kv.lease_leases();
+    REQUIRE(leases);
+    REQUIRE(leases.value().leases.size() == 1);
+    CHECK(leases.value().leases[0].id == kept.value().id);
+
+    // Revoke deletes the attached key.
+    REQUIRE(kv.lease_revoke(kept.value().id));
+    CHECK_FALSE(kv.get("kept").value().has_value());
+    CHECK(kv.lease_time_to_live(kept.value().id).value().ttl == -1);
+  }
+
+  TEST_CASE("engine: watches see every change once, in order, from a past revision") {
+    TempDir dir;
+    auto e = start_ready<memory::Backend>(fast_config(dir.path));
+    auto kv = e->client();
+    const kv::Revision first = kv.put("w/a", "1").value().header.revision;
+    REQUIRE(kv.put("w/b", "2"));
+    REQUIRE(kv.put("other", "x"));
+
+    std::atomic<int> notified{0};
+    kv::WatchCreateRequest req;
+    req.key = "w/";
+    req.range_end = engine::prefix_range_end("w/");
+    req.start_revision = first;
+    req.progress_notify = true;
+    auto stream = kv.watch(req, [&] { ++notified; });
+    REQUIRE(stream);
+    REQUIRE(kv.del("w/a"));
+    REQUIRE(kv.put("w/c", "3"));
+
+    std::vector<kv::Event> events;
+    bool created = false;
+    bool progress = false;
+    REQUIRE(eventually([&] {
+      for (auto& r : stream.value().wait(std::chrono::milliseconds(50))) {
+        if (r.created) created = true;
+        if (!r.created && !r.canceled && r.events.empty()) progress = true;
+        for (auto& ev : r.events) events.push_back(ev);
+      }
+      return events.size() >= 4 && progress;
+    }));
+    CHECK(created);
+    CHECK(notified.load() > 0);
+    REQUIRE(events.size() == 4);
+    CHECK(events[0].kv.key == "w/a");
+    CHECK(events[1].kv.key == "w/b");
+    CHECK(events[2].type == kv::EventType::del);
+    CHECK(events[3].kv.key == "w/c");
+    for (std::size_t i = 1; i < events.size(); ++i)
+      CHECK(events[i].kv.mod_revision > events[i - 1].kv.mod_revision);
+
+    // A watch from a compacted revision is refused with the compact revision.
+    const kv::Revision now_rev = kv.put("w/d", "4").value().header.revision;
+    REQUIRE(kv.compact(now_rev));
+    auto late = kv.watch_prefix("w/", first);
+    REQUIRE(late);
+    bool refused = false;
+    REQUIRE(eventually([&] {
+      for (auto& r : late.value().take())
+        if (r.canceled && r.compact_revision >= now_rev) refused = true;
+      return refused;
+    }));
+
+    stream.value().cancel();
+    CHECK(stream.value().canceled());
+  }
+
+  TEST_CASE_TEMPLATE("engine: a restart recovers every acknowledged write and lease", B,
+                     DENGINE_ENGINE_BACKENDS) {
+    if (!B::persistent) return;  // nothing outlives the process in memory
+    TempDir dir;
+    kv::Revision revision = 0;
+    kv::LeaseId lease = 0;
+    {
+      auto e = start_ready<B>(fast_config(dir.path));
+      auto kv = e->client();
+      for (int i = 0; i < 200; ++i) REQUIRE(kv.put("k" + std::to_string(i), std::to_string(i)));
+      REQUIRE(kv.del("k7"));
+      auto g = kv.lease_grant(60);
+      REQUIRE(g);
+      lease = g.value().id;
+      REQUIRE(kv.put("leased", "v", lease));
+      revision = e->replica().machine().current_revision();
+      REQUIRE(e->stop());
+    }
+    // The data dir is free again after stop: a second start succeeds.
+    auto e = start_ready<B>(fast_config(dir.path));
+    auto kv = e->client();
+    CHECK(e->replica().machine().current_revision() == revision);
+    for (int i : {0, 1, 150, 199})
+      CHECK(kv.get("k" + std::to_string(i)).value()->value == std::to_string(i));
+    CHECK_FALSE(kv.get("k7").value().has_value());
+    CHECK(kv.get("leased").value()->lease == lease);
+    // The lease survived and is tracked by the new leader's lessor.
+    CHECK(kv.lease_keep_alive(lease));
+  }
+
+  TEST_CASE_TEMPLATE("engine: a data dir is used by one engine at a time", B,
+                     DENGINE_ENGINE_BACKENDS) {
+    if (!B::persistent) return;
+    TempDir dir;
+    auto first = start_ready<B>(fast_config(dir.path));
+    auto second = EmbeddedEngine<B>::start(fast_config(dir.path));
+    REQUIRE_FALSE(second);
+    CHECK(second.error().code == errc::invalid_argument);
+    CHECK(second.error().detail.find("in use") != std::string::npos);
+  }
+
+  TEST_CASE("engine: an invalid config is refused with the field named") {
+    EngineConfig cfg = EngineConfig::single_node("");
+    cfg.housekeeping_interval = std::chrono::milliseconds(0);
+    auto e = EmbeddedEngine<memory::Backend>::start(cfg);
+    REQUIRE_FALSE(e);
+    CHECK(e.error().code == errc::invalid_argument);
+    CHECK(e.error().detail.find("housekeeping_interval") != std::string::npos);
+#ifdef DENGINE_HAVE_RAWFILE
+    auto no_dir = EmbeddedEngine<rawfile::Backend>::start(EngineConfig::single_node(""));
+    REQUIRE_FALSE(no_dir);
+    CHECK(no_dir.error().detail.find("data_dir") != std::string::npos);
+#endif
+  }
+
+  TEST_CASE("engine: stop completes or fails every pending request") {
+    TempDir dir;
+    auto e = start_ready<memory::Backend>(fast_config(dir.path));
+    auto kv = e->client();
+    constexpr int n = 2000;
+    std::atomic<int> ok{0};
+    std::atomic<int> stopped{0};
+    std::atomic<int> other{0};
+    for (int i = 0; i < n; ++i) {
+      kv::PutRequest p;
+      p.key = "p" + std::to_string(i);
+      p.value = "v";
+      kv.async_put(p, [&](result<kv::PutResponse> r) {
+        if (r)
+          ++ok;
+        else if (r.error().code == errc::stopped)
+          ++stopped;
+        else
+          ++other;
+      });
+    }
+    REQUIRE(e->stop());
+    CHECK(ok.load() + stopped.load() + other.load() == n);
+    CHECK(other.load() == 0);
+    auto after = kv.put("late", "x");
+    REQUIRE_FALSE(after);
+    CHECK(after.error().code == errc::stopped);
+  }
+
+  TEST_CASE("engine: a single node grows to three without downtime") {
+    node::LocalHub hub;
+    TempDir d1;
+    TempDir d2;
+    TempDir d3;
+    auto one = EmbeddedEngine<memory::Backend>::start(fast_config(d1.path, 1, {1}), &hub);
+    REQUIRE(one);
+    REQUIRE(one.value()->wait_ready(std::chrono::seconds(20)));
+    auto kv = one.value()->client();
+
+    // A writer keeps writing the whole time; every write must succeed.
+    std::atomic<bool> writing{true};
+    std::atomic<int> written{0};
+    std::atomic<int> failed{0};
+    std::thread writer([&] {
+      while (writing) {
+        auto r = kv.put("count", std::to_string(written.load() + 1));
+        if (r)
+          ++written;
+        else
+          ++failed;
+      }
+    });
+
+    // Joiners list the current voters ({1}): they start as non-members and wait to be added.
+    auto two = EmbeddedEngine<memory::Backend>::start(fast_config(d2.path, 2, {1}), &hub);
+    auto three = EmbeddedEngine<memory::Backend>::start(fast_config(d3.path, 3, {1}), &hub);
+    REQUIRE(two);
+    REQUIRE(three);
+    for (NodeId id : {NodeId{2}, NodeId{3}}) {
+      REQUIRE(one.value()->add_learner(id));
+      auto& joiner = id == 2 ? two.value() : three.value();
+      REQUIRE(
+          eventually([&] { return joiner->status().applied + 5 >= one.value()->status().commit; }));
+      auto m = one.value()->add_voter(id);
+      REQUIRE(m);
+    }
+    CHECK(eventually([&] { return written.load() > 50; }));
+    writing = false;
+    writer.join();
+    CHECK(failed.load() == 0);
+    const auto membership = one.value()->replica().node().status();
+    CHECK(membership.leader == 1);
+
+    // The new members hold the data; with node 1 gone, they elect a leader and serve it.
+    const std::string last = std::to_string(written.load());
+    REQUIRE(one.value()->stop());
+    REQUIRE(eventually([&] { return two.value()->is_leader() || three.value()->is_leader(); }));
+    auto& leader = two.value()->is_leader() ? two.value() : three.value();
+    auto got = leader->client().get("count");
+    REQUIRE(got);
+    REQUIRE(got.value().has_value());
+    CHECK(got.value()->value == last);
+  }
+}
+
+}  // namespace dengine::test
