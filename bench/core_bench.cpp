@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,10 @@ struct BenchCluster {
     }
     in_flight.swap(next);
     next.clear();
-    for (auto& m : in_flight) (void)node(m.to).step(std::move(m));
+    for (auto& m : in_flight) {
+      Core& to = node(m.to);  // looked up before `m` is handed over
+      (void)to.step(std::move(m));
+    }
     in_flight.clear();
   }
 };
@@ -94,7 +98,7 @@ Result run(std::size_t batch, std::uint64_t entries, std::size_t payload) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   std::uint64_t entries = 2'000'000;
   std::size_t payload = 32;
   std::vector<std::size_t> batches;
@@ -130,4 +134,10 @@ int main(int argc, char** argv) {
   fmt::print("core (3 pure cores, in-memory messages, one thread, {} B payload): {}\n", payload,
              human);
   return 0;
+} catch (const std::exception& e) {  // fmt::format_error, std::bad_alloc: report, do not abort
+  std::fprintf(stderr, "dengine-bench-core: %s\n", e.what());
+  return 1;
+} catch (...) {
+  std::fprintf(stderr, "dengine-bench-core: unknown exception\n");
+  return 1;
 }

@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <random>
 #include <span>
 #include <string>
@@ -110,7 +111,7 @@ result<void> run_kv(S& store, std::uint64_t seed) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   std::string backend;
   std::string dir;
   std::string mode = "log";
@@ -142,4 +143,10 @@ int main(int argc, char** argv) {
                                                   [&](auto& store) { return run_kv(store, seed); });
   if (!ran) fail(ran.error());
   return 0;
+} catch (const std::exception& e) {  // reported on the protocol, so the parent's test fails
+  say(std::string("E exception: ") + e.what());
+  std::_Exit(2);
+} catch (...) {
+  say("E unknown exception");
+  std::_Exit(2);
 }

@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <optional>
 #include <random>
@@ -370,7 +371,7 @@ bool kv_test(const std::string& backend, const std::string& child, int kills, st
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   std::string backend;
   std::string child;
   int kills = 60;
@@ -417,4 +418,10 @@ int main(int argc, char** argv) {
              kv_stats.acknowledged);
   fmt::print("{} in {:.1f} s\n", ok ? "PASS" : "FAIL", seconds);
   return ok ? 0 : 1;
+} catch (const std::exception& e) {  // fmt::format_error, std::bad_alloc: report, do not abort
+  std::fprintf(stderr, "dengine-crash-test: exception: %s\n", e.what());
+  return 1;
+} catch (...) {
+  std::fprintf(stderr, "dengine-crash-test: unknown exception\n");
+  return 1;
 }

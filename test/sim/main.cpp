@@ -12,6 +12,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <exception>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -144,7 +145,7 @@ std::string replay_command(const SimOptions& o, const Args& a) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   const Args args = parse(argc, argv);
   std::vector<std::uint64_t> seeds;
   if (args.seed) {
@@ -219,4 +220,10 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(violations));
   if (!args.expect.empty()) return expected_found ? 0 : 1;
   return violations > 0 ? 1 : 0;
+} catch (const std::exception& e) {  // a bug in the run or the checker: report it, do not abort
+  std::fprintf(stderr, "dengine-sim: exception: %s\n", e.what());
+  return 1;
+} catch (...) {
+  std::fprintf(stderr, "dengine-sim: unknown exception\n");
+  return 1;
 }
