@@ -366,11 +366,13 @@ TEST_CASE("lmdb: a damaged data.mdb fails with storage_corrupt naming the file")
     auto engine = CONF_VALUE(Engine::open(dir.path()));
     append_ok(engine, make_entries(1, 10, 1));
   }
-  SUBCASE("both meta pages overwritten") { scribble(dir.path() / "data.mdb", 2 * 4096); }
+  SUBCASE("both meta pages overwritten") {
+    scribble(dir.path() / "data.mdb", std::size_t{2} * 4096);
+  }
   SUBCASE("a file that never was LMDB") {
     std::filesystem::remove(dir.path() / "data.mdb");
     std::filesystem::remove(dir.path() / "lock.mdb");
-    std::ofstream(dir.path() / "data.mdb") << std::string(3 * 4096, 'z');
+    std::ofstream(dir.path() / "data.mdb") << std::string(std::size_t{3} * 4096, 'z');
   }
   auto r = Engine::open(dir.path());
   CONF_REQUIRE_ERROR(errc::storage_corrupt, r);
