@@ -162,7 +162,8 @@ TEST_CASE("rawfile crc32c: known vectors, and both implementations agree") {
   for (std::size_t start = 0; start < 9; ++start) {
     for (std::size_t len :
          {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{9},
-          std::size_t{63}, std::size_t{1000}, std::size_t{4096}}) {
+          std::size_t{63}, std::size_t{767}, std::size_t{768}, std::size_t{769}, std::size_t{1000},
+          std::size_t{2311}, std::size_t{4096}}) {  // 768: three lanes
       const char* p = data.data() + start;
       agree = agree && crc32c::extend(0, p, len) == crc32c::extend_portable(0, p, len);
       // extend() continues a checksum: any split gives the same value.
