@@ -129,18 +129,33 @@ class KvReplica {
   /// Runs `query(const machine_type&, const kv::ExpiredPredicate&)` at `consistency` and
   /// completes with its value (flattened when it returns result<V>). The predicate says whether
   /// a lease has expired by the leader's lessor at the time the query runs.
+  ///
+  /// A serializable read, and a lease read while the leader's lease holds and everything up to
+  /// its read index is applied, run at once on the calling thread (the KV state machine's reads
+  /// are thread-safe), completing on the handler's executor; the others go through the node
+  /// (ReadIndex, or a lease read waiting for apply) and run on the apply thread.
   template <class Query, class CompletionToken>
   auto read(node::ReadConsistency consistency, Query query, CompletionToken&& token) {
-    return node_->read(
-        consistency,
-        [this, q = std::move(query)](const machine_type& m) mutable {
-          const auto now = lessor_now();
-          const kv::ExpiredPredicate expired = [this, now](kv::LeaseId id) {
-            return lessor_.is_expired(id, now);
-          };
-          return q(m, expired);
-        },
-        std::forward<CompletionToken>(token));
+    auto bound = [this, q = std::move(query)](const machine_type& m) mutable {
+      const auto now = lessor_now();
+      const kv::ExpiredPredicate expired = [this, now](kv::LeaseId id) {
+        return lessor_.is_expired(id, now);
+      };
+      return q(m, expired);
+    };
+    using V = node::read_value_t<decltype(bound), machine_type>;
+    if (local_read_possible(consistency)) {
+      return boost::asio::async_initiate<CompletionToken, void(result<V>)>(
+          [this](auto handler, auto b) {
+            result<V> r(b(*machine_));
+            auto ex = boost::asio::get_associated_executor(handler);
+            boost::asio::dispatch(ex, [h = std::move(handler), r = std::move(r)]() mutable {
+              std::move(h)(std::move(r));
+            });
+          },
+          token, std::move(bound));
+    }
+    return node_->read(consistency, std::move(bound), std::forward<CompletionToken>(token));
   }
 
   /// Refreshes lease `id` to its full TTL; returns the TTL in seconds. Leader only:
@@ -235,6 +250,16 @@ class KvReplica {
   KvReplica(const EngineConfig& config, C clock)
       : config_(config), clock_(clock), lessor_(config.lessor) {
     config_.callbacks = {};  // held by the node, not here
+  }
+
+  /// Whether a read at `consistency` can run on the calling thread now (see read()).
+  [[nodiscard]] bool local_read_possible(node::ReadConsistency consistency) const noexcept {
+    const node::NodeStatus s = node_->status();
+    if (!s.running) return false;  // let the node fail it with stopped
+    if (consistency == node::ReadConsistency::serializable) return true;
+    if (consistency != node::ReadConsistency::lease) return false;
+    const auto index = node_->lease_read_index();
+    return index && s.applied >= *index;
   }
 
   /// The lessor's time: the replica's clock read as a steady_clock time point (virtual time

@@ -172,6 +172,7 @@ class Driver {
     if (stopped_) return;
     stopped_ = true;
     stop_reason_ = reason;
+    status_->publish_lease(0, 0);
     awaiting_.clear();
     messages_out_.clear();
     auto proposals = std::move(proposals_);
@@ -439,6 +440,20 @@ class Driver {
 
   void publish() {
     status_->publish_core(core_.role(), core_.leader(), core_.term(), core_.commit_index());
+    // The lease as a clock deadline, one tick short of the core's: the next tick may come at
+    // any moment, so only (left - 1) whole periods are sure to remain. Published before this
+    // pass's messages are sent, so a transfer's TimeoutNow never leaves while a deadline for
+    // the forfeited lease is still visible.
+    const std::uint64_t left = core_.lease_ticks_left();
+    if (left > 1) {
+      const auto deadline =
+          clock_.now() + config_->tick_period * static_cast<std::int64_t>(left - 1);
+      status_->publish_lease(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count(),
+          core_.commit_index());
+    } else {
+      status_->publish_lease(0, 0);
+    }
     metrics_->term.set(static_cast<std::int64_t>(core_.term()));
     metrics_->commit_index.set(static_cast<std::int64_t>(core_.commit_index()));
   }

@@ -27,9 +27,11 @@
 #include <boost/asio/use_future.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <type_traits>
@@ -92,6 +94,7 @@ class Node {
     const LogIndex last_snapshot = rec.state.snapshot.index;
     const HardState durable = rec.state.hard_state;
     std::unique_ptr<Node> node(new Node(std::move(config), std::move(callbacks)));
+    node->clock_ = clock;
     auto core = raft::Core::create(node->config_.raft, std::move(rec.state));
     if (!core) return detail::open_error(core.error(), "starting the raft core");
     const bool solo =
@@ -260,6 +263,20 @@ class Node {
     return runtime_->halt();
   }
 
+  /// The commit index at which a lease read may be served right now, from any thread, without
+  /// a trip through the event loop: set while this node leads with a held lease (the event loop
+  /// publishes the lease as a clock deadline, raft::Core::lease_ticks_left), nullopt otherwise.
+  /// A caller serves the read from the state machine once its applied index reaches it.
+  [[nodiscard]] std::optional<LogIndex> lease_read_index() const noexcept {
+    const auto [deadline_ns, index] = status_.lease();
+    if (deadline_ns == 0) return std::nullopt;
+    const auto now_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now().time_since_epoch())
+            .count();
+    if (now_ns >= deadline_ns) return std::nullopt;
+    return index;
+  }
+
   /// This node's id.
   [[nodiscard]] NodeId id() const noexcept { return config_.raft.id; }
   /// A copy of the status (role, leader, term, commit and applied indexes), from any thread.
@@ -276,7 +293,9 @@ class Node {
   [[nodiscard]] const NodeConfig& config() const noexcept { return config_; }
   /// True when called on one of the node's own threads (a completion handler or callback):
   /// layers above use it to refuse blocking waits there, as the *_wait helpers do.
-  [[nodiscard]] bool on_own_thread() const noexcept { return runtime_ && runtime_->on_own_thread(); }
+  [[nodiscard]] bool on_own_thread() const noexcept {
+    return runtime_ && runtime_->on_own_thread();
+  }
 
  private:
   Node(NodeConfig config, NodeCallbacks callbacks)
@@ -311,6 +330,7 @@ class Node {
   }
 
   NodeConfig config_;
+  C clock_{};
   NodeCallbacks callbacks_;
   Registry registry_;
   NodeMetrics metrics_;

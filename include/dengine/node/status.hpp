@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <utility>
 
 #include "dengine/core/types.hpp"
 #include "dengine/raft/ready.hpp"
@@ -41,6 +42,20 @@ class StatusBoard {
     running_.store(running, std::memory_order_relaxed);
   }
 
+  /// Event loop: the leader lease as a deadline (nanoseconds on the node's clock, 0 = none)
+  /// and the commit index a lease read may be served at until then. The index is stored
+  /// before the deadline (release), so a reader that sees a deadline sees its index or a newer
+  /// one.
+  void publish_lease(std::int64_t deadline_ns, LogIndex index) noexcept {
+    lease_index_.store(index, std::memory_order_relaxed);
+    lease_deadline_ns_.store(deadline_ns, std::memory_order_release);
+  }
+  /// {deadline in ns (0 = no lease), read index}: see publish_lease.
+  [[nodiscard]] std::pair<std::int64_t, LogIndex> lease() const noexcept {
+    const std::int64_t deadline = lease_deadline_ns_.load(std::memory_order_acquire);
+    return {deadline, lease_index_.load(std::memory_order_relaxed)};
+  }
+
   /// A copy of every field.
   [[nodiscard]] NodeStatus read(NodeId id) const noexcept {
     NodeStatus s;
@@ -61,6 +76,8 @@ class StatusBoard {
   std::atomic<LogIndex> commit_{0};
   std::atomic<LogIndex> applied_{0};
   std::atomic<bool> running_{false};
+  std::atomic<std::int64_t> lease_deadline_ns_{0};
+  std::atomic<LogIndex> lease_index_{0};
 };
 
 }  // namespace dengine::node

@@ -75,6 +75,10 @@ class Core {
   /// Leader only, while its lease holds: the index the state machine must reach before a local
   /// read is linearizable.
   [[nodiscard]] result<LogIndex> lease_read() const;
+  /// Ticks for which lease_read() will keep succeeding without another confirmed round (0 when
+  /// it fails now). Lets the runtime turn the lease into a clock deadline that other threads
+  /// can check without asking the core.
+  [[nodiscard]] std::uint64_t lease_ticks_left() const noexcept;
   /// Hands leadership to `target`: catch it up, then send it TimeoutNow. Proposals are refused
   /// while the transfer runs (at most an election timeout).
   result<void> transfer_leader(NodeId target);

@@ -90,4 +90,12 @@ inline result<LogIndex> Core::lease_read() const {
   return log_.committed();
 }
 
+inline std::uint64_t Core::lease_ticks_left() const noexcept {
+  // The same conditions as lease_read(), without building an error.
+  if (role_ != Role::leader || !config_.lease_reads || transferee_ != no_node || lease_forfeited_ ||
+      !committed_in_term() || now_ >= lease_until_)
+    return 0;
+  return lease_until_ - now_;
+}
+
 }  // namespace dengine::raft

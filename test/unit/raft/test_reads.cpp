@@ -107,6 +107,8 @@ TEST_CASE("lease: held after a heartbeat quorum, lost after lease_ticks without 
   auto r = c[1].lease_read();
   REQUIRE(r.has_value());
   CHECK(r.value() == c[1].commit_index());
+  CHECK(c[1].lease_ticks_left() > 0);
+  CHECK(c[1].lease_ticks_left() <= c[1].config().effective_lease_ticks());
   c.isolate(1);
   const auto lease = c[1].config().effective_lease_ticks();
   c.tick(1, static_cast<int>(lease));
@@ -114,6 +116,7 @@ TEST_CASE("lease: held after a heartbeat quorum, lost after lease_ticks without 
   auto expired = c[1].lease_read();
   REQUIRE(expired.has_error());
   CHECK(expired.error() == errc::unavailable);
+  CHECK(c[1].lease_ticks_left() == 0);
   // The lease always ends before any follower may vote for someone else.
   CHECK(lease < c[1].config().election_ticks);
 }
@@ -123,9 +126,12 @@ TEST_CASE("lease: refused on followers and during a leader transfer") {
   c.elect(1);
   c.tick_all();
   CHECK(c[2].lease_read().error() == errc::not_leader);
+  CHECK(c[2].lease_ticks_left() == 0);
+  CHECK(c[1].lease_ticks_left() > 0);
   c.isolate(2);
   REQUIRE(c[1].transfer_leader(2).has_value());
   CHECK(c[1].lease_read().error() == errc::unavailable);
+  CHECK(c[1].lease_ticks_left() == 0);
 }
 
 TEST_CASE("lease: needs check_quorum (config validation)") {
