@@ -15,7 +15,7 @@
 // Not timed: opening, closing and (every 64 MiB of payload) compacting the log to its end, or
 // truncating the raw file, so that memory and disk use stay bounded on long runs.
 //
-// usage: dengine-bench-storage [--backend NAME|all] [--dir D] [--seconds S | --entries N]
+// usage: dengine-bench-storage [--backend NAME[,NAME...]|all] [--dir D] [--seconds S | --entries N]
 //                              [--rounds R]
 // Prints one JSON object per measurement and a human-readable summary table (Markdown).
 
@@ -113,6 +113,16 @@ std::string_view fs_name(const std::filesystem::path& dir) {
     case 0x794C7630UL: return "overlayfs";
     default: return "other";
   }
+}
+
+/// Flushes the scratch file system, so that the work left by the previous step (writeback of
+/// removed files, block frees and online discards that ride on the next journal commit) is done
+/// before the next timed step rather than charged to whichever target syncs first.
+void settle() {
+  const int fd = ::open(g_workdir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) die("open " + g_workdir.string(), std::strerror(errno));
+  if (::syncfs(fd) != 0) die("syncfs " + g_workdir.string(), std::strerror(errno));
+  ::close(fd);
 }
 
 // ---- log targets -------------------------------------------------------------------------------
@@ -297,6 +307,7 @@ std::vector<Tally> run_cell(const std::vector<std::string>& targets, std::size_t
   opened.clear();  // close before removing the files
   std::error_code ignored;
   std::filesystem::remove_all(cell_dir, ignored);
+  settle();
   return tallies;
 }
 
@@ -391,15 +402,16 @@ std::vector<std::string> built_backends() {
 [[noreturn]] void usage(const char* argv0) {
   std::string names;
   for (const auto& b : built_backends()) names += b + "|";
-  std::fprintf(stderr,
-               "usage: %s [--backend %sall] [--dir D] [--seconds S | --entries N] [--rounds R]\n"
-               "  --backend   which backend to measure (default: all that are built)\n"
-               "  --dir       where to make the scratch directory (default: $TMPDIR or /tmp);\n"
-               "              it is removed at the end\n"
-               "  --seconds   time per backend per cell, split into rounds (default 2)\n"
-               "  --entries   entries per backend per cell instead (KV: puts per backend)\n"
-               "  --rounds    turns each target takes per cell (default 10)\n",
-               argv0, names.c_str());
+  std::fprintf(
+      stderr,
+      "usage: %s [--backend %sall] [--dir D] [--seconds S | --entries N] [--rounds R]\n"
+      "  --backend   which backends to measure, comma-separated (default: all that are built)\n"
+      "  --dir       where to make the scratch directory (default: $TMPDIR or /tmp);\n"
+      "              it is removed at the end\n"
+      "  --seconds   time per backend per cell, split into rounds (default 2)\n"
+      "  --entries   entries per backend per cell instead (KV: puts per backend)\n"
+      "  --rounds    turns each target takes per cell (default 10)\n",
+      argv0, names.c_str());
   std::exit(2);
 }
 
@@ -434,12 +446,18 @@ int main(int argc, char** argv) try {
   std::vector<std::string> backends;
   if (backend == "all") {
     backends = built;
-  } else if (std::find(built.begin(), built.end(), backend) != built.end()) {
-    backends = {backend};
   } else {
-    std::fprintf(stderr, "dengine-bench-storage: backend '%s' is not built here\n",
-                 backend.c_str());
-    usage(argv[0]);
+    for (std::size_t from = 0; from <= backend.size();) {  // a comma-separated list
+      const auto comma = std::min(backend.find(',', from), backend.size());
+      const auto name = backend.substr(from, comma - from);
+      if (std::find(built.begin(), built.end(), name) == built.end()) {
+        std::fprintf(stderr, "dengine-bench-storage: backend '%s' is not built here\n",
+                     name.c_str());
+        usage(argv[0]);
+      }
+      backends.push_back(name);
+      from = comma + 1;
+    }
   }
   if (base.empty()) {
     const char* tmp = std::getenv("TMPDIR");
@@ -455,6 +473,7 @@ int main(int argc, char** argv) try {
              g_workdir.string(), fs, budget_text);
 
   // Log append + sync. The raw baseline runs in every cell, first in each round.
+  settle();
   std::vector<std::string> targets{"raw"};
   targets.insert(targets.end(), backends.begin(), backends.end());
   struct Row {
@@ -496,6 +515,7 @@ int main(int argc, char** argv) try {
     kv_tallies.push_back(run_kv_backend(name, dir, kv_batches_prepared, budget));
     std::error_code ignored;
     std::filesystem::remove_all(dir, ignored);
+    settle();
     const auto& r = kv_tallies.back();
     fmt::print(
         "{{\"bench\":\"storage_kv\",\"backend\":\"{}\",\"mode\":\"disk_first\","
