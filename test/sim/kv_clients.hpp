@@ -1,0 +1,324 @@
+#pragma once
+/// KvCluster: the client workload. Each client has one operation in flight at a time, issued
+/// through LocalKvClient's asynchronous API at the replica it believes leads (a not_leader hint
+/// redirects it; any other failure makes it pick again at random): linearizable reads, puts,
+/// compare-and-swaps (LocalKvClient::cas_request + async_txn) and deletes of a few register
+/// keys; lease grants, puts with a lease, client revokes; and, on a timer of its own,
+/// keep-alives of the leases it means to keep. Part of KvCluster (kv_cluster.hpp).
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kv_cluster.hpp"
+
+namespace dengine::sim::kvsim {
+
+inline void KvCluster::client_later(ClientState& c, sim_duration after) {
+  executor_.post_after(std::chrono::microseconds(after), [this, &c] {
+    if (!stopping_) client_issue(c);
+  });
+}
+
+inline NodeId KvCluster::pick_target(ClientState& c) {
+  if (c.guess != no_node && member(c.guess).up()) return c.guess;
+  std::vector<NodeId> up;
+  for (auto& m : members_)
+    if (m->up()) up.push_back(m->id);
+  if (up.empty()) return no_node;
+  c.guess = c.rng.pick(std::span<const NodeId>(up));
+  return c.guess;
+}
+
+inline OpRecord& KvCluster::begin_op(ClientState& c, OpKind kind, NodeId node) {
+  OpRecord op;
+  op.id = ops_.size() + 1;
+  op.client = c.id;
+  op.kind = kind;
+  op.node = node;
+  op.call = now();
+  ops_.push_back(std::move(op));
+  c.in_flight = ops_.back().id;
+  // Every request completes (with its outcome, or timeout/stopped) within the request timeout
+  // plus a tick: a request that is never answered is a bug of its own.
+  executor_.post_after(std::chrono::seconds(3), [this, &c, id = ops_.back().id] {
+    OpRecord& o = ops_[id - 1];
+    if (o.outcome != OpRecord::Outcome::pending || stopping_) return;
+    violation("completion", "c" + std::to_string(c.id) + " op " + std::to_string(id) + " (" +
+                                to_string(o.kind) + " at n" + std::to_string(o.node) +
+                                ") was never completed");
+    fail_op(c, o, error(errc::timeout, "no completion (harness)"));
+  });
+  return ops_.back();
+}
+
+inline void KvCluster::finish_op(ClientState& c, OpRecord& op) {
+  op.ret = now();
+  c.in_flight = 0;
+  if (op.outcome == OpRecord::Outcome::ok) ++result_.ops_ok;
+  if (op.outcome == OpRecord::Outcome::unknown) ++result_.ops_unknown;
+  std::string s = "c" + std::to_string(c.id) + " " + to_string(op.kind) + " " + op.key;
+  if (op.kind == OpKind::put || op.kind == OpKind::lease_put) s += "=" + op.value;
+  if (op.kind == OpKind::cas)
+    s += " " + op.expected.value_or("<absent>") + "->" + op.value + (op.cas_ok ? " ok" : " fail");
+  if (op.kind == OpKind::read) s += " -> \"" + op.read_value + "\"";
+  if (op.lease != kv::no_lease) s += " lease " + std::to_string(op.lease);
+  if (op.outcome == OpRecord::Outcome::ok)
+    s += " rev " + std::to_string(op.revision);
+  else
+    s += std::string(op.outcome == OpRecord::Outcome::failed ? " FAILED " : " UNKNOWN ") + op.error;
+  note(TraceKind::client, op.node, s);
+  client_later(c, c.rng.between(sim_ms(1), sim_ms(25)));
+}
+
+inline void KvCluster::fail_op(ClientState& c, OpRecord& op, const error& e) {
+  op.error = e.message();
+  // Refused before it reached the log, or failed identically on every replica when applied:
+  // no effect. Anything else (timeout, stopped, ...) may or may not have taken effect.
+  const bool no_effect = e == errc::not_leader || e == errc::too_busy ||
+                         e == errc::proposal_dropped || e == errc::invalid_argument ||
+                         e == errc::too_large || e == errc::not_found;
+  op.outcome =
+      op.kind == OpKind::read || no_effect ? OpRecord::Outcome::failed : OpRecord::Outcome::unknown;
+  c.guess = e == errc::not_leader ? e.leader_hint : no_node;
+  finish_op(c, op);
+}
+
+inline void KvCluster::client_issue(ClientState& c) {
+  if (!clients_on_ || c.in_flight != 0) return;
+  const NodeId target = pick_target(c);
+  if (target == no_node) return client_later(c, sim_ms(10));
+  Client client(*member(target).replica);
+  using Outcome = OpRecord::Outcome;
+
+  // A lease just granted: put a key with it.
+  kv::LeaseId lease_for_put = std::exchange(c.put_next, kv::no_lease);
+  const std::uint64_t roll = c.rng.below(100);
+  if (lease_for_put == kv::no_lease && roll >= 85) {
+    // A lease operation: revoke one planned for it, grant one, or put one more key.
+    std::size_t active = 0;
+    for (kv::LeaseId id : c.leases) {
+      LeaseRecord& l = leases_.at(id);
+      if (l.plan == LeasePlan::revoke && !l.revoke_sent && now() > l.granted_at + sim_ms(300)) {
+        l.revoke_sent = true;
+        OpRecord& op = begin_op(c, OpKind::lease_revoke, target);
+        op.lease = id;
+        client.async_lease_revoke(kv::LeaseRevokeRequest{id},
+                                  [this, &c, oid = op.id](result<kv::LeaseRevokeResponse> r) {
+                                    OpRecord& o = ops_[oid - 1];
+                                    if (o.outcome != Outcome::pending) return;
+                                    if (!r) return fail_op(c, o, r.error());
+                                    o.outcome = Outcome::ok;
+                                    o.revision = r.value().header.revision;
+                                    finish_op(c, o);
+                                  });
+        return;
+      }
+      const bool live =
+          !l.revoke_sent && !l.gone &&
+          (l.plan == LeasePlan::keep ? now() < l.keep_until : now() < l.granted_at + sim_s(1));
+      active += live ? 1 : 0;
+      if (live && c.rng.chance(0.5)) lease_for_put = id;
+    }
+    if (lease_for_put == kv::no_lease && active < 2) {
+      OpRecord& op = begin_op(c, OpKind::lease_grant, target);
+      op.ttl = static_cast<std::int64_t>(c.rng.between(1, 3));
+      const auto plan_roll = c.rng.below(10);
+      const LeasePlan plan = plan_roll < 3   ? LeasePlan::lapse
+                             : plan_roll < 8 ? LeasePlan::keep
+                                             : LeasePlan::revoke;
+      const sim_duration keep_for = c.rng.between(sim_ms(500), sim_s(4));
+      client.async_lease_grant(
+          kv::LeaseGrantRequest{op.ttl, kv::no_lease},
+          [this, &c, oid = op.id, plan, keep_for](result<kv::LeaseGrantResponse> r) {
+            OpRecord& o = ops_[oid - 1];
+            if (o.outcome != Outcome::pending) return;
+            if (!r) return fail_op(c, o, r.error());
+            o.outcome = Outcome::ok;
+            o.revision = r.value().header.revision;
+            o.lease = r.value().id;
+            o.ttl = r.value().ttl;
+            LeaseRecord l;
+            l.id = o.lease;
+            l.client = c.id;
+            l.ttl = o.ttl;
+            l.plan = plan;
+            l.granted_at = now();
+            l.keep_until = now() + keep_for;
+            if (!leases_.emplace(l.id, l).second)
+              violation("leases", "lease " + std::to_string(l.id) + " granted twice");
+            ++result_.leases;
+            c.leases.push_back(o.lease);
+            c.put_next = o.lease;
+            finish_op(c, o);
+          });
+      return;
+    }
+    if (lease_for_put == kv::no_lease) return client_later(c, sim_ms(5));
+  }
+
+  if (lease_for_put != kv::no_lease) {
+    LeaseRecord& l = leases_.at(lease_for_put);
+    OpRecord& op = begin_op(c, OpKind::lease_put, target);
+    op.lease = l.id;
+    op.key = "lease/" + std::to_string(l.id) + "/" + std::to_string(l.keys.size());
+    op.value = "c" + std::to_string(c.id) + "." + std::to_string(++c.seq);
+    l.keys.push_back(op.key);
+    kv::PutRequest req;
+    req.key = op.key;
+    req.value = op.value;
+    req.lease = l.id;
+    client.async_put(std::move(req), [this, &c, oid = op.id](result<kv::PutResponse> r) {
+      OpRecord& o = ops_[oid - 1];
+      if (o.outcome != Outcome::pending) return;
+      if (!r) return fail_op(c, o, r.error());
+      o.outcome = Outcome::ok;
+      o.revision = r.value().header.revision;
+      finish_op(c, o);
+    });
+    return;
+  }
+
+  // A register operation on one of a few keys. Values are never empty, so the register's
+  // initial "" stands for an absent key and a delete writes "".
+  const std::string key = "reg/" + std::to_string(c.rng.below(opt_.keys));
+  const std::string value = "c" + std::to_string(c.id) + "." + std::to_string(++c.seq);
+  if (roll < 30) {
+    OpRecord& op = begin_op(c, OpKind::read, target);
+    op.key = key;
+    kv::RangeRequest req;
+    req.key = key;
+    client.async_range(std::move(req), engine::ReadConsistency::linearizable,
+                       [this, &c, oid = op.id](result<kv::RangeResponse> r) {
+                         OpRecord& o = ops_[oid - 1];
+                         if (o.outcome != Outcome::pending) return;
+                         if (!r) return fail_op(c, o, r.error());
+                         o.outcome = Outcome::ok;
+                         o.revision = r.value().header.revision;
+                         o.read_value = r.value().kvs.empty() ? "" : r.value().kvs.front().value;
+                         c.last_seen[o.key] = o.read_value;
+                         finish_op(c, o);
+                       });
+  } else if (roll < 55) {
+    OpRecord& op = begin_op(c, OpKind::put, target);
+    op.key = key;
+    op.value = value;
+    kv::PutRequest req;
+    req.key = key;
+    req.value = value;
+    client.async_put(std::move(req), [this, &c, oid = op.id](result<kv::PutResponse> r) {
+      OpRecord& o = ops_[oid - 1];
+      if (o.outcome != Outcome::pending) return;
+      if (!r) return fail_op(c, o, r.error());
+      o.outcome = Outcome::ok;
+      o.revision = r.value().header.revision;
+      c.last_seen[o.key] = o.value;
+      finish_op(c, o);
+    });
+  } else if (roll < 80) {
+    OpRecord& op = begin_op(c, OpKind::cas, target);
+    op.key = key;
+    op.value = value;
+    auto seen = c.last_seen.find(key);
+    if (seen != c.last_seen.end() && !seen->second.empty() && !c.rng.chance(0.2))
+      op.expected = seen->second;
+    client.async_txn(Client::cas_request(key, op.expected, value),
+                     engine::ReadConsistency::linearizable,
+                     [this, &c, oid = op.id](result<kv::TxnResponse> r) {
+                       OpRecord& o = ops_[oid - 1];
+                       if (o.outcome != Outcome::pending) return;
+                       if (!r) return fail_op(c, o, r.error());
+                       o.outcome = Outcome::ok;
+                       o.revision = r.value().header.revision;
+                       o.cas_ok = r.value().succeeded;
+                       if (o.cas_ok) c.last_seen[o.key] = o.value;
+                       finish_op(c, o);
+                     });
+  } else {
+    OpRecord& op = begin_op(c, OpKind::del, target);
+    op.key = key;
+    kv::DeleteRangeRequest req;
+    req.key = key;
+    client.async_delete_range(std::move(req),
+                              [this, &c, oid = op.id](result<kv::DeleteRangeResponse> r) {
+                                OpRecord& o = ops_[oid - 1];
+                                if (o.outcome != Outcome::pending) return;
+                                if (!r) return fail_op(c, o, r.error());
+                                o.outcome = Outcome::ok;
+                                o.revision = r.value().header.revision;
+                                o.deleted = r.value().deleted;
+                                c.last_seen[o.key] = "";
+                                finish_op(c, o);
+                              });
+  }
+}
+
+inline void KvCluster::keep_alive_tick(ClientState& c) {
+  if (stopping_) return;
+  if (clients_on_) {
+    for (kv::LeaseId id : c.leases) {
+      LeaseRecord& l = leases_.at(id);
+      if (l.plan != LeasePlan::keep || l.gone || now() >= l.keep_until) continue;
+      const NodeId target = pick_target(c);
+      if (target == no_node) break;
+      Member& m = member(target);
+      auto r = Client(*m.replica).lease_keep_alive(id);
+      if (r) {
+        keep_alives_.push_back(KeepAlive{id, now(), target, m.lessor_term});
+        ++result_.keep_alives;
+      } else if (r.error() == errc::not_leader) {
+        c.guess = r.error().leader_hint;
+      } else {
+        if (r.error() == errc::not_found) l.gone = true;
+        note(TraceKind::client, target,
+             "c" + std::to_string(c.id) + " keep-alive of lease " + std::to_string(id) + ": " +
+                 r.error().message());
+      }
+    }
+  }
+  executor_.post_after(std::chrono::microseconds(c.rng.between(sim_ms(30), sim_ms(200))),
+                       [this, &c] { keep_alive_tick(c); });
+}
+
+inline bool KvCluster::live_write(sim_time deadline) {
+  std::uint64_t attempt = 0;
+  ClientState& c = *clients_.front();
+  while (now() < deadline) {
+    const NodeId target = pick_target(c);
+    if (target == no_node) {
+      executor_.run_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    // Only the outcome is kept (not the response): what the handler needs to say.
+    struct Outcome {
+      bool done = false;
+      bool ok = false;
+      bool not_leader = false;
+      NodeId hint = no_node;
+    };
+    auto out = std::make_shared<Outcome>();
+    kv::PutRequest req;
+    req.key = "live";
+    req.value = std::to_string(++attempt);
+    Client(*member(target).replica)
+        .async_put(std::move(req), [out](const result<kv::PutResponse>& r) {
+          out->done = true;
+          out->ok = r.has_value();
+          if (!r) {
+            out->not_leader = r.error() == errc::not_leader;
+            out->hint = r.error().leader_hint;
+          }
+        });
+    executor_.run_until([&] { return out->done; }, std::min(deadline, now() + sim_ms(1500)));
+    if (out->ok) {
+      note(TraceKind::client, target, "liveness write committed");
+      return true;
+    }
+    c.guess = out->not_leader ? out->hint : no_node;
+    executor_.run_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+}  // namespace dengine::sim::kvsim

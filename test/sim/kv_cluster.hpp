@@ -1,0 +1,324 @@
+#pragma once
+/// The KV stack under simulation: 3 or 5 engine::KvReplica instances (node::Node + KV state
+/// machine + lessor + housekeeping) in the deterministic arrangement — every role of every
+/// replica an event on one node::SimExecutor, over node::SimNetwork — driven by clients through
+/// engine::LocalKvClient's asynchronous API, under network faults, partitions, crashes (process
+/// crashes and power losses) and leader transfers. Everything the checks need is recorded here
+/// (kv_checks.hpp checks it after the run).
+///
+/// Member definitions are split by concern: kv_cluster_nodes.hpp (replica lifecycle, faults,
+/// watchers), kv_clients.hpp (the client workload), kv_checks.hpp (the checks), kv_run.hpp (the
+/// run's phases).
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dengine/backends/memory/engine.hpp"
+#include "dengine/backends/memory/kv_store.hpp"
+#include "dengine/engine/kv_replica.hpp"
+#include "dengine/engine/local_kv_client.hpp"
+#include "dengine/node/sim_executor.hpp"
+#include "dengine/node/sim_transport.hpp"
+#include "dengine/node/snapshot_store.hpp"
+#include "dengine/sim/random.hpp"
+#include "dengine/statemachines/kv/codec.hpp"
+#include "invariants.hpp"
+#include "kv_options.hpp"
+#include "trace.hpp"
+
+namespace dengine::sim::kvsim {
+
+/// A lease revoke entry as it reached some node's log (the checks find out which leader's
+/// lessor decided it, and by when).
+struct RevokeAppend {
+  NodeId node = no_node;
+  LogIndex index = 0;
+  Term term = 0;
+  kv::LeaseId lease = kv::no_lease;
+  sim_time at = 0;
+  /// The appending node believed it led in the entry's term (it proposed the entry).
+  bool by_leader = false;
+};
+
+/// A memory::Engine that reports the lease revoke entries appended to it: the only way to see
+/// when a leader's lessor decided that a lease expired (housekeeping proposes the revoke).
+class RecordingEngine {
+ public:
+  /// Called for each revoke entry appended: (index, term, lease).
+  std::function<void(LogIndex, Term, kv::LeaseId)> on_revoke;
+
+  result<void> append(std::span<const Entry> batch) {
+    DENGINE_TRYV(inner.append(batch));
+    if (on_revoke) {
+      for (const Entry& e : batch) {
+        if (e.type != EntryType::normal || e.data.empty()) continue;
+        auto cmd = kv::decode_command(e.data);
+        if (!cmd) continue;
+        if (const auto* rv = std::get_if<kv::LeaseRevokeRequest>(&cmd.value()))
+          on_revoke(e.index, e.term, rv->id);
+      }
+    }
+    return success();
+  }
+  result<void> sync() { return inner.sync(); }
+  [[nodiscard]] result<std::vector<Entry>> entries(LogIndex lo, LogIndex hi,
+                                                   std::size_t max_bytes) const {
+    return inner.entries(lo, hi, max_bytes);
+  }
+  [[nodiscard]] result<Term> term(LogIndex i) const { return inner.term(i); }
+  [[nodiscard]] LogIndex first_index() const { return inner.first_index(); }
+  [[nodiscard]] LogIndex last_index() const { return inner.last_index(); }
+  result<void> compact(const SnapshotMeta& meta) { return inner.compact(meta); }
+  result<void> reset(const SnapshotMeta& meta) { return inner.reset(meta); }
+  result<void> save_hard_state(const HardState& hs) { return inner.save_hard_state(hs); }
+  result<RecoveredState> load() { return inner.load(); }
+
+  memory::Engine inner;
+};
+static_assert(StorageEngine<RecordingEngine>);
+
+/// The replica and client types under test.
+using Replica =
+    engine::KvReplica<RecordingEngine, memory::KvStore, node::SimTransport, node::SimClock>;
+using Client = engine::LocalKvClient<Replica>;
+static_assert(Replica::deterministic);
+
+/// A leader-change notification as a replica's applier ran it (in order with the lessor's
+/// promote/demote, which run just before it).
+struct RoleChange {
+  sim_time at = 0;
+  NodeId node = no_node;
+  Term term = 0;
+  bool leader = false;
+};
+
+/// A successful keep-alive.
+struct KeepAlive {
+  kv::LeaseId lease = kv::no_lease;
+  sim_time at = 0;
+  NodeId node = no_node;
+  /// The term in which the node's lessor became primary (its last leader notification).
+  Term lessor_term = 0;
+};
+
+/// What a client asked for.
+enum class OpKind : std::uint8_t { put, cas, read, del, lease_grant, lease_put, lease_revoke };
+
+[[nodiscard]] inline const char* to_string(OpKind k) noexcept {
+  switch (k) {
+    case OpKind::put: return "put";
+    case OpKind::cas: return "cas";
+    case OpKind::read: return "read";
+    case OpKind::del: return "delete";
+    case OpKind::lease_grant: return "lease-grant";
+    case OpKind::lease_put: return "lease-put";
+    case OpKind::lease_revoke: return "lease-revoke";
+  }
+  return "?";
+}
+
+/// One client operation and its outcome.
+struct OpRecord {
+  enum class Outcome : std::uint8_t {
+    pending,
+    ok,
+    failed,   ///< definitely had no effect
+    unknown,  ///< may or may not have taken effect
+  };
+  std::uint64_t id = 0;
+  std::uint64_t client = 0;
+  OpKind kind = OpKind::put;
+  NodeId node = no_node;
+  std::string key;
+  std::string value;                    ///< put / cas: the value written
+  std::optional<std::string> expected;  ///< cas: the value required (nullopt: key absent)
+  kv::LeaseId lease = kv::no_lease;
+  std::int64_t ttl = 0;  ///< grant: the TTL asked for, then the TTL granted
+  sim_time call = 0;
+  sim_time ret = 0;
+  Outcome outcome = Outcome::pending;
+  std::string read_value;     ///< read: "" when the key is absent
+  bool cas_ok = false;        ///< cas: whether it swapped
+  kv::Revision revision = 0;  ///< the response header's revision
+  std::int64_t deleted = 0;   ///< delete: keys deleted
+  std::string error;          ///< the error text, when not ok
+};
+
+/// What a lease is for, chosen at grant time.
+enum class LeasePlan : std::uint8_t {
+  lapse,   ///< never kept alive: must expire
+  keep,    ///< kept alive until `keep_until`, then left to expire
+  revoke,  ///< revoked by the client (never kept alive)
+};
+
+/// A lease granted to a client (its grant succeeded), and what the client did with it.
+struct LeaseRecord {
+  kv::LeaseId id = kv::no_lease;
+  std::uint64_t client = 0;
+  std::int64_t ttl = 0;  ///< granted TTL, seconds
+  LeasePlan plan = LeasePlan::lapse;
+  sim_time granted_at = 0;
+  sim_time keep_until = 0;        ///< plan keep: keep-alives stop here (or at the heal)
+  std::vector<std::string> keys;  ///< keys put with it (acknowledged or unknown)
+  bool revoke_sent = false;
+  bool gone = false;  ///< a keep-alive answered not_found
+};
+
+/// One stretch of one watcher: from its creation to its cancellation, its replica's crash or
+/// the end of the run.
+struct WatchSegment {
+  NodeId node = no_node;
+  std::uint64_t incarnation = 0;
+  kv::WatchId watch_id = -1;
+  kv::Revision requested = 0;  ///< start revision asked for (0: the next one)
+  kv::Revision start = 0;      ///< first revision it must deliver (known once created)
+  bool created = false;
+  bool canceled = false;
+  kv::Revision compact_revision = 0;
+  std::string cancel_reason;
+  /// Not canceled: every event up to here must have been delivered (the replica's revision at
+  /// its crash, or the final revision).
+  std::optional<kv::Revision> end;
+  std::vector<kv::Event> events;
+  std::vector<std::string> problems;  ///< protocol problems seen while draining
+};
+
+/// One simulated server: its "disk" (log, hard state, snapshot image, and — unless a power
+/// loss strikes — its KV store) survives crashes; its process does not.
+struct Member {
+  NodeId id = no_node;
+  RecordingEngine disk;
+  std::unique_ptr<memory::KvStore> store = std::make_unique<memory::KvStore>();
+  node::MemorySnapshotStore snapshots;
+  std::unique_ptr<Replica> replica;  // null while down
+  std::uint64_t incarnation = 0;
+  /// The term in which this replica's lessor became primary; 0 when not leading.
+  Term lessor_term = 0;
+  /// Declared after the replica: destroyed before it (a stream cancels on its replica's hub).
+  std::optional<engine::WatchStream> watch;
+  std::size_t segment = 0;  ///< index of the current watch segment in KvCluster::segments_
+  bool up() const noexcept { return replica != nullptr; }
+};
+
+/// What a run found and did.
+struct KvRunResult {
+  std::vector<Violation> violations;
+  std::vector<std::string> trace;
+  std::vector<std::string> details;  ///< e.g. the offending key's history
+  std::uint64_t events = 0;
+  sim_time end_time = 0;
+  std::uint64_t ops_ok = 0;
+  std::uint64_t ops_unknown = 0;
+  std::uint64_t crashes = 0;
+  std::uint64_t power_losses = 0;
+  std::uint64_t transfers = 0;
+  std::uint64_t keep_alives = 0;
+  std::uint64_t leases = 0;
+  std::uint64_t lease_expiries = 0;
+  std::uint64_t watch_events = 0;
+  std::uint64_t watch_cancels = 0;
+  kv::Revision final_revision = 0;
+  bool lin_unknown = false;
+};
+
+/// A client: one operation in flight at a time, against the replica it believes leads.
+struct ClientState {
+  std::uint64_t id = 0;
+  Rng rng{0};
+  NodeId guess = no_node;
+  std::uint64_t in_flight = 0;  ///< op id, 0 when idle
+  std::uint64_t seq = 0;
+  std::map<std::string, std::string> last_seen;  ///< per key: the value last read or written
+  std::vector<kv::LeaseId> leases;               ///< granted to this client, oldest first
+  kv::LeaseId put_next = kv::no_lease;           ///< a lease just granted: put a key with it
+};
+
+class KvCluster {
+ public:
+  explicit KvCluster(const KvSimOptions& options);
+  KvCluster(const KvCluster&) = delete;
+  KvCluster& operator=(const KvCluster&) = delete;
+  ~KvCluster();
+
+  /// Runs the whole scenario and the checks.
+  KvRunResult run();
+
+ private:
+  // ---- kv_cluster_nodes.hpp: replicas, faults, watchers ----
+  engine::EngineConfig config_for(const Member& m);
+  void open(Member& m);
+  void crash(Member& m, bool power_loss);
+  Member& member(NodeId id) { return *members_.at(id - 1); }
+  [[nodiscard]] std::size_t down_count() const;
+  /// The up replica that leads in the highest term (nullptr if none).
+  Member* leader();
+  void on_role(NodeId id, const node::LeaderChange& change);
+  void fault_event();
+  void fault_net();
+  void fault_partition();
+  void fault_crash();
+  void fault_transfer();
+  void heal();
+  void start_watch(Member& m, kv::Revision from);
+  /// Takes what the member's watcher queued; if the hub cancelled it and `rewatch`, watches
+  /// again from where the cancellation says.
+  void drain_watch(Member& m, bool rewatch = true);
+  void drain_watches();
+  void drain_tick();  ///< drains every watcher, then again after watch_drain_every
+  void end_watch(Member& m, kv::Revision end);
+
+  // ---- kv_clients.hpp: the workload ----
+  void client_later(ClientState& c, sim_duration after);
+  void client_issue(ClientState& c);
+  NodeId pick_target(ClientState& c);
+  OpRecord& begin_op(ClientState& c, OpKind kind, NodeId node);
+  /// Records a failed op: unknown outcome or definitely not applied, by the error; follows a
+  /// not_leader hint.
+  void fail_op(ClientState& c, OpRecord& op, const error& e);
+  void finish_op(ClientState& c, OpRecord& op);
+  void keep_alive_tick(ClientState& c);
+  bool live_write(sim_time deadline);
+
+  // ---- kv_checks.hpp ----
+  void check_all();
+  void check_replicas_agree(std::vector<std::map<kv::Revision, std::vector<kv::Event>>>& hist);
+  void check_linearizable();
+  void check_acknowledged(const std::map<kv::Revision, std::vector<kv::Event>>& history);
+  void check_watches(const std::map<kv::Revision, std::vector<kv::Event>>& history);
+  void check_leases(const std::map<kv::Revision, std::vector<kv::Event>>& history);
+  void check_keep_alives();
+
+  void violation(std::string invariant, std::string detail);
+  void note(TraceKind kind, NodeId node, std::string text) {
+    trace_.note(executor_.now(), kind, node, std::move(text));
+  }
+  [[nodiscard]] sim_time now() const { return executor_.now(); }
+
+  KvSimOptions opt_;
+  node::SimExecutor executor_;  // declared first: outlives the network and the replicas
+  node::SimNetwork net_;
+  Rng fault_rng_;
+  Trace trace_;
+  KvRunResult result_;
+  bool faults_on_ = true;
+  bool clients_on_ = true;
+  bool stopping_ = false;
+  sim_time heal_at_ = 0;
+  std::vector<RoleChange> roles_;
+  std::vector<RevokeAppend> revokes_;
+  std::vector<KeepAlive> keep_alives_;
+  std::vector<OpRecord> ops_;  ///< ops_[id - 1]
+  std::map<kv::LeaseId, LeaseRecord> leases_;
+  std::vector<WatchSegment> segments_;
+  std::vector<std::unique_ptr<ClientState>> clients_;
+  /// Declared last: destroyed first, while everything their completions touch still exists.
+  std::vector<std::unique_ptr<Member>> members_;
+};
+
+}  // namespace dengine::sim::kvsim

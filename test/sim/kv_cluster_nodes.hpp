@@ -1,0 +1,343 @@
+#pragma once
+/// KvCluster: replica lifecycle (open, crash, restart), the fault scheduler, and the watchers the
+/// harness keeps on every replica. Part of KvCluster (kv_cluster.hpp).
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kv_cluster.hpp"
+
+namespace dengine::sim::kvsim {
+
+inline KvCluster::KvCluster(const KvSimOptions& options)
+    : opt_(options),
+      net_(executor_, mix_seed(options.seed, 1)),
+      fault_rng_(mix_seed(options.seed, 2)),
+      trace_(400, options.verbose) {
+  for (NodeId id = 1; id <= opt_.nodes; ++id) {
+    auto m = std::make_unique<Member>();
+    m->id = id;
+    members_.push_back(std::move(m));
+  }
+  for (std::size_t i = 0; i < opt_.clients; ++i) {
+    auto c = std::make_unique<ClientState>();
+    c->id = i + 1;
+    c->rng = Rng(mix_seed(opt_.seed, 100 + i));
+    clients_.push_back(std::move(c));
+  }
+}
+
+inline KvCluster::~KvCluster() {
+  stopping_ = true;
+  for (auto& m : members_) {
+    m->watch.reset();
+    if (m->replica) (void)m->replica->stop();
+    m->replica.reset();
+  }
+}
+
+inline engine::EngineConfig KvCluster::config_for(const Member& m) {
+  std::vector<NodeId> founders;
+  for (NodeId id = 1; id <= opt_.nodes; ++id) founders.push_back(id);
+  engine::EngineConfig c = engine::EngineConfig::cluster_member({}, m.id, std::move(founders));
+  c.node.raft.election_ticks = 10;
+  c.node.raft.heartbeat_ticks = 2;
+  c.node.raft.random_seed = mix_seed(opt_.seed, m.id * 1000 + m.incarnation) | 1;
+  c.node.tick_period = std::chrono::milliseconds(5);
+  c.node.request_timeout = std::chrono::seconds(1);
+  c.node.persistence = opt_.persistence;
+  c.node.snapshot_threshold_bytes = opt_.snapshot_threshold_bytes;
+  c.node.sim_sync_latency = opt_.sync_latency;
+  c.node.sim_apply_latency = std::chrono::microseconds(20);
+  c.kv.watch.max_history_events = opt_.watch_history;
+  c.kv.watch.max_pending_events = opt_.watch_pending;
+  // Short leases and retries so that a run of a few virtual seconds sees many expire. The
+  // extension on promotion (etcd passes its election timeout) stays well above the election
+  // timeout (50-100 ms), as etcd's rule needs.
+  c.lessor.min_ttl = std::chrono::seconds(1);
+  c.lessor.promote_extend = std::chrono::milliseconds(500);
+  c.lessor.revoke_retry = std::chrono::milliseconds(700);
+  c.housekeeping_interval = std::chrono::milliseconds(50);
+  c.callbacks.on_leader_change = [this, id = m.id](const node::LeaderChange& change) {
+    on_role(id, change);
+  };
+  return c;
+}
+
+inline void KvCluster::open(Member& m) {
+  ++m.incarnation;
+  m.disk.on_revoke = [this, id = m.id](LogIndex index, Term term, kv::LeaseId lease) {
+    Member& mm = member(id);
+    bool by_leader = false;
+    if (mm.replica) {
+      const node::NodeStatus s = mm.replica->node().status();
+      by_leader = s.role == raft::Role::leader && s.term == term;
+    }
+    revokes_.push_back(RevokeAppend{id, index, term, lease, now(), by_leader});
+  };
+  auto opened = Replica::open(config_for(m), m.disk, *m.store, m.snapshots,
+                              node::SimTransport(net_, m.id), node::SimClock{&executor_});
+  if (!opened) {
+    violation("restart",
+              "n" + std::to_string(m.id) + " could not open: " + opened.error().message());
+    return;
+  }
+  m.replica = std::move(opened).value();
+  m.lessor_term = 0;
+  note(TraceKind::restart, m.id,
+       "replica opened (incarnation " + std::to_string(m.incarnation) + ", applied " +
+           std::to_string(m.replica->machine().applied_index()) + ", revision " +
+           std::to_string(m.replica->machine().current_revision()) + ")");
+  start_watch(m, 0);
+}
+
+inline void KvCluster::crash(Member& m, bool power_loss) {
+  if (!m.replica) return;
+  if (auto r = m.replica->halt(); !r)
+    violation("crash", "n" + std::to_string(m.id) + " halt failed: " + r.error().message());
+  // Everything the replica applied was published to its watchers before the crash.
+  drain_watch(m, false);
+  end_watch(m, m.replica->machine().watch_hub().current_revision());
+  m.watch.reset();
+  m.replica.reset();
+  m.lessor_term = 0;
+  ++result_.crashes;
+  if (power_loss) {
+    // The machine lost power: unsynced log data is gone, and so is the KV store (the memory
+    // KvStore does not model its own durability: recovery restores the snapshot image and
+    // replays the log, node/recovery.hpp).
+    m.disk.inner.crash();
+    m.store = std::make_unique<memory::KvStore>();
+    ++result_.power_losses;
+  }
+  note(TraceKind::crash, m.id, power_loss ? "power loss" : "process crash");
+}
+
+inline std::size_t KvCluster::down_count() const {
+  std::size_t n = 0;
+  for (const auto& m : members_) n += m->up() ? 0 : 1;
+  return n;
+}
+
+inline Member* KvCluster::leader() {
+  Member* best = nullptr;
+  Term best_term = 0;
+  for (auto& m : members_) {
+    if (!m->up()) continue;
+    const node::NodeStatus s = m->replica->node().status();
+    if (s.role == raft::Role::leader && (best == nullptr || s.term > best_term)) {
+      best = m.get();
+      best_term = s.term;
+    }
+  }
+  return best;
+}
+
+inline void KvCluster::on_role(NodeId id, const node::LeaderChange& change) {
+  const bool leading = change.role == raft::Role::leader;
+  roles_.push_back(RoleChange{now(), id, change.term, leading});
+  member(id).lessor_term = leading ? change.term : 0;
+  note(TraceKind::role, id,
+       std::string(raft::to_string(change.role)) + " term " + std::to_string(change.term) +
+           " leader n" + std::to_string(change.leader));
+}
+
+// ---- faults ----
+
+inline void KvCluster::fault_event() {
+  if (!faults_on_ || stopping_) return;
+  const unsigned weights[] = {opt_.w_net, opt_.w_partition, opt_.w_heal, opt_.w_crash,
+                              opt_.w_transfer};
+  unsigned total = 0;
+  for (unsigned w : weights) total += w;
+  if (total > 0) {
+    auto roll = static_cast<unsigned>(fault_rng_.below(total));
+    std::size_t pick = 0;
+    while (roll >= weights[pick]) roll -= weights[pick++];
+    switch (pick) {
+      case 0: fault_net(); break;
+      case 1: fault_partition(); break;
+      case 2:
+        if (net_.net().partitioned()) {
+          net_.net().heal();
+          note(TraceKind::fault, no_node, "partitions healed");
+        }
+        break;
+      case 3: fault_crash(); break;
+      default: fault_transfer(); break;
+    }
+  }
+  executor_.post_after(
+      std::chrono::microseconds(fault_rng_.between(opt_.fault_every / 2, opt_.fault_every * 3 / 2)),
+      [this] { fault_event(); });
+}
+
+inline void KvCluster::fault_net() {
+  NetworkFaults f;
+  f.drop = fault_rng_.unit() * opt_.drop_max;
+  f.duplicate = fault_rng_.unit() * opt_.duplicate_max;
+  f.min_delay = sim_us(100);
+  f.max_delay = fault_rng_.between(sim_ms(1), std::max(sim_ms(1), opt_.delay_max));
+  net_.net().set_faults(f);
+  note(TraceKind::fault, no_node,
+       "network: drop " + std::to_string(static_cast<int>(f.drop * 100)) + "% dup " +
+           std::to_string(static_cast<int>(f.duplicate * 100)) +
+           "% delay <= " + std::to_string(f.max_delay / 1000) + "ms");
+}
+
+inline void KvCluster::fault_partition() {
+  std::vector<NodeId> ids;
+  for (NodeId id = 1; id <= opt_.nodes; ++id) ids.push_back(id);
+  fault_rng_.shuffle(std::span<NodeId>(ids));
+  const std::size_t side = fault_rng_.between(1, ids.size() / 2);
+  std::vector<NodeId> a(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(side));
+  std::vector<NodeId> b(ids.begin() + static_cast<std::ptrdiff_t>(side), ids.end());
+  auto list = [](const std::vector<NodeId>& v) {
+    std::string s;
+    for (NodeId id : v) s += (s.empty() ? "n" : ",n") + std::to_string(id);
+    return s;
+  };
+  switch (fault_rng_.below(3)) {
+    case 0:
+      net_.net().partition({a, b});
+      note(TraceKind::fault, no_node, "partition {" + list(a) + "} | {" + list(b) + "}");
+      break;
+    case 1:
+      net_.net().partition_one_way(a, b);
+      note(TraceKind::fault, no_node, "one-way cut {" + list(a) + "} -> {" + list(b) + "}");
+      break;
+    default:
+      net_.net().isolate(a.front());
+      note(TraceKind::fault, a.front(), "isolated");
+      break;
+  }
+}
+
+inline void KvCluster::fault_crash() {
+  // At most a minority down at once, so that the cluster can make progress meanwhile.
+  if (down_count() >= (opt_.nodes - 1) / 2) return;
+  std::vector<NodeId> up;
+  for (auto& m : members_)
+    if (m->up()) up.push_back(m->id);
+  if (up.empty()) return;
+  Member& m = member(fault_rng_.pick(std::span<const NodeId>(up)));
+  crash(m, fault_rng_.chance(opt_.power_loss));
+  const std::uint64_t incarnation = m.incarnation;
+  executor_.post_after(std::chrono::microseconds(fault_rng_.between(sim_ms(20), sim_ms(600))),
+                       [this, id = m.id, incarnation] {
+                         Member& mm = member(id);
+                         if (!stopping_ && !mm.up() && mm.incarnation == incarnation) open(mm);
+                       });
+}
+
+inline void KvCluster::fault_transfer() {
+  Member* l = leader();
+  if (l == nullptr) return;
+  std::vector<NodeId> others;
+  for (auto& m : members_)
+    if (m->up() && m.get() != l) others.push_back(m->id);
+  if (others.empty()) return;
+  const NodeId target = fault_rng_.pick(std::span<const NodeId>(others));
+  ++result_.transfers;
+  note(TraceKind::fault, l->id, "leader transfer to n" + std::to_string(target));
+  l->replica->node().transfer_leadership(target, [this, from = l->id](result<void> r) {
+    if (!r) note(TraceKind::fault, from, "leader transfer refused: " + r.error().message());
+  });
+}
+
+inline void KvCluster::heal() {
+  faults_on_ = false;
+  net_.net().heal();
+  net_.net().set_faults(NetworkFaults{});
+  note(TraceKind::fault, no_node, "heal: network whole, every replica restarted");
+  for (auto& m : members_)
+    if (!m->up()) open(*m);
+}
+
+// ---- watchers ----
+
+inline void KvCluster::start_watch(Member& m, kv::Revision from) {
+  kv::WatchCreateRequest req;
+  req.key = std::string(1, '\0');
+  req.range_end = std::string(1, '\0');
+  req.start_revision = from;
+  auto w = Client(*m.replica).watch(req);
+  if (!w) {
+    violation("watch", "n" + std::to_string(m.id) + ": watch refused: " + w.error().message());
+    return;
+  }
+  WatchSegment seg;
+  seg.node = m.id;
+  seg.incarnation = m.incarnation;
+  seg.watch_id = w.value().id();
+  seg.requested = from;
+  segments_.push_back(std::move(seg));
+  m.segment = segments_.size() - 1;
+  m.watch.emplace(std::move(w).value());
+}
+
+inline void KvCluster::drain_watch(Member& m, bool rewatch) {
+  if (!m.watch) return;
+  WatchSegment& seg = segments_[m.segment];
+  for (kv::WatchResponse& resp : m.watch->take()) {
+    if (resp.watch_id != seg.watch_id)
+      seg.problems.push_back("response for watch " + std::to_string(resp.watch_id));
+    if (seg.canceled) {
+      seg.problems.push_back("a response after the cancellation");
+      continue;
+    }
+    if (resp.created) {
+      if (seg.created) seg.problems.push_back("a second created response");
+      seg.created = true;
+      seg.start = seg.requested > 0 ? seg.requested : resp.header_revision + 1;
+    } else if (!seg.created) {
+      seg.problems.push_back("a response before the created one");
+    }
+    result_.watch_events += resp.events.size();
+    for (kv::Event& e : resp.events) seg.events.push_back(std::move(e));
+    if (resp.canceled) {
+      seg.canceled = true;
+      seg.compact_revision = resp.compact_revision;
+      seg.cancel_reason = resp.cancel_reason;
+      ++result_.watch_cancels;
+    }
+  }
+  // Cancelled by the hub (a snapshot replaced the state, the watcher fell behind, or its start
+  // revision left the history): watch again from where the cancellation says, or from the next
+  // revision not yet seen. A new watch may be cancelled at once (its start already left the
+  // history): take that at once too, and follow it, a few times.
+  for (int tries = 0; rewatch && m.replica && !stopping_ && tries < 4; ++tries) {
+    const WatchSegment& old = segments_[m.segment];
+    if (!old.canceled) break;
+    kv::Revision from = old.compact_revision;
+    if (from == 0) from = old.events.empty() ? old.start : old.events.back().kv.mod_revision + 1;
+    note(TraceKind::client, m.id,
+         "watch " + std::to_string(old.watch_id) + " canceled (" + old.cancel_reason +
+             ", compact_revision " + std::to_string(old.compact_revision) +
+             "): watching again from " + std::to_string(from));
+    m.watch.reset();
+    start_watch(m, from);
+    drain_watch(m, false);
+  }
+}
+
+inline void KvCluster::drain_watches() {
+  for (auto& m : members_)
+    if (m->up()) drain_watch(*m);
+}
+
+inline void KvCluster::end_watch(Member& m, kv::Revision end) {
+  if (!m.watch) return;
+  WatchSegment& seg = segments_[m.segment];
+  if (!seg.canceled) seg.end = end;
+}
+
+inline void KvCluster::violation(std::string invariant, std::string detail) {
+  note(TraceKind::violation, no_node, invariant + ": " + detail);
+  result_.violations.push_back(Violation{std::move(invariant), std::move(detail)});
+}
+
+}  // namespace dengine::sim::kvsim
