@@ -1,7 +1,9 @@
 #pragma once
 /// The backend conformance suite: one set of doctest cases every StorageEngine and KvStore runs
-/// (as openraft's storage test suite). A backend instantiates it from its own
-/// test/backends/<name>_conformance.cpp, at global scope:
+/// (as openraft's storage test suite). Your own engine's tests get these headers through
+/// dependency('dengine-conformance') or the installed dengine-conformance.pc
+/// (docs/custom-storage.md, examples/custom-storage/conformance_test.cpp). A backend of this
+/// repository instantiates it from its own test/backends/<name>_conformance.cpp, at global scope:
 ///
 ///     #include "conformance.hpp"
 ///     #include "temp_dir.hpp"
