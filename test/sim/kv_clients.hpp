@@ -189,7 +189,17 @@ inline void KvCluster::client_issue(ClientState& c) {
     op.key = key;
     kv::RangeRequest req;
     req.key = key;
-    client.async_range(std::move(req), engine::ReadConsistency::linearizable,
+    auto consistency = engine::ReadConsistency::linearizable;
+    if (opt_.inject == KvInjection::stale_reads) {
+      // The injected bug: any replica's local state, as if it were linearizable.
+      consistency = engine::ReadConsistency::serializable;
+      std::vector<NodeId> up;
+      for (auto& m : members_)
+        if (m->up()) up.push_back(m->id);
+      op.node = c.rng.pick(std::span<const NodeId>(up));
+      client = Client(*member(op.node).replica);
+    }
+    client.async_range(std::move(req), consistency,
                        [this, &c, oid = op.id](result<kv::RangeResponse> r) {
                          OpRecord& o = ops_[oid - 1];
                          if (o.outcome != Outcome::pending) return;
@@ -267,6 +277,13 @@ inline void KvCluster::keep_alive_tick(ClientState& c) {
       if (r) {
         keep_alives_.push_back(KeepAlive{id, now(), target, m.lessor_term});
         ++result_.keep_alives;
+        if (opt_.inject == KvInjection::early_revoke && c.rng.chance(0.05)) {
+          // The injected bug: the leader revokes a lease it has just kept alive.
+          note(TraceKind::client, target, "injected: early revoke of lease " + std::to_string(id));
+          Client(*m.replica)
+              .async_lease_revoke(kv::LeaseRevokeRequest{id},
+                                  [](const result<kv::LeaseRevokeResponse>&) {});
+        }
       } else if (r.error() == errc::not_leader) {
         c.guess = r.error().leader_hint;
       } else {

@@ -2,9 +2,9 @@
 /// The KV stack under simulation: 3 or 5 engine::KvReplica instances (node::Node + KV state
 /// machine + lessor + housekeeping) in the deterministic arrangement — every role of every
 /// replica an event on one node::SimExecutor, over node::SimNetwork — driven by clients through
-/// engine::LocalKvClient's asynchronous API, under network faults, partitions, crashes (process
-/// crashes and power losses) and leader transfers. Everything the checks need is recorded here
-/// (kv_checks.hpp checks it after the run).
+/// engine::LocalKvClient's asynchronous API, under network faults, partitions, replicas going
+/// down and coming back (graceful stops, process crashes, power losses) and leader transfers.
+/// Everything the checks need is recorded here (kv_checks.hpp checks it after the run).
 ///
 /// Member definitions are split by concern: kv_cluster_nodes.hpp (replica lifecycle, faults,
 /// watchers), kv_clients.hpp (the client workload), kv_checks.hpp (the checks), kv_run.hpp (the
@@ -215,6 +215,7 @@ struct KvRunResult {
   sim_time end_time = 0;
   std::uint64_t ops_ok = 0;
   std::uint64_t ops_unknown = 0;
+  std::uint64_t stops = 0;
   std::uint64_t crashes = 0;
   std::uint64_t power_losses = 0;
   std::uint64_t transfers = 0;
@@ -253,7 +254,13 @@ class KvCluster {
   // ---- kv_cluster_nodes.hpp: replicas, faults, watchers ----
   engine::EngineConfig config_for(const Member& m);
   void open(Member& m);
-  void crash(Member& m, bool power_loss);
+  /// How a replica goes down.
+  enum class Down : std::uint8_t {
+    stop,        ///< graceful stop (Node::stop: queued work finishes), state kept
+    crash,       ///< process crash (Node::halt): the OS keeps the log and the KV store
+    power_loss,  ///< halt, and unsynced log data and the KV store are lost
+  };
+  void take_down(Member& m, Down how);
   Member& member(NodeId id) { return *members_.at(id - 1); }
   [[nodiscard]] std::size_t down_count() const;
   /// The up replica that leads in the highest term (nullptr if none).

@@ -94,26 +94,34 @@ inline void KvCluster::open(Member& m) {
   start_watch(m, 0);
 }
 
-inline void KvCluster::crash(Member& m, bool power_loss) {
+inline void KvCluster::take_down(Member& m, Down how) {
   if (!m.replica) return;
-  if (auto r = m.replica->halt(); !r)
-    violation("crash", "n" + std::to_string(m.id) + " halt failed: " + r.error().message());
-  // Everything the replica applied was published to its watchers before the crash.
+  auto r = how == Down::stop ? m.replica->stop() : m.replica->halt();
+  if (!r)
+    violation("restart", "n" + std::to_string(m.id) + " stop/halt failed: " + r.error().message());
+  // Everything the replica applied was published to its watchers before it went down.
   drain_watch(m, false);
   end_watch(m, m.replica->machine().watch_hub().current_revision());
   m.watch.reset();
   m.replica.reset();
   m.lessor_term = 0;
-  ++result_.crashes;
-  if (power_loss) {
-    // The machine lost power: unsynced log data is gone, and so is the KV store (the memory
-    // KvStore does not model its own durability: recovery restores the snapshot image and
-    // replays the log, node/recovery.hpp).
-    m.disk.inner.crash();
-    m.store = std::make_unique<memory::KvStore>();
-    ++result_.power_losses;
+  switch (how) {
+    case Down::stop: ++result_.stops; break;
+    case Down::crash: ++result_.crashes; break;
+    case Down::power_loss:
+      // The machine lost power: unsynced log data is gone, and so is the KV store (the memory
+      // KvStore does not model its own durability: recovery restores the snapshot image and
+      // replays the log, node/recovery.hpp).
+      m.disk.inner.crash();
+      m.store = std::make_unique<memory::KvStore>();
+      ++result_.crashes;
+      ++result_.power_losses;
+      break;
   }
-  note(TraceKind::crash, m.id, power_loss ? "power loss" : "process crash");
+  note(TraceKind::crash, m.id,
+       how == Down::stop    ? "graceful stop"
+       : how == Down::crash ? "process crash"
+                            : "power loss");
 }
 
 inline std::size_t KvCluster::down_count() const {
@@ -224,7 +232,9 @@ inline void KvCluster::fault_crash() {
     if (m->up()) up.push_back(m->id);
   if (up.empty()) return;
   Member& m = member(fault_rng_.pick(std::span<const NodeId>(up)));
-  crash(m, fault_rng_.chance(opt_.power_loss));
+  Down how = fault_rng_.chance(0.5) ? Down::crash : Down::stop;
+  if (fault_rng_.chance(opt_.power_loss)) how = Down::power_loss;
+  take_down(m, how);
   const std::uint64_t incarnation = m.incarnation;
   executor_.post_after(std::chrono::microseconds(fault_rng_.between(sim_ms(20), sim_ms(600))),
                        [this, id = m.id, incarnation] {
@@ -297,7 +307,11 @@ inline void KvCluster::drain_watch(Member& m, bool rewatch) {
       seg.problems.push_back("a response before the created one");
     }
     result_.watch_events += resp.events.size();
-    for (kv::Event& e : resp.events) seg.events.push_back(std::move(e));
+    for (kv::Event& e : resp.events) {
+      // The injected bug: a watcher loses the events of some revisions.
+      if (opt_.inject == KvInjection::skip_watch_event && e.kv.mod_revision % 37 == 5) continue;
+      seg.events.push_back(std::move(e));
+    }
     if (resp.canceled) {
       seg.canceled = true;
       seg.compact_revision = resp.compact_revision;

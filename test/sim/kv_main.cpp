@@ -3,11 +3,13 @@
 // deterministically under the simulator's faults — with the histories checked afterwards
 // (kv_checks.hpp). See docs/simulation.md, "The KV stack under simulation".
 //
-//   dengine-sim-kv --seeds N [--first F] [--seed S] [--nodes 3|5] [--seed-file PATH] [--verbose]
+//   dengine-sim-kv --seeds N [--first F] [--seed S] [--nodes 3|5] [--seed-file PATH]
+//                  [--inject BUG --expect INV[,INV...]] [--verbose]
 //
 // Prints, for each failing seed, its violations, the command that replays it and the last
 // events; the last line is always `sim-kv: N seeds, V violations`. Exit status: 0 when no
-// violation, 1 otherwise, 2 on a usage error.
+// violation (with --expect: when one of the named checks caught the injected bug; the run
+// stops there), 1 otherwise, 2 on a usage error.
 
 #include <charconv>
 #include <cstdio>
@@ -31,6 +33,8 @@ struct Args {
   std::optional<std::uint64_t> seed;
   std::size_t nodes = 0;
   std::vector<std::string> seed_files;
+  KvInjection inject = KvInjection::none;
+  std::vector<std::string> expect;  // checks that must catch the injected bug
   bool verbose = false;
 };
 
@@ -38,7 +42,9 @@ struct Args {
   std::fprintf(stderr,
                "dengine-sim-kv: %s\n"
                "usage: dengine-sim-kv --seeds N [--first F] [--seed S] [--nodes 3|5]\n"
-               "                      [--seed-file PATH] [--verbose]\n",
+               "                      [--seed-file PATH] [--inject BUG --expect INV[,INV...]]\n"
+               "                      [--verbose]\n"
+               "bugs: stale-reads skip-watch-event early-revoke\n",
                problem.c_str());
   std::exit(2);
 }
@@ -71,6 +77,24 @@ Args parse(int argc, char** argv) {
       if (a.nodes != 3 && a.nodes != 5) usage("--nodes must be 3 or 5");
     } else if (flag == "--seed-file") {
       a.seed_files.emplace_back(value());
+    } else if (flag == "--inject") {
+      const std::string_view name = value();
+      bool known = false;
+      for (KvInjection i :
+           {KvInjection::stale_reads, KvInjection::skip_watch_event, KvInjection::early_revoke}) {
+        if (name == to_string(i)) {
+          a.inject = i;
+          known = true;
+        }
+      }
+      if (!known) usage("unknown bug to inject \"" + std::string(name) + "\"");
+    } else if (flag == "--expect") {
+      std::string_view list = value();
+      while (!list.empty()) {
+        const auto comma = list.find(',');
+        a.expect.emplace_back(list.substr(0, comma));
+        list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+      }
     } else if (flag == "--verbose") {
       a.verbose = true;
     } else {
@@ -79,6 +103,8 @@ Args parse(int argc, char** argv) {
   }
   if (a.seeds == 0 && !a.seed && a.seed_files.empty())
     usage("give --seeds N, --seed S or --seed-file");
+  if ((a.inject == KvInjection::none) != a.expect.empty())
+    usage("--inject and --expect go together");
   return a;
 }
 
@@ -119,24 +145,29 @@ int main(int argc, char** argv) try {
   std::uint64_t violations = 0;
   std::uint64_t unknown = 0;
   std::map<std::string, std::uint64_t> by_invariant;
+  bool expected_found = false;
+  std::uint64_t run = 0;
   for (std::uint64_t seed : seeds) {
     KvSimOptions o = options_for_seed(seed, args.nodes);
     o.verbose = args.verbose;
+    o.inject = args.inject;
     KvRunResult r;
     {
       KvCluster cluster(o);
       r = cluster.run();
     }
+    ++run;
     if (r.lin_unknown) ++unknown;
     if (args.verbose || (seeds.size() == 1 && r.violations.empty()))
       std::printf(
           "seed %llu (%zu nodes, %s): %llu events, %.3f s virtual, %llu ops ok, %llu unknown, "
-          "%llu crashes (%llu power losses), %llu transfers, %llu leases (%llu expired), "
+          "%llu stops, %llu crashes (%llu power losses), %llu transfers, %llu leases (%llu "
+          "expired), "
           "%llu keep-alives, %llu watch events, %llu watch cancels, final revision %lld%s\n",
           static_cast<unsigned long long>(seed), o.nodes, mode_name(o.persistence),
           static_cast<unsigned long long>(r.events), static_cast<double>(r.end_time) / 1e6,
           static_cast<unsigned long long>(r.ops_ok), static_cast<unsigned long long>(r.ops_unknown),
-          static_cast<unsigned long long>(r.crashes),
+          static_cast<unsigned long long>(r.stops), static_cast<unsigned long long>(r.crashes),
           static_cast<unsigned long long>(r.power_losses),
           static_cast<unsigned long long>(r.transfers), static_cast<unsigned long long>(r.leases),
           static_cast<unsigned long long>(r.lease_expiries),
@@ -148,17 +179,22 @@ int main(int argc, char** argv) try {
     for (const auto& v : r.violations) {
       ++violations;
       ++by_invariant[v.invariant];
+      for (const std::string& e : args.expect) expected_found = expected_found || e == v.invariant;
       std::printf("VIOLATION seed %llu (%zu nodes, %s): %s: %s\n",
                   static_cast<unsigned long long>(seed), o.nodes, mode_name(o.persistence),
                   v.invariant.c_str(), v.detail.c_str());
     }
     if (!r.violations.empty()) {
-      std::printf("  replay: dengine-sim-kv --seed %llu%s\n", static_cast<unsigned long long>(seed),
-                  args.nodes != 0 ? (" --nodes " + std::to_string(args.nodes)).c_str() : "");
+      std::string replay = "dengine-sim-kv --seed " + std::to_string(seed);
+      if (args.nodes != 0) replay += " --nodes " + std::to_string(args.nodes);
+      if (args.inject != KvInjection::none)
+        replay += std::string(" --inject ") + to_string(args.inject);
+      std::printf("  replay: %s\n", replay.c_str());
       for (const std::string& l : r.details) std::printf("    %s\n", l.c_str());
       std::printf("  last %zu events:\n", r.trace.size());
       for (const std::string& l : r.trace) std::printf("    %s\n", l.c_str());
     }
+    if (expected_found) break;
   }
   if (unknown != 0)
     std::printf(
@@ -167,9 +203,12 @@ int main(int argc, char** argv) try {
   for (const auto& [name, count] : by_invariant)
     std::printf("sim-kv: %llu violations of %s\n", static_cast<unsigned long long>(count),
                 name.c_str());
-  std::printf("sim-kv: %llu seeds, %llu violations\n",
-              static_cast<unsigned long long>(seeds.size()),
+  if (!args.expect.empty())
+    std::printf("sim-kv: injected %s: expected violation %s\n", to_string(args.inject),
+                expected_found ? "found" : "NOT found");
+  std::printf("sim-kv: %llu seeds, %llu violations\n", static_cast<unsigned long long>(run),
               static_cast<unsigned long long>(violations));
+  if (!args.expect.empty()) return expected_found ? 0 : 1;
   return violations > 0 ? 1 : 0;
 } catch (const std::exception& e) {  // a bug in the run or the checker: report it, do not abort
   std::fprintf(stderr, "dengine-sim-kv: exception: %s\n", e.what());

@@ -14,12 +14,38 @@
 
 namespace dengine::sim::kvsim {
 
-/// One run's parameters. Everything but `seed`, `nodes` and `verbose` is drawn from the seed.
+/// A bug the harness injects (without touching the engine) to prove that a check catches it.
+enum class KvInjection : std::uint8_t {
+  none,
+  /// Clients' reads are served from whichever replica they pick, serializably (stale reads):
+  /// caught by the linearizability check.
+  stale_reads,
+  /// The harness loses one event of every watcher now and then (a gap in a watch): caught by
+  /// the watch check.
+  skip_watch_event,
+  /// Right after some successful keep-alives the harness revokes the lease at the same leader,
+  /// as a lessor that decides too early would: caught by the lease expiry check.
+  early_revoke,
+};
+
+[[nodiscard]] constexpr const char* to_string(KvInjection i) noexcept {
+  switch (i) {
+    case KvInjection::none: return "none";
+    case KvInjection::stale_reads: return "stale-reads";
+    case KvInjection::skip_watch_event: return "skip-watch-event";
+    case KvInjection::early_revoke: return "early-revoke";
+  }
+  return "?";
+}
+
+/// One run's parameters. Everything but `seed`, `nodes`, `verbose` and `inject` is drawn from
+/// the seed.
 struct KvSimOptions {
   std::uint64_t seed = 1;
   /// Founding voters (3 or 5).
   std::size_t nodes = 3;
   bool verbose = false;
+  KvInjection inject = KvInjection::none;
 
   PersistenceMode persistence = PersistenceMode::disk_first;
   // Network faults, re-drawn within these bounds by "net" fault events.
