@@ -303,8 +303,20 @@ TEST_SUITE("engine") {
       return refused;
     }));
 
+    // A progress notification on demand comes after everything queued before it.
+    (void)stream.value().take();
+    REQUIRE(stream.value().request_progress());
+    bool on_demand = false;
+    REQUIRE(eventually([&] {
+      for (auto& r : stream.value().take())
+        if (!r.created && !r.canceled && r.events.empty() && r.header_revision >= now_rev)
+          on_demand = true;
+      return on_demand;
+    }));
+
     stream.value().cancel();
     CHECK(stream.value().canceled());
+    CHECK_FALSE(stream.value().request_progress());
   }
 
   TEST_CASE_TEMPLATE("engine: a restart recovers every acknowledged write and lease", B,

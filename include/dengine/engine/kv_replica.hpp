@@ -11,10 +11,16 @@
 ///
 /// Lease rules (etcd's): only the leader tracks deadlines; when it becomes leader every lease
 /// gets its full TTL plus LessorOptions::promote_extend; expired leases are revoked through the
-/// log, so every replica deletes the same keys at the same index; a read on the leader hides keys
-/// of leases whose deadline passed even before their revoke is applied. A follower does not know
-/// deadlines (keep-alives reach only the leader), so a serializable read on a follower can still
-/// see a key whose lease expired until the revoke reaches it.
+/// log, so every replica deletes the same keys at the same index; a read served by the leader
+/// hides keys of leases whose deadline passed even before their revoke is applied. Two windows
+/// remain, as in etcd: (1) a follower does not know deadlines (keep-alives reach only the
+/// leader), so any read a follower serves — serializable, or linearizable (it runs on the
+/// follower's state once it has applied up to the leader's read index) — can still see such a key
+/// until the revoke is applied there (normally one housekeeping pass plus a commit; up to
+/// revoke_retry if a revoke proposal is lost); (2) if leadership changes before the revoke
+/// commits, the new leader grants every lease a full TTL plus promote_extend, so the lease and
+/// its keys live on (etcd's rule: a lease ends only after a full TTL without keep-alives under one
+/// leader).
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>

@@ -87,6 +87,13 @@ class WatchStream {
     return watcher_->take();
   }
 
+  /// Asks for a progress notification (etcd's WatchProgressRequest): a response with no
+  /// events whose header revision says every event up to it has been delivered, queued after the
+  /// events already queued. False if the watch has ended.
+  bool request_progress() {
+    return watcher_ && hub_ != nullptr && hub_->request_progress(watcher_->id());
+  }
+
   /// Whether the watch has ended (cancelled by the consumer or by the hub, with a reason).
   [[nodiscard]] bool canceled() const { return !watcher_ || watcher_->canceled(); }
 
