@@ -1,7 +1,8 @@
 #pragma once
 /// KvCluster: the client workload. Each client has one operation in flight at a time, issued
 /// through LocalKvClient's asynchronous API at the replica it believes leads (a not_leader hint
-/// redirects it; any other failure makes it pick again at random): linearizable reads, puts,
+/// redirects it; any other failure makes it pick again at random): linearizable and lease reads,
+/// puts,
 /// compare-and-swaps (LocalKvClient::cas_request + async_txn) and deletes of a few register
 /// keys; lease grants, puts with a lease, client revokes; and, on a timer of its own,
 /// keep-alives of the leases it means to keep. Part of KvCluster (kv_cluster.hpp).
@@ -189,7 +190,10 @@ inline void KvCluster::client_issue(ClientState& c) {
     op.key = key;
     kv::RangeRequest req;
     req.key = key;
-    auto consistency = engine::ReadConsistency::linearizable;
+    // Lease reads (served by the leader from its state while its lease holds, on the caller's
+    // thread when the state has reached the lease's index) must be linearizable too.
+    auto consistency =
+        c.rng.chance(0.3) ? engine::ReadConsistency::lease : engine::ReadConsistency::linearizable;
     if (opt_.inject == KvInjection::stale_reads) {
       // The injected bug: any replica's local state, as if it were linearizable.
       consistency = engine::ReadConsistency::serializable;

@@ -225,8 +225,7 @@ inline void KvCluster::fault_partition() {
 }
 
 inline void KvCluster::fault_crash() {
-  // At most a minority down at once, so that the cluster can make progress meanwhile.
-  if (down_count() >= (opt_.nodes - 1) / 2) return;
+  if (down_count() >= opt_.max_down) return;
   std::vector<NodeId> up;
   for (auto& m : members_)
     if (m->up()) up.push_back(m->id);

@@ -62,6 +62,9 @@ struct KvSimOptions {
   /// rather than a process crash (the OS keeps both). Always 0 with MemFirst, which does not
   /// promise to survive a power loss of a majority.
   double power_loss = 0.0;
+  /// Most replicas down at once: a minority, or (some seeds) every one — DiskFirst keeps what
+  /// it acknowledged through a power loss of all; MemFirst through process crashes of all.
+  std::size_t max_down = 1;
   /// Mean gap between fault events.
   sim_duration fault_every = sim_ms(200);
   /// Length of the fault phase (clients run, faults fire); healing and settling follow.
@@ -95,10 +98,14 @@ struct KvSimOptions {
   o.w_crash = static_cast<unsigned>(r.below(4));
   o.w_transfer = static_cast<unsigned>(r.below(3));
   o.power_loss = o.persistence == PersistenceMode::disk_first ? r.unit() : 0.0;
-  o.fault_every = r.between(sim_ms(80), sim_ms(400));
-  switch (r.below(3)) {
+  o.max_down = r.chance(0.3) ? o.nodes : (o.nodes - 1) / 2;
+  // A quarter of the seeds are harsh: faults every 30-100 ms.
+  o.fault_every = r.chance(0.25) ? r.between(sim_ms(30), sim_ms(100))
+                                 : r.between(sim_ms(80), sim_ms(400));
+  switch (r.below(4)) {
     case 0: o.snapshot_threshold_bytes = 0; break;
-    case 1: o.snapshot_threshold_bytes = 2048; break;
+    case 1: o.snapshot_threshold_bytes = 512; break;
+    case 2: o.snapshot_threshold_bytes = 2048; break;
     default: o.snapshot_threshold_bytes = 16384; break;
   }
   if (r.chance(0.3)) {
