@@ -18,9 +18,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -208,7 +210,7 @@ class LocalKvClient {
   /// A PutRequest with every option.
   result<kv::PutResponse> put(kv::PutRequest req) requires(!deterministic) {
     DENGINE_TRYV(check_blocking("put"));
-    return async_put(std::move(req), boost::asio::use_future).get();
+    return settle(async_put(std::move(req), boost::asio::use_future));
   }
 
   /// The key's current value and metadata, or nullopt when it does not exist.
@@ -238,7 +240,7 @@ class LocalKvClient {
       kv::RangeRequest req,
       ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
     DENGINE_TRYV(check_blocking("range"));
-    return async_range(std::move(req), consistency, boost::asio::use_future).get();
+    return settle(async_range(std::move(req), consistency, boost::asio::use_future));
   }
 
   /// Deletes `key`; the response's `deleted` is 0 or 1.
@@ -258,7 +260,7 @@ class LocalKvClient {
   result<kv::DeleteRangeResponse> delete_range(kv::DeleteRangeRequest req) requires(
       !deterministic) {
     DENGINE_TRYV(check_blocking("delete_range"));
-    return async_delete_range(std::move(req), boost::asio::use_future).get();
+    return settle(async_delete_range(std::move(req), boost::asio::use_future));
   }
 
   /// Sets `key` to `desired` only if its value is `expected` (nullopt: only if the key does
@@ -274,26 +276,26 @@ class LocalKvClient {
       kv::TxnRequest req,
       ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
     DENGINE_TRYV(check_blocking("txn"));
-    return async_txn(std::move(req), consistency, boost::asio::use_future).get();
+    return settle(async_txn(std::move(req), consistency, boost::asio::use_future));
   }
 
   /// Drops every revision below `revision` (reads and watches below it fail with compacted).
   result<kv::CompactionResponse> compact(kv::Revision revision) requires(!deterministic) {
     DENGINE_TRYV(check_blocking("compact"));
-    return async_compact(kv::CompactionRequest{revision, false}, boost::asio::use_future).get();
+    return settle(async_compact(kv::CompactionRequest{revision, false}, boost::asio::use_future));
   }
 
   /// Grants a lease of `ttl` seconds (id 0: chosen by the cluster).
   result<kv::LeaseGrantResponse> lease_grant(
       std::int64_t ttl, kv::LeaseId id = kv::no_lease) requires(!deterministic) {
     DENGINE_TRYV(check_blocking("lease_grant"));
-    return async_lease_grant(kv::LeaseGrantRequest{ttl, id}, boost::asio::use_future).get();
+    return settle(async_lease_grant(kv::LeaseGrantRequest{ttl, id}, boost::asio::use_future));
   }
 
   /// Revokes a lease: it and every key attached to it are deleted.
   result<kv::LeaseRevokeResponse> lease_revoke(kv::LeaseId id) requires(!deterministic) {
     DENGINE_TRYV(check_blocking("lease_revoke"));
-    return async_lease_revoke(kv::LeaseRevokeRequest{id}, boost::asio::use_future).get();
+    return settle(async_lease_revoke(kv::LeaseRevokeRequest{id}, boost::asio::use_future));
   }
 
   /// A lease's TTLs (and keys, if asked); ttl -1 when it does not exist.
@@ -301,16 +303,15 @@ class LocalKvClient {
       kv::LeaseId id, bool keys = false,
       ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
     DENGINE_TRYV(check_blocking("lease_time_to_live"));
-    return async_lease_time_to_live(kv::LeaseTimeToLiveRequest{id, keys}, consistency,
-                                    boost::asio::use_future)
-        .get();
+    return settle(async_lease_time_to_live(kv::LeaseTimeToLiveRequest{id, keys}, consistency,
+                                           boost::asio::use_future));
   }
 
   /// Every lease.
   result<kv::LeaseLeasesResponse> lease_leases(
       ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
     DENGINE_TRYV(check_blocking("lease_leases"));
-    return async_lease_leases(consistency, boost::asio::use_future).get();
+    return settle(async_lease_leases(consistency, boost::asio::use_future));
   }
 
   /// Sets `key` = `value` under a new lease of `ttl` seconds: the key disappears when the
@@ -355,6 +356,22 @@ class LocalKvClient {
                        "() would block a thread of the node (called from a completion handler or "
                        "callback); use the async_ form there");
     return success();
+  }
+
+  /// Waits for a blocking call's result, polling for a few microseconds before sleeping: the
+  /// answer usually comes within them, and a sleeping thread takes tens of microseconds to wake
+  /// on a VM (the node's threads do the same, NodeConfig::idle_spin).
+  template <class T>
+  T settle(std::future<T> f) const {
+    const auto spin = replica_->node().config().idle_spin;
+    if (spin.count() > 0) {
+      const auto until = std::chrono::steady_clock::now() + spin;
+      while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready &&
+             std::chrono::steady_clock::now() < until) {
+        std::this_thread::yield();  // let the thread doing the work have this core
+      }
+    }
+    return f.get();
   }
 
   R* replica_;

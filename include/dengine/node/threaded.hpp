@@ -70,7 +70,7 @@ class ThreadedRuntime {
     applier_thread_ = std::thread([this] { applier_loop(); });
     loop_thread_ = std::thread([this] {
       loop_id_ = std::this_thread::get_id();
-      io_.run();
+      run_loop();
     });
     boost::asio::post(io_, [this] {
       flush();
@@ -128,6 +128,24 @@ class ThreadedRuntime {
   }
 
  private:
+  /// The event loop: io_.run(), except that when idle_spin is set it polls for that long before
+  /// blocking (see WorkQueue::pop_all for why).
+  void run_loop() {
+    const auto spin = config_->idle_spin;
+    if (spin.count() <= 0) {
+      io_.run();
+      return;
+    }
+    while (!io_.stopped()) {
+      if (io_.poll() > 0) continue;
+      const auto until = std::chrono::steady_clock::now() + spin;
+      std::size_t ran = 0;
+      while (ran == 0 && !io_.stopped() && std::chrono::steady_clock::now() < until)
+        if ((ran = io_.poll()) == 0) std::this_thread::yield();
+      if (ran == 0 && !io_.stopped()) io_.run_one();
+    }
+  }
+
   void schedule_flush() {
     if (flush_scheduled_) return;
     flush_scheduled_ = true;
@@ -166,7 +184,7 @@ class ThreadedRuntime {
     writer_id_ = std::this_thread::get_id();
     std::vector<PersistWork> group;
     std::uint64_t groups_unsynced = 0;
-    while (writer_q_.pop_all(group)) {
+    while (writer_q_.pop_all(group, config_->idle_spin)) {
       PersistReport report = writer_.process(group);
       group.clear();
       boost::asio::post(io_, [this, report] {
@@ -194,7 +212,7 @@ class ThreadedRuntime {
   void applier_loop() {
     applier_id_ = std::this_thread::get_id();
     std::vector<Work> group;
-    while (applier_q_.pop_all(group)) {
+    while (applier_q_.pop_all(group, config_->idle_spin)) {
       ApplyReport report = applier_.process(group);
       group.clear();
       boost::asio::post(io_, [this, report = std::move(report)]() mutable {

@@ -8,8 +8,11 @@
 /// max_inflight_persist / max_inflight_apply, and the pending-request bounds for completions),
 /// which bounds what can be queued here.
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -31,6 +34,7 @@ class WorkQueue {
         for (T& item : items) items_.push_back(std::move(item));
         items.clear();
       }
+      ready_.store(true, std::memory_order_release);
     }
     cv_.notify_one();
     return true;
@@ -38,11 +42,21 @@ class WorkQueue {
 
   /// Waits until items are queued or the queue is closed, then takes every queued item into
   /// `out` (which should be empty). Returns false once the queue is closed and drained.
-  bool pop_all(std::vector<T>& out) {
+  /// With a positive `spin`, first polls for up to that long before sleeping: waking a sleeping
+  /// thread costs tens of microseconds on a VM, more than a whole request's work, so a worker
+  /// that was just busy looks briefly before it sleeps (NodeConfig::idle_spin).
+  bool pop_all(std::vector<T>& out, std::chrono::microseconds spin = {}) {
+    if (spin.count() > 0 && !ready_.load(std::memory_order_acquire)) {
+      const auto until = std::chrono::steady_clock::now() + spin;
+      while (!ready_.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < until) {
+        std::this_thread::yield();  // let the thread doing the work have this core
+      }
+    }
     std::unique_lock lock(mutex_);
     cv_.wait(lock, [&] { return !items_.empty() || closed_; });
     if (items_.empty()) return false;
     out.swap(items_);
+    ready_.store(false, std::memory_order_relaxed);
     return true;
   }
 
@@ -57,6 +71,7 @@ class WorkQueue {
     {
       std::lock_guard lock(mutex_);
       closed_ = true;
+      ready_.store(true, std::memory_order_release);
     }
     cv_.notify_all();
   }
@@ -66,6 +81,9 @@ class WorkQueue {
   std::condition_variable cv_;
   std::vector<T> items_;
   bool closed_ = false;
+  /// Set (under the mutex) when items are queued or the queue closes, cleared when taken: what
+  /// the spin polls without the lock.
+  std::atomic<bool> ready_{false};
 };
 
 }  // namespace dengine::node
