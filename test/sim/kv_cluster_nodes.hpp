@@ -51,7 +51,7 @@ inline engine::EngineConfig KvCluster::config_for(const Member& m) {
   c.node.persistence = opt_.persistence;
   c.node.snapshot_threshold_bytes = opt_.snapshot_threshold_bytes;
   c.node.sim_sync_latency = opt_.sync_latency;
-  c.node.sim_apply_latency = std::chrono::microseconds(20);
+  c.node.sim_apply_latency = opt_.apply_latency;
   c.kv.watch.max_history_events = opt_.watch_history;
   c.kv.watch.max_pending_events = opt_.watch_pending;
   // Short leases and retries so that a run of a few virtual seconds sees many expire. The

@@ -78,6 +78,9 @@ struct KvSimOptions {
   sim_duration watch_drain_every = sim_ms(5);
   /// Virtual time of one log-writer batch.
   std::chrono::microseconds sync_latency{200};
+  /// Virtual time of one applier pass: a slow applier delays completions, watch events and the
+  /// leader-change notifications the lessor follows, behind the core's view of who leads.
+  std::chrono::microseconds apply_latency{20};
   std::size_t clients = 4;
   std::size_t keys = 5;
 };
@@ -114,6 +117,7 @@ struct KvSimOptions {
     o.watch_drain_every = r.between(sim_ms(5), sim_ms(60));
   }
   o.sync_latency = std::chrono::microseconds(r.between(50, 3000));
+  o.apply_latency = std::chrono::microseconds(r.chance(0.5) ? 20 : r.between(100, 8000));
   o.clients = 3 + r.below(3);
   o.keys = 3 + r.below(4);
   return o;
