@@ -103,8 +103,8 @@ struct KvSimOptions {
   o.power_loss = o.persistence == PersistenceMode::disk_first ? r.unit() : 0.0;
   o.max_down = r.chance(0.3) ? o.nodes : (o.nodes - 1) / 2;
   // A quarter of the seeds are harsh: faults every 30-100 ms.
-  o.fault_every = r.chance(0.25) ? r.between(sim_ms(30), sim_ms(100))
-                                 : r.between(sim_ms(80), sim_ms(400));
+  o.fault_every =
+      r.chance(0.25) ? r.between(sim_ms(30), sim_ms(100)) : r.between(sim_ms(80), sim_ms(400));
   switch (r.below(4)) {
     case 0: o.snapshot_threshold_bytes = 0; break;
     case 1: o.snapshot_threshold_bytes = 512; break;
