@@ -7,7 +7,10 @@
 /// keys; lease grants, puts with a lease, client revokes; and, on a timer of its own,
 /// keep-alives of the leases it means to keep. Part of KvCluster (kv_cluster.hpp).
 
+#include <algorithm>
 #include <chrono>
+#include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>

@@ -11,12 +11,14 @@
 /// run's phases).
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "dengine/backends/memory/engine.hpp"

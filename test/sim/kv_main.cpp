@@ -4,7 +4,7 @@
 // (kv_checks.hpp). See docs/simulation.md, "The KV stack under simulation".
 //
 //   dengine-sim-kv --seeds N [--first F] [--seed S] [--nodes 3|5] [--seed-file PATH]
-//                  [--inject BUG --expect INV[,INV...]] [--verbose]
+//                  [--fault-seconds T] [--inject BUG --expect INV[,INV...]] [--verbose]
 //
 // Prints, for each failing seed, its violations, the command that replays it and the last
 // events; the last line is always `sim-kv: N seeds, V violations`. Exit status: 0 when no
@@ -32,6 +32,7 @@ struct Args {
   std::uint64_t first = 1;
   std::optional<std::uint64_t> seed;
   std::size_t nodes = 0;
+  std::uint64_t fault_seconds = 0;  // 0: the default fault phase
   std::vector<std::string> seed_files;
   KvInjection inject = KvInjection::none;
   std::vector<std::string> expect;  // checks that must catch the injected bug
@@ -42,7 +43,8 @@ struct Args {
   std::fprintf(stderr,
                "dengine-sim-kv: %s\n"
                "usage: dengine-sim-kv --seeds N [--first F] [--seed S] [--nodes 3|5]\n"
-               "                      [--seed-file PATH] [--inject BUG --expect INV[,INV...]]\n"
+               "                      [--seed-file PATH] [--fault-seconds T]\n"
+               "                      [--inject BUG --expect INV[,INV...]]\n"
                "                      [--verbose]\n"
                "bugs: stale-reads skip-watch-event early-revoke\n",
                problem.c_str());
@@ -75,6 +77,9 @@ Args parse(int argc, char** argv) {
     } else if (flag == "--nodes") {
       a.nodes = parse_number(flag, value());
       if (a.nodes != 3 && a.nodes != 5) usage("--nodes must be 3 or 5");
+    } else if (flag == "--fault-seconds") {
+      a.fault_seconds = parse_number(flag, value());
+      if (a.fault_seconds == 0 || a.fault_seconds > 3600) usage("--fault-seconds must be 1..3600");
     } else if (flag == "--seed-file") {
       a.seed_files.emplace_back(value());
     } else if (flag == "--inject") {
@@ -151,6 +156,7 @@ int main(int argc, char** argv) try {
     KvSimOptions o = options_for_seed(seed, args.nodes);
     o.verbose = args.verbose;
     o.inject = args.inject;
+    if (args.fault_seconds != 0) o.fault_phase = dengine::sim::sim_s(args.fault_seconds);
     KvRunResult r;
     {
       KvCluster cluster(o);
@@ -187,6 +193,8 @@ int main(int argc, char** argv) try {
     if (!r.violations.empty()) {
       std::string replay = "dengine-sim-kv --seed " + std::to_string(seed);
       if (args.nodes != 0) replay += " --nodes " + std::to_string(args.nodes);
+      if (args.fault_seconds != 0)
+        replay += " --fault-seconds " + std::to_string(args.fault_seconds);
       if (args.inject != KvInjection::none)
         replay += std::string(" --inject ") + to_string(args.inject);
       std::printf("  replay: %s\n", replay.c_str());
