@@ -145,7 +145,8 @@ struct OpRecord {
   sim_time call = 0;
   sim_time ret = 0;
   Outcome outcome = Outcome::pending;
-  std::string read_value;     ///< read: "" when the key is absent
+  std::string read_value;  ///< read: "" when the key is absent
+  engine::ReadConsistency consistency = engine::ReadConsistency::linearizable;  ///< read
   bool cas_ok = false;        ///< cas: whether it swapped
   kv::Revision revision = 0;  ///< the response header's revision
   std::int64_t deleted = 0;   ///< delete: keys deleted
@@ -299,6 +300,7 @@ class KvCluster {
   void check_replicas_agree(std::vector<std::map<kv::Revision, std::vector<kv::Event>>>& hist);
   void check_linearizable();
   void check_acknowledged(const std::map<kv::Revision, std::vector<kv::Event>>& history);
+  void check_reads(const std::map<kv::Revision, std::vector<kv::Event>>& history);
   void check_watches(const std::map<kv::Revision, std::vector<kv::Event>>& history);
   void check_leases(const std::map<kv::Revision, std::vector<kv::Event>>& history);
   void check_keep_alives();
@@ -324,6 +326,7 @@ class KvCluster {
   std::vector<KeepAlive> keep_alives_;
   std::vector<OpRecord> ops_;  ///< ops_[id - 1]
   std::map<kv::LeaseId, LeaseRecord> leases_;
+  std::vector<std::string> lease_keys_;  ///< every key put under a lease, in put order
   std::vector<WatchSegment> segments_;
   std::vector<std::unique_ptr<ClientState>> clients_;
   /// Declared last: destroyed first, while everything their completions touch still exists.
