@@ -79,6 +79,10 @@ inline void KvCluster::open(Member& m) {
       by_leader = s.role == raft::Role::leader && s.term == term;
     }
     revokes_.push_back(RevokeAppend{id, index, term, lease, now(), by_leader});
+    if (by_leader)
+      note(TraceKind::commit, id,
+           "revoke of lease " + std::to_string(lease) + " appended at " + std::to_string(index) +
+               " (term " + std::to_string(term) + ")");
   };
   auto opened = Replica::open(config_for(m), m.disk, *m.store, m.snapshots,
                               node::SimTransport(net_, m.id), node::SimClock{&executor_});
