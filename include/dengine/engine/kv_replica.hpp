@@ -203,13 +203,17 @@ class KvReplica {
         auto data = kv::encode_proposal(kv::LeaseRevokeRequest{id}, config_.limits);
         if (!data) continue;  // cannot happen for a revoke; nothing to retry differently
         counters_.lease_revokes_proposed.fetch_add(1, std::memory_order_relaxed);
-        // A lost or refused proposal is retried: the lessor returns the lease again after
-        // revoke_retry. A revoke that finds the lease gone (a retry racing the first) fails
-        // with not_found on every replica alike and changes nothing.
+        // A proposal that fails (refused, dropped by a leader change, timed out) is offered
+        // again at the next pass; one lost without an answer, after revoke_retry. A revoke that
+        // finds the lease gone (a retry racing the first) fails with not_found on every replica
+        // alike and changes nothing.
         node_->propose(std::move(data).value(),
-                       [c = &counters_](result<typename machine_type::response_type> r) {
-                         if (r && r.value())
-                           c->lease_revokes_applied.fetch_add(1, std::memory_order_relaxed);
+                       [this, id](result<typename machine_type::response_type> r) {
+                         if (!r) {
+                           lessor_.revoke_failed(id);
+                         } else if (r.value()) {
+                           counters_.lease_revokes_applied.fetch_add(1, std::memory_order_relaxed);
+                         }
                        });
       }
     }

@@ -131,9 +131,15 @@ TEST_CASE("kv lessor: expiry, keep-alive and retries") {
   CHECK(gone == std::vector<LeaseId>{1});
   CHECK(lessor.is_expired(1, at(19'000ms)));
   CHECK(lessor.remaining_ttl(1, at(19'000ms)) == -1);
-  // Returned once, then again only after revoke_retry if its revoke did not land.
+  // Returned once, then again only after revoke_retry if its revoke did not land...
   CHECK(lessor.expired(at(20'000ms)).empty());
   CHECK(lessor.expired(at(22'000ms)) == std::vector<LeaseId>{1});
+  CHECK(lessor.expired(at(22'500ms)).empty());
+  // ...or at once when its proposal is known to have failed.
+  lessor.revoke_failed(1);
+  CHECK(lessor.expired(at(22'600ms)) == std::vector<LeaseId>{1});
+  CHECK(lessor.expired(at(22'700ms)).empty());
+  lessor.revoke_failed(99);  // unknown: ignored
   // An expired lease cannot be kept alive (its revoke is on the way).
   auto late = lessor.keep_alive(1, at(22'000ms));
   REQUIRE(!late);

@@ -167,6 +167,19 @@ class Lessor {
     return out;
   }
 
+  /// The revoke proposed for `id` failed before it could commit (refused, dropped, timed out):
+  /// offer the lease again at the next expired() call instead of after revoke_retry, so that a
+  /// lost revoke does not leave an expired lease (whose keys reads already hide) waiting. A
+  /// duplicate revoke is harmless: the second finds the lease gone and changes nothing.
+  void revoke_failed(LeaseId id) {
+    std::lock_guard lock(mutex_);
+    auto it = leases_.find(id);
+    if (it == leases_.end() || !it->second.retry_at) return;
+    deadlines_.erase({*it->second.retry_at, id});
+    it->second.retry_at = now_;
+    deadlines_.emplace(now_, id);
+  }
+
   /// Number of leases tracked (0 when not primary).
   [[nodiscard]] std::size_t size() const {
     std::lock_guard lock(mutex_);
