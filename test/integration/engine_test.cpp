@@ -10,12 +10,15 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "../backends/temp_dir.hpp"
 #include "dengine/backends/memory.hpp"
 #include "dengine/engine/embedded_engine.hpp"
 #include "dengine/engine/kv_client.hpp"
@@ -39,23 +42,6 @@ namespace fs = std::filesystem;
 
 static_assert(engine::Backend<memory::Backend>);
 static_assert(engine::KvClient<engine::EmbeddedEngine<memory::Backend>::client_type>);
-
-/// A fresh directory under the system temp dir, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("dengine-engine-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-    fs::remove_all(path);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 /// Fast timing for tests (5 ms ticks) and short leases.
 EngineConfig fast_config(const fs::path& dir, NodeId id = 1, std::vector<NodeId> members = {1}) {
@@ -86,7 +72,7 @@ TEST_SUITE("engine") {
   TEST_CASE_TEMPLATE("engine: put, get, delete, txn and compare-and-swap in every consistency", B,
                      DENGINE_ENGINE_BACKENDS) {
     TempDir dir;
-    auto e = start_ready<B>(fast_config(dir.path));
+    auto e = start_ready<B>(fast_config(dir.path()));
     auto kv = e->client();
     CHECK(e->is_leader());
     CHECK(e->leader_info().is_self);
@@ -191,7 +177,7 @@ TEST_SUITE("engine") {
   TEST_CASE_TEMPLATE("engine: bad requests get etcd's errors and change nothing", B,
                      DENGINE_ENGINE_BACKENDS) {
     TempDir dir;
-    EngineConfig cfg = fast_config(dir.path);
+    EngineConfig cfg = fast_config(dir.path());
     cfg.limits.max_request_bytes = 1024;
     auto e = start_ready<B>(cfg);
     auto kv = e->client();
@@ -211,7 +197,7 @@ TEST_SUITE("engine") {
   TEST_CASE_TEMPLATE("engine: leases expire exactly once and hide their keys", B,
                      DENGINE_ENGINE_BACKENDS) {
     TempDir dir;
-    auto e = start_ready<B>(fast_config(dir.path));
+    auto e = start_ready<B>(fast_config(dir.path()));
     auto kv = e->client();
 
     auto short_lived = kv.put_with_ttl("session", "alive", 1);
@@ -253,7 +239,7 @@ TEST_SUITE("engine") {
 
   TEST_CASE("engine: watches see every change once, in order, from a past revision") {
     TempDir dir;
-    auto e = start_ready<memory::Backend>(fast_config(dir.path));
+    auto e = start_ready<memory::Backend>(fast_config(dir.path()));
     auto kv = e->client();
     const kv::Revision first = kv.put("w/a", "1").value().header.revision;
     REQUIRE(kv.put("w/b", "2"));
@@ -326,7 +312,7 @@ TEST_SUITE("engine") {
     kv::Revision revision = 0;
     kv::LeaseId lease = 0;
     {
-      auto e = start_ready<B>(fast_config(dir.path));
+      auto e = start_ready<B>(fast_config(dir.path()));
       auto kv = e->client();
       for (int i = 0; i < 200; ++i) REQUIRE(kv.put("k" + std::to_string(i), std::to_string(i)));
       REQUIRE(kv.del("k7"));
@@ -338,7 +324,7 @@ TEST_SUITE("engine") {
       REQUIRE(e->stop());
     }
     // The data dir is free again after stop: a second start succeeds.
-    auto e = start_ready<B>(fast_config(dir.path));
+    auto e = start_ready<B>(fast_config(dir.path()));
     auto kv = e->client();
     CHECK(e->replica().machine().current_revision() == revision);
     for (int i : {0, 1, 150, 199})
@@ -363,7 +349,7 @@ TEST_SUITE("engine") {
     };
     int id = 0;
     for (auto* d : {&d1, &d2, &d3}) {
-      auto e = EmbeddedEngine<B>::start(config(d->path, ++id), &hub);
+      auto e = EmbeddedEngine<B>::start(config(d->path(), ++id), &hub);
       REQUIRE_MESSAGE(e, (e ? "" : e.error().message()));
       nodes.push_back(std::move(e).value());
     }
@@ -399,7 +385,7 @@ TEST_SUITE("engine") {
 
     if constexpr (B::persistent) {
       // Every node restarts from its snapshot image plus log tail, with the same state.
-      std::vector<fs::path> dirs{d1.path, d2.path, d3.path};
+      std::vector<fs::path> dirs{d1.path(), d2.path(), d3.path()};
       for (auto& n : nodes) REQUIRE(n->stop());
       nodes.clear();
       for (NodeId n = 1; n <= 3; ++n) {
@@ -420,8 +406,8 @@ TEST_SUITE("engine") {
                      DENGINE_ENGINE_BACKENDS) {
     if (!B::persistent) return;
     TempDir dir;
-    auto first = start_ready<B>(fast_config(dir.path));
-    auto second = EmbeddedEngine<B>::start(fast_config(dir.path));
+    auto first = start_ready<B>(fast_config(dir.path()));
+    auto second = EmbeddedEngine<B>::start(fast_config(dir.path()));
     REQUIRE_FALSE(second);
     CHECK(second.error().code == errc::invalid_argument);
     CHECK(second.error().detail.find("in use") != std::string::npos);
@@ -441,9 +427,56 @@ TEST_SUITE("engine") {
 #endif
   }
 
+  TEST_CASE("engine: an unusable data dir or config field is named in the error") {
+    auto spin = EngineConfig::single_node("");
+    spin.node.idle_spin = std::chrono::milliseconds(20);
+    auto bad_spin = EmbeddedEngine<memory::Backend>::start(spin);
+    REQUIRE_FALSE(bad_spin);
+    CHECK(bad_spin.error().code == errc::invalid_argument);
+    CHECK(bad_spin.error().detail.find("idle_spin") != std::string::npos);
+#ifdef DENGINE_HAVE_RAWFILE
+    TempDir dir;
+    const fs::path file = dir.path() / "not-a-dir";
+    { std::ofstream(file) << "x"; }
+    auto on_file = EmbeddedEngine<rawfile::Backend>::start(fast_config(file));
+    REQUIRE_FALSE(on_file);
+    CHECK(on_file.error().code == errc::io_error);
+    CHECK(on_file.error().detail.find(file.string()) != std::string::npos);
+#endif
+  }
+
+  TEST_CASE("engine: blocking calls and stop() refuse to run inside a completion handler") {
+    TempDir dir;
+    auto e = start_ready<memory::Backend>(fast_config(dir.path()));
+    auto kv = e->client();
+    struct Inside {
+      bool first_ok;
+      result<kv::PutResponse> nested_put;
+      result<void> nested_stop;
+    };
+    std::promise<Inside> inside;
+    kv::PutRequest req;
+    req.key = "k";
+    req.value = "v";
+    kv.async_put(req, [&](result<kv::PutResponse> r) {
+      // Both would wait on the thread that runs this handler.
+      inside.set_value(Inside{r.has_value(), kv.put("k2", "v2"), e->stop()});
+    });
+    auto [first_ok, nested_put, nested_stop] = inside.get_future().get();
+    REQUIRE(first_ok);
+    REQUIRE_FALSE(nested_put);
+    CHECK(nested_put.error().code == errc::invalid_argument);
+    CHECK(nested_put.error().detail.find("async_") != std::string::npos);
+    REQUIRE_FALSE(nested_stop);
+    CHECK(nested_stop.error().code == errc::invalid_argument);
+    // The engine still serves, and stops from an ordinary thread.
+    CHECK(kv.get("k").value().has_value());
+    REQUIRE(e->stop());
+  }
+
   TEST_CASE("engine: stop completes or fails every pending request") {
     TempDir dir;
-    auto e = start_ready<memory::Backend>(fast_config(dir.path));
+    auto e = start_ready<memory::Backend>(fast_config(dir.path()));
     auto kv = e->client();
     constexpr int n = 2000;
     std::atomic<int> ok{0};
@@ -476,7 +509,7 @@ TEST_SUITE("engine") {
     TempDir d1;
     TempDir d2;
     TempDir d3;
-    auto one = EmbeddedEngine<B>::start(fast_config(d1.path, 1, {1}), &hub);
+    auto one = EmbeddedEngine<B>::start(fast_config(d1.path(), 1, {1}), &hub);
     REQUIRE(one);
     REQUIRE(one.value()->wait_ready(std::chrono::seconds(20)));
     auto kv = one.value()->client();
@@ -496,8 +529,8 @@ TEST_SUITE("engine") {
     });
 
     // Joiners list the current voters ({1}): they start as non-members and wait to be added.
-    auto two = EmbeddedEngine<B>::start(fast_config(d2.path, 2, {1}), &hub);
-    auto three = EmbeddedEngine<B>::start(fast_config(d3.path, 3, {1}), &hub);
+    auto two = EmbeddedEngine<B>::start(fast_config(d2.path(), 2, {1}), &hub);
+    auto three = EmbeddedEngine<B>::start(fast_config(d3.path(), 3, {1}), &hub);
     REQUIRE(two);
     REQUIRE(three);
     for (NodeId id : {NodeId{2}, NodeId{3}}) {

@@ -49,11 +49,7 @@ struct EngineConfig {
 
   /// A single voting node with id 1 and data under `data_dir`.
   static EngineConfig single_node(std::filesystem::path data_dir) {
-    EngineConfig c;
-    c.data_dir = std::move(data_dir);
-    c.node.raft.id = 1;
-    c.node.initial_members = {1};
-    return c;
+    return cluster_member(std::move(data_dir), 1, {1});
   }
 
   /// Node `id` of a cluster whose founding voters are `members` (`id` among them), or which

@@ -54,6 +54,14 @@ using node::ReadConsistency;
   return std::string(1, '\0');
 }
 
+/// Sets a request's [key, range_end) to every key starting with `prefix` (every key when it is
+/// empty: etcd's "\0" .. "\0").
+template <class Request>
+void set_prefix(Request& req, std::string prefix) {
+  req.range_end = prefix_range_end(prefix);
+  req.key = prefix.empty() ? std::string(1, '\0') : std::move(prefix);
+}
+
 /// What put_with_ttl did: the lease it granted and the put.
 struct TtlPut {
   kv::LeaseId lease = kv::no_lease;
@@ -190,8 +198,7 @@ class LocalKvClient {
   result<WatchStream> watch_prefix(std::string prefix, kv::Revision start_revision = 0,
                                    std::function<void()> notify = {}) {
     kv::WatchCreateRequest req;
-    req.range_end = prefix_range_end(prefix);
-    req.key = prefix.empty() ? std::string(1, '\0') : std::move(prefix);
+    set_prefix(req, std::move(prefix));
     req.start_revision = start_revision;
     return watch(req, std::move(notify));
   }
@@ -229,8 +236,7 @@ class LocalKvClient {
       std::string prefix,
       ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
     kv::RangeRequest req;
-    req.range_end = prefix_range_end(prefix);
-    req.key = prefix.empty() ? std::string(1, '\0') : std::move(prefix);
+    set_prefix(req, std::move(prefix));
     DENGINE_TRY(resp, range(std::move(req), consistency));
     return std::move(resp.kvs);
   }
@@ -252,8 +258,7 @@ class LocalKvClient {
   /// Deletes every key under `prefix`.
   result<kv::DeleteRangeResponse> delete_prefix(std::string prefix) requires(!deterministic) {
     kv::DeleteRangeRequest req;
-    req.range_end = prefix_range_end(prefix);
-    req.key = prefix.empty() ? std::string(1, '\0') : std::move(prefix);
+    set_prefix(req, std::move(prefix));
     return delete_range(std::move(req));
   }
   /// A DeleteRangeRequest with every option.
