@@ -458,7 +458,7 @@ TEST_SUITE("engine") {
     kv::PutRequest req;
     req.key = "k";
     req.value = "v";
-    kv.async_put(req, [&](result<kv::PutResponse> r) {
+    kv.async_put(req, [&](const result<kv::PutResponse>& r) {
       // Both would wait on the thread that runs this handler.
       inside.set_value(Inside{r.has_value(), kv.put("k2", "v2"), e->stop()});
     });
