@@ -237,6 +237,59 @@ TEST_SUITE("engine") {
     CHECK(kv.lease_time_to_live(kept.value().id).value().ttl == -1);
   }
 
+  TEST_CASE("engine: a read that meets an expired lease revokes it first; serializable hides") {
+    TempDir dir;
+    EngineConfig config = fast_config(dir.path());
+    config.housekeeping_interval = std::chrono::hours(1);  // only reads revoke here
+    auto e = start_ready<memory::Backend>(std::move(config));
+    auto kv = e->client();
+    const auto& counters = e->replica().counters();
+    auto a = kv.put_with_ttl("s/a", "1", 1);
+    auto b = kv.put_with_ttl("s/b", "2", 1);
+    auto c = kv.put_with_ttl("lone", "3", 1);
+    REQUIRE(a);
+    REQUIRE(b);
+    REQUIRE(c);
+    REQUIRE(kv.put("s/plain", "4"));
+    const kv::Revision written = e->replica().machine().current_revision();
+    // Housekeeping would tell the lessor the time; here this starts the leases' clocks.
+    CHECK(e->replica().remaining_ttl(a.value().lease) == 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1300));  // past every deadline
+
+    // Serializable: hidden, nothing proposed, the store unchanged.
+    auto hidden = kv.get_prefix("s/", ReadConsistency::serializable);
+    REQUIRE(hidden);
+    REQUIRE(hidden.value().size() == 1);
+    CHECK(hidden.value()[0].key == "s/plain");
+    CHECK(counters.lease_revokes_proposed.load() == 0);
+    CHECK(e->replica().machine().current_revision() == written);
+
+    // Linearizable: both leases the range met are revoked (one round), then it reads again;
+    // its revision is after the revokes, so no later read can see the keys return.
+    kv::RangeRequest req;
+    req.key = "s/";
+    req.range_end = engine::prefix_range_end("s/");
+    auto r = kv.range(req);
+    REQUIRE(r);
+    REQUIRE(r.value().kvs.size() == 1);
+    CHECK(r.value().kvs[0].key == "s/plain");
+    CHECK(counters.lease_revokes_proposed.load() == 2);
+    CHECK(counters.lease_revokes_applied.load() == 2);
+    CHECK(r.value().header.revision == written + 2);
+    auto left = kv.lease_leases();  // the lease the range did not meet is still there
+    REQUIRE(left);
+    REQUIRE(left.value().leases.size() == 1);
+    CHECK(left.value().leases[0].id == c.value().lease);
+
+    // A lease read on the calling thread does the same.
+    auto lone = kv.get("lone", ReadConsistency::lease);
+    REQUIRE(lone);
+    CHECK_FALSE(lone.value().has_value());
+    CHECK(counters.lease_revokes_applied.load() == 3);
+    CHECK(e->replica().machine().current_revision() == written + 3);
+    CHECK(kv.lease_leases().value().leases.empty());
+  }
+
   TEST_CASE("engine: watches see every change once, in order, from a past revision") {
     TempDir dir;
     auto e = start_ready<memory::Backend>(fast_config(dir.path()));

@@ -2,12 +2,11 @@
 /// KvCluster: the checks run after the scenario, on the recorded histories and the replicas'
 /// final states. Part of KvCluster (kv_cluster.hpp).
 ///
-///  1. linearizability of each register key's put / CAS / delete / read history (and, with
-///     --strict-lease-reads, of each key put under a lease: its put, the reads of it, and its
-///     expiry as a delete at an unknown time) (linearizability.hpp; an op whose outcome is
-///     unknown may or may not have taken effect);
-///  1b. every read answered what the history holds at the revision it names (a key under a
-///     lease may read as absent once the leader considers the lease expired);
+///  1. linearizability of each register key's put / CAS / delete / read history, and of each
+///     key put under a lease: its put, the reads of it, and its expiry as a delete at an unknown
+///     time (linearizability.hpp; an op whose outcome is unknown may or may not have taken
+///     effect);
+///  1b. every read answered what the history holds at the revision it names;
 ///  2. no acknowledged write lost, replicas agree: every replica has the same revision and the
 ///     same event at every revision (rebuilt from ranges at each revision; replicas whose KV
 ///     stores hold the same bytes share one rebuild), and every
@@ -174,11 +173,6 @@ inline void KvCluster::check_linearizable() {
         op.kind != OpKind::del && op.kind != OpKind::lease_put)
       continue;
     if (op.outcome == OpRecord::Outcome::failed) continue;
-    // Keys under a lease join the check only with --strict-lease-reads: the leader hides a key
-    // whose lease's deadline passed before the revoke commits, and the key shows again if
-    // leadership changes first or a follower serves the next read (kv_replica.hpp documents
-    // both windows), which no register history explains. check_reads covers them otherwise.
-    if (op.key.starts_with("lease/") && !opt_.strict_lease_reads) continue;
     if (op.kind == OpKind::lease_put) {
       // A key under a lease is a register too: put once, then deleted once by its lease's
       // revoke, at a time nobody observed — an op of unknown outcome from the put's call on.
@@ -240,10 +234,9 @@ inline void KvCluster::check_reads(const History& history) {
       for (const kv::Event* e : it->second)
         if (e->kv.mod_revision <= op.revision) at = e;
     const bool present = at != nullptr && at->type == kv::EventType::put;
-    // An empty answer for a key that exists is allowed only for a key under a lease: the
-    // leader hides it once the lease's deadline passed, before the revoke is applied.
-    const bool ok = op.read_value.empty() ? !present || at->kv.lease != kv::no_lease
-                                          : present && at->kv.value == op.read_value;
+    // The clients read only linearizably or by lease, so even a key whose lease expired reads
+    // as present until its revoke (kv_replica.hpp): no read may answer absent for it.
+    const bool ok = op.read_value.empty() ? !present : present && at->kv.value == op.read_value;
     if (!ok)
       violation("reads", "c" + std::to_string(op.client) + " read " + op.key + " at n" +
                              std::to_string(op.node) + " (" +

@@ -4,7 +4,7 @@
 // (kv_checks.hpp). See docs/simulation.md, "The KV stack under simulation".
 //
 //   dengine-sim-kv --seeds N [--first F] [--seed S] [--nodes 3|5] [--seed-file PATH]
-//                  [--fault-seconds T] [--strict-lease-reads] [--inject BUG --expect INV[,INV...]]
+//                  [--fault-seconds T] [--inject BUG --expect INV[,INV...]]
 //                  [--verbose]
 //
 // Prints, for each failing seed, its violations, the command that replays it and the last
@@ -34,7 +34,6 @@ struct Args {
   std::optional<std::uint64_t> seed;
   std::size_t nodes = 0;
   std::uint64_t fault_seconds = 0;  // 0: the default fault phase
-  bool strict_lease_reads = false;
   std::vector<std::string> seed_files;
   KvInjection inject = KvInjection::none;
   std::vector<std::string> expect;  // checks that must catch the injected bug
@@ -42,15 +41,14 @@ struct Args {
 };
 
 [[noreturn]] void usage(const std::string& problem) {
-  std::fprintf(
-      stderr,
-      "dengine-sim-kv: %s\n"
-      "usage: dengine-sim-kv --seeds N [--first F] [--seed S] [--nodes 3|5]\n"
-      "                      [--seed-file PATH] [--fault-seconds T] [--strict-lease-reads]\n"
-      "                      [--inject BUG --expect INV[,INV...]]\n"
-      "                      [--verbose]\n"
-      "bugs: stale-reads skip-watch-event early-revoke\n",
-      problem.c_str());
+  std::fprintf(stderr,
+               "dengine-sim-kv: %s\n"
+               "usage: dengine-sim-kv --seeds N [--first F] [--seed S] [--nodes 3|5]\n"
+               "                      [--seed-file PATH] [--fault-seconds T]\n"
+               "                      [--inject BUG --expect INV[,INV...]]\n"
+               "                      [--verbose]\n"
+               "bugs: stale-reads skip-watch-event early-revoke\n",
+               problem.c_str());
   std::exit(2);
 }
 
@@ -103,8 +101,6 @@ Args parse(int argc, char** argv) {
         a.expect.emplace_back(list.substr(0, comma));
         list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
       }
-    } else if (flag == "--strict-lease-reads") {
-      a.strict_lease_reads = true;
     } else if (flag == "--verbose") {
       a.verbose = true;
     } else {
@@ -161,7 +157,6 @@ int main(int argc, char** argv) try {
     KvSimOptions o = options_for_seed(seed, args.nodes);
     o.verbose = args.verbose;
     o.inject = args.inject;
-    o.strict_lease_reads = args.strict_lease_reads;
     if (args.fault_seconds != 0) o.fault_phase = dengine::sim::sim_s(args.fault_seconds);
     KvRunResult r;
     {
@@ -201,7 +196,6 @@ int main(int argc, char** argv) try {
       if (args.nodes != 0) replay += " --nodes " + std::to_string(args.nodes);
       if (args.fault_seconds != 0)
         replay += " --fault-seconds " + std::to_string(args.fault_seconds);
-      if (args.strict_lease_reads) replay += " --strict-lease-reads";
       if (args.inject != KvInjection::none)
         replay += std::string(" --inject ") + to_string(args.inject);
       std::printf("  replay: %s\n", replay.c_str());

@@ -46,9 +46,6 @@ struct KvSimOptions {
   std::size_t nodes = 3;
   bool verbose = false;
   KvInjection inject = KvInjection::none;
-  /// Check keys under a lease for linearizability too (the leader's hiding of expired keys
-  /// before their revoke commits fails it: see kv_checks.hpp).
-  bool strict_lease_reads = false;
 
   PersistenceMode persistence = PersistenceMode::disk_first;
   // Network faults, re-drawn within these bounds by "net" fault events.

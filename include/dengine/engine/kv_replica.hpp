@@ -11,22 +11,25 @@
 ///
 /// Lease rules (etcd's): only the leader tracks deadlines; when it becomes leader every lease
 /// gets its full TTL plus LessorOptions::promote_extend; expired leases are revoked through the
-/// log, so every replica deletes the same keys at the same index; a read served by the leader
-/// hides keys of leases whose deadline passed even before their revoke is applied. Two windows
-/// remain, as in etcd: (1) a follower does not know deadlines (keep-alives reach only the
-/// leader), so any read a follower serves — serializable, or linearizable (it runs on the
-/// follower's state once it has applied up to the leader's read index) — can still see such a key
-/// until the revoke is applied there (normally one housekeeping pass plus a commit; up to
-/// revoke_retry if a revoke proposal is lost); (2) if leadership changes before the revoke
-/// commits, the new leader grants every lease a full TTL plus promote_extend, so the lease and
-/// its keys live on (etcd's rule: a lease ends only after a full TTL without keep-alives under one
-/// leader).
+/// log, so every replica deletes the same keys at the same index.
+///
+/// Reads and expired leases. A linearizable or lease read the leader serves never returns a key
+/// whose lease's deadline has passed: when the answer would contain one, the leader proposes
+/// that lease's revoke at once, waits for it to apply, and reads again (read()). It does not
+/// merely hide the key: if leadership changed before the revoke committed, the new leader would
+/// grant the lease a full TTL again (etcd's rule: a lease ends only after a full TTL without
+/// keep-alives under one leader) and the key would reappear, which no linearizable history
+/// explains. A serializable read on the leader hides such keys instead (it promises no order).
+/// A follower does not know deadlines (keep-alives reach only the leader), so a read a follower
+/// serves sees the key until the revoke is applied there (normally one housekeeping pass plus a
+/// commit), as in etcd.
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -140,29 +143,43 @@ class KvReplica {
   /// its read index is applied, run at once on the calling thread (the KV state machine's reads
   /// are thread-safe), completing on the handler's executor; the others go through the node
   /// (ReadIndex, or a lease read waiting for apply) and run on the apply thread.
+  ///
+  /// Expired leases (see the file comment): a serializable read hides their keys; a linearizable
+  /// or lease read whose query met one revokes those leases through the log and runs again, at
+  /// most max_read_rounds times (then unavailable). A revoke that fails fails the read with its
+  /// error (not_leader, stopped, too_busy, ...): the read's outcome was never decided.
   template <class Query, class CompletionToken>
   auto read(node::ReadConsistency consistency, Query query, CompletionToken&& token) {
-    auto bound = [this, q = std::move(query)](const machine_type& m) mutable {
-      const auto now = lessor_now();
-      const kv::ExpiredPredicate expired = [this, now](kv::LeaseId id) {
-        return lessor_.is_expired(id, now);
+    using V = typename node::read_value_flatten<
+        std::invoke_result_t<Query&, const machine_type&, const kv::ExpiredPredicate&>>::type;
+    if (consistency == node::ReadConsistency::serializable) {
+      auto hiding = [this, q = std::move(query)](const machine_type& m) mutable {
+        const auto now = lessor_now();
+        const kv::ExpiredPredicate expired = [this, now](kv::LeaseId id) {
+          return lessor_.is_expired(id, now);
+        };
+        return q(m, expired);
       };
-      return q(m, expired);
-    };
-    using V = node::read_value_t<decltype(bound), machine_type>;
-    if (local_read_possible(consistency)) {
-      return boost::asio::async_initiate<CompletionToken, void(result<V>)>(
-          [this](auto handler, auto b) {
-            result<V> r(b(*machine_));
-            auto ex = boost::asio::get_associated_executor(handler);
-            boost::asio::dispatch(ex, [h = std::move(handler), r = std::move(r)]() mutable {
-              std::move(h)(std::move(r));
-            });
-          },
-          token, std::move(bound));
+      if (local_read_possible(consistency)) {
+        return boost::asio::async_initiate<CompletionToken, void(result<V>)>(
+            [this](auto handler, auto h) {
+              node::Completion<V>(std::move(handler))(result<V>(h(*machine_)));
+            },
+            token, std::move(hiding));
+      }
+      return node_->read(consistency, std::move(hiding), std::forward<CompletionToken>(token));
     }
-    return node_->read(consistency, std::move(bound), std::forward<CompletionToken>(token));
+    return boost::asio::async_initiate<CompletionToken, void(result<V>)>(
+        [this, consistency](auto handler, Query q) {
+          read_round<V>(consistency, std::make_shared<Query>(std::move(q)),
+                        node::Completion<V>(std::move(handler)), 0);
+        },
+        token, std::move(query));
   }
+
+  /// How many times a linearizable or lease read runs while its answers keep meeting expired
+  /// leases (each round revokes those it met; a further round means more expired meanwhile).
+  static constexpr int max_read_rounds = 4;
 
   /// Refreshes lease `id` to its full TTL; returns the TTL in seconds. Leader only:
   /// not_leader (with the leader's id as hint) elsewhere; not_found (etcd's "requested lease
@@ -260,6 +277,94 @@ class KvReplica {
   KvReplica(const EngineConfig& config, C clock)
       : config_(config), clock_(clock), lessor_(config.lessor) {
     config_.callbacks = {};  // held by the node, not here
+  }
+
+  /// A linearizable or lease read's answer, and the leases (expired by the leader's lessor)
+  /// whose keys the query met; the answer counts only when there were none.
+  template <class V>
+  struct CheckedRead {
+    result<V> value;
+    std::vector<kv::LeaseId> expired;
+  };
+
+  /// Runs `query` against `m`, recording the expired leases it meets.
+  template <class V, class Query>
+  CheckedRead<V> checked_read(Query& query, const machine_type& m) {
+    const auto now = lessor_now();
+    std::vector<kv::LeaseId> met;
+    const kv::ExpiredPredicate expired = [this, now, &met](kv::LeaseId id) {
+      if (!lessor_.is_expired(id, now)) return false;
+      if (std::find(met.begin(), met.end(), id) == met.end()) met.push_back(id);
+      return true;
+    };
+    result<V> value(query(m, expired));
+    return CheckedRead<V>{std::move(value), std::move(met)};
+  }
+
+  /// One round of a linearizable or lease read (see read()): on the calling thread when
+  /// possible, else through the node; an answer that met expired leases revokes them and runs
+  /// the next round.
+  template <class V, class Query>
+  void read_round(node::ReadConsistency consistency, std::shared_ptr<Query> query,
+                  node::Completion<V> done, int round) {
+    if (local_read_possible(consistency)) {
+      CheckedRead<V> r = checked_read<V>(*query, *machine_);
+      if (r.expired.empty()) return done(std::move(r.value));
+      return revoke_then_read(consistency, std::move(query), std::move(done), round,
+                              std::move(r.expired));
+    }
+    node_->read(
+        consistency, [this, query](const machine_type& m) { return checked_read<V>(*query, m); },
+        [this, consistency, query, round, d = std::move(done)](result<CheckedRead<V>> r) mutable {
+          if (!r) return d(std::move(r).error());
+          if (r.value().expired.empty()) return d(std::move(r.value().value));
+          revoke_then_read(consistency, std::move(query), std::move(d), round,
+                           std::move(r.value().expired));
+        });
+  }
+
+  /// Proposes the revoke of every lease in `leases`; once all have applied (a revoke that finds
+  /// its lease already gone counts), runs read round `round + 1`; fails the read with the first
+  /// proposal error.
+  template <class V, class Query>
+  void revoke_then_read(node::ReadConsistency consistency, std::shared_ptr<Query> query,
+                        node::Completion<V> done, int round, std::vector<kv::LeaseId> leases) {
+    if (round + 1 >= max_read_rounds)
+      return done(error(errc::unavailable,
+                        "read: leases kept expiring while the read waited for their revokes (" +
+                            std::to_string(max_read_rounds) + " rounds)"));
+    std::vector<std::string> proposals;
+    proposals.reserve(leases.size());
+    for (kv::LeaseId id : leases) {
+      auto data = kv::encode_proposal(kv::LeaseRevokeRequest{id}, config_.limits);
+      if (!data) return done(std::move(data).error());  // cannot happen for a revoke
+      proposals.push_back(std::move(data).value());
+    }
+    struct Pending {
+      std::mutex mutex;
+      std::size_t left = 0;
+      std::optional<error> failure;
+      node::Completion<V> done;
+    };
+    auto pending = std::make_shared<Pending>();
+    pending->left = leases.size();
+    pending->done = std::move(done);
+    for (std::size_t i = 0; i < leases.size(); ++i) {
+      counters_.lease_revokes_proposed.fetch_add(1, std::memory_order_relaxed);
+      node_->propose(std::move(proposals[i]),
+                     [this, consistency, query, round, pending,
+                      id = leases[i]](result<typename machine_type::response_type> r) {
+                       if (!r) lessor_.revoke_failed(id);
+                       if (r && r.value())
+                         counters_.lease_revokes_applied.fetch_add(1, std::memory_order_relaxed);
+                       std::unique_lock lock(pending->mutex);
+                       if (!r && !pending->failure) pending->failure = std::move(r).error();
+                       if (--pending->left != 0) return;
+                       lock.unlock();  // the last completion: nobody else touches `pending`
+                       if (pending->failure) return pending->done(std::move(*pending->failure));
+                       read_round<V>(consistency, query, std::move(pending->done), round + 1);
+                     });
+    }
   }
 
   /// Whether a read at `consistency` can run on the calling thread now (see read()).

@@ -124,8 +124,8 @@ class Lessor {
   }
 
   /// Whether the lease's deadline has passed. Always false when not primary (only the leader
-  /// knows), and for leases this lessor does not track. This is the predicate reads use to
-  /// hide keys of expired leases before their revoke is applied.
+  /// knows), and for leases this lessor does not track. Reads use it to find keys of expired
+  /// leases before their revoke is applied (engine::KvReplica::read hides or revokes them).
   [[nodiscard]] bool is_expired(LeaseId id, time_point now) {
     std::lock_guard lock(mutex_);
     if (!primary_) return false;
@@ -169,7 +169,7 @@ class Lessor {
 
   /// The revoke proposed for `id` failed before it could commit (refused, dropped, timed out):
   /// offer the lease again at the next expired() call instead of after revoke_retry, so that a
-  /// lost revoke does not leave an expired lease (whose keys reads already hide) waiting. A
+  /// lost revoke does not leave an expired lease (whose keys reads wait for, or hide) waiting. A
   /// duplicate revoke is harmless: the second finds the lease gone and changes nothing.
   void revoke_failed(LeaseId id) {
     std::lock_guard lock(mutex_);
