@@ -24,6 +24,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +50,8 @@ struct Options {
   fs::path dir;
   std::size_t value_bytes = 64;
   std::size_t keys = 1000;
+  std::optional<std::chrono::microseconds> idle_spin;  // NodeConfig::idle_spin (default: its own)
+  bool memory_only = false;                            // skip the DiskFirst runs
 };
 
 /// Latencies of one measurement, in microseconds.
@@ -209,9 +212,11 @@ void print(Report& r) {
 }
 
 template <class B>
-std::unique_ptr<EmbeddedEngine<B>> start_engine(const fs::path& dir, PersistenceMode mode) {
+std::unique_ptr<EmbeddedEngine<B>> start_engine(const Options& o, const fs::path& dir,
+                                                PersistenceMode mode) {
   EngineConfig cfg = EngineConfig::single_node(dir);
   cfg.node.persistence = mode;
+  if (o.idle_spin) cfg.node.idle_spin = *o.idle_spin;
   auto e = EmbeddedEngine<B>::start(cfg);
   if (!e) {
     fmt::print(stderr, "dengine-bench-embedded: start: {}\n", e.error().message());
@@ -230,7 +235,7 @@ std::vector<Report> bench_backend(const Options& o, const fs::path& dir, Persist
                                   bool gets) {
   std::vector<Report> out;
   const std::string mode_name = mode == PersistenceMode::mem_first ? "mem_first" : "disk_first";
-  auto e = start_engine<B>(dir, mode);
+  auto e = start_engine<B>(o, dir, mode);
   auto kv = e->client();
   const std::string value(o.value_bytes, 'v');
   // Fill the key space so that gets find their keys.
@@ -302,10 +307,12 @@ int run(const Options& o) {
   reports.insert(reports.end(), mem.begin(), mem.end());
   Sample raw;
 #ifdef DENGINE_HAVE_RAWFILE
-  raw = raw_fdatasync(root, o.seconds, o.value_bytes + 64);
-  auto disk =
-      bench_backend<rawfile::Backend>(o, root / "rawfile", PersistenceMode::disk_first, false);
-  reports.insert(reports.end(), disk.begin(), disk.end());
+  if (!o.memory_only) {
+    raw = raw_fdatasync(root, o.seconds, o.value_bytes + 64);
+    auto disk =
+        bench_backend<rawfile::Backend>(o, root / "rawfile", PersistenceMode::disk_first, false);
+    reports.insert(reports.end(), disk.begin(), disk.end());
+  }
 #endif
   for (auto& r : reports) print(r);
   if (!raw.us.empty()) {
@@ -368,9 +375,14 @@ int main(int argc, char** argv) {
         o.dir = next();
       } else if (a == "--value-bytes") {
         o.value_bytes = std::stoul(next());
+      } else if (a == "--idle-spin-us") {
+        o.idle_spin = std::chrono::microseconds(std::stol(next()));
+      } else if (a == "--memory-only") {
+        o.memory_only = true;
       } else {
         fmt::print(stderr,
-                   "usage: dengine-bench-embedded [--seconds S] [--dir D] [--value-bytes B]\n");
+                   "usage: dengine-bench-embedded [--seconds S] [--dir D] [--value-bytes B]\n"
+                   "                              [--idle-spin-us US] [--memory-only]\n");
         return 2;
       }
     }

@@ -252,12 +252,12 @@ class KvCore {
     }
     const std::string_view value =
         req.ignore_value ? std::string_view(prev->value) : std::string_view(req.value);
-    Event ev = mvcc_.put(req.key, value, lease, prev);
-    if (prev && prev->lease != no_lease && prev->lease != lease)
-      leases_.detach(prev->lease, req.key);
-    if (lease != no_lease) leases_.attach(lease, req.key);
+    const LeaseId prev_lease = prev ? prev->lease : no_lease;
     PutResponse resp;
-    if (req.prev_kv) resp.prev_kv = std::move(prev);
+    if (req.prev_kv) resp.prev_kv = prev;  // copied only when asked for: the event keeps prev
+    Event ev = mvcc_.put(req.key, value, lease, std::move(prev));
+    if (prev_lease != no_lease && prev_lease != lease) leases_.detach(prev_lease, req.key);
+    if (lease != no_lease) leases_.attach(lease, req.key);
     effects_.events.push_back(std::move(ev));
     return resp;
   }

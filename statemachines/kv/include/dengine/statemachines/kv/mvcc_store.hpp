@@ -202,12 +202,13 @@ class MvccStore {
   [[nodiscard]] bool wrote() const noexcept { return in_write_ && sub_ > 0; }
 
   /// Writes key = value (attached to `lease`) in the open scope and returns the PUT event.
-  /// `prev` must be get(key, read_revision()) (the caller has read it to check the request).
-  /// version and create_revision follow etcd: a key's first put after creation or a delete
-  /// has version 1 and create_revision = this revision; later puts keep create_revision and
-  /// add 1 to version.
+  /// `prev` must be get(key, read_revision()) (the caller has read it to check the request);
+  /// it becomes the event's prev_kv, moved only after `value` (which may view prev's value)
+  /// was copied. version and create_revision follow etcd: a key's first put after creation or
+  /// a delete has version 1 and create_revision = this revision; later puts keep
+  /// create_revision and add 1 to version.
   Event put(std::string_view key, std::string_view value, LeaseId lease,
-            const std::optional<KeyValue>& prev) {
+            std::optional<KeyValue>&& prev) {
     const Revision main = current_ + 1;
     Revision create = main;
     std::int64_t version = 1;
@@ -220,7 +221,7 @@ class MvccStore {
     Event ev;
     ev.type = EventType::put;
     ev.kv = KeyValue{std::string(key), create, main, version, std::string(value), lease};
-    ev.prev_kv = prev;
+    ev.prev_kv = std::move(prev);
     return ev;
   }
 
