@@ -1,5 +1,10 @@
 // MVCC semantics against etcd's documented behaviour: revisions, versions, ranges, compaction.
 
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
 #include "kv_test_support.hpp"
 
 using namespace kvtest;
@@ -340,4 +345,72 @@ TEST_CASE("kv put: prev_kv, ignore_value, ignore_lease and their errors") {
   CHECK(grpc_status(unknown.error()) == grpc_code::not_found);
   // Failed puts did not change the revision.
   CHECK(h.sm->current_revision() == kv.mod_revision);
+}
+
+TEST_CASE("kv mvcc: the newest-version index answers as the store does, through every change") {
+  // MvccStore::get_newest (the index a put consults) against get at the read revision (the
+  // store), after random puts, deletes, compactions, commits, discarded scopes and a
+  // restore-like rewrite of the store behind the index.
+  memory::KvStore store;
+  MvccStore<memory::KvStore> mvcc(store);
+  REQUIRE(mvcc.load());
+  std::mt19937_64 rng(7);
+  const std::vector<std::string> keys = {"a", "b", "c", std::string("d\0e", 3), "f"};
+  LogIndex applied = 0;
+  auto check_all = [&] {
+    for (const std::string& k : keys) {
+      auto from_store = mvcc.get(k, mvcc.read_revision());
+      auto from_index = mvcc.get_newest(k);
+      REQUIRE(from_store);
+      REQUIRE(from_index);
+      CHECK(from_index.value() == from_store.value());
+    }
+  };
+  for (int step = 0; step < 3000; ++step) {
+    const std::string& k = keys[rng() % keys.size()];
+    const auto roll = rng() % 100;
+    if (roll < 60) {
+      mvcc.begin_write();
+      auto prev = mvcc.get_newest(k);
+      REQUIRE(prev);
+      mvcc.put(k, "v" + std::to_string(step), no_lease, std::move(prev).value());
+      mvcc.end_write();
+    } else if (roll < 80) {
+      auto prev = mvcc.get_newest(k);
+      REQUIRE(prev);
+      if (prev.value()) {
+        mvcc.begin_write();
+        mvcc.remove(*prev.value());
+        mvcc.end_write();
+      }
+    } else if (roll < 88) {
+      REQUIRE(mvcc.buffer().commit(++applied));
+    } else if (roll < 93) {
+      // A failed batch: its writes are dropped and the state reloaded from the store.
+      REQUIRE(mvcc.load());
+    } else if (roll < 97) {
+      REQUIRE(mvcc.buffer().commit(++applied));
+      if (mvcc.current_revision() > mvcc.compacted_revision())
+        REQUIRE(mvcc.compact(mvcc.current_revision()));
+    } else {
+      // The store replaced behind the index (as a snapshot restore does), then reloaded.
+      REQUIRE(mvcc.buffer().commit(++applied));
+      memory::KvStore other;
+      MvccStore<memory::KvStore> writer(other);
+      REQUIRE(writer.load());
+      writer.begin_write();
+      writer.put(k, "restored", no_lease, std::nullopt);
+      writer.end_write();
+      REQUIRE(writer.buffer().commit(1));
+      REQUIRE(store.clear(0));
+      REQUIRE(other.scan("", "", [&](std::string_view key, std::string_view value) {
+        WriteBatch b;
+        b.put(std::string(key), std::string(value));
+        return store.write(b, 1).has_value();
+      }));
+      applied = 1;
+      REQUIRE(mvcc.load());
+    }
+    check_all();
+  }
 }

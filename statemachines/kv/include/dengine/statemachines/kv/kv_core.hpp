@@ -242,7 +242,7 @@ class KvCore {
 
   // A put inside the open write scope. Request errors are found before the write.
   result<PutResponse> do_put(const PutRequest& req) {
-    DENGINE_TRY(prev, mvcc_.get(req.key, mvcc_.read_revision()));
+    DENGINE_TRY(prev, mvcc_.get_newest(req.key));
     if ((req.ignore_value || req.ignore_lease) && !prev) {
       return etcd_error(errc::invalid_argument, etcd_text::key_not_found);
     }

@@ -9,9 +9,11 @@
 /// changes nothing leaves it.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -57,6 +59,7 @@ class MvccStore {
   /// (Re)reads the revision and compacted revision from the store, dropping buffered writes.
   result<void> load() {
     buffer_.discard();
+    forget_newest();
     in_write_ = false;
     DENGINE_TRY(rev, buffer_.get(keyspace::meta_revision));
     DENGINE_TRY(compacted, buffer_.get(keyspace::meta_compacted));
@@ -121,6 +124,17 @@ class MvccStore {
                               }));
     if (failure) return *failure;
     return out;
+  }
+
+  /// get(key, read_revision()) for the apply thread (non-const), answered from the index of
+  /// newest versions when it has the key — a put's look-up of the version it replaces then
+  /// costs a hash probe instead of a seek through every stored version, whose number grows
+  /// with the history until compaction. A miss reads the store and fills the index.
+  result<std::optional<KeyValue>> get_newest(std::string_view key) {
+    if (auto it = newest_.find(key); it != newest_.end()) return it->second;
+    DENGINE_TRY(found, get(key, read_revision()));
+    remember_newest(key, found);
+    return found;
   }
 
   /// Calls visit(key, mod_revision, record) for every key of [key, range_end) that is live at
@@ -222,6 +236,7 @@ class MvccStore {
     ev.type = EventType::put;
     ev.kv = KeyValue{std::string(key), create, main, version, std::string(value), lease};
     ev.prev_kv = std::move(prev);
+    remember_newest(key, ev.kv);
     return ev;
   }
 
@@ -230,6 +245,7 @@ class MvccStore {
   Event remove(const KeyValue& prev) {
     const Revision main = current_ + 1;
     buffer_.put(keyspace::version_key(prev.key, main, sub_++), keyspace::encode_tombstone_record());
+    remember_newest(prev.key, std::nullopt);
     Event ev;
     ev.type = EventType::del;
     ev.kv.key = prev.key;
@@ -297,7 +313,46 @@ class MvccStore {
   }
 
  private:
+  /// Bound of the newest-version index, in key and value bytes: past it the index starts over
+  /// (it is a cache; what it forgets is read from the store again).
+  static constexpr std::size_t newest_index_max_bytes = 64U << 20;
+
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+
+  // Records the newest version of `key` (nullopt: deleted or never written).
+  void remember_newest(std::string_view key, const std::optional<KeyValue>& kv) {
+    const std::size_t bytes = key.size() + (kv ? kv->key.size() + kv->value.size() : 0) + 64;
+    auto it = newest_.find(key);
+    if (it == newest_.end()) {
+      if (newest_bytes_ + bytes > newest_index_max_bytes) forget_newest();
+      newest_bytes_ += bytes;
+      newest_.emplace(std::string(key), kv);
+      return;
+    }
+    newest_bytes_ -=
+        key.size() + (it->second ? it->second->key.size() + it->second->value.size() : 0) + 64;
+    newest_bytes_ += bytes;
+    it->second = kv;
+  }
+
+  void forget_newest() noexcept {
+    newest_.clear();
+    newest_bytes_ = 0;
+  }
+
   BufferedStore<Store> buffer_;
+  /// The newest version of keys the apply path wrote or looked up, as get(key,
+  /// read_revision()) answers it: updated by put() and remove() (every version write goes
+  /// through them), dropped by load() (which every discard of buffered writes, restore and
+  /// reload goes through). compact() keeps every key's newest version's meaning (a newest
+  /// tombstone it erases still reads as absent). Apply thread only.
+  std::unordered_map<std::string, std::optional<KeyValue>, StringHash, std::equal_to<>> newest_;
+  std::size_t newest_bytes_ = 0;
   Revision current_ = 1;
   Revision compacted_ = 0;
   bool in_write_ = false;
