@@ -132,8 +132,12 @@ using boost::outcome_v2::success;
 /// (Our own macro: Boost.Outcome's TRY changed its syntax between Boost versions.)
 #define DENGINE_TRY(var, ...) \
   DENGINE_TRY_IMPL(DENGINE_CONCAT(dengine_try_, __COUNTER__), var, __VA_ARGS__)
-#define DENGINE_TRYV_IMPL(tmp, ...) \
-  auto tmp = (__VA_ARGS__);         \
-  if (!tmp) return std::move(tmp).as_failure()
-/// `DENGINE_TRYV(expr);` returns the failure of a result<void>-like `expr`, if any.
+#define DENGINE_TRYV_IMPL(tmp, ...)               \
+  do {                                            \
+    auto tmp = (__VA_ARGS__);                     \
+    if (!tmp) return std::move(tmp).as_failure(); \
+  } while (false)
+/// `DENGINE_TRYV(expr);` returns the failure of a result<void>-like `expr`, if any. One
+/// statement, so it is safe as the body of an unbraced if/else. (DENGINE_TRY cannot be: it
+/// declares its variable in the enclosing scope, so it must stand alone in a block.)
 #define DENGINE_TRYV(...) DENGINE_TRYV_IMPL(DENGINE_CONCAT(dengine_tryv_, __COUNTER__), __VA_ARGS__)

@@ -97,6 +97,17 @@ result<std::string> guarded(NodeId leader, int* reached) {
   return std::string("served");
 }
 
+// DENGINE_TRYV as the unbraced body of an if with an else: one statement, so the else stays
+// with the outer if (with a two-statement macro this would not compile or would misbind).
+result<int> branch(bool check, NodeId leader) {
+  int path = 0;
+  if (check)
+    DENGINE_TRYV(check_leader(leader));
+  else
+    path = 2;
+  return path;
+}
+
 result<std::unique_ptr<int>> make_box(int v) {
   if (v < 0) return error(errc::invalid_argument, "negative");
   return std::make_unique<int>(v);
@@ -125,6 +136,10 @@ TEST_CASE("error: DENGINE_TRY and DENGINE_TRYV return the first failure unchange
 
   CHECK(unbox(5).value() == 5);
   CHECK(unbox(-1).error() == errc::invalid_argument);
+
+  CHECK(branch(true, 1).value() == 0);
+  CHECK(branch(true, 3).error() == errc::not_leader);
+  CHECK(branch(false, 3).value() == 2);
 }
 
 // ---- config.hpp ------------------------------------------------------------------------------
