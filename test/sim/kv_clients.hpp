@@ -1,11 +1,11 @@
 #pragma once
 /// KvCluster: the client workload. Each client has one operation in flight at a time, issued
 /// through LocalKvClient's asynchronous API at the replica it believes leads (a not_leader hint
-/// redirects it; any other failure makes it pick again at random): linearizable and lease reads,
-/// puts,
-/// compare-and-swaps (LocalKvClient::cas_request + async_txn) and deletes of a few register
-/// keys; lease grants, puts with a lease, client revokes; and, on a timer of its own,
-/// keep-alives of the leases it means to keep. Part of KvCluster (kv_cluster.hpp).
+/// redirects it; any other failure makes it pick again at random): linearizable and lease reads
+/// (and serializable ones at any replica), puts, compare-and-swaps (LocalKvClient::cas_request +
+/// async_txn) and deletes of a few register keys; lease grants, puts with a lease, client revokes;
+/// and, on a timer of its own, keep-alives of the leases it means to keep. Part of KvCluster
+/// (kv_cluster.hpp).
 
 #include <algorithm>
 #include <chrono>
@@ -204,16 +204,20 @@ inline void KvCluster::client_issue(ClientState& c) {
     // thread when the state has reached the lease's index) must be linearizable too.
     auto consistency =
         c.rng.chance(0.3) ? engine::ReadConsistency::lease : engine::ReadConsistency::linearizable;
-    if (opt_.inject == KvInjection::stale_reads) {
-      // The injected bug: any replica's local state, as if it were linearizable.
+    op.consistency = consistency;
+    // Some reads are serializable, at any replica: not linearizable, but each must be the
+    // state of the revision it names (check_reads). The injected bug reads the same way while
+    // claiming to be linearizable.
+    const bool injected = opt_.inject == KvInjection::stale_reads;
+    if (injected || c.rng.chance(0.15)) {
       consistency = engine::ReadConsistency::serializable;
+      if (!injected) op.consistency = consistency;
       std::vector<NodeId> up;
       for (auto& m : members_)
         if (m->up()) up.push_back(m->id);
       op.node = c.rng.pick(std::span<const NodeId>(up));
       client = Client(*member(op.node).replica);
     }
-    op.consistency = consistency;
     client.async_range(std::move(req), consistency,
                        [this, &c, oid = op.id](result<kv::RangeResponse> r) {
                          OpRecord& o = ops_[oid - 1];
