@@ -87,6 +87,8 @@ struct error {
   std::string detail;
 
   error() = default;
+  // Implicit on purpose (hence the NOLINTs): `return errc::not_found;` or `return ec;` in a
+  // function returning result<T> reads as the plain error return it is.
   error(errc e) : code(make_error_code(e)) {}  // NOLINT(google-explicit-constructor)
   error(std::error_code c) : code(c) {}        // NOLINT(google-explicit-constructor)
   error(errc e, std::string d) : code(make_error_code(e)), detail(std::move(d)) {}

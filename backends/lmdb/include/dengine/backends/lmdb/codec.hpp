@@ -61,8 +61,7 @@ inline std::uint32_t get_u32(const void* p) noexcept {
 
 /// An MDB_val viewing `s` (LMDB never writes through a key or data argument of a put/get).
 inline MDB_val as_val(std::string_view s) noexcept {
-  return MDB_val{s.size(),
-                 const_cast<char*>(s.data())};  // NOLINT(cppcoreguidelines-pro-type-const-cast)
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
 }
 /// The bytes an MDB_val refers to (valid until the transaction ends).
 inline std::string_view as_view(const MDB_val& v) noexcept {

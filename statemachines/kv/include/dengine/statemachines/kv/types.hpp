@@ -55,6 +55,8 @@ class box {
  public:
   /// Holds a default-constructed T.
   box() : p_(std::make_unique<T>()) {}
+  // Implicit on purpose (hence the NOLINTs): a box<T> stands in for a T inside variants and
+  // aggregates, so initializing one from a T must read as it would for the T itself.
   /// Holds a copy of v.
   box(const T& v) : p_(std::make_unique<T>(v)) {}  // NOLINT(google-explicit-constructor)
   /// Holds v.
