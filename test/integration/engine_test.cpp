@@ -290,6 +290,32 @@ TEST_SUITE("engine") {
     CHECK(kv.lease_leases().value().leases.empty());
   }
 
+  TEST_CASE("engine: a read that runs out of rounds fails with unavailable; its revokes stand") {
+    TempDir dir;
+    EngineConfig config = fast_config(dir.path());
+    config.housekeeping_interval = std::chrono::hours(1);  // only reads revoke here
+    config.max_read_rounds = 1;  // the first expired lease met is one round too many
+    auto e = start_ready<memory::Backend>(std::move(config));
+    auto kv = e->client();
+    auto a = kv.put_with_ttl("s/a", "1", 1);
+    REQUIRE(a);
+    const kv::Revision written = e->replica().machine().current_revision();
+    CHECK(e->replica().remaining_ttl(a.value().lease) == 1);  // starts the lease's clock
+    std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+
+    auto failed = kv.get("s/a");
+    REQUIRE_FALSE(failed);
+    CHECK(failed.error().code == errc::unavailable);
+    CHECK(failed.error().detail.find("max_read_rounds = 1") != std::string::npos);
+    // The revoke it proposed was applied before it gave up, so the next read answers at once.
+    CHECK(e->replica().counters().lease_revokes_applied.load() == 1);
+    CHECK(e->replica().machine().current_revision() == written + 1);
+    auto again = kv.get("s/a");
+    REQUIRE(again);
+    CHECK_FALSE(again.value().has_value());
+    CHECK(e->replica().counters().lease_revokes_proposed.load() == 1);
+  }
+
   TEST_CASE("engine: watches see every change once, in order, from a past revision") {
     TempDir dir;
     auto e = start_ready<memory::Backend>(fast_config(dir.path()));
@@ -487,6 +513,12 @@ TEST_SUITE("engine") {
     REQUIRE_FALSE(bad_spin);
     CHECK(bad_spin.error().code == errc::invalid_argument);
     CHECK(bad_spin.error().detail.find("idle_spin") != std::string::npos);
+    auto rounds = EngineConfig::single_node("");
+    rounds.max_read_rounds = 0;
+    auto bad_rounds = EmbeddedEngine<memory::Backend>::start(rounds);
+    REQUIRE_FALSE(bad_rounds);
+    CHECK(bad_rounds.error().code == errc::invalid_argument);
+    CHECK(bad_rounds.error().detail.find("max_read_rounds") != std::string::npos);
 #ifdef DENGINE_HAVE_RAWFILE
     TempDir dir;
     const fs::path file = dir.path() / "not-a-dir";

@@ -43,6 +43,10 @@ struct EngineConfig {
   std::chrono::milliseconds progress_notify_interval{std::chrono::seconds(10)};
   /// At most this many revokes are proposed per housekeeping pass (the rest wait a pass).
   std::size_t max_revokes_per_pass = 500;
+  /// How many times a linearizable or lease read runs while its answers keep meeting keys of
+  /// expired leases: each run revokes the leases it met, then the read runs again; after this
+  /// many it fails with unavailable (leases kept expiring faster than their revokes committed).
+  std::size_t max_read_rounds = 4;
   /// Leader and membership change notifications (run on the apply thread, in order; they must
   /// not block for long nor stop the engine).
   node::NodeCallbacks callbacks;
@@ -76,6 +80,7 @@ struct EngineConfig {
     if (progress_notify_interval <= std::chrono::milliseconds::zero())
       return bad("progress_notify_interval must be positive");
     if (max_revokes_per_pass == 0) return bad("max_revokes_per_pass must be positive");
+    if (max_read_rounds == 0) return bad("max_read_rounds must be positive");
     if (lessor.min_ttl.count() <= 0) return bad("lessor.min_ttl must be positive");
     if (lessor.revoke_retry <= std::chrono::milliseconds::zero())
       return bad("lessor.revoke_retry must be positive");

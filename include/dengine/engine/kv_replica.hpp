@@ -146,8 +146,9 @@ class KvReplica {
   ///
   /// Expired leases (see the file comment): a serializable read hides their keys; a linearizable
   /// or lease read whose query met one revokes those leases through the log and runs again, at
-  /// most max_read_rounds times (then unavailable). A revoke that fails fails the read with its
-  /// error (not_leader, stopped, too_busy, ...): the read's outcome was never decided.
+  /// most EngineConfig::max_read_rounds times (then unavailable). A revoke that fails fails the
+  /// read with its error (not_leader, stopped, too_busy, ...): the read's outcome was never
+  /// decided.
   template <class Query, class CompletionToken>
   auto read(node::ReadConsistency consistency, Query query, CompletionToken&& token) {
     using V = typename node::read_value_flatten<
@@ -176,10 +177,6 @@ class KvReplica {
         },
         token, std::move(query));
   }
-
-  /// How many times a linearizable or lease read runs while its answers keep meeting expired
-  /// leases (each round revokes those it met; a further round means more expired meanwhile).
-  static constexpr int max_read_rounds = 4;
 
   /// Refreshes lease `id` to its full TTL; returns the TTL in seconds. Leader only:
   /// not_leader (with the leader's id as hint) elsewhere; not_found (etcd's "requested lease
@@ -216,23 +213,8 @@ class KvReplica {
   void housekeeping() {
     const auto now = lessor_now();
     if (node_->is_leader()) {
-      for (kv::LeaseId id : lessor_.expired(now, config_.max_revokes_per_pass)) {
-        auto data = kv::encode_proposal(kv::LeaseRevokeRequest{id}, config_.limits);
-        if (!data) continue;  // cannot happen for a revoke; nothing to retry differently
-        counters_.lease_revokes_proposed.fetch_add(1, std::memory_order_relaxed);
-        // A proposal that fails (refused, dropped by a leader change, timed out) is offered
-        // again at the next pass; one lost without an answer, after revoke_retry. A revoke that
-        // finds the lease gone (a retry racing the first) fails with not_found on every replica
-        // alike and changes nothing.
-        node_->propose(std::move(data).value(),
-                       [this, id](result<typename machine_type::response_type> r) {
-                         if (!r) {
-                           lessor_.revoke_failed(id);
-                         } else if (r.value()) {
-                           counters_.lease_revokes_applied.fetch_add(1, std::memory_order_relaxed);
-                         }
-                       });
-      }
+      for (kv::LeaseId id : lessor_.expired(now, config_.max_revokes_per_pass))
+        propose_revoke(id, [](const result<void>&) {});
     }
     const auto t = clock_.now();
     if (!(t < next_progress_)) {
@@ -306,40 +288,51 @@ class KvReplica {
   /// the next round.
   template <class V, class Query>
   void read_round(node::ReadConsistency consistency, std::shared_ptr<Query> query,
-                  node::Completion<V> done, int round) {
+                  node::Completion<V> done, std::size_t round) {
     if (local_read_possible(consistency)) {
       CheckedRead<V> r = checked_read<V>(*query, *machine_);
       if (r.expired.empty()) return done(std::move(r.value));
-      return revoke_then_read(consistency, std::move(query), std::move(done), round,
-                              std::move(r.expired));
+      return revoke_then_read(consistency, std::move(query), std::move(done), round, r.expired);
     }
     node_->read(
         consistency, [this, query](const machine_type& m) { return checked_read<V>(*query, m); },
         [this, consistency, query, round, d = std::move(done)](result<CheckedRead<V>> r) mutable {
           if (!r) return d(std::move(r).error());
           if (r.value().expired.empty()) return d(std::move(r.value().value));
-          revoke_then_read(consistency, std::move(query), std::move(d), round,
-                           std::move(r.value().expired));
+          revoke_then_read(consistency, std::move(query), std::move(d), round, r.value().expired);
         });
   }
 
-  /// Proposes the revoke of every lease in `leases`; once all have applied (a revoke that finds
-  /// its lease already gone counts), runs read round `round + 1`; fails the read with the first
-  /// proposal error.
+  /// Proposes the revoke of expired lease `id` and calls then(result<void>) with the outcome:
+  /// success once applied (a revoke that finds the lease already gone — a retry racing the
+  /// first — fails with not_found on every replica alike, changes nothing, and counts as done),
+  /// else the proposal's error. A failed proposal (refused, dropped by a leader change, timed
+  /// out) is offered to the next housekeeping pass; one lost without an answer, after
+  /// revoke_retry.
+  template <class Then>
+  void propose_revoke(kv::LeaseId id, Then then) {
+    auto data = kv::encode_proposal(kv::LeaseRevokeRequest{id}, config_.limits);
+    if (!data) return then(result<void>(std::move(data).error()));  // cannot happen for a revoke
+    counters_.lease_revokes_proposed.fetch_add(1, std::memory_order_relaxed);
+    node_->propose(std::move(data).value(),
+                   [this, id, t = std::move(then)](result<typename machine_type::response_type> r) {
+                     if (!r) {
+                       lessor_.revoke_failed(id);
+                       return t(result<void>(std::move(r).error()));
+                     }
+                     if (r.value())
+                       counters_.lease_revokes_applied.fetch_add(1, std::memory_order_relaxed);
+                     t(success());
+                   });
+  }
+
+  /// Proposes the revoke of every lease in `leases` (met by read round `round`); once all have
+  /// applied, runs round `round + 1`, or fails with unavailable past max_read_rounds; fails the
+  /// read with the first proposal error.
   template <class V, class Query>
   void revoke_then_read(node::ReadConsistency consistency, std::shared_ptr<Query> query,
-                        node::Completion<V> done, int round, std::vector<kv::LeaseId> leases) {
-    if (round + 1 >= max_read_rounds)
-      return done(error(errc::unavailable,
-                        "read: leases kept expiring while the read waited for their revokes (" +
-                            std::to_string(max_read_rounds) + " rounds)"));
-    std::vector<std::string> proposals;
-    proposals.reserve(leases.size());
-    for (kv::LeaseId id : leases) {
-      auto data = kv::encode_proposal(kv::LeaseRevokeRequest{id}, config_.limits);
-      if (!data) return done(std::move(data).error());  // cannot happen for a revoke
-      proposals.push_back(std::move(data).value());
-    }
+                        node::Completion<V> done, std::size_t round,
+                        const std::vector<kv::LeaseId>& leases) {
     struct Pending {
       std::mutex mutex;
       std::size_t left = 0;
@@ -349,21 +342,20 @@ class KvReplica {
     auto pending = std::make_shared<Pending>();
     pending->left = leases.size();
     pending->done = std::move(done);
-    for (std::size_t i = 0; i < leases.size(); ++i) {
-      counters_.lease_revokes_proposed.fetch_add(1, std::memory_order_relaxed);
-      node_->propose(std::move(proposals[i]),
-                     [this, consistency, query, round, pending,
-                      id = leases[i]](result<typename machine_type::response_type> r) {
-                       if (!r) lessor_.revoke_failed(id);
-                       if (r && r.value())
-                         counters_.lease_revokes_applied.fetch_add(1, std::memory_order_relaxed);
-                       std::unique_lock lock(pending->mutex);
-                       if (!r && !pending->failure) pending->failure = std::move(r).error();
-                       if (--pending->left != 0) return;
-                       lock.unlock();  // the last completion: nobody else touches `pending`
-                       if (pending->failure) return pending->done(std::move(*pending->failure));
-                       read_round<V>(consistency, query, std::move(pending->done), round + 1);
-                     });
+    for (kv::LeaseId id : leases) {
+      propose_revoke(id, [this, consistency, query, round, pending](result<void> r) {
+        std::unique_lock lock(pending->mutex);
+        if (!r && !pending->failure) pending->failure = std::move(r).error();
+        if (--pending->left != 0) return;
+        lock.unlock();  // the last completion: nobody else touches `pending`
+        if (pending->failure) return pending->done(std::move(*pending->failure));
+        if (round + 1 >= config_.max_read_rounds)
+          return pending->done(
+              error(errc::unavailable,
+                    "read: leases kept expiring while the read revoked them (max_read_rounds = " +
+                        std::to_string(config_.max_read_rounds) + ")"));
+        read_round<V>(consistency, query, std::move(pending->done), round + 1);
+      });
     }
   }
 

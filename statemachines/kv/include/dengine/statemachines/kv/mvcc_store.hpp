@@ -324,20 +324,24 @@ class MvccStore {
     }
   };
 
+  // What one index entry costs, roughly: its key twice (map key and KeyValue), its value, and
+  // a fixed overhead for the node and the KeyValue's other fields.
+  static std::size_t newest_entry_bytes(std::string_view key, const std::optional<KeyValue>& kv) {
+    return 2 * key.size() + (kv ? kv->value.size() : 0) + 64;
+  }
+
   // Records the newest version of `key` (nullopt: deleted or never written).
   void remember_newest(std::string_view key, const std::optional<KeyValue>& kv) {
-    const std::size_t bytes = key.size() + (kv ? kv->key.size() + kv->value.size() : 0) + 64;
+    const std::size_t bytes = newest_entry_bytes(key, kv);
     auto it = newest_.find(key);
     if (it == newest_.end()) {
       if (newest_bytes_ + bytes > newest_index_max_bytes) forget_newest();
-      newest_bytes_ += bytes;
       newest_.emplace(std::string(key), kv);
-      return;
+    } else {
+      newest_bytes_ -= newest_entry_bytes(key, it->second);
+      it->second = kv;
     }
-    newest_bytes_ -=
-        key.size() + (it->second ? it->second->key.size() + it->second->value.size() : 0) + 64;
     newest_bytes_ += bytes;
-    it->second = kv;
   }
 
   void forget_newest() noexcept {
