@@ -6,7 +6,8 @@
 //   - DiskFirst on the raw-file backend (when built): puts, next to this disk's raw
 //     write+fdatasync latency measured in the same run, in the same directory.
 //
-// usage: dengine-bench-embedded [--seconds S] [--dir D] [--value-bytes B]
+// usage: dengine-bench-embedded [--seconds S] [--dir D] [--value-bytes B] [--idle-spin-us US]
+//                               [--memory-only] [--puts-only]
 // Prints one JSON object per measurement, the targets of issue 3 with their verdict, and one
 // human line per measurement. Never asserts: the verdicts are for reading.
 
@@ -52,6 +53,7 @@ struct Options {
   std::size_t keys = 1000;
   std::optional<std::chrono::microseconds> idle_spin;  // NodeConfig::idle_spin (default: its own)
   bool memory_only = false;                            // skip the DiskFirst runs
+  bool puts_only = false;                              // skip the gets (profiling the puts)
 };
 
 /// Latencies of one measurement, in microseconds.
@@ -198,6 +200,14 @@ struct Report {
   Sample sample;
 };
 
+// The malloc this program is linked with (bench/meson.build, option allocator): it changes the
+// multi-client figures by up to 2x, so every line says which one was measured.
+#ifdef DENGINE_BENCH_ALLOCATOR
+constexpr const char* allocator = DENGINE_BENCH_ALLOCATOR;
+#else
+constexpr const char* allocator = "system";
+#endif
+
 void print(Report& r) {
   const double p50 = r.sample.percentile(0.50);
   const double p99 = r.sample.percentile(0.99);
@@ -205,9 +215,9 @@ void print(Report& r) {
   fmt::print(
       "{{\"bench\":\"embedded\",\"backend\":\"{}\",\"mode\":\"{}\",\"op\":\"{}\",\"clients\":{},"
       "\"ops\":{},\"seconds\":{:.3f},\"ops_per_sec\":{:.0f},\"p50_us\":{:.1f},\"p99_us\":{:.1f},"
-      "\"p999_us\":{:.1f},\"errors\":{}}}\n",
+      "\"p999_us\":{:.1f},\"errors\":{},\"allocator\":\"{}\"}}\n",
       r.backend, r.mode, r.op, r.clients, r.sample.us.size(), r.sample.wall_seconds,
-      r.sample.rate(), p50, p99, p999, r.sample.errors);
+      r.sample.rate(), p50, p99, p999, r.sample.errors, allocator);
   if (r.sample.errors > 0) fmt::print("  first error: {}\n", r.sample.first_error);
 }
 
@@ -303,7 +313,8 @@ int run(const Options& o) {
                                       : o.dir;
   fs::create_directories(root);
   std::vector<Report> reports;
-  auto mem = bench_backend<memory::Backend>(o, root / "memory", PersistenceMode::mem_first, true);
+  auto mem = bench_backend<memory::Backend>(o, root / "memory", PersistenceMode::mem_first,
+                                      !o.puts_only);
   reports.insert(reports.end(), mem.begin(), mem.end());
   Sample raw;
 #ifdef DENGINE_HAVE_RAWFILE
@@ -340,6 +351,7 @@ int run(const Options& o) {
             false, "ratio");
 
   // Human lines.
+  fmt::print("malloc: {}\n", allocator);
   for (auto& r : reports) {
     fmt::print(
         "{:8} {:10} {:18} clients={:<3} {:>9.0f} ops/s  p50 {:8.1f} us  p99 {:8.1f} us  "
@@ -379,10 +391,12 @@ int main(int argc, char** argv) {
         o.idle_spin = std::chrono::microseconds(std::stol(next()));
       } else if (a == "--memory-only") {
         o.memory_only = true;
+      } else if (a == "--puts-only") {
+        o.puts_only = true;
       } else {
         fmt::print(stderr,
                    "usage: dengine-bench-embedded [--seconds S] [--dir D] [--value-bytes B]\n"
-                   "                              [--idle-spin-us US] [--memory-only]\n");
+                   "                              [--idle-spin-us US] [--memory-only] [--puts-only]\n");
         return 2;
       }
     }

@@ -106,6 +106,10 @@ class EmbeddedEngine {
   using replica_type = KvReplica<storage_type, kv_store_type, node::LocalTransport>;
   using client_type = LocalKvClient<replica_type>;
 
+  /// NodeConfig::apply_chunk_entries used for a non-persistent backend when the config leaves
+  /// it 0 (measured with dengine-bench-embedded: 16 gave the best 64-client put rate).
+  static constexpr std::size_t memory_apply_chunk_entries = 16;
+
   /// Starts an engine: opens (creating if missing) the data dir, recovers what it holds, and
   /// starts the node. A single-voter node elects itself at once. With `hub`, the node joins
   /// that in-process network (an in-process cluster: every member on the same hub, which must
@@ -135,6 +139,10 @@ class EmbeddedEngine {
       e->snapshots_ = std::make_unique<node::FileSnapshotStore>(std::move(snapshots));
     } else {
       e->snapshots_ = std::make_unique<node::MemorySnapshotStore>();
+      // Applying is a memory write here, so small apply chunks cost little and pipeline the
+      // clients' next requests (node/config.hpp, apply_chunk_entries).
+      if (config.node.apply_chunk_entries == 0)
+        config.node.apply_chunk_entries = memory_apply_chunk_entries;
     }
     auto storage = B::open_storage(config.data_dir / "raft", mode);
     if (!storage) return opening(storage.error(), config.data_dir / "raft");

@@ -13,6 +13,7 @@
 /// the applied index (after a restore) are skipped, so nothing is applied twice.
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <optional>
 #include <span>
@@ -24,6 +25,7 @@
 #include "dengine/node/clock.hpp"
 #include "dengine/node/events.hpp"
 #include "dengine/node/metrics.hpp"
+#include "dengine/node/unique_function.hpp"
 #include "dengine/node/work.hpp"
 #include "dengine/storage/concepts.hpp"
 #include "dengine/storage/snapshot_io.hpp"
@@ -37,10 +39,15 @@ class Applier {
   using Work = ApplyWork<M, time_point>;
   using response_type = typename M::response_type;
 
-  /// `applied_term` is the term of the entry at sm.applied_index() (0 for index 0).
+
+  /// `applied_term` is the term of the entry at sm.applied_index() (0 for index 0);
+  /// `chunk_entries` is NodeConfig::apply_chunk_entries (0 = whole batches).
   Applier(M& sm, C clock, NodeMetrics& metrics, const NodeCallbacks& callbacks,
-          std::size_t snapshot_threshold_bytes, LogIndex last_snapshot, Term applied_term)
-      : sm_(&sm),
+          std::size_t snapshot_threshold_bytes, std::size_t chunk_entries, LogIndex last_snapshot,
+          Term applied_term)
+      : chunk_entries_(chunk_entries == 0 ? std::numeric_limits<std::size_t>::max()
+                                          : chunk_entries),
+        sm_(&sm),
         clock_(clock),
         metrics_(&metrics),
         callbacks_(&callbacks),
@@ -71,6 +78,10 @@ class Applier {
     for (auto& [index, w] : waiting) w.job.fail(e);
   }
 
+  /// `f` runs on the applier's thread after the proposals of each applied chunk were
+  /// completed (the threaded arrangement sends the requests they issued to the event loop).
+  void set_after_completions(unique_function<void()> f) { after_completions_ = std::move(f); }
+
   /// The state machine's applied index.
   [[nodiscard]] LogIndex applied() const { return sm_->applied_index(); }
 
@@ -88,44 +99,48 @@ class Applier {
     auto first = std::find_if(b.entries.begin(), b.entries.end(),
                               [&](const Entry& e) { return e.index > applied; });
     const std::span<const Entry> todo(first, b.entries.end());
-    responses_.clear();
-    if (!todo.empty()) {
-      if (todo.front().index != applied + 1) {
-        failure_ = error(errc::invalid_argument,
-                         "applier: entry " + std::to_string(todo.front().index) +
-                             " handed with the state machine at " + std::to_string(applied));
-        return fail_batch(b, *failure_);
-      }
-      if (auto r = sm_->apply(todo, responses_); !r) {
+    if (!todo.empty() && todo.front().index != applied + 1) {
+      failure_ = error(errc::invalid_argument,
+                       "applier: entry " + std::to_string(todo.front().index) +
+                           " handed with the state machine at " + std::to_string(applied));
+      return fail_batch(b, *failure_);
+    }
+    auto proposal = b.proposals.begin();  // sorted by index, like the entries
+    const auto now = clock_.now();
+    // Proposals below the first entry to apply were covered by an installed snapshot.
+    const LogIndex from = todo.empty() ? applied + 1 : todo.front().index;
+    for (; proposal != b.proposals.end() && proposal->index < from; ++proposal) covered(*proposal);
+    // Apply in chunks, completing each chunk's proposals before the next chunk: their clients'
+    // next requests reach the event loop while the rest applies (a pipeline, not a convoy).
+    for (std::size_t offset = 0; offset < todo.size(); offset += chunk_entries_) {
+      const auto chunk = todo.subspan(offset, std::min(chunk_entries_, todo.size() - offset));
+      responses_.clear();
+      if (auto r = sm_->apply(chunk, responses_); !r) {
         failure_ = r.error();
         failure_->detail = "state machine apply: " + failure_->detail;
-        return fail_batch(b, *failure_);
+        return fail_batch(b, *failure_, proposal);
       }
-      if (responses_.size() != todo.size() || sm_->applied_index() != todo.back().index) {
+      if (responses_.size() != chunk.size() || sm_->applied_index() != chunk.back().index) {
         failure_ =
             error(errc::invalid_argument,
                   "state machine apply: " + std::to_string(responses_.size()) +
                       " responses and applied index " + std::to_string(sm_->applied_index()) +
-                      " after applying entries " + std::to_string(todo.front().index) + ".." +
-                      std::to_string(todo.back().index));
-        return fail_batch(b, *failure_);
+                      " after applying entries " + std::to_string(chunk.front().index) + ".." +
+                      std::to_string(chunk.back().index));
+        return fail_batch(b, *failure_, proposal);
       }
-      for (const Entry& e : todo) bytes_since_snapshot_ += entry_size(e);
-      applied_term_ = todo.back().term;
-      metrics_->entries_applied.add(todo.size());
+      for (const Entry& e : chunk) bytes_since_snapshot_ += entry_size(e);
+      applied_term_ = chunk.back().term;
+      metrics_->entries_applied.add(chunk.size());
       metrics_->applied_index.set(static_cast<std::int64_t>(sm_->applied_index()));
-    }
-    const LogIndex from = todo.empty() ? applied + 1 : todo.front().index;
-    const auto now = clock_.now();
-    for (auto& p : b.proposals) {
-      if (p.index < from || p.index - from >= responses_.size()) {
-        p.done(error(errc::timeout, "outcome unknown: entry " + std::to_string(p.index) +
-                                        " was covered by an installed snapshot"));
-        continue;
+      const LogIndex lo = chunk.front().index;
+      for (; proposal != b.proposals.end() && proposal->index <= chunk.back().index; ++proposal) {
+        metrics_->propose_latency.record(now - proposal->start);
+        proposal->done(std::move(responses_[proposal->index - lo]));
       }
-      metrics_->propose_latency.record(now - p.start);
-      p.done(std::move(responses_[p.index - from]));
+      if (after_completions_) after_completions_();
     }
+    for (; proposal != b.proposals.end(); ++proposal) covered(*proposal);
     for (auto& [index, membership] : b.memberships) {
       if (index < from) continue;
       for (auto& cp : b.config_proposals)
@@ -135,6 +150,11 @@ class Applier {
     for (auto& cp : b.config_proposals)
       if (cp.done) cp.done(error(errc::timeout, "outcome unknown: config entry not applied here"));
     release_reads();
+  }
+
+  static void covered(typename Work::Proposal& p) {
+    p.done(error(errc::timeout, "outcome unknown: entry " + std::to_string(p.index) +
+                                    " was covered by an installed snapshot"));
   }
 
   void handle(typename Work::Restore& r, ApplyReport& /*report*/) {
@@ -183,8 +203,13 @@ class Applier {
     }
   }
 
+  /// Fails the batch's requests from `from_proposal` on (the earlier ones were completed).
   void fail_batch(typename Work::Batch& b, const error& e) {
-    for (auto& p : b.proposals) p.done(e);
+    fail_batch(b, e, b.proposals.begin());
+  }
+  void fail_batch(typename Work::Batch& b, const error& e,
+                  typename std::vector<typename Work::Proposal>::iterator from_proposal) {
+    for (; from_proposal != b.proposals.end(); ++from_proposal) from_proposal->done(e);
     for (auto& cp : b.config_proposals) cp.done(e);
   }
 
@@ -211,6 +236,8 @@ class Applier {
     return SnapshotImage{index.value(), applied_term_, std::move(sink.data)};
   }
 
+  std::size_t chunk_entries_;
+  unique_function<void()> after_completions_;
   M* sm_;
   C clock_;
   NodeMetrics* metrics_;

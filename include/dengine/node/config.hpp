@@ -60,6 +60,15 @@ struct NodeConfig {
   std::size_t max_inflight_persist = 256;
   /// Apply batches handed to the applier and not yet reported applied (same back-pressure).
   std::size_t max_inflight_apply = 256;
+  /// Committed entries handed to the state machine per apply call; each call's proposals are
+  /// completed before the next call. 0 = a whole committed batch per call. Smaller chunks let
+  /// the first clients of a large batch go on sooner — and the threaded arrangement sends the
+  /// requests that completion handlers issue to the event loop after every chunk, so the loop
+  /// proposes them while the rest of the batch applies (a pipeline instead of one convoy of
+  /// every client). Each call is one state-machine write: for a KV store whose write is a
+  /// durable transaction (LMDB, SQLite in DiskFirst) that is one sync per chunk, so keep 0
+  /// there. EmbeddedEngine uses 16 for the in-memory backend when this is 0 (engine/config.hpp).
+  std::size_t apply_chunk_entries = 0;
   /// Take a snapshot of the state machine once this many bytes of entries (entry_size) were
   /// applied since the last one, then compact the log. 0 disables snapshots.
   std::size_t snapshot_threshold_bytes = 64U << 20;

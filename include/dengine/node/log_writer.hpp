@@ -26,6 +26,13 @@
 
 namespace dengine::node {
 
+/// True for a StorageEngine that declares `static constexpr bool in_memory = true`: its
+/// operations are memory copies that never wait for a disk (memory::Engine).
+template <class S>
+inline constexpr bool storage_in_memory = requires {
+  requires S::in_memory;
+};
+
 template <StorageEngine S, Clock C>
 class LogWriter {
  public:
@@ -59,6 +66,12 @@ class LogWriter {
     metrics_->persist_batches.add(group.size());
     report.done_seq = done_seq_;
     return report;
+  }
+
+  /// True when no operation of this writer can block on a disk: the storage and the snapshot
+  /// store both keep everything in memory. Its work may then run on the event loop.
+  [[nodiscard]] bool never_blocks() const noexcept {
+    return storage_in_memory<S> && snapshots_->in_memory();
   }
 
   /// True when appends are waiting for a sync (MemFirst between groups).

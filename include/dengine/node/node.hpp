@@ -107,7 +107,8 @@ class Node {
         node->config_, clock, std::move(driver),
         LogWriter<S, C>(storage, snapshots, node->config_.persistence, clock, node->metrics_),
         Applier<M, C>(sm, clock, node->metrics_, node->callbacks_,
-                      node->config_.snapshot_threshold_bytes, last_snapshot, rec.applied_term),
+                      node->config_.snapshot_threshold_bytes, node->config_.apply_chunk_entries,
+                      last_snapshot, rec.applied_term),
         std::move(transport));
     node->status_.publish_applied(applied);
     node->metrics_.applied_index.set(static_cast<std::int64_t>(applied));

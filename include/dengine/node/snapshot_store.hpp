@@ -40,6 +40,9 @@ class SnapshotStore {
   /// The stored image, or nullptr when none was saved. Corrupt data → storage_corrupt naming
   /// where; an image written by an incompatible version → incompatible_version.
   virtual result<std::shared_ptr<const Snapshot>> load() = 0;
+  /// True when save() never touches a disk (it only keeps the image in memory): the threaded
+  /// arrangement may then run the log writer's work on the event loop (threaded.hpp).
+  [[nodiscard]] virtual bool in_memory() const noexcept { return false; }
 };
 
 /// An in-memory SnapshotStore: survives the Node (keep it with the memory::Engine to restart a
@@ -58,6 +61,7 @@ class MemorySnapshotStore final : public SnapshotStore {
     std::lock_guard lock(mutex_);
     return image_;
   }
+  [[nodiscard]] bool in_memory() const noexcept override { return true; }
   /// Number of successful saves (tests).
   [[nodiscard]] std::uint64_t save_count() const {
     std::lock_guard lock(mutex_);

@@ -6,9 +6,14 @@
 ///                 transport), client requests (posted by the Node's API).
 ///   log writer  — its own std::thread, fed by a WorkQueue; handles everything queued at each
 ///                 wake-up as one group (one sync: group commit); reports back by posting to
-///                 the io_context.
+///                 the io_context. When the storage and the snapshot store keep everything in
+///                 memory (LogWriter::never_blocks: the in-memory backend) there is no writer
+///                 thread: the event loop persists inline, which is a memory copy — cheaper than
+///                 two thread hand-offs, and nothing there can block.
 ///   applier     — its own std::thread, fed by a WorkQueue; applies, completes requests, runs
-///                 reads and notifications, takes snapshots; reports back by posting.
+///                 reads and notifications, takes snapshots; reports back by posting. Requests
+///                 that completion handlers issue on it are gathered and posted together after
+///                 each chunk of completions (submit()).
 ///
 /// Nothing blocks the event loop: it never syncs, never touches the state machine, never runs a
 /// user callback. After every input it schedules one flush (process_ready + drain the outboxes),
@@ -18,6 +23,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+
+#include <pthread.h>
 
 #include <atomic>
 #include <future>
@@ -32,6 +39,7 @@
 #include "dengine/node/driver.hpp"
 #include "dengine/node/log_writer.hpp"
 #include "dengine/node/transport.hpp"
+#include "dengine/node/unique_function.hpp"
 #include "dengine/node/work_queue.hpp"
 
 namespace dengine::node {
@@ -51,7 +59,8 @@ class ThreadedRuntime {
         writer_(std::move(writer)),
         applier_(std::move(applier)),
         transport_(std::move(transport)),
-        timer_(io_) {}
+        timer_(io_),
+        inline_writer_(writer_.never_blocks()) {}
 
   ThreadedRuntime(const ThreadedRuntime&) = delete;
   ThreadedRuntime& operator=(const ThreadedRuntime&) = delete;
@@ -66,9 +75,18 @@ class ThreadedRuntime {
       });
     }));
     work_.emplace(io_.get_executor());
-    writer_thread_ = std::thread([this] { writer_loop(); });
-    applier_thread_ = std::thread([this] { applier_loop(); });
+    if (!inline_writer_) {
+      writer_thread_ = std::thread([this] {
+        name_this_thread("dengine-writer");
+        writer_loop();
+      });
+    }
+    applier_thread_ = std::thread([this] {
+      name_this_thread("dengine-apply");
+      applier_loop();
+    });
     loop_thread_ = std::thread([this] {
+      name_this_thread("dengine-loop");
       loop_id_ = std::this_thread::get_id();
       run_loop();
     });
@@ -82,8 +100,19 @@ class ThreadedRuntime {
 
   /// Runs `f(driver)` on the event loop, then flushes. Thread-safe. Once stop() began, `f`
   /// may still run (on a stopped driver, which fails the request with `stopped`).
+  ///
+  /// Called on the applier thread (a completion handler issuing its next request), `f` waits
+  /// until the applier has run the completions of the chunk it is in (or finished its group of
+  /// work) and then travels to the event loop with every other request issued meanwhile, in
+  /// issue order, as one posted handler: one wake-up of the loop and one batch for the core,
+  /// instead of a post per request. Measured with 64 clients whose completions issue the next
+  /// put: ~1.7x the throughput of posting each (docs/embedded.md, Performance).
   template <class F>
   void submit(F&& f) {
+    if (std::this_thread::get_id() == applier_id_.load(std::memory_order_relaxed)) {
+      issued_while_applying_.emplace_back(std::forward<F>(f));
+      return;
+    }
     boost::asio::post(io_, [this, f = std::forward<F>(f)]() mutable {
       f(driver_);
       schedule_flush();
@@ -117,17 +146,24 @@ class ThreadedRuntime {
     });
     shut.get_future().wait();
     writer_q_.close();
-    writer_thread_.join();
+    if (writer_thread_.joinable()) writer_thread_.join();
     applier_q_.close();
     applier_thread_.join();
     work_.reset();
     io_.stop();
     loop_thread_.join();
+    // Inline writer: the loop is gone, so nothing else touches the storage now.
+    if (inline_writer_ && writer_.sync_pending()) (void)writer_.sync();
     stopped_ = true;
     return success();
   }
 
  private:
+  /// Names the calling thread (≤ 15 characters) so that top, perf and gdb tell the roles apart.
+  static void name_this_thread(const char* name) noexcept {
+    (void)::pthread_setname_np(::pthread_self(), name);
+  }
+
   /// The event loop: io_.run(), except that when idle_spin is set it polls for that long before
   /// blocking (see WorkQueue::pop_all for why).
   void run_loop() {
@@ -162,6 +198,19 @@ class ThreadedRuntime {
   }
 
   void drain() {
+    // Inline writer: persist here, then let the core see it (which may commit entries and make
+    // more work: a hard state, the applier's batch), until nothing is left to persist.
+    while (inline_writer_ && !driver_.persist_out().empty()) {
+      PersistReport report = writer_.process(driver_.persist_out());
+      driver_.persist_out().clear();
+      // MemFirst: the writer thread would sync in the background; a sync here is a memory
+      // copy too.
+      if (!report.failure && writer_.sync_pending()) {
+        if (auto r = writer_.sync(); !r) report.failure = r.error();
+      }
+      driver_.on_persisted(report);
+      driver_.process_ready();
+    }
     for (raft::Message& m : driver_.messages_out()) transport_.send(std::move(m));
     driver_.messages_out().clear();
     // After stop() closed a queue, push() refuses and the items are destroyed here: a dropped
@@ -211,17 +260,34 @@ class ThreadedRuntime {
 
   void applier_loop() {
     applier_id_ = std::this_thread::get_id();
+    applier_.set_after_completions([this] {
+      if (issued_while_applying_.empty()) return;
+      boost::asio::post(io_, [this, issued = std::exchange(issued_while_applying_, {})]() mutable {
+        for (auto& f : issued) f(driver_);
+        schedule_flush();
+      });
+    });
     std::vector<Work> group;
     while (applier_q_.pop_all(group, config_->idle_spin)) {
       ApplyReport report = applier_.process(group);
       group.clear();
-      boost::asio::post(io_, [this, report = std::move(report)]() mutable {
+      boost::asio::post(io_, [this, report = std::move(report),
+                              issued = std::exchange(issued_while_applying_, {})]() mutable {
         driver_.on_applied(std::move(report));
+        for (auto& f : issued) f(driver_);
         flush();
       });
     }
     applier_.fail_waiting(
         error(errc::stopped, "the node stopped before the read's index was applied"));
+    // Requests issued by the last completions (stop() is under way): the stopped driver fails
+    // them (or, if the loop is gone, dropping them does: completion.hpp).
+    if (!issued_while_applying_.empty()) {
+      boost::asio::post(io_, [this, issued = std::move(issued_while_applying_)]() mutable {
+        for (auto& f : issued) f(driver_);
+        drain();
+      });
+    }
   }
 
   const NodeConfig* config_;
@@ -241,7 +307,11 @@ class ThreadedRuntime {
   std::atomic<std::thread::id> loop_id_{};
   std::atomic<std::thread::id> writer_id_{};
   std::atomic<std::thread::id> applier_id_{};
+  /// Requests submitted on the applier thread during its current group (applier thread only).
+  std::vector<unique_function<void(DriverT&)>> issued_while_applying_;
   bool flush_scheduled_ = false;  // event loop only
+  /// No writer thread: the event loop runs the writer's work (see the file comment).
+  const bool inline_writer_;
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -44,6 +44,10 @@ struct EngineCounters {
 /// thread reads entries.
 class Engine {
  public:
+  /// Every operation is a memory copy that never waits for a disk: with a memory snapshot store
+  /// the threaded runtime persists on its event loop instead of a log-writer thread
+  /// (node/log_writer.hpp, storage_in_memory).
+  static constexpr bool in_memory = true;
   /// A fresh, empty engine: first_index() == 1, last_index() == 0, zero hard state.
   Engine() = default;
 

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "dengine/core/error.hpp"
@@ -68,18 +69,12 @@ class KvStore {
   /// Applies every write of batch in order (a later write to a key wins) and records
   /// applied_index, as one atomic unit: no reader sees part of the batch.
   result<void> write(const WriteBatch& batch, LogIndex applied_index) {
-    std::lock_guard lock(mutex_);
-    for (const KvWrite& w : batch.writes) {
-      if (w.kind == KvWrite::Kind::put) {
-        map_.insert_or_assign(w.key, w.value);
-      } else {
-        auto it = map_.find(std::string_view(w.key));
-        if (it != map_.end()) map_.erase(it);
-      }
-    }
-    applied_index_ = applied_index;
-    ++writes_;
-    return success();
+    return write_batch(batch, applied_index);
+  }
+  /// The same, moving the keys and values out of batch instead of copying them (the state
+  /// machine's commit passes a batch it no longer needs).
+  result<void> write(WriteBatch&& batch, LogIndex applied_index) {
+    return write_batch(std::move(batch), applied_index);
   }
 
   /// The index recorded by the last write() or clear() (0 on a fresh store).
@@ -111,6 +106,26 @@ class KvStore {
   }
 
  private:
+  // Batch is `const WriteBatch&` (copies) or `WriteBatch&&` (moves).
+  template <class Batch>
+  result<void> write_batch(Batch&& batch, LogIndex applied_index) {
+    std::lock_guard lock(mutex_);
+    for (auto& w : batch.writes) {
+      if (w.kind == KvWrite::Kind::put) {
+        if constexpr (std::is_rvalue_reference_v<Batch&&>)
+          map_.insert_or_assign(std::move(w.key), std::move(w.value));
+        else
+          map_.insert_or_assign(w.key, w.value);
+      } else {
+        auto it = map_.find(std::string_view(w.key));
+        if (it != map_.end()) map_.erase(it);
+      }
+    }
+    applied_index_ = applied_index;
+    ++writes_;
+    return success();
+  }
+
   void move_from(KvStore& other) noexcept {
     map_ = std::move(other.map_);
     applied_index_ = other.applied_index_;

@@ -91,14 +91,15 @@ class BufferedStore {
   result<void> commit(LogIndex applied_index) {
     WriteBatch batch;
     batch.writes.reserve(pending_.size());
-    for (auto& [k, v] : pending_) {
-      if (v)
-        batch.put(k, std::move(*v));
+    while (!pending_.empty()) {
+      auto node = pending_.extract(pending_.begin());  // owns its key: moved, not copied
+      if (node.mapped())
+        batch.put(std::move(node.key()), std::move(*node.mapped()));
       else
-        batch.erase(k);
+        batch.erase(std::move(node.key()));
     }
-    pending_.clear();
-    return store_->write(batch, applied_index);
+    // A store with a `write(WriteBatch&&, LogIndex)` overload takes the strings as they are.
+    return store_->write(std::move(batch), applied_index);
   }
 
   /// Drops every buffered write.

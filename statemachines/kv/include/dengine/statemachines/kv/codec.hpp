@@ -309,6 +309,9 @@ inline result<ByteReader> open(std::string_view data, std::string_view what) {
 /// Encodes a command for Entry::data (no validation: see encode_proposal).
 inline std::string encode_command(const Command& cmd) {
   std::string out;
+  // A put (the common command) in one allocation: its strings, tags, flags and varints.
+  if (const auto* put = std::get_if<PutRequest>(&cmd))
+    out.reserve(put->key.size() + put->value.size() + 32);
   ByteWriter w(out);
   w.u8(codec_version);
   w.u8(static_cast<std::uint8_t>(cmd.index() + 1));

@@ -52,15 +52,18 @@ inline void append_escaped(std::string& out, std::string_view key) {
 
 /// "v" + esc(key): sorts at or before every version of every key >= `key`, and after every
 /// version of every key < `key`. Used for range bounds.
-inline std::string version_bound(std::string_view key) {
-  std::string out(1, version_prefix);
+inline std::string version_bound(std::string_view key, std::size_t reserve_extra = 0) {
+  std::string out;
+  // One allocation: the escaped key is at most twice the key (every byte a NUL).
+  out.reserve(1 + key.size() + reserve_extra);
+  out.push_back(version_prefix);
   append_escaped(out, key);
   return out;
 }
 
 /// The common prefix of every version of `key`.
-inline std::string version_prefix_of(std::string_view key) {
-  std::string out = version_bound(key);
+inline std::string version_prefix_of(std::string_view key, std::size_t reserve_extra = 0) {
+  std::string out = version_bound(key, 2 + reserve_extra);
   out.append("\x00\x01", 2);
   return out;
 }
@@ -79,7 +82,7 @@ inline std::string version_space_end() {
 
 /// The address of version (main, sub) of `key`.
 inline std::string version_key(std::string_view key, Revision main, std::uint64_t sub) {
-  std::string out = version_prefix_of(key);
+  std::string out = version_prefix_of(key, 16);
   ByteWriter w(out);
   w.fixed64_be(~static_cast<std::uint64_t>(main));
   w.fixed64_be(~sub);
@@ -141,7 +144,7 @@ struct VersionRecord {
 inline std::string encode_put_record(Revision create_revision, std::int64_t version, LeaseId lease,
                                      std::string_view value) {
   std::string out;
-  out.reserve(value.size() + 16);
+  out.reserve(value.size() + 31);  // kind byte + three varints of at most 10 bytes
   ByteWriter w(out);
   w.u8(1);
   w.svarint(create_revision);

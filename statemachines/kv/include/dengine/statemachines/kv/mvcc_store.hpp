@@ -133,7 +133,7 @@ class MvccStore {
   result<std::optional<KeyValue>> get_newest(std::string_view key) {
     if (auto it = newest_.find(key); it != newest_.end()) return it->second;
     DENGINE_TRY(found, get(key, read_revision()));
-    remember_newest(key, found);
+    remember_newest(key, found ? &*found : nullptr);
     return found;
   }
 
@@ -236,7 +236,7 @@ class MvccStore {
     ev.type = EventType::put;
     ev.kv = KeyValue{std::string(key), create, main, version, std::string(value), lease};
     ev.prev_kv = std::move(prev);
-    remember_newest(key, ev.kv);
+    remember_newest(key, &ev.kv);
     return ev;
   }
 
@@ -245,7 +245,7 @@ class MvccStore {
   Event remove(const KeyValue& prev) {
     const Revision main = current_ + 1;
     buffer_.put(keyspace::version_key(prev.key, main, sub_++), keyspace::encode_tombstone_record());
-    remember_newest(prev.key, std::nullopt);
+    remember_newest(prev.key, nullptr);
     Event ev;
     ev.type = EventType::del;
     ev.kv.key = prev.key;
@@ -326,24 +326,30 @@ class MvccStore {
 
   // What one index entry costs, roughly: its key twice (map key and KeyValue), its value, and
   // a fixed overhead for the node and the KeyValue's other fields.
-  static std::size_t newest_entry_bytes(std::string_view key, const std::optional<KeyValue>& kv) {
-    return 2 * key.size() + (kv ? kv->value.size() : 0) + 64;
+  static std::size_t newest_entry_bytes(std::string_view key, const KeyValue* kv) {
+    return 2 * key.size() + (kv != nullptr ? kv->value.size() : 0) + 64;
   }
 
   // Records the newest version of `key` (nullopt: deleted or never written).
-  void remember_newest(std::string_view key, const std::optional<KeyValue>& kv) {
+  /// Records `kv` (nullptr: no live version) as key's newest version. Assigns into the
+  /// entry already there, so a key's steady stream of puts reuses its strings' memory.
+  void remember_newest(std::string_view key, const KeyValue* kv) {
     const std::size_t bytes = newest_entry_bytes(key, kv);
     auto it = newest_.find(key);
     if (it == newest_.end()) {
       if (newest_bytes_ + bytes > newest_index_max_bytes) forget_newest();
-      newest_.emplace(std::string(key), kv);
+      it = newest_.emplace(std::string(key), std::nullopt).first;
     } else {
-      newest_bytes_ -= newest_entry_bytes(key, it->second);
-      it->second = kv;
+      newest_bytes_ -= newest_entry_bytes(key, it->second ? &*it->second : nullptr);
     }
+    if (kv == nullptr)
+      it->second.reset();
+    else if (it->second)
+      *it->second = *kv;
+    else
+      it->second.emplace(*kv);
     newest_bytes_ += bytes;
   }
-
   void forget_newest() noexcept {
     newest_.clear();
     newest_bytes_ = 0;

@@ -118,7 +118,7 @@ class KvStateMachine {
     }
     // Outside the lock: watchers' callbacks may read the state machine.
     if (effects.compacted) hub_.on_compact(*effects.compacted);
-    hub_.publish(effects.events, revision);
+    hub_.publish(std::move(effects.events), revision);
     if (Lessor* lessor = lessor_.load(); lessor != nullptr && !effects.lease_changes.empty()) {
       lessor->on_applied(effects.lease_changes);
     }

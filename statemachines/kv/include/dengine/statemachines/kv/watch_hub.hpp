@@ -247,32 +247,34 @@ class WatchHub {
 
   /// Delivers the events of a committed batch (ascending revisions) and records them in the
   /// history; `current` is the store revision after the batch.
-  void publish(std::span<const Event> events, Revision current) {
+  void publish(std::vector<Event>&& events, Revision current) {
     std::vector<std::shared_ptr<Watcher>> to_notify;
     {
       std::lock_guard lock(mutex_);
       current_ = std::max(current_, current);
-      for (const Event& e : events) {
-        history_bytes_ += event_bytes(e);
-        history_.push_back(e);
-      }
-      trim_history();
-      if (events.empty() || watchers_.empty()) return;
-      std::map<WatchId, std::vector<Event>> batches;
-      for (const Event& e : events) {
-        for (WatchId id : candidates(e.kv.key)) {
-          Watcher& w = *watchers_.at(id);
-          if (e.kv.mod_revision < w.next_revision_ || !w.matches(e)) continue;
-          batches[id].push_back(w.shape(e));
+      if (!events.empty() && !watchers_.empty()) {
+        std::map<WatchId, std::vector<Event>> batches;
+        for (const Event& e : events) {
+          for (WatchId id : candidates(e.kv.key)) {
+            Watcher& w = *watchers_.at(id);
+            if (e.kv.mod_revision < w.next_revision_ || !w.matches(e)) continue;
+            batches[id].push_back(w.shape(e));
+          }
+        }
+        for (auto& [id, batch] : batches) {
+          auto w = watchers_.at(id);
+          w->next_revision_ = batch.back().kv.mod_revision + 1;
+          deliver(*w, std::move(batch));
+          if (w->canceled_) unregister(id);
+          to_notify.push_back(std::move(w));
         }
       }
-      for (auto& [id, batch] : batches) {
-        auto w = watchers_.at(id);
-        w->next_revision_ = batch.back().kv.mod_revision + 1;
-        deliver(*w, std::move(batch));
-        if (w->canceled_) unregister(id);
-        to_notify.push_back(std::move(w));
+      // The watchers got their copies; the history takes the events themselves.
+      for (Event& e : events) {
+        history_bytes_ += event_bytes(e);
+        history_.push_back(std::move(e));
       }
+      trim_history();
     }
     for (auto& w : to_notify) {
       if (w->notify_) w->notify_();
