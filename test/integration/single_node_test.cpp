@@ -12,13 +12,19 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <mutex>
+#include <numeric>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "../backends/temp_dir.hpp"
 #include "harness.hpp"
 
 namespace dengine::test {
@@ -39,7 +45,132 @@ std::unique_ptr<ThreadedNode> open_single(Disk& disk, CounterMachine& sm, node::
   return n;
 }
 
+/// Threads of this process named `name` (ThreadedRuntime names its threads).
+int threads_named(const std::string& name) {
+  int n = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string line;
+    if (std::getline(comm, line) && line == name) ++n;
+  }
+  return n;
+}
+
+/// `clients` chains of `per_client` proposals: each completion (on the applier thread) issues
+/// its client's next proposal, as a client loop over an asynchronous API does.
+struct Chains {
+  ThreadedNode* node = nullptr;
+  int per_client = 0;
+  std::atomic<int> ok{0};
+  std::atomic<int> stopped{0};
+  std::atomic<int> other{0};
+  std::atomic<int> running{0};
+  std::mutex mutex;
+  std::vector<std::int64_t> values;  // every acknowledged counter value
+
+  void start(int clients) {
+    running = clients;
+    for (int c = 0; c < clients; ++c) issue(per_client);
+  }
+  void issue(int left) {
+    node->propose(add_cmd("c", 1), [this, left](result<CounterResponse> r) {
+      if (r) {
+        ++ok;
+        std::lock_guard lock(mutex);
+        values.push_back(r.value().value);
+      } else if (r.error().code == errc::stopped) {
+        ++stopped;
+      } else {
+        ++other;
+      }
+      if (r && left > 1) {
+        issue(left - 1);
+      } else {
+        --running;
+      }
+    });
+  }
+};
+
 TEST_SUITE("integration") {
+  TEST_CASE("single node: completion handlers issuing the next proposal, applied in chunks") {
+    Disk disk;
+    CounterMachine sm;
+    node::LocalHub hub;
+    auto cfg = test_config(1, {1});
+    cfg.persistence = PersistenceMode::mem_first;
+    cfg.apply_chunk_entries = 3;  // many chunks per batch: requests go out between chunks
+    auto n = open_single(disk, sm, hub, cfg);
+    Chains chains;
+    chains.node = n.get();
+    chains.per_client = 40;
+    chains.start(24);
+    REQUIRE(eventually([&] { return chains.running.load() == 0; }));
+    CHECK(chains.ok.load() == 24 * 40);
+    CHECK(chains.stopped.load() == 0);
+    CHECK(chains.other.load() == 0);
+    // Every proposal applied exactly once, each answered with its own entry's result.
+    std::sort(chains.values.begin(), chains.values.end());
+    std::vector<std::int64_t> expect(24 * 40);
+    std::iota(expect.begin(), expect.end(), 1);
+    CHECK(chains.values == expect);
+    auto v = n->read_wait(ReadConsistency::linearizable,
+                          [](const CounterMachine& m) { return m.get("c"); });
+    REQUIRE(v);
+    CHECK(v.value() == 24 * 40);
+  }
+
+  TEST_CASE("single node: stop while completion handlers keep issuing proposals") {
+    Disk disk;
+    CounterMachine sm;
+    node::LocalHub hub;
+    auto cfg = test_config(1, {1});
+    cfg.apply_chunk_entries = 2;
+    auto n = open_single(disk, sm, hub, cfg);
+    Chains chains;
+    chains.node = n.get();
+    chains.per_client = 1000000;  // until the stop
+    chains.start(16);
+    REQUIRE(eventually([&] { return chains.ok.load() >= 200; }));
+    REQUIRE(n->stop());
+    // Every chain ended: its last request completed with `stopped` (none hangs, none is lost).
+    CHECK(chains.running.load() == 0);
+    CHECK(chains.stopped.load() == 16);
+    CHECK(chains.other.load() == 0);
+    CHECK(sm.get("c") == chains.ok.load());  // what was acknowledged is what was applied
+  }
+
+  TEST_CASE("single node: the log writer runs on the event loop only when nothing can block") {
+    node::LocalHub hub;
+    const int writers_before = threads_named("dengine-writer");
+    {
+      // Memory engine + memory snapshot store: no writer thread.
+      Disk disk;
+      CounterMachine sm;
+      auto n = open_single(disk, sm, hub);
+      CHECK(threads_named("dengine-apply") >= 1);
+      CHECK(threads_named("dengine-writer") == writers_before);
+      REQUIRE(n->propose_wait(add_cmd("w", 1)));
+    }
+    {
+      // A snapshot store on disk: its saves may block, so the writer has its own thread.
+      TempDir dir;
+      auto snapshots = node::FileSnapshotStore::open(dir.path() / "snap");
+      REQUIRE(snapshots);
+      memory::Engine engine;
+      CounterMachine sm;
+      auto opened = ThreadedNode::open(test_config(1, {1}), engine, sm, snapshots.value(),
+                                       node::LocalTransport(hub, 1), node::SteadyClock{});
+      REQUIRE(opened);
+      auto n = std::move(opened).value();
+      REQUIRE(eventually([&] { return n->is_leader(); }));
+      CHECK(threads_named("dengine-writer") == writers_before + 1);
+      auto r = n->propose_wait(add_cmd("w", 1));
+      REQUIRE(r);
+      CHECK(r.value().value == 1);
+    }
+  }
+
   TEST_CASE("single node: propose, apply and read in every consistency") {
     Disk disk;
     CounterMachine sm;
