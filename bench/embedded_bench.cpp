@@ -313,8 +313,8 @@ int run(const Options& o) {
                                       : o.dir;
   fs::create_directories(root);
   std::vector<Report> reports;
-  auto mem = bench_backend<memory::Backend>(o, root / "memory", PersistenceMode::mem_first,
-                                      !o.puts_only);
+  auto mem =
+      bench_backend<memory::Backend>(o, root / "memory", PersistenceMode::mem_first, !o.puts_only);
   reports.insert(reports.end(), mem.begin(), mem.end());
   Sample raw;
 #ifdef DENGINE_HAVE_RAWFILE
@@ -394,9 +394,10 @@ int main(int argc, char** argv) {
       } else if (a == "--puts-only") {
         o.puts_only = true;
       } else {
-        fmt::print(stderr,
-                   "usage: dengine-bench-embedded [--seconds S] [--dir D] [--value-bytes B]\n"
-                   "                              [--idle-spin-us US] [--memory-only] [--puts-only]\n");
+        fmt::print(
+            stderr,
+            "usage: dengine-bench-embedded [--seconds S] [--dir D] [--value-bytes B]\n"
+            "                              [--idle-spin-us US] [--memory-only] [--puts-only]\n");
         return 2;
       }
     }

@@ -39,7 +39,6 @@ class Applier {
   using Work = ApplyWork<M, time_point>;
   using response_type = typename M::response_type;
 
-
   /// `applied_term` is the term of the entry at sm.applied_index() (0 for index 0);
   /// `chunk_entries` is NodeConfig::apply_chunk_entries (0 = whole batches).
   Applier(M& sm, C clock, NodeMetrics& metrics, const NodeCallbacks& callbacks,
