@@ -101,23 +101,26 @@ TEST_SUITE("integration") {
     cfg.persistence = PersistenceMode::mem_first;
     cfg.apply_chunk_entries = 3;  // many chunks per batch: requests go out between chunks
     auto n = open_single(disk, sm, hub, cfg);
+    constexpr int clients = 24;
+    constexpr int per_client = 40;
+    constexpr int total = clients * per_client;
     Chains chains;
     chains.node = n.get();
-    chains.per_client = 40;
-    chains.start(24);
+    chains.per_client = per_client;
+    chains.start(clients);
     REQUIRE(eventually([&] { return chains.running.load() == 0; }));
-    CHECK(chains.ok.load() == 24 * 40);
+    CHECK(chains.ok.load() == total);
     CHECK(chains.stopped.load() == 0);
     CHECK(chains.other.load() == 0);
     // Every proposal applied exactly once, each answered with its own entry's result.
     std::sort(chains.values.begin(), chains.values.end());
-    std::vector<std::int64_t> expect(24 * 40);
+    std::vector<std::int64_t> expect(static_cast<std::size_t>(total));
     std::iota(expect.begin(), expect.end(), 1);
     CHECK(chains.values == expect);
     auto v = n->read_wait(ReadConsistency::linearizable,
                           [](const CounterMachine& m) { return m.get("c"); });
     REQUIRE(v);
-    CHECK(v.value() == 24 * 40);
+    CHECK(v.value() == total);
   }
 
   TEST_CASE("single node: stop while completion handlers keep issuing proposals") {
