@@ -105,7 +105,6 @@ class Applier {
       return fail_batch(b, *failure_);
     }
     auto proposal = b.proposals.begin();  // sorted by index, like the entries
-    const auto now = clock_.now();
     // Proposals below the first entry to apply were covered by an installed snapshot.
     const LogIndex from = todo.empty() ? applied + 1 : todo.front().index;
     for (; proposal != b.proposals.end() && proposal->index < from; ++proposal) covered(*proposal);
@@ -133,6 +132,7 @@ class Applier {
       metrics_->entries_applied.add(chunk.size());
       metrics_->applied_index.set(static_cast<std::int64_t>(sm_->applied_index()));
       const LogIndex lo = chunk.front().index;
+      const auto now = clock_.now();
       for (; proposal != b.proposals.end() && proposal->index <= chunk.back().index; ++proposal) {
         metrics_->propose_latency.record(now - proposal->start);
         proposal->done(std::move(responses_[proposal->index - lo]));
@@ -202,10 +202,11 @@ class Applier {
     }
   }
 
-  /// Fails the batch's requests from `from_proposal` on (the earlier ones were completed).
+  /// Fails every request of the batch.
   void fail_batch(typename Work::Batch& b, const error& e) {
     fail_batch(b, e, b.proposals.begin());
   }
+  /// Fails the batch's requests from `from_proposal` on (the earlier ones were completed).
   void fail_batch(typename Work::Batch& b, const error& e,
                   typename std::vector<typename Work::Proposal>::iterator from_proposal) {
     for (; from_proposal != b.proposals.end(); ++from_proposal) from_proposal->done(e);

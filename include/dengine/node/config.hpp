@@ -67,7 +67,9 @@ struct NodeConfig {
   /// proposes them while the rest of the batch applies (a pipeline instead of one convoy of
   /// every client). Each call is one state-machine write: for a KV store whose write is a
   /// durable transaction (LMDB, SQLite in DiskFirst) that is one sync per chunk, so keep 0
-  /// there. EmbeddedEngine uses 16 for the in-memory backend when this is 0 (engine/config.hpp).
+  /// there. EmbeddedEngine uses 16 for the in-memory backend when this is 0
+  /// (embedded_engine.hpp); a value at least a batch's size, e.g. SIZE_MAX, applies whole
+  /// batches there too.
   std::size_t apply_chunk_entries = 0;
   /// Take a snapshot of the state machine once this many bytes of entries (entry_size) were
   /// applied since the last one, then compact the log. 0 disables snapshots.

@@ -261,33 +261,30 @@ class ThreadedRuntime {
   void applier_loop() {
     applier_id_ = std::this_thread::get_id();
     applier_.set_after_completions([this] {
-      if (issued_while_applying_.empty()) return;
-      boost::asio::post(io_, [this, issued = std::exchange(issued_while_applying_, {})]() mutable {
-        for (auto& f : issued) f(driver_);
-        schedule_flush();
-      });
+      if (!issued_while_applying_.empty()) post_from_applier(std::nullopt);
     });
     std::vector<Work> group;
     while (applier_q_.pop_all(group, config_->idle_spin)) {
       ApplyReport report = applier_.process(group);
       group.clear();
-      boost::asio::post(io_, [this, report = std::move(report),
-                              issued = std::exchange(issued_while_applying_, {})]() mutable {
-        driver_.on_applied(std::move(report));
-        for (auto& f : issued) f(driver_);
-        flush();
-      });
+      post_from_applier(std::move(report));
     }
     applier_.fail_waiting(
         error(errc::stopped, "the node stopped before the read's index was applied"));
     // Requests issued by the last completions (stop() is under way): the stopped driver fails
     // them (or, if the loop is gone, dropping them does: completion.hpp).
-    if (!issued_while_applying_.empty()) {
-      boost::asio::post(io_, [this, issued = std::move(issued_while_applying_)]() mutable {
-        for (auto& f : issued) f(driver_);
-        drain();
-      });
-    }
+    if (!issued_while_applying_.empty()) post_from_applier(std::nullopt);
+  }
+
+  /// Applier thread: sends the event loop `report` (if any) and the requests issued on this
+  /// thread since the last call, as one handler, then a flush.
+  void post_from_applier(std::optional<ApplyReport> report) {
+    boost::asio::post(io_, [this, report = std::move(report),
+                            issued = std::exchange(issued_while_applying_, {})]() mutable {
+      if (report) driver_.on_applied(std::move(*report));
+      for (auto& f : issued) f(driver_);
+      flush();
+    });
   }
 
   const NodeConfig* config_;

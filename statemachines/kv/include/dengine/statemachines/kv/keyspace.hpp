@@ -54,7 +54,8 @@ inline void append_escaped(std::string& out, std::string_view key) {
 /// version of every key < `key`. Used for range bounds.
 inline std::string version_bound(std::string_view key, std::size_t reserve_extra = 0) {
   std::string out;
-  // One allocation: the escaped key is at most twice the key (every byte a NUL).
+  // One allocation for `reserve_extra` more bytes, unless the key holds NUL bytes (each is
+  // escaped to two).
   out.reserve(1 + key.size() + reserve_extra);
   out.push_back(version_prefix);
   append_escaped(out, key);

@@ -330,7 +330,6 @@ class MvccStore {
     return 2 * key.size() + (kv != nullptr ? kv->value.size() : 0) + 64;
   }
 
-  // Records the newest version of `key` (nullopt: deleted or never written).
   /// Records `kv` (nullptr: no live version) as key's newest version. Assigns into the
   /// entry already there, so a key's steady stream of puts reuses its strings' memory.
   void remember_newest(std::string_view key, const KeyValue* kv) {
@@ -350,6 +349,7 @@ class MvccStore {
       it->second.emplace(*kv);
     newest_bytes_ += bytes;
   }
+
   void forget_newest() noexcept {
     newest_.clear();
     newest_bytes_ = 0;

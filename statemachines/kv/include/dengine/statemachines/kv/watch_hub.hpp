@@ -31,7 +31,6 @@
 #include <mutex>
 #include <optional>
 #include <set>
-#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -252,23 +251,7 @@ class WatchHub {
     {
       std::lock_guard lock(mutex_);
       current_ = std::max(current_, current);
-      if (!events.empty() && !watchers_.empty()) {
-        std::map<WatchId, std::vector<Event>> batches;
-        for (const Event& e : events) {
-          for (WatchId id : candidates(e.kv.key)) {
-            Watcher& w = *watchers_.at(id);
-            if (e.kv.mod_revision < w.next_revision_ || !w.matches(e)) continue;
-            batches[id].push_back(w.shape(e));
-          }
-        }
-        for (auto& [id, batch] : batches) {
-          auto w = watchers_.at(id);
-          w->next_revision_ = batch.back().kv.mod_revision + 1;
-          deliver(*w, std::move(batch));
-          if (w->canceled_) unregister(id);
-          to_notify.push_back(std::move(w));
-        }
-      }
+      deliver_to_watchers(events, to_notify);
       // The watchers got their copies; the history takes the events themselves.
       for (Event& e : events) {
         history_bytes_ += event_bytes(e);
@@ -371,6 +354,28 @@ class WatchHub {
   }
 
   // Queues events, or cancels the watcher if its queue would exceed the bounds. Hub mutex held.
+  // Hands each watcher its copies (shaped: filters, prev_kv) of the events it matches, in one
+  // batch per watcher; the watchers to notify once the lock is released go to `to_notify`.
+  void deliver_to_watchers(const std::vector<Event>& events,
+                           std::vector<std::shared_ptr<Watcher>>& to_notify) {
+    if (events.empty() || watchers_.empty()) return;
+    std::map<WatchId, std::vector<Event>> batches;
+    for (const Event& e : events) {
+      for (WatchId id : candidates(e.kv.key)) {
+        Watcher& w = *watchers_.at(id);
+        if (e.kv.mod_revision < w.next_revision_ || !w.matches(e)) continue;
+        batches[id].push_back(w.shape(e));
+      }
+    }
+    for (auto& [id, batch] : batches) {
+      auto w = watchers_.at(id);
+      w->next_revision_ = batch.back().kv.mod_revision + 1;
+      deliver(*w, std::move(batch));
+      if (w->canceled_) unregister(id);
+      to_notify.push_back(std::move(w));
+    }
+  }
+
   void deliver(Watcher& w, std::vector<Event> events) {
     std::size_t bytes = 0;
     for (const Event& e : events) bytes += event_bytes(e);
