@@ -24,7 +24,7 @@
 
 #include "conformance_helpers.hpp"
 #include "dengine/backends/rawfile.hpp"
-#include "dengine/backends/rawfile/crc32c.hpp"
+#include "dengine/storage/crc32c.hpp"
 #include "dengine/backends/rawfile/segment.hpp"
 #include "temp_dir.hpp"
 

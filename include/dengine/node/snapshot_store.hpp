@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/crc.hpp>
 
 #include <cerrno>
 #include <cstdint>
@@ -27,6 +26,7 @@
 
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
+#include "dengine/storage/crc32c.hpp"
 
 namespace dengine::node {
 
@@ -75,9 +75,6 @@ class MemorySnapshotStore final : public SnapshotStore {
 };
 
 namespace detail {
-/// CRC-32C (Castagnoli), as the wire codec and the raw-file backend use.
-using crc32c = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
-
 inline void put_le(std::string& out, std::uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
@@ -192,9 +189,7 @@ class FileSnapshotStore final : public SnapshotStore {
     for (NodeId l : s.meta.membership.learners) detail::put_le(out, l, 8);
     detail::put_le(out, s.data.size(), 8);
     out += s.data;
-    detail::crc32c crc;
-    crc.process_bytes(out.data(), out.size());
-    detail::put_le(out, crc.checksum(), 4);
+    detail::put_le(out, crc32c::value(std::string_view(out)), 4);
     return out;
   }
 
@@ -215,12 +210,11 @@ class FileSnapshotStore final : public SnapshotStore {
                                                    std::to_string(version));
     if (in.size() < pos + 4) return corrupt(pos, "truncated");
     // Check the CRC before trusting any length field.
-    detail::crc32c crc;
-    crc.process_bytes(in.data(), in.size() - 4);
+    const std::uint32_t crc = crc32c::value(in.substr(0, in.size() - 4));
     std::size_t crc_pos = in.size() - 4;
     std::uint64_t stored = 0;
     (void)detail::get_le(in, crc_pos, stored, 4);
-    if (stored != crc.checksum()) return corrupt(in.size() - 4, "checksum mismatch");
+    if (stored != crc) return corrupt(in.size() - 4, "checksum mismatch");
     const std::string_view body = in.substr(0, in.size() - 4);
     Snapshot s;
     auto read_ids = [&](std::vector<NodeId>& ids) -> bool {

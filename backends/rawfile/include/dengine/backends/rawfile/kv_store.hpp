@@ -38,7 +38,7 @@
 #include <fmt/core.h>
 
 #include "dengine/backends/rawfile/checked_file.hpp"
-#include "dengine/backends/rawfile/crc32c.hpp"
+#include "dengine/storage/crc32c.hpp"
 #include "dengine/backends/rawfile/encoding.hpp"
 #include "dengine/backends/rawfile/file_io.hpp"
 #include "dengine/backends/rawfile/options.hpp"

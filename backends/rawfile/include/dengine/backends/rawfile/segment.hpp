@@ -33,7 +33,7 @@
 
 #include <fmt/core.h>
 
-#include "dengine/backends/rawfile/crc32c.hpp"
+#include "dengine/storage/crc32c.hpp"
 #include "dengine/backends/rawfile/encoding.hpp"
 #include "dengine/core/types.hpp"
 

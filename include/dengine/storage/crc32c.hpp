@@ -1,6 +1,6 @@
 #pragma once
-/// CRC32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of every on-disk record of
-/// the raw-file backend and of the wire codec's frames.
+/// CRC32C (Castagnoli, reflected polynomial 0x82F63B78), the one checksum dengine uses: every
+/// record a backend stores, snapshot files, and the wire codec's frames.
 ///
 /// Two implementations give bit-identical results: a portable slicing-by-8 table walk, and the
 /// SSE4.2 `crc32` instruction on x86-64, chosen once at run time (`__builtin_cpu_supports`), so a
