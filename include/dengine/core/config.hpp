@@ -36,10 +36,17 @@ struct RaftConfig {
   /// Serve lease reads: allowed only with check_quorum (otherwise a deposed leader could serve
   /// stale reads while it still believes it leads).
   bool lease_reads = true;
-  /// Lease length in ticks, counted from the time the quorum acknowledgement was *sent*; must be
-  /// shorter than election_ticks so that no new leader can exist while the lease holds.
-  /// 0 means election_ticks - 2 (leaving room for clock drift between nodes).
+  /// Lease length in ticks, counted from the tick in which the heartbeat round that a quorum
+  /// acknowledged was *sent* (a runtime with a clock anchors it to the time that tick began).
+  /// 0 means max_lease_ticks(), the longest lease that is safe given clock_drift_percent; a
+  /// non-zero value must not exceed it. docs/raft.md ("Lease reads") gives the argument.
   std::uint32_t lease_ticks = 0;
+  /// The most two nodes' clocks may differ in *rate*, in percent (not in offset: no clocks are
+  /// compared). Followers keep their promise for election_ticks - 1 tick periods of their own
+  /// clock after hearing a round; a leader's lease must end before that on its clock, whichever
+  /// clock runs fast. Quartz clocks drift by well under 0.1 %; the default leaves room for a
+  /// virtual machine's clock being slewed or throttled. Must be below 50.
+  std::uint32_t clock_drift_percent = 5;
   /// Upper bound on entry bytes in one append message.
   std::size_t max_append_bytes = 1U << 20;
   /// Upper bound on entries in one append message.
@@ -58,8 +65,17 @@ struct RaftConfig {
   /// fully determined by its seed.
   std::uint64_t random_seed = 0;
 
+  /// The longest safe lease: floor((election_ticks - 1) × (100 - d) / (100 + d)) ticks for a
+  /// drift bound of d %. A follower that acknowledged a round refuses votes until election_ticks
+  /// of its ticks passed, the first of which may come at once: at least election_ticks - 1
+  /// periods of its clock; the leader's clock may be slow and the follower's fast by d % each.
+  [[nodiscard]] std::uint32_t max_lease_ticks() const noexcept {
+    if (election_ticks < 1 || clock_drift_percent >= 100) return 0;
+    return static_cast<std::uint32_t>(std::uint64_t{election_ticks - 1} *
+                                      (100 - clock_drift_percent) / (100 + clock_drift_percent));
+  }
   [[nodiscard]] std::uint32_t effective_lease_ticks() const noexcept {
-    return lease_ticks != 0 ? lease_ticks : election_ticks - 2;
+    return lease_ticks != 0 ? lease_ticks : max_lease_ticks();
   }
 
   /// Returns invalid_argument naming the offending field, or success.
@@ -71,10 +87,18 @@ struct RaftConfig {
       return bad(
           "raft config: election_ticks must be at least 3 and more than twice heartbeat_ticks");
     if (lease_reads && !check_quorum) return bad("raft config: lease_reads requires check_quorum");
-    if (lease_reads && effective_lease_ticks() >= election_ticks)
-      return bad("raft config: lease_ticks must be shorter than election_ticks");
+    if (clock_drift_percent >= 50)
+      return bad("raft config: clock_drift_percent must be below 50 (it is " +
+                 std::to_string(clock_drift_percent) + ")");
+    if (lease_reads && effective_lease_ticks() > max_lease_ticks())
+      return bad("raft config: lease_ticks " + std::to_string(lease_ticks) +
+                 " exceeds the longest safe lease, " + std::to_string(max_lease_ticks()) +
+                 " ticks for election_ticks " + std::to_string(election_ticks) +
+                 " and clock_drift_percent " + std::to_string(clock_drift_percent));
     if (lease_reads && effective_lease_ticks() == 0)
-      return bad("raft config: lease_ticks must be at least 1");
+      return bad("raft config: no lease fits: election_ticks " + std::to_string(election_ticks) +
+                 " with clock_drift_percent " + std::to_string(clock_drift_percent) +
+                 " leaves no safe lease tick (raise election_ticks or disable lease_reads)");
     if (max_append_bytes == 0 || max_append_entries == 0)
       return bad("raft config: max_append_bytes and max_append_entries must be positive");
     if (max_inflight_messages == 0 || max_inflight_bytes == 0)

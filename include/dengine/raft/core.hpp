@@ -76,13 +76,28 @@ class Core {
   /// read is linearizable.
   [[nodiscard]] result<LogIndex> lease_read() const;
   /// Ticks for which lease_read() will keep succeeding without another confirmed round (0 when
-  /// it fails now). Lets the runtime turn the lease into a clock deadline that other threads
-  /// can check without asking the core.
+  /// it fails now), counted in this core's ticks.
   [[nodiscard]] std::uint64_t lease_ticks_left() const noexcept;
+  /// The tick (ticks() at the time) at which the heartbeat round that confirmed the current
+  /// lease was sent; meaningful while lease_ticks_left() > 0. A tick that comes late stretches a
+  /// tick count in real time, so a runtime with a clock must anchor the lease to the time this
+  /// tick began (node/lease_clock.hpp), not to the ticks still left.
+  [[nodiscard]] std::uint64_t lease_anchor_tick() const noexcept {
+    return lease_until_ - config_.effective_lease_ticks();
+  }
+  /// Ticks counted since this core was created.
+  [[nodiscard]] std::uint64_t ticks() const noexcept { return now_; }
+  /// True while this node keeps its promise to a leader it heard from within the election
+  /// timeout: it grants no vote or pre-vote (leader transfer excepted) and does not campaign.
+  /// The promise is what makes a leader's lease safe; nothing but time ends it (not a higher
+  /// term, not a restart: a restarted node at a term > 0 keeps it for a full timeout).
+  [[nodiscard]] bool promised_leader() const noexcept;
   /// Hands leadership to `target`: catch it up, then send it TimeoutNow. Proposals are refused
   /// while the transfer runs (at most an election timeout).
   result<void> transfer_leader(NodeId target);
-  /// Starts an election now (bootstrap, tests).
+  /// Starts an election now (bootstrap, tests) — unless this node promised a leader it heard
+  /// from within the election timeout not to help elect anyone else (promised_leader(); a
+  /// single voter has no one to promise). Use transfer_leader() to move leadership at once.
   void campaign();
 
   [[nodiscard]] bool has_ready() const;
@@ -135,7 +150,8 @@ class Core {
   void handle_vote_request(const Message& m);
   void handle_vote_response(const Message& m);
   void reset_election_timer();
-  [[nodiscard]] bool in_leader_lease() const noexcept;
+  /// Refuses (and answers) a vote request this node may not grant, before any other rule.
+  bool refuse_while_promised(const Message& m);
   [[nodiscard]] bool promotable() const noexcept { return membership_.is_voter(config_.id); }
   [[nodiscard]] std::uint64_t next_random() noexcept;
   void tick_election();
@@ -194,9 +210,15 @@ class Core {
   std::uint32_t heartbeat_elapsed_ = 0;
   std::uint32_t randomized_timeout_ = 0;
   std::uint64_t rng_state_ = 0;
-  /// After a restart the node may have promised a leader not to vote (lease): it acts as if it
-  /// heard from a leader at start until an election timeout passes.
-  bool assume_leader_at_start_ = false;
+  /// Ticks since this node last heard from a leader of its term (append, heartbeat, snapshot),
+  /// saturating at election_ticks. Kept apart from leader_ and the term on purpose: a higher
+  /// term learnt from any other message ends neither the promise nor this count. A node
+  /// restarting at a term > 0 may have promised a leader before it stopped, so it starts at 0.
+  std::uint32_t leader_contact_age_ = 0;
+  /// A term known to be durable (the loaded one, or the term of a persisted entry: the hard
+  /// state of a Ready is persisted with or before its entries). A heartbeat acknowledgement
+  /// at a newer term waits for persistence, so a restart never forgets a term it promised in.
+  Term durable_term_ = 0;
 
   NodeId transferee_ = no_node;
   std::uint32_t transfer_elapsed_ = 0;
@@ -249,7 +271,10 @@ inline Core::Core(const RaftConfig& config, CoreState state) : config_(config) {
   log_.restore(state.snapshot, std::move(state.entries), committed, state.applied);
   rebuild_membership();
   last_hard_state_ = hard_state();
-  assume_leader_at_start_ = term_ > 0;
+  durable_term_ = term_;
+  // At term 0 no acknowledgement was ever sent (they wait for their term to be durable), so
+  // there is no promise to keep.
+  leader_contact_age_ = term_ > 0 ? 0 : config_.election_ticks;
   reset_election_timer();
 }
 
@@ -270,9 +295,11 @@ inline result<void> Core::step(Message m) {
   if (m.term > term_) {
     if (m.type == MessageType::vote || m.type == MessageType::pre_vote) {
       const bool transfer = m.type == MessageType::vote && m.context == vote_context_transfer;
-      // Leader stickiness: while we hear from a leader, ignore campaigns (this is what makes the
-      // lease safe and keeps a rejoining or removed node from disrupting the cluster).
-      if (!transfer && in_leader_lease()) return success();
+      // Leader stickiness: while we keep a promise to a leader (or lead), ignore campaigns,
+      // without even learning their term. This is what makes the lease safe and keeps a
+      // rejoining or removed node from disrupting the cluster.
+      if (!transfer && (role_ == Role::leader ? config_.check_quorum : promised_leader()))
+        return success();
     }
     if (m.type == MessageType::pre_vote ||
         (m.type == MessageType::pre_vote_response && !m.reject)) {
@@ -395,6 +422,9 @@ inline Ready Core::ready() {
 }
 
 inline void Core::on_persisted(LogIndex index, Term t) {
+  // Entries of term t reached the log only after the node's term was ≥ t, and a Ready's hard
+  // state is persisted with or before its entries: a term ≥ t is durable now.
+  durable_term_ = std::max(durable_term_, t);
   if (!log_.mark_persisted(index, t)) return;
   if (role_ == Role::leader) {
     if (auto it = progress_.find(config_.id); it != progress_.end())
@@ -437,6 +467,16 @@ inline void Core::send(Message m) {
     case MessageType::append_response:
     case MessageType::vote_response:
     case MessageType::vote: out_.messages_after_persist.push_back(std::move(m)); break;
+    // A heartbeat acknowledgement renews the leader's lease, i.e. promises not to vote for
+    // anyone else for an election timeout. A restart must not forget that promise: it leaves
+    // once the term it carries is durable (a restarted node at a term > 0 keeps its promise).
+    case MessageType::heartbeat_response:
+      if (m.term > durable_term_) {
+        out_.messages_after_persist.push_back(std::move(m));
+      } else {
+        out_.messages.push_back(std::move(m));
+      }
+      break;
     default: out_.messages.push_back(std::move(m));
   }
 }

@@ -13,10 +13,23 @@ inline void Core::reset_election_timer() {
       config_.election_ticks + static_cast<std::uint32_t>(next_random() % config_.election_ticks);
 }
 
-inline bool Core::in_leader_lease() const noexcept {
-  if (!config_.check_quorum || election_elapsed_ >= config_.election_ticks) return false;
-  if (role_ == Role::leader) return true;
-  return role_ == Role::follower && (leader_ != no_node || assume_leader_at_start_);
+inline bool Core::promised_leader() const noexcept {
+  // Without check-quorum a leader does not step down when it loses its quorum, so stickiness
+  // would only delay elections; and there is no lease to protect (lease_reads needs it).
+  return config_.check_quorum && role_ != Role::leader &&
+         leader_contact_age_ < config_.election_ticks;
+}
+
+inline bool Core::refuse_while_promised(const Message& m) {
+  const bool transfer = m.type == MessageType::vote && m.context == vote_context_transfer;
+  // Granting again to the candidate we voted for in this term promises nothing new.
+  if (transfer || vote_ == m.from || !promised_leader()) return false;
+  send({.type = m.type == MessageType::vote ? MessageType::vote_response
+                                            : MessageType::pre_vote_response,
+        .to = m.from,
+        .term = term_,
+        .reject = true});
+  return true;
 }
 
 inline void Core::become_follower(Term term, NodeId leader) {
@@ -66,6 +79,9 @@ inline void Core::become_leader() {
   uncommitted_bytes_ = 0;
   heartbeat_elapsed_ = 0;
   election_elapsed_ = 0;
+  // A leader promises no one (a transfer target takes over right after hearing its leader);
+  // once it steps down it may vote at once: its own lease ended with its leadership.
+  leader_contact_age_ = config_.election_ticks;
   progress_.clear();
   for (NodeId member : membership_.all()) {
     auto [it, _] = progress_.try_emplace(member, log_.last_index() + 1,
@@ -82,7 +98,10 @@ inline void Core::become_leader() {
 }
 
 inline void Core::campaign() {
-  if (role_ != Role::leader) start_election(config_.pre_vote ? Election::pre_vote : Election::vote);
+  if (role_ == Role::leader) return;
+  // Campaigning is voting for ourselves: not while we keep a promise to a leader.
+  if (promised_leader() && membership_.voters != std::vector<NodeId>{config_.id}) return;
+  start_election(config_.pre_vote ? Election::pre_vote : Election::vote);
 }
 
 inline void Core::start_election(Election kind) {
@@ -117,6 +136,9 @@ inline void Core::start_election(Election kind) {
 }
 
 inline void Core::handle_vote_request(const Message& m) {
+  // A request at our own term reaches here even while we keep a promise (e.g. we learnt the
+  // candidate's term from some other message): the promise still holds.
+  if (refuse_while_promised(m)) return;
   const bool pre = m.type == MessageType::pre_vote;
   // We may vote for whom we voted for already, for anyone if we voted for nobody and know no
   // leader in this term, and grant any pre-vote for a future term.
@@ -163,8 +185,7 @@ inline void Core::handle_vote_response(const Message& m) {
 
 inline void Core::tick_election() {
   ++election_elapsed_;
-  if (assume_leader_at_start_ && election_elapsed_ >= config_.election_ticks)
-    assume_leader_at_start_ = false;
+  if (leader_contact_age_ < config_.election_ticks) ++leader_contact_age_;
   if (promotable() && election_elapsed_ >= randomized_timeout_) {
     election_elapsed_ = 0;
     start_election(config_.pre_vote ? Election::pre_vote : Election::vote);

@@ -116,7 +116,7 @@ inline void Core::send_heartbeats(std::uint64_t round) {
 inline void Core::handle_append(Message& m) {
   election_elapsed_ = 0;
   leader_ = m.from;
-  assume_leader_at_start_ = false;
+  leader_contact_age_ = 0;
   if (m.index < log_.committed()) {
     // Everything up to our commit index matches the leader already.
     send({.type = MessageType::append_response, .to = m.from, .index = log_.committed()});
@@ -179,7 +179,7 @@ inline void Core::handle_append_response(const Message& m) {
 inline void Core::handle_heartbeat(const Message& m) {
   election_elapsed_ = 0;
   leader_ = m.from;
-  assume_leader_at_start_ = false;
+  leader_contact_age_ = 0;
   log_.commit_to(m.commit);
   send({.type = MessageType::heartbeat_response, .to = m.from, .context = m.context});
 }
@@ -201,7 +201,7 @@ inline void Core::handle_heartbeat_response(const Message& m) {
 inline void Core::handle_snapshot(const Message& m) {
   election_elapsed_ = 0;
   leader_ = m.from;
-  assume_leader_at_start_ = false;
+  leader_contact_age_ = 0;
   if (!m.snapshot) return;
   const SnapshotMeta& meta = m.snapshot->meta;
   if (meta.index <= log_.committed()) {

@@ -164,7 +164,9 @@ TEST_CASE("config: the defaults are valid once id is set") {
   check_rejects(c, "id");
   c.id = 7;
   CHECK(c.validate());
-  CHECK(c.effective_lease_ticks() == c.election_ticks - 2);
+  // election_ticks 10, drift 5 %: floor(9 × 95 / 105) = 8.
+  CHECK(c.max_lease_ticks() == 8);
+  CHECK(c.effective_lease_ticks() == 8);
   c.lease_ticks = 5;
   CHECK(c.effective_lease_ticks() == 5);
   CHECK(c.validate());
@@ -197,6 +199,30 @@ TEST_CASE("config: each invalid field is rejected by name") {
     c.lease_ticks = c.election_ticks;
     check_rejects(c, "lease_ticks");
     c.lease_reads = false;  // the lease length only matters with lease reads
+    CHECK(c.validate());
+  }
+  SUBCASE("lease_ticks longer than the drift bound allows") {
+    c.election_ticks = 100;
+    CHECK(c.max_lease_ticks() == 89);  // floor(99 × 95 / 105): the margin scales with the timeout
+    c.lease_ticks = 90;
+    check_rejects(c, "lease_ticks");
+    c.lease_ticks = 89;
+    CHECK(c.validate());
+    c.clock_drift_percent = 0;
+    CHECK(c.max_lease_ticks() == 99);
+    c.lease_ticks = 0;
+    CHECK(c.effective_lease_ticks() == 99);
+  }
+  SUBCASE("clock_drift_percent of 50 or more") {
+    c.clock_drift_percent = 50;
+    check_rejects(c, "clock_drift_percent");
+  }
+  SUBCASE("an election timeout too short for any safe lease") {
+    c.election_ticks = 3;
+    c.heartbeat_ticks = 1;
+    c.clock_drift_percent = 40;  // floor(2 × 60 / 140) = 0
+    check_rejects(c, "lease");
+    c.lease_reads = false;
     CHECK(c.validate());
   }
   SUBCASE("max_append_bytes = 0") {

@@ -57,7 +57,8 @@ TEST_CASE("vote: rejected when the candidate's log is less up to date") {
   c.heal();
   c.isolate(1);
   // Node 3 campaigns: node 2 has a longer log of the same term and refuses, also in pre-vote.
-  c.tick(2, 25);  // node 2 no longer hears the leader, so it is not held by leader stickiness
+  // Neither hears the leader any more, so neither is held by its promise to it.
+  c.forget_leader({2, 3});
   c[3].campaign();
   c.settle();
   CHECK(c[3].role() != Role::leader);

@@ -102,11 +102,19 @@ TEST_CASE("membership: one change at a time") {
 
 TEST_CASE("membership: a new leader must commit in its term before a change") {
   Cluster c({1, 2, 3});
-  c[1].campaign();
-  c.take_messages();
-  // Not elected yet / not committed: refused.
+  // Elected, but its appends are lost: its no-op is not committed.
+  c.drop_if([](const Message& m) { return m.type == MessageType::append; });
+  c.elect(1);
+  REQUIRE(c[1].role() == Role::leader);
+  REQUIRE(c[1].commit_index() < c[1].last_index());
   auto r = c[1].propose_config_change({ConfigChange::Kind::add_learner, 4, ""});
   REQUIRE(r.has_error());
+  CHECK(r.error() == errc::config_change_pending);
+  // Once the no-op commits, the same change is accepted.
+  c.drop_if({});
+  c.tick_all(2);
+  REQUIRE(c[1].commit_index() == c[1].last_index());
+  CHECK(c[1].propose_config_change({ConfigChange::Kind::add_learner, 4, ""}).has_value());
 }
 
 TEST_CASE("membership: invalid changes are refused with a reason") {
