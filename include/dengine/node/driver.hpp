@@ -33,6 +33,7 @@
 #include "dengine/node/clock.hpp"
 #include "dengine/node/config.hpp"
 #include "dengine/node/events.hpp"
+#include "dengine/node/lease_clock.hpp"
 #include "dengine/node/metrics.hpp"
 #include "dengine/node/status.hpp"
 #include "dengine/node/work.hpp"
@@ -59,6 +60,7 @@ class Driver {
         callbacks_(&callbacks),
         status_(&status),
         last_soft_{core_.leader(), core_.role()},
+        lease_clock_(config.tick_period, config.raft.effective_lease_ticks(), clock_.now()),
         saved_hard_state_(durable) {
     publish();
   }
@@ -90,11 +92,13 @@ class Driver {
       return apply_out_.push_back(Work{typename Work::Read{0, deadline, std::move(job)}});
     if (consistency == ReadConsistency::lease) {
       auto index = core_.lease_read();
-      if (index)
+      if (index && lease_held_now())
         return apply_out_.push_back(
             Work{typename Work::Read{index.value(), deadline, std::move(job)}});
-      // Not the leader: a lease read is a leader's. Leader without a lease: ReadIndex instead.
-      if (index.error() == errc::not_leader) return fail_read(std::move(job), index.error());
+      // Not the leader: a lease read is a leader's. Leader without a lease (by the core's tick
+      // count or by the clock): ReadIndex instead.
+      if (!index && index.error() == errc::not_leader)
+        return fail_read(std::move(job), index.error());
     }
     const std::uint64_t id = next_read_id_++;
     if (auto r = core_.read_index(id); !r) return fail_read(std::move(job), r.error());
@@ -123,7 +127,10 @@ class Driver {
   /// One tick: the core's timers, request deadlines, and expiry of reads waiting at the applier.
   void tick() {
     if (stopped_) return;
+    // Read before the core ticks: every round sent during this tick leaves after this time.
+    const time_point began = clock_.now();
     core_.tick();
+    lease_clock_.on_tick(core_.ticks(), began);
     const time_point now = clock_.now();
     expire(now);
     if (reads_at_applier_ > 0) apply_out_.push_back(Work{typename Work::Expire{now}});
@@ -440,22 +447,31 @@ class Driver {
 
   void publish() {
     status_->publish_core(core_.role(), core_.leader(), core_.term(), core_.commit_index());
-    // The lease as a clock deadline, one tick short of the core's: the next tick may come at
-    // any moment, so only (left - 1) whole periods are sure to remain. Published before this
+    // The lease as a clock deadline anchored to when the confirming round's tick began
+    // (lease_clock.hpp): a stalled event loop can only shorten it. Published before this
     // pass's messages are sent, so a transfer's TimeoutNow never leaves while a deadline for
     // the forfeited lease is still visible.
-    const std::uint64_t left = core_.lease_ticks_left();
-    if (left > 1) {
-      const auto deadline =
-          clock_.now() + config_->tick_period * static_cast<std::int64_t>(left - 1);
+    const std::optional<time_point> deadline = lease_deadline();
+    if (deadline && clock_.now() < *deadline) {
       status_->publish_lease(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count(),
+          std::chrono::duration_cast<std::chrono::nanoseconds>(deadline->time_since_epoch())
+              .count(),
           core_.commit_index());
     } else {
       status_->publish_lease(0, 0);
     }
     metrics_->term.set(static_cast<std::int64_t>(core_.term()));
     metrics_->commit_index.set(static_cast<std::int64_t>(core_.commit_index()));
+  }
+
+  /// The core's lease as a deadline on this node's clock, or nullopt when it holds none.
+  [[nodiscard]] std::optional<time_point> lease_deadline() const {
+    if (core_.lease_ticks_left() == 0) return std::nullopt;
+    return lease_clock_.deadline(core_.lease_anchor_tick());
+  }
+  [[nodiscard]] bool lease_held_now() const {
+    const std::optional<time_point> deadline = lease_deadline();
+    return deadline && clock_.now() < *deadline;
   }
 
   raft::Core core_;
@@ -465,6 +481,7 @@ class Driver {
   const NodeCallbacks* callbacks_;
   StatusBoard* status_;
   raft::SoftState last_soft_;
+  LeaseClock<time_point, std::chrono::microseconds> lease_clock_;
 
   std::map<LogIndex, Waiter> proposals_;
   std::map<std::uint64_t, PendingRead> reads_;
