@@ -16,11 +16,14 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dengine/backends/memory/engine.hpp"
 #include "dengine/core/config.hpp"
+#include "dengine/node/lease_clock.hpp"
 #include "dengine/raft/core.hpp"
 #include "dengine/sim/clock.hpp"
 #include "dengine/sim/network.hpp"
@@ -94,6 +97,29 @@ struct SimNode {
   LogIndex last_commit = 0;
   std::map<std::uint64_t, std::uint64_t> waiting_writes;  // op id -> attempt that proposed it
   std::vector<ReadWait> reads;
+
+  // ---- time as the node sees it, and its event loop ----
+  /// Added to the node's clock by forward clock jumps (its clock never goes back).
+  sim_duration clock_offset = 0;
+  /// The event loop is frozen until then: messages, ticks, syncs and requests wait.
+  sim_time paused_until = 0;
+  std::deque<Arrival<raft::Message>> held_messages;  // arrived while paused, in order
+  bool tick_held = false;  // a tick came due while paused: it runs (once) at the resume
+  bool sync_held = false;  // a sync completed while paused: reported at the resume
+  /// The lease anchored to this node's clock (node/lease_clock.hpp), per incarnation.
+  std::optional<node::LeaseClock<sim_time, sim_duration>> lease_clock;
+
+  // ---- the harness's own record of promises (lease_checks.hpp), across incarnations ----
+  std::uint64_t ticks = 0;  // ticks taken, over every incarnation
+  /// Heartbeats delivered, by (leader, round): the tick count at arrival, until acknowledged.
+  std::map<std::pair<NodeId, std::uint64_t>, std::uint64_t> heartbeats_in;
+  /// The latest acknowledgement of a lease-holding leader's round: whom, and the tick count
+  /// when that round arrived. From then on the node may grant nobody else a vote for an
+  /// election timeout of its ticks.
+  NodeId promised_to = no_node;
+  std::uint64_t promised_at_tick = 0;
+  /// Vote requests that came as part of a leader transfer: (candidate, term).
+  std::set<std::pair<NodeId, Term>> transfer_requests;
 };
 
 class Cluster {
@@ -115,6 +141,7 @@ class Cluster {
       fault,
       heal,
       probe,
+      resume,  // a paused node's event loop runs again
     };
     Kind kind = Kind::tick;
     NodeId node = no_node;
@@ -167,6 +194,22 @@ class Cluster {
   void fail(std::string invariant, std::string detail);
   void check_node(SimNode& n);
   [[nodiscard]] bool up(NodeId id) const { return nodes_[id - 1]->status == SimNode::Status::up; }
+  void tick_node(SimNode& n);
+  void resume_node(SimNode& n);
+  [[nodiscard]] bool paused(const SimNode& n) const { return n.paused_until > clock_.now(); }
+  /// The node's own clock: virtual time at its drift rate (its ticks are nominal_tick apart on
+  /// it), plus its forward jumps. Monotonic.
+  [[nodiscard]] sim_time local_now(const SimNode& n) const {
+    return n.clock_offset + clock_.now() * nominal_tick / n.tick_period;
+  }
+
+  // ---- leases and promises (lease_checks.hpp) ----
+  /// The lease a leader would serve reads on right now: held by the core, and by the clock
+  /// (unless the tick-lease bug is injected).
+  [[nodiscard]] bool lease_valid(const SimNode& n) const;
+  void note_delivered(SimNode& n, const raft::Message& m);
+  void note_sent(SimNode& n, const raft::Message& m);
+  void check_lease_overlap();
 
   // ---- clients (cluster_clients.hpp) ----
   void client_wake(std::size_t c);
@@ -187,6 +230,8 @@ class Cluster {
   void fault_crash();
   void fault_membership();
   void fault_transfer();
+  void fault_pause();
+  void fault_clock_jump();
   void heal_all();
   void probe_event();
   void reconcile_membership();
@@ -199,6 +244,7 @@ class Cluster {
   Rng rng_;
   Rng fault_rng_;
   Rng client_rng_;
+  Rng lease_rng_;  // draws of the lease mix's own (a stream of its own: other mixes unchanged)
   VirtualClock clock_;
   Network<raft::Message> net_;
   EventQueue<Event> events_;
@@ -219,6 +265,9 @@ class Cluster {
   std::map<std::string, std::string> last_seen_;  // key -> a value some client saw there
   sim_duration op_timeout_ = sim_ms(400);
   bool pre_vote_ = true;
+  bool check_quorum_ = true;
+  /// A tick is this long on a node's own clock (its tick period in virtual time drifts).
+  static constexpr sim_duration nominal_tick = sim_ms(10);
   static constexpr const char* probe_key = "~probe";
 
   sim_time heal_at_ = 0;
@@ -240,3 +289,4 @@ class Cluster {
 #include "cluster_faults.hpp"
 #include "cluster_nodes.hpp"
 #include "cluster_run.hpp"
+#include "lease_checks.hpp"

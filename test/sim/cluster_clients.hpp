@@ -79,6 +79,12 @@ inline void Cluster::client_arrive(Event& ev) {
   }
   SimNode& n = node(ev.node);
   if (n.status != SimNode::Status::up) return retry(op, no_node);
+  if (paused(n)) {
+    // The request waits for the frozen event loop (the resume event, scheduled earlier for
+    // the same time, runs first).
+    schedule(n.paused_until - clock_.now(), ev);
+    return;
+  }
   raft::Core& core = *n.core;
   const bool is_read =
       op.kind == ClientOp::Kind::read_index || op.kind == ClientOp::Kind::lease_read;
@@ -109,9 +115,18 @@ inline void Cluster::client_arrive(Event& ev) {
       break;
     }
     case ClientOp::Kind::lease_read: {
+      // As node::Driver does: a lease read is served locally only while the lease holds by
+      // the core's tick count and on the node's clock; a leader without one (or with lease
+      // reads off) confirms by ReadIndex instead.
       auto r = core.lease_read();
-      if (!r) return retry(op, r.error().leader_hint);
-      n.reads.push_back(ReadWait{0, op.id, op.attempt, true, r.value()});
+      if (r && lease_valid(n)) {
+        n.reads.push_back(ReadWait{0, op.id, op.attempt, true, r.value()});
+        break;
+      }
+      if (core.role() != raft::Role::leader) return retry(op, core.leader());
+      const std::uint64_t request = next_request_++;
+      if (auto ri = core.read_index(request); !ri) return retry(op, ri.error().leader_hint);
+      n.reads.push_back(ReadWait{request, op.id, op.attempt, false, 0});
       break;
     }
   }

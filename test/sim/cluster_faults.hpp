@@ -58,8 +58,8 @@ inline void Cluster::fault_event() {
   if (!faults_on_ || violation_) return;
   reconcile_membership();
   const FaultMix& m = opt_.mix;
-  const unsigned weights[] = {m.w_net,   m.w_partition, m.w_heal,
-                              m.w_crash, m.w_member,    m.w_transfer};
+  const unsigned weights[] = {m.w_net,    m.w_partition, m.w_heal,  m.w_crash,
+                              m.w_member, m.w_transfer,  m.w_pause, m.w_clock_jump};
   unsigned total = 0;
   for (unsigned w : weights) total += w;
   if (total > 0) {
@@ -77,7 +77,9 @@ inline void Cluster::fault_event() {
         break;
       case 3: fault_crash(); break;
       case 4: fault_membership(); break;
-      default: fault_transfer(); break;
+      case 5: fault_transfer(); break;
+      case 6: fault_pause(); break;
+      default: fault_clock_jump(); break;
     }
   }
   schedule(fault_rng_.between(m.fault_every / 2, m.fault_every * 3 / 2),
@@ -202,6 +204,40 @@ inline void Cluster::fault_transfer() {
   touched(*leader);
 }
 
+inline void Cluster::fault_pause() {
+  // Prefer the leader: a frozen leader whose lease outlives its leadership is the danger.
+  SimNode* target = current_leader();
+  if (target == nullptr || fault_rng_.chance(0.3)) {
+    std::vector<SimNode*> up_nodes;
+    for (auto& n : nodes_)
+      if (n->status == SimNode::Status::up) up_nodes.push_back(n.get());
+    if (up_nodes.empty()) return;
+    target = up_nodes[fault_rng_.below(up_nodes.size())];
+  }
+  if (paused(*target)) return;
+  const sim_duration d = fault_rng_.between(sim_ms(5), opt_.mix.pause_max);
+  target->paused_until = clock_.now() + d;
+  trace_.note(clock_.now(), TraceKind::fault, target->id,
+              "event loop frozen for " + std::to_string(d / 1000) + " ms");
+  schedule(d, Event{Event::Kind::resume, target->id, target->incarnation});
+}
+
+inline void Cluster::fault_clock_jump() {
+  std::vector<SimNode*> up_nodes;
+  for (auto& n : nodes_)
+    if (n->status == SimNode::Status::up) up_nodes.push_back(n.get());
+  if (up_nodes.empty()) return;
+  SimNode& n = *up_nodes[fault_rng_.below(up_nodes.size())];
+  // A monotonic clock only moves forward; a leader's lease must shrink with it, never grow.
+  // (The tick timers are re-armed on each tick and do not fire early: a follower's promise
+  // rests on ticks coming no faster than the period, which a jump does not change here.)
+  const sim_duration jump = fault_rng_.between(sim_ms(1), 3 * nominal_tick);
+  n.clock_offset += jump;
+  trace_.note(clock_.now(), TraceKind::fault, n.id,
+              "clock jumps " + std::to_string(jump / 1000) + " ms forward");
+  check_lease_overlap();
+}
+
 inline void Cluster::reconcile_membership() {
   // The operator runs a process for every member in the leader's configuration and stops the
   // processes whose removal the leader has committed.
@@ -242,6 +278,11 @@ inline void Cluster::heal_all() {
 
 inline void Cluster::probe_event() {
   if (liveness_ok_ || violation_) return;
+  // The operator keeps reconciling after the heal: a process stopped because the leader of the
+  // moment lacked an uncommitted "add learner" must come back when a later leader commits it
+  // (dengine-sim --seed 9300420 --nodes 5 --mix chaos --steps 80000 failed liveness without).
+  reconcile_membership();
+  if (violation_) return;
   SimNode* leader = current_leader();
   if (probe_index_ != 0 && leader != nullptr) {
     // Committed; now every live member must catch up to it (by entries or by a snapshot).

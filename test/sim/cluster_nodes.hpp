@@ -17,8 +17,9 @@ inline RaftConfig Cluster::config_for(const SimNode& n) const {
   c.election_ticks = 10;
   c.heartbeat_ticks = 2;
   c.pre_vote = pre_vote_;
-  c.check_quorum = true;
-  c.lease_reads = true;
+  // Injected bug: every other node keeps no promise to the leaders it acknowledges.
+  c.check_quorum = check_quorum_ && !(opt_.inject == Injection::no_stickiness && n.id % 2 == 0);
+  c.lease_reads = c.check_quorum;  // lease reads need check-quorum (config validation)
   // Small windows so that batching limits and flow control are exercised.
   c.max_append_entries = 16;
   c.max_inflight_messages = 8;
@@ -64,6 +65,7 @@ inline void Cluster::start_node(SimNode& n) {
     return fail("restart", "node " + std::to_string(n.id) +
                                " cannot start from its durable state: " + core.error().message());
   n.core.emplace(std::move(core).value());
+  n.lease_clock.emplace(nominal_tick, n.core->config().effective_lease_ticks(), local_now(n));
   n.status = SimNode::Status::up;
   n.pending_image.reset();
   n.persist_queue.clear();
@@ -101,6 +103,11 @@ inline void Cluster::crash_node(SimNode& n, std::string why) {
   n.sync_scheduled = false;
   n.reads.clear();
   n.waiting_writes.clear();
+  n.paused_until = 0;
+  n.held_messages.clear();
+  n.tick_held = false;
+  n.sync_held = false;
+  n.heartbeats_in.clear();
   n.status = SimNode::Status::down;
 }
 
@@ -127,9 +134,15 @@ inline void Cluster::deliver(Arrival<raft::Message>& a) {
     trace_.add(std::move(ev));
     return;
   }
+  if (paused(n) || !n.held_messages.empty()) {
+    // The event loop is frozen: the message waits in its socket buffer (behind any earlier).
+    n.held_messages.push_back(std::move(a));
+    return;
+  }
   ev.kind = TraceKind::deliver;
   if (env.duplicate) ev.note = "duplicate";
   trace_.add(std::move(ev));
+  note_delivered(n, env.message);
   if (auto r = n.core->step(std::move(env.message)); !r)
     return fail("step",
                 "node " + std::to_string(n.id) + " rejected a message: " + r.error().message());
@@ -145,6 +158,9 @@ inline void Cluster::check_node(SimNode& n) {
   if (violation_ || n.status != SimNode::Status::up) return;
   const raft::Core& c = *n.core;
   if (c.role() != n.last_role || c.leader() != n.last_leader) {
+    // Winning an election took either an expired promise or the leader's own transfer: a
+    // leader owes nothing to the one it followed.
+    if (c.role() == raft::Role::leader) n.promised_to = no_node;
     trace_.note(clock_.now(), TraceKind::role, n.id,
                 std::string(raft::to_string(c.role())) + " term " + std::to_string(c.term()) +
                     " leader " + std::to_string(c.leader()) + " last " +
@@ -159,7 +175,43 @@ inline void Cluster::check_node(SimNode& n) {
     n.last_commit = c.commit_index();
     stats_.max_commit = std::max(stats_.max_commit, c.commit_index());
   }
-  if (auto v = inv_.check_step(c)) fail(v->invariant, v->detail);
+  if (auto v = inv_.check_step(c)) return fail(v->invariant, v->detail);
+  check_lease_overlap();
+}
+
+inline void Cluster::tick_node(SimNode& n) {
+  // The time this tick began on the node's clock: every round the core sends in it leaves
+  // later (what node::Driver records for its lease).
+  const sim_time began = local_now(n);
+  n.core->tick();
+  ++n.ticks;
+  n.lease_clock->on_tick(n.core->ticks(), began);
+  if (n.core->has_ready()) trace_.note(clock_.now(), TraceKind::tick, n.id, "");
+  touched(n);
+  // Re-armed after the tick, like both runtimes' timers: a late tick is followed by a full
+  // period, never by a burst of catch-up ticks.
+  schedule(n.tick_period, Event{Event::Kind::tick, n.id, n.incarnation});
+}
+
+inline void Cluster::resume_node(SimNode& n) {
+  trace_.note(
+      clock_.now(), TraceKind::fault, n.id,
+      "event loop resumes (" + std::to_string(n.held_messages.size()) + " messages waited)");
+  std::deque<Arrival<raft::Message>> held = std::move(n.held_messages);
+  n.held_messages.clear();
+  for (Arrival<raft::Message>& a : held) {
+    if (violation_ || n.status != SimNode::Status::up) return;
+    deliver(a);
+  }
+  if (n.sync_held && !violation_ && n.status == SimNode::Status::up) {
+    n.sync_held = false;
+    on_sync(n);
+    touched(n);
+  }
+  if (n.tick_held && !violation_ && n.status == SimNode::Status::up) {
+    n.tick_held = false;
+    tick_node(n);  // the timer expired long ago: it fires once, now
+  }
 }
 
 inline void Cluster::process_ready(SimNode& n) {
@@ -209,11 +261,18 @@ inline void Cluster::send_message(SimNode& from, raft::Message m) {
       if (const raft::Progress* pr = from.core->progress(m.to))
         m.commit = std::max(m.commit, pr->match);
   }
+  note_sent(from, m);
   TraceEvent ev;
   ev.time = clock_.now();
   describe_message(ev, m);
   const NodeId to = m.to;
-  const SendReport rep = net_.send(from.id, to, std::move(m));
+  sim_duration extra = 0;
+  if (opt_.mix.election_delay_max > 0 &&
+      (m.type == raft::MessageType::vote || m.type == raft::MessageType::pre_vote ||
+       m.type == raft::MessageType::vote_response ||
+       m.type == raft::MessageType::pre_vote_response))
+    extra = lease_rng_.between(0, opt_.mix.election_delay_max);
+  const SendReport rep = net_.send(from.id, to, std::move(m), extra);
   if (rep.fate == SendFate::queued) {
     ev.kind = TraceKind::send;
     if (rep.copies == 2) ev.note = "duplicated";

@@ -18,9 +18,11 @@ inline Cluster::Cluster(SimOptions options)
       rng_(mix_seed(opt_.seed, 1)),
       fault_rng_(mix_seed(opt_.seed, 2)),
       client_rng_(mix_seed(opt_.seed, 3)),
+      lease_rng_(mix_seed(opt_.seed, 5)),
       net_(clock_, mix_seed(opt_.seed, 4)),
       trace_(200, opt_.verbose) {
   pre_vote_ = rng_.chance(0.8);
+  check_quorum_ = !lease_rng_.chance(opt_.mix.no_check_quorum);
   for (NodeId id = 1; id <= opt_.nodes; ++id) founding_.voters.push_back(id);
   // Two spare nodes for membership changes, started only when added.
   const std::size_t total = opt_.nodes + 2;
@@ -46,17 +48,27 @@ inline void Cluster::dispatch(Event& ev) {
     case Event::Kind::tick: {
       SimNode& n = node(ev.node);
       if (n.status != SimNode::Status::up || n.incarnation != ev.a) return;
-      n.core->tick();
-      if (n.core->has_ready()) trace_.note(clock_.now(), TraceKind::tick, n.id, "");
-      touched(n);
-      schedule(n.tick_period, Event{Event::Kind::tick, n.id, n.incarnation});
+      if (paused(n)) {
+        n.tick_held = true;
+        return;
+      }
+      tick_node(n);
       return;
     }
     case Event::Kind::sync: {
       SimNode& n = node(ev.node);
       if (n.status != SimNode::Status::up || n.incarnation != ev.a) return;
+      if (paused(n)) {
+        n.sync_held = true;  // the disk finished; the event loop hears of it when it runs
+        return;
+      }
       on_sync(n);
       touched(n);
+      return;
+    }
+    case Event::Kind::resume: {
+      SimNode& n = node(ev.node);
+      if (n.status == SimNode::Status::up && n.incarnation == ev.a) resume_node(n);
       return;
     }
     case Event::Kind::restart: {

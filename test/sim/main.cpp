@@ -49,9 +49,10 @@ struct Args {
                "mixes:",
                problem.c_str());
   for (const FaultMix& m : fault_mixes()) std::fprintf(stderr, " %s", m.name.c_str());
-  std::fprintf(
-      stderr,
-      "\nbugs: vote-twice read-without-confirmation ack-before-persist commit-uncommitted\n");
+  for (const FaultMix& m : extra_fault_mixes()) std::fprintf(stderr, " %s", m.name.c_str());
+  std::fprintf(stderr,
+               "\nbugs: vote-twice read-without-confirmation ack-before-persist commit-uncommitted"
+               " no-stickiness tick-lease\n");
   std::exit(2);
 }
 

@@ -22,12 +22,22 @@ struct FaultMix {
   sim_duration delay_max = sim_ms(2);
   double spike = 0.0;
   // Relative weights of the fault-scheduler actions.
-  unsigned w_net = 0;        ///< re-draw drop / duplicate / delay
-  unsigned w_partition = 0;  ///< symmetric split, one-way cut or isolation
-  unsigned w_heal = 0;       ///< remove every partition
-  unsigned w_crash = 0;      ///< crash a node (restarted later from durable state)
-  unsigned w_member = 0;     ///< add learner / promote / remove / re-add
-  unsigned w_transfer = 0;   ///< leader transfer
+  unsigned w_net = 0;         ///< re-draw drop / duplicate / delay
+  unsigned w_partition = 0;   ///< symmetric split, one-way cut or isolation
+  unsigned w_heal = 0;        ///< remove every partition
+  unsigned w_crash = 0;       ///< crash a node (restarted later from durable state)
+  unsigned w_member = 0;      ///< add learner / promote / remove / re-add
+  unsigned w_transfer = 0;    ///< leader transfer
+  unsigned w_pause = 0;       ///< freeze a node's event loop (VM pause, SIGSTOP, starvation)
+  unsigned w_clock_jump = 0;  ///< move a node's clock forward
+  /// Vote and pre-vote requests and their responses take up to this much longer than other
+  /// messages (elections that straddle leader contact).
+  sim_duration election_delay_max = 0;
+  /// How long a paused event loop stays frozen: up to this (past an election timeout).
+  sim_duration pause_max = sim_ms(300);
+  /// Probability that a run has check-quorum off (and hence no leader stickiness and no lease
+  /// reads); otherwise it is on.
+  double no_check_quorum = 0.0;
   /// The state machine snapshots (and the log compacts) every N applied entries, N drawn in
   /// [snapshot_min, snapshot_max] per node.
   std::uint32_t snapshot_min = 16;
@@ -128,9 +138,39 @@ struct FaultMix {
   return mixes;
 }
 
+/// Mixes that seeds do not cycle through (so that adding one does not change what an existing
+/// seed replays); run them with --mix NAME.
+[[nodiscard]] inline const std::vector<FaultMix>& extra_fault_mixes() {
+  static const std::vector<FaultMix> mixes = [] {
+    std::vector<FaultMix> v;
+    // Leases under pressure: short, frequent partitions and one-way cuts, slow election
+    // messages, frozen event loops and clock jumps, check-quorum on or off.
+    FaultMix lease;
+    lease.name = "lease";
+    lease.drop_max = 0.05;
+    lease.delay_max = sim_ms(30);
+    lease.w_net = 1;
+    lease.w_partition = 4;
+    lease.w_heal = 3;
+    lease.w_crash = 1;
+    lease.w_transfer = 1;
+    lease.w_pause = 2;
+    lease.w_clock_jump = 1;
+    lease.election_delay_max = sim_ms(30);
+    lease.sync_delay_max = sim_ms(4);
+    lease.fault_every = sim_ms(40);
+    lease.no_check_quorum = 0.25;
+    v.push_back(lease);
+    return v;
+  }();
+  return mixes;
+}
+
 /// The mix called `name`, if any.
 [[nodiscard]] inline std::optional<FaultMix> find_mix(std::string_view name) {
   for (const FaultMix& m : fault_mixes())
+    if (m.name == name) return m;
+  for (const FaultMix& m : extra_fault_mixes())
     if (m.name == name) return m;
   return std::nullopt;
 }
@@ -150,6 +190,12 @@ enum class Injection : std::uint8_t {
   /// Leaders advertise their whole log as committed to followers (commit index = the last
   /// index each message carries), so followers apply entries that were never committed.
   commit_uncommitted,
+  /// Every other node runs without check-quorum, so it keeps no promise to a leader it
+  /// acknowledged, while the others still serve lease reads that count on such promises.
+  no_stickiness,
+  /// Leases are judged by the core's tick count alone, not anchored to the clock: a frozen
+  /// event loop stretches them.
+  tick_lease,
 };
 
 [[nodiscard]] constexpr std::string_view to_string(Injection i) noexcept {
@@ -159,6 +205,8 @@ enum class Injection : std::uint8_t {
     case Injection::read_without_confirmation: return "read-without-confirmation";
     case Injection::ack_before_persist: return "ack-before-persist";
     case Injection::commit_uncommitted: return "commit-uncommitted";
+    case Injection::no_stickiness: return "no-stickiness";
+    case Injection::tick_lease: return "tick-lease";
   }
   return "?";
 }
@@ -166,7 +214,8 @@ enum class Injection : std::uint8_t {
 /// Parses an injection name (as printed by to_string).
 [[nodiscard]] inline std::optional<Injection> parse_injection(std::string_view s) {
   for (Injection i : {Injection::none, Injection::vote_twice, Injection::read_without_confirmation,
-                      Injection::ack_before_persist, Injection::commit_uncommitted})
+                      Injection::ack_before_persist, Injection::commit_uncommitted,
+                      Injection::no_stickiness, Injection::tick_lease})
     if (to_string(i) == s) return i;
   return std::nullopt;
 }

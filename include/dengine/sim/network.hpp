@@ -99,8 +99,9 @@ class Network {
   /// The current fault settings.
   [[nodiscard]] const NetworkFaults& faults() const noexcept { return faults_; }
 
-  /// Sends `message` from `from` to `to` at the clock's current time.
-  SendReport send(NodeId from, NodeId to, M message) {
+  /// Sends `message` from `from` to `to` at the clock's current time. `extra_delay` is added
+  /// to the drawn delay (e.g. to slow down one kind of message).
+  SendReport send(NodeId from, NodeId to, M message, sim_duration extra_delay = 0) {
     SendReport report;
     report.id = next_id_++;
     ++stats_.sent;
@@ -116,14 +117,14 @@ class Network {
     }
     const bool twice = rng_.chance(faults_.duplicate);
     const sim_time now = clock_->now();
-    Envelope<M> env{report.id, from, to, now, now + draw_delay(), false, {}};
+    Envelope<M> env{report.id, from, to, now, now + draw_delay() + extra_delay, false, {}};
     report.first_arrival = env.deliver_at;
     report.copies = 1;
     if (twice) {
       Envelope<M> copy = env;
       copy.message = message;
       copy.duplicate = true;
-      copy.deliver_at = now + draw_delay();
+      copy.deliver_at = now + draw_delay() + extra_delay;
       report.first_arrival = std::min(report.first_arrival, copy.deliver_at);
       report.copies = 2;
       ++stats_.duplicated;
