@@ -154,6 +154,7 @@ struct FaultMix {
     lease.w_heal = 3;
     lease.w_crash = 1;
     lease.w_transfer = 1;
+    lease.w_member = 1;
     lease.w_pause = 2;
     lease.w_clock_jump = 1;
     lease.election_delay_max = sim_ms(30);
