@@ -101,6 +101,35 @@ inline std::vector<std::pair<std::string, std::string>> store_image(const memory
   return out;
 }
 
+inline void KvCluster::check_lease_overlap() {
+  if (lease_overlap_seen_) return;
+  const Member* newest = nullptr;
+  Term newest_term = 0;
+  for (const auto& m : members_) {
+    if (!m->up()) continue;
+    const node::NodeStatus s = m->replica->node().status();
+    if (s.role == raft::Role::leader && (newest == nullptr || s.term > newest_term)) {
+      newest = m.get();
+      newest_term = s.term;
+    }
+  }
+  if (newest == nullptr) return;
+  for (const auto& m : members_) {
+    if (m.get() == newest || !m->up()) continue;
+    const node::NodeStatus s = m->replica->node().status();
+    if (s.role != raft::Role::leader || s.term >= newest_term) continue;
+    if (auto index = m->replica->node().lease_read_index()) {
+      lease_overlap_seen_ = true;
+      violation("lease overlap", "n" + std::to_string(m->id) + " (leader of term " +
+                                     std::to_string(s.term) + ") would serve a lease read at " +
+                                     std::to_string(*index) + " while n" +
+                                     std::to_string(newest->id) + " leads term " +
+                                     std::to_string(newest_term));
+      return;
+    }
+  }
+}
+
 inline void KvCluster::check_all() {
   for (auto& m : members_) {
     if (!m->up()) {

@@ -296,6 +296,9 @@ class KvCluster {
   bool live_write(sim_time deadline);
 
   // ---- kv_checks.hpp ----
+  /// After every event: no replica may hold a lease (lease_read_index() answers) while it leads
+  /// a lower term than another replica that leads.
+  void check_lease_overlap();
   void check_all();
   void check_replicas_agree(std::vector<std::map<kv::Revision, std::vector<kv::Event>>>& hist);
   void check_linearizable();
@@ -320,6 +323,7 @@ class KvCluster {
   bool faults_on_ = true;
   bool clients_on_ = true;
   bool stopping_ = false;
+  bool lease_overlap_seen_ = false;  // reported once per run
   sim_time heal_at_ = 0;
   std::vector<RoleChange> roles_;
   std::vector<RevokeAppend> revokes_;

@@ -21,6 +21,7 @@ inline void KvCluster::drain_tick() {
 }
 
 inline KvRunResult KvCluster::run() {
+  executor_.after_each([this] { check_lease_overlap(); });
   for (auto& m : members_) open(*m);
   executor_.post_after(std::chrono::microseconds(opt_.fault_every), [this] { fault_event(); });
   for (auto& c : clients_) {
@@ -92,6 +93,7 @@ inline KvRunResult KvCluster::run() {
         violation("stop", "n" + std::to_string(m->id) + ": " + r.error().message());
     }
   }
+  executor_.after_each({});
   result_.trace = trace_.lines();
   return result_;
 }

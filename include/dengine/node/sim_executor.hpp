@@ -39,15 +39,19 @@ class SimExecutor {
     queue_.push(at < clock_.now() ? clock_.now() : at, std::move(t));
   }
 
-  /// Runs the next event (advancing the clock to its time). False when none is scheduled.
+  /// Runs the next event (advancing the clock to its time), then the after-each hook. False
+  /// when none is scheduled.
   bool run_one() {
     if (queue_.empty()) return false;
     auto ev = queue_.pop();
     clock_.advance_to(ev.time);
     ++executed_;
     ev.value();
+    if (after_each_) after_each_();
     return true;
   }
+  /// Runs `hook` after every event from now on (a simulator's invariant checks); empty: none.
+  void after_each(unique_function<void()> hook) { after_each_ = std::move(hook); }
   /// Runs every event scheduled up to `t`, then moves the clock to `t`.
   void run_until(sim::sim_time t) {
     while (!queue_.empty() && queue_.next_time() <= t) run_one();
@@ -80,6 +84,7 @@ class SimExecutor {
   sim::VirtualClock clock_;
   sim::EventQueue<task> queue_;
   std::uint64_t executed_ = 0;
+  unique_function<void()> after_each_;
 };
 
 /// The virtual-time Clock: reads a SimExecutor's time. Selects the deterministic arrangement.
