@@ -120,11 +120,10 @@ inline void KvCluster::check_lease_overlap() {
     if (s.role != raft::Role::leader || s.term >= newest_term) continue;
     if (auto index = m->replica->node().lease_read_index()) {
       lease_overlap_seen_ = true;
-      violation("lease overlap", "n" + std::to_string(m->id) + " (leader of term " +
-                                     std::to_string(s.term) + ") would serve a lease read at " +
-                                     std::to_string(*index) + " while n" +
-                                     std::to_string(newest->id) + " leads term " +
-                                     std::to_string(newest_term));
+      violation("lease overlap",
+                "n" + std::to_string(m->id) + " (leader of term " + std::to_string(s.term) +
+                    ") would serve a lease read at " + std::to_string(*index) + " while n" +
+                    std::to_string(newest->id) + " leads term " + std::to_string(newest_term));
       return;
     }
   }

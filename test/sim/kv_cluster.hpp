@@ -206,6 +206,11 @@ struct Member {
   /// Declared after the replica: destroyed before it (a stream cancels on its replica's hub).
   std::optional<engine::WatchStream> watch;
   std::size_t segment = 0;  ///< index of the current watch segment in KvCluster::segments_
+  /// Its removal from the configuration committed: its process was stopped, and stays down
+  /// until it is added back (its disk is kept).
+  bool removed = false;
+  /// Started for an add-learner proposal that has not reached the configuration yet.
+  bool joining = false;
   bool up() const noexcept { return replica != nullptr; }
 };
 
@@ -274,6 +279,16 @@ class KvCluster {
   void fault_partition();
   void fault_crash();
   void fault_transfer();
+  void fault_membership();
+  /// Proposes `change` at the leader (one change at a time); `why` goes to the trace.
+  void propose_change(Member& leader, raft::ConfigChange change, const char* why);
+  /// A replica applied a membership change: the newest one (by index) is the configuration.
+  void on_membership(NodeId id, const node::MembershipChange& change);
+  /// The operator's reconciliation: stops the processes of members whose removal committed.
+  void reconcile();
+  /// After the heal: adds back every replica that is not in the configuration.
+  void readd_tick();
+  [[nodiscard]] bool all_in_config() const;
   void heal();
   void start_watch(Member& m, kv::Revision from);
   /// Takes what the member's watcher queued; if the hub cancelled it and `rewatch`, watches
@@ -324,6 +339,10 @@ class KvCluster {
   bool clients_on_ = true;
   bool stopping_ = false;
   bool lease_overlap_seen_ = false;  // reported once per run
+  /// The configuration as of the newest membership change any replica applied.
+  Membership config_;
+  LogIndex config_index_ = 0;
+  bool change_in_flight_ = false;
   sim_time heal_at_ = 0;
   std::vector<RoleChange> roles_;
   std::vector<RevokeAppend> revokes_;

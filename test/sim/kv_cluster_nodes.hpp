@@ -23,6 +23,7 @@ inline KvCluster::KvCluster(const KvSimOptions& options)
     auto m = std::make_unique<Member>();
     m->id = id;
     members_.push_back(std::move(m));
+    config_.voters.push_back(id);
   }
   for (std::size_t i = 0; i < opt_.clients; ++i) {
     auto c = std::make_unique<ClientState>();
@@ -65,6 +66,9 @@ inline engine::EngineConfig KvCluster::config_for(const Member& m) {
   c.housekeeping_interval = std::chrono::milliseconds(50);
   c.callbacks.on_leader_change = [this, id = m.id](const node::LeaderChange& change) {
     on_role(id, change);
+  };
+  c.callbacks.on_membership_change = [this, id = m.id](const node::MembershipChange& change) {
+    on_membership(id, change);
   };
   return c;
 }
@@ -132,7 +136,7 @@ inline void KvCluster::take_down(Member& m, Down how) {
 
 inline std::size_t KvCluster::down_count() const {
   std::size_t n = 0;
-  for (const auto& m : members_) n += m->up() ? 0 : 1;
+  for (const auto& m : members_) n += m->up() || m->removed ? 0 : 1;
   return n;
 }
 
@@ -163,8 +167,9 @@ inline void KvCluster::on_role(NodeId id, const node::LeaderChange& change) {
 
 inline void KvCluster::fault_event() {
   if (!faults_on_ || stopping_) return;
-  const unsigned weights[] = {opt_.w_net, opt_.w_partition, opt_.w_heal, opt_.w_crash,
-                              opt_.w_transfer};
+  reconcile();
+  const unsigned weights[] = {opt_.w_net,   opt_.w_partition, opt_.w_heal,
+                              opt_.w_crash, opt_.w_transfer,  opt_.w_member};
   unsigned total = 0;
   for (unsigned w : weights) total += w;
   if (total > 0) {
@@ -181,7 +186,8 @@ inline void KvCluster::fault_event() {
         }
         break;
       case 3: fault_crash(); break;
-      default: fault_transfer(); break;
+      case 4: fault_transfer(); break;
+      default: fault_membership(); break;
     }
   }
   executor_.post_after(
@@ -204,7 +210,7 @@ inline void KvCluster::fault_net() {
 
 inline void KvCluster::fault_partition() {
   std::vector<NodeId> ids;
-  for (NodeId id = 1; id <= opt_.nodes; ++id) ids.push_back(id);
+  for (const auto& m : members_) ids.push_back(m->id);
   fault_rng_.shuffle(std::span<NodeId>(ids));
   const std::size_t side = fault_rng_.between(1, ids.size() / 2);
   std::vector<NodeId> a(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(side));
@@ -244,7 +250,8 @@ inline void KvCluster::fault_crash() {
   executor_.post_after(std::chrono::microseconds(fault_rng_.between(sim_ms(20), sim_ms(600))),
                        [this, id = m.id, incarnation] {
                          Member& mm = member(id);
-                         if (!stopping_ && !mm.up() && mm.incarnation == incarnation) open(mm);
+                         if (!stopping_ && !mm.up() && !mm.removed && mm.incarnation == incarnation)
+                           open(mm);
                        });
 }
 
@@ -263,13 +270,120 @@ inline void KvCluster::fault_transfer() {
   });
 }
 
+inline void KvCluster::fault_membership() {
+  Member* l = leader();
+  if (l == nullptr || change_in_flight_) return;
+  std::vector<raft::ConfigChange> options;
+  using Kind = raft::ConfigChange::Kind;
+  // A new replica (one beyond the founders), or a removed one back with its old disk.
+  if (members_.size() == opt_.nodes) options.push_back({Kind::add_learner, opt_.nodes + 1, {}});
+  for (const auto& m : members_) {
+    if (!config_.contains(m->id)) options.push_back({Kind::add_learner, m->id, {}});
+    if (config_.is_learner(m->id)) {
+      options.push_back({Kind::add_voter, m->id, {}});
+      options.push_back({Kind::remove, m->id, {}});
+    }
+    // Never below the founding size: the fault scheduler's bound on replicas down assumes it.
+    if (config_.is_voter(m->id) && config_.voters.size() > opt_.nodes && m.get() != l)
+      options.push_back({Kind::remove, m->id, {}});
+  }
+  if (options.empty()) return;
+  const raft::ConfigChange change = options[fault_rng_.below(options.size())];
+  if (change.kind == Kind::add_learner) {
+    if (change.node > members_.size()) {
+      auto m = std::make_unique<Member>();
+      m->id = change.node;
+      members_.push_back(std::move(m));
+    }
+    Member& m = member(change.node);
+    // The operator starts the new member's process first; it waits to be added.
+    m.removed = false;
+    m.joining = true;
+    if (!m.up()) open(m);
+    if (!m.up()) return;
+  }
+  propose_change(*l, change, "fault");
+}
+
+inline void KvCluster::propose_change(Member& l, raft::ConfigChange change, const char* why) {
+  using Kind = raft::ConfigChange::Kind;
+  const char* kind = change.kind == Kind::add_learner ? "add learner"
+                     : change.kind == Kind::add_voter ? "promote"
+                                                      : "remove";
+  note(TraceKind::fault, l.id,
+       std::string(why) + ": " + kind + " n" + std::to_string(change.node) + " proposed");
+  change_in_flight_ = true;
+  l.replica->node().change_membership(
+      change, [this, from = l.id, node = change.node, kind](result<Membership> r) {
+        change_in_flight_ = false;
+        if (!r) {
+          note(TraceKind::fault, from,
+               std::string(kind) + " n" + std::to_string(node) + ": " + r.error().message());
+        }
+      });
+}
+
+inline void KvCluster::on_membership(NodeId id, const node::MembershipChange& change) {
+  if (change.index <= config_index_) return;
+  config_index_ = change.index;
+  config_ = change.membership;
+  std::string text = "configuration at " + std::to_string(change.index) + ": voters";
+  for (NodeId v : config_.voters) text += " n" + std::to_string(v);
+  if (!config_.learners.empty()) text += ", learners";
+  for (NodeId v : config_.learners) text += " n" + std::to_string(v);
+  note(TraceKind::commit, id, text);
+  for (auto& m : members_)
+    if (config_.contains(m->id)) m->joining = false;
+  // Not from inside a replica's callback: a replica must not stop itself from its applier.
+  executor_.post([this] { reconcile(); });
+}
+
+inline void KvCluster::reconcile() {
+  if (stopping_) return;
+  for (auto& m : members_) {
+    if (config_.contains(m->id) || m->joining || m->removed) continue;
+    // Its removal committed: the operator stops its process (its disk stays).
+    m->removed = true;
+    if (m->up()) {
+      note(TraceKind::fault, m->id, "removed from the configuration: stopping it");
+      take_down(*m, Down::stop);
+    }
+  }
+}
+
+inline bool KvCluster::all_in_config() const {
+  for (const auto& m : members_)
+    if (!config_.contains(m->id)) return false;
+  return true;
+}
+
+inline void KvCluster::readd_tick() {
+  if (stopping_) return;
+  // Runs until the end: a removal proposed before the heal may still commit after it.
+  Member* l = leader();
+  if (l != nullptr && !change_in_flight_ && !all_in_config()) {
+    for (auto& m : members_) {
+      if (config_.contains(m->id)) continue;
+      m->removed = false;
+      m->joining = true;
+      if (!m->up()) open(*m);
+      if (m->up()) propose_change(*l, {raft::ConfigChange::Kind::add_learner, m->id, {}}, "heal");
+      break;
+    }
+  }
+  executor_.post_after(std::chrono::milliseconds(50), [this] { readd_tick(); });
+}
+
 inline void KvCluster::heal() {
   faults_on_ = false;
   net_.net().heal();
   net_.net().set_faults(NetworkFaults{});
   note(TraceKind::fault, no_node, "heal: network whole, every replica restarted");
   for (auto& m : members_)
-    if (!m->up()) open(*m);
+    if (!m->up() && !m->removed) open(*m);
+  // Every replica the run started ends as a member again, so that the end checks compare
+  // them all.
+  readd_tick();
 }
 
 // ---- watchers ----

@@ -4,7 +4,7 @@
 // (kv_checks.hpp). See docs/simulation.md, "The KV stack under simulation".
 //
 //   dengine-sim-kv --seeds N [--first F] [--seed S] [--nodes 3|5] [--seed-file PATH]
-//                  [--fault-seconds T] [--inject BUG --expect INV[,INV...]]
+//                  [--fault-seconds T] [--membership] [--inject BUG --expect INV[,INV...]]
 //                  [--verbose]
 //
 // Prints, for each failing seed, its violations, the command that replays it and the last
@@ -34,6 +34,7 @@ struct Args {
   std::optional<std::uint64_t> seed;
   std::size_t nodes = 0;
   std::uint64_t fault_seconds = 0;  // 0: the default fault phase
+  bool membership = false;          // membership changes during the faults
   std::vector<std::string> seed_files;
   KvInjection inject = KvInjection::none;
   std::vector<std::string> expect;  // checks that must catch the injected bug
@@ -44,7 +45,7 @@ struct Args {
   std::fprintf(stderr,
                "dengine-sim-kv: %s\n"
                "usage: dengine-sim-kv --seeds N [--first F] [--seed S] [--nodes 3|5]\n"
-               "                      [--seed-file PATH] [--fault-seconds T]\n"
+               "                      [--seed-file PATH] [--fault-seconds T] [--membership]\n"
                "                      [--inject BUG --expect INV[,INV...]]\n"
                "                      [--verbose]\n"
                "bugs: stale-reads skip-watch-event early-revoke\n",
@@ -81,6 +82,8 @@ Args parse(int argc, char** argv) {
     } else if (flag == "--fault-seconds") {
       a.fault_seconds = parse_number(flag, value());
       if (a.fault_seconds == 0 || a.fault_seconds > 3600) usage("--fault-seconds must be 1..3600");
+    } else if (flag == "--membership") {
+      a.membership = true;
     } else if (flag == "--seed-file") {
       a.seed_files.emplace_back(value());
     } else if (flag == "--inject") {
@@ -158,6 +161,7 @@ int main(int argc, char** argv) try {
     o.verbose = args.verbose;
     o.inject = args.inject;
     if (args.fault_seconds != 0) o.fault_phase = dengine::sim::sim_s(args.fault_seconds);
+    if (args.membership) o.w_member = 2;
     KvRunResult r;
     {
       KvCluster cluster(o);
@@ -196,6 +200,7 @@ int main(int argc, char** argv) try {
       if (args.nodes != 0) replay += " --nodes " + std::to_string(args.nodes);
       if (args.fault_seconds != 0)
         replay += " --fault-seconds " + std::to_string(args.fault_seconds);
+      if (args.membership) replay += " --membership";
       if (args.inject != KvInjection::none)
         replay += std::string(" --inject ") + to_string(args.inject);
       std::printf("  replay: %s\n", replay.c_str());

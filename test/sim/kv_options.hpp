@@ -58,6 +58,9 @@ struct KvSimOptions {
   unsigned w_heal = 1;
   unsigned w_crash = 0;
   unsigned w_transfer = 0;
+  /// Membership changes (--membership): add a new replica or a removed one back as a learner,
+  /// promote a learner, remove a voter (never below `nodes` voters) or a learner.
+  unsigned w_member = 0;
   /// Probability that a crash is a power loss (unsynced log data and the KV store are lost)
   /// rather than a process crash (the OS keeps both). Always 0 with MemFirst, which does not
   /// promise to survive a power loss of a majority.

@@ -66,7 +66,7 @@ inline KvRunResult KvCluster::run() {
   // Converged: one leader every replica knows, everything committed applied everywhere.
   auto converged = [this] {
     Member* l = leader();
-    if (l == nullptr) return false;
+    if (l == nullptr || !all_in_config()) return false;
     const node::NodeStatus ls = l->replica->node().status();
     for (auto& m : members_) {
       if (!m->up()) return false;
