@@ -131,8 +131,9 @@ class DriverRig {
 };
 
 node::ReadJob<CounterMachine> probe_read() {
-  return node::ReadJob<CounterMachine>([](const CounterMachine& m) { return m.get("x"); },
-                                       node::Completion<std::int64_t>([](result<std::int64_t>) {}));
+  return node::ReadJob<CounterMachine>(
+      [](const CounterMachine& m) { return m.get("x"); },
+      node::Completion<std::int64_t>([](const result<std::int64_t>&) {}));
 }
 
 TEST_CASE("driver: a stalled event loop does not stretch the lease") {
