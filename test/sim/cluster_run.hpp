@@ -21,7 +21,7 @@ inline Cluster::Cluster(SimOptions options)
       lease_rng_(mix_seed(opt_.seed, 5)),
       net_(clock_, mix_seed(opt_.seed, 4)),
       trace_(200, opt_.verbose) {
-  pre_vote_ = rng_.chance(0.8);
+  pre_vote_ = rng_.chance(opt_.mix.pre_vote);
   check_quorum_ = !lease_rng_.chance(opt_.mix.no_check_quorum);
   for (NodeId id = 1; id <= opt_.nodes; ++id) founding_.voters.push_back(id);
   // Two spare nodes for membership changes, started only when added.
