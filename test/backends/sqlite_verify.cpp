@@ -226,6 +226,41 @@ TEST_CASE("sqlite: without verify_on_open a damaged KV record is caught by the r
   CONF_REQUIRE_OK(verify(dir.path()));
 }
 
+TEST_CASE("sqlite: without verify_on_open a damaged key is caught by the read that misses it") {
+  // A key whose bytes changed no longer answers to its old name. Per-row checksums alone would
+  // let get() answer "absent" and a scan skip it; the neighbour checks read the damaged row.
+  TempDir dir("dengine-sqlite-keyflip-");
+  {
+    auto store = CONF_VALUE(KvStore::open(dir.path()));
+    WriteBatch b;
+    for (const char* k : {"KEY-MARKER-0000", "KEY-MARKER-0001", "KEY-MARKER-0002"}) b.put(k, "v");
+    CONF_REQUIRE_OK(store.write(b, 1));
+  }
+  std::string bytes = read_file(db_file(dir));
+  const auto at = bytes.find("KEY-MARKER-0001");
+  REQUIRE(at != std::string::npos);
+  REQUIRE(bytes.find("KEY-MARKER-0001", at + 1) == std::string::npos);
+  // The last byte changes: "...0001" becomes "...000/" (sorts below "...0000") or "...0003"
+  // (above "...0002"), its cell staying where it was in the leaf.
+  SUBCASE("damaged into a smaller key") { bytes[at + 14] = '/'; }
+  SUBCASE("damaged into a larger key") { bytes[at + 14] = '3'; }
+  {
+    std::ofstream out(db_file(dir), std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  CONF_REQUIRE_ERROR(errc::storage_corrupt, KvStore::open(dir.path()));
+  Options light;
+  light.verify_on_open = false;
+  auto store = CONF_VALUE(KvStore::open(dir.path(), light));
+  auto got = store.get("KEY-MARKER-0001");
+  CONF_REQUIRE_ERROR(errc::storage_corrupt, got);
+  CHECK(contains(got.error().detail, "checksum mismatch"));
+  CHECK(contains(got.error().detail, db_file(dir).string()));
+  auto scan = store.scan("KEY-MARKER-0001", "KEY-MARKER-0002",
+                         [](std::string_view, std::string_view) { return true; });
+  CONF_REQUIRE_ERROR(errc::storage_corrupt, scan);
+}
+
 TEST_CASE("sqlite: create_if_missing=false refuses a missing database, creating nothing") {
   TempDir dir("dengine-sqlite-nocreate-");
   Options o;
@@ -305,6 +340,30 @@ TEST_CASE("sqlite: a damaged separator key in an interior page is found at open"
   auto v = verify(dir.path());
   CONF_REQUIRE_ERROR(errc::storage_corrupt, v);
   CHECK(contains(v.error().detail, "integrity_check"));
+  // Opened without the check, every lookup either finds its key or fails: the seeks that the
+  // damaged separator misroutes land next to rows that are not where they should be.
+  Options light;
+  light.verify_on_open = false;
+  auto store = CONF_VALUE(KvStore::open(dir.path(), light));
+  int found = 0;
+  int refused = 0;
+  int absent = 0;
+  for (int i = 0; i < 5000; ++i) {
+    char key[16];
+    std::snprintf(key, sizeof key, "key-%06d", i);
+    auto got = store.get(key);
+    if (!got) {
+      CHECK(got.error() == errc::storage_corrupt);
+      ++refused;
+    } else if (got.value().has_value()) {
+      ++found;
+    } else {
+      ++absent;
+    }
+  }
+  CHECK(absent == 0);
+  CHECK(refused > 0);
+  MESSAGE("misrouted lookups: " << refused << " refused, " << found << " found");
 }
 
 }  // namespace

@@ -101,7 +101,7 @@ class Database {
     db.file_ = file;
     db.busy_timeout_ = busy_timeout;
     sqlite3* raw = nullptr;
-    const int rc = sqlite3_open_v2(file.c_str(), &raw, flags, nullptr);
+    const int rc = sqlite3_open_v2(file.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
     db.db_.reset(raw);  // owned even on failure (sqlite3_open_v2 may still allocate a handle)
     if (rc != SQLITE_OK) return db.failure(rc, "sqlite3_open_v2");
     sqlite3_extended_result_codes(raw, 1);

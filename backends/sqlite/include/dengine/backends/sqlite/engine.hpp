@@ -63,13 +63,12 @@ inline constexpr LogIndex max_index =
 /// read, and the entry type.
 inline result<void> check_entry(const Database& db, const Statement& stmt, LogIndex index,
                                 int first, int data_col) {
-  const std::string row = record::log_row(index);
-  for (int c = first; c < first + 4; ++c)
-    if (stmt.column_type(c) != SQLITE_INTEGER)
-      return record::corrupt(db.file(),
-                             row + ": columns of the wrong type (the record is damaged)");
-  if (data_col >= 0 && stmt.column_type(data_col) != SQLITE_BLOB)
-    return record::corrupt(db.file(), row + ": its data is not a blob (the record is damaged)");
+  // The row's name is built only for an error: this runs for every entry read.
+  bool typed = data_col < 0 || stmt.column_type(data_col) == SQLITE_BLOB;
+  for (int c = first; c < first + 4; ++c) typed = typed && stmt.column_type(c) == SQLITE_INTEGER;
+  if (!typed)
+    return record::corrupt(
+        db.file(), record::log_row(index) + ": columns of the wrong type (the record is damaged)");
   const std::int64_t term = stmt.column_int64(first);
   const std::int64_t type = stmt.column_int64(first + 1);
   const std::int64_t data_crc = stmt.column_int64(first + 2);
@@ -77,14 +76,15 @@ inline result<void> check_entry(const Database& db, const Statement& stmt, LogIn
   const std::uint32_t computed =
       record::log_crc(static_cast<std::int64_t>(index), term, type, data_crc);
   if (stored != static_cast<std::int64_t>(computed))
-    return record::crc_mismatch(db.file(), row, stored, computed);
+    return record::crc_mismatch(db.file(), record::log_row(index), stored, computed);
   if (data_col >= 0) {
     const std::uint32_t data = crc32c::value(stmt.column_blob(data_col));
     if (data_crc != static_cast<std::int64_t>(data))
-      return record::crc_mismatch(db.file(), row + " data", data_crc, data);
+      return record::crc_mismatch(db.file(), record::log_row(index) + " data", data_crc, data);
   }
   if (type < 0 || type > static_cast<std::int64_t>(EntryType::config_change))
-    return record::corrupt(db.file(), row + ": unknown entry type " + std::to_string(type));
+    return record::corrupt(db.file(),
+                           record::log_row(index) + ": unknown entry type " + std::to_string(type));
   return success();
 }
 

@@ -175,18 +175,18 @@ inline void log(const Database& db, Problems& p, bool with_data) {
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) return sqlite_failure(db, p, rc, "reading table raft_log");
     const LogIndex index = s.column_u64(0);
-    const std::string row = record::log_row(index);
+    auto row = [index] { return record::log_row(index); };  // built only for a problem
     bool typed = true;
     for (int c = 1; c <= 4; ++c) typed = typed && s.column_type(c) == SQLITE_INTEGER;
     if (with_data) typed = typed && s.column_type(5) == SQLITE_BLOB;
     if (!typed) {
-      p.add(row + ": columns of the wrong type (the record is damaged)");
+      p.add(row() + ": columns of the wrong type (the record is damaged)");
       continue;
     }
     const std::int64_t stored = s.column_int64(4);
     walked.add(static_cast<std::uint32_t>(stored));
     if (bounded && index != expected)
-      p.add(row + ": " +
+      p.add(row() + ": " +
             (index > expected
                  ? "entries " + std::to_string(expected) + " to " + std::to_string(index - 1) +
                        " are missing (a gap in the log)"
@@ -195,23 +195,23 @@ inline void log(const Database& db, Problems& p, bool with_data) {
     const std::uint32_t computed =
         record::log_crc(s.column_int64(0), s.column_int64(1), s.column_int64(2), s.column_int64(3));
     if (stored != static_cast<std::int64_t>(computed)) {
-      p.add(text(db, record::crc_mismatch(db.file(), row, stored, computed)));
+      p.add(text(db, record::crc_mismatch(db.file(), row(), stored, computed)));
       continue;
     }
     if (with_data) {
       const std::uint32_t data_crc = crc32c::value(s.column_blob(5));
       if (s.column_int64(3) != static_cast<std::int64_t>(data_crc)) {
-        p.add(
-            text(db, record::crc_mismatch(db.file(), row + " data", s.column_int64(3), data_crc)));
+        p.add(text(db,
+                   record::crc_mismatch(db.file(), row() + " data", s.column_int64(3), data_crc)));
         continue;
       }
     }
     const std::int64_t type = s.column_int64(2);
     if (type < 0 || type > static_cast<std::int64_t>(EntryType::config_change))
-      p.add(row + ": unknown entry type " + std::to_string(type));
+      p.add(row() + ": unknown entry type " + std::to_string(type));
     const Term term = s.column_u64(1);
     if (term < previous_term)
-      p.add(row + ": term " + std::to_string(term) + " is below the term " +
+      p.add(row() + ": term " + std::to_string(term) + " is below the term " +
             std::to_string(previous_term) + " before it");
     previous_term = term;
   }
