@@ -410,7 +410,8 @@ SqliteOpenTimes measure_sqlite_open(const std::filesystem::path& dir,
       options.verify_on_open = verify;
       const auto start = clock_type::now();
       auto store = must(sqlite::KvStore::open(dir, options), "open sqlite kv store");
-      const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+      const double ms =
+          std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
       (verify ? verified : light).push_back(ms);
     }
   }

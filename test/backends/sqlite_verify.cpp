@@ -15,13 +15,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <map>
 #include <optional>
 #include <random>
-#include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "conformance_helpers.hpp"
 #include "dengine/backends/sqlite.hpp"
@@ -30,14 +27,12 @@
 namespace {
 
 namespace fs = std::filesystem;
-using dengine::Entry;
 using dengine::errc;
 using dengine::HardState;
 using dengine::LogIndex;
 using dengine::SnapshotMeta;
 using dengine::WriteBatch;
 using dengine::conformance::make_entries;
-using dengine::conformance::unbounded;
 using dengine::sqlite::Engine;
 using dengine::sqlite::KvStore;
 using dengine::sqlite::Options;

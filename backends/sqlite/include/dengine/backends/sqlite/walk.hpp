@@ -147,7 +147,7 @@ inline void meta(const Database& db, Problems& p) {
       p.add(record::meta_row(name) + " " + why);
   }
   for (const auto& [name, value] : meta::initial_rows())
-    if (seen.count(name) == 0) p.add(record::meta_row(name) + " is missing");
+    if (!seen.contains(name)) p.add(record::meta_row(name) + " is missing");
 }
 
 /// The log: every row's types and checksum (and its data's when `with_data`), indexes exactly
