@@ -13,6 +13,9 @@
 // KV: each backend's KvStore takes write batches of 256 puts (16-byte keys, 64-byte values) each
 // with its applied index, as the KV state machine applies a batch of committed entries.
 //
+// SQLite only: how long opening a KvStore of ~100k rows takes with and without
+// sqlite::Options::verify_on_open (warm page cache).
+//
 // Not timed: opening, closing and (every 64 MiB of payload) compacting the log to its end, or
 // truncating the raw file, so that memory and disk use stay bounded on long runs.
 //
@@ -376,6 +379,52 @@ Tally run_kv_backend(std::string_view backend, const std::filesystem::path& dir,
   die(backend, "not built");
 }
 
+#if defined(DENGINE_HAVE_SQLITE)
+/// SQLite only: the cost of Options::verify_on_open (SQLite's integrity_check plus a walk of
+/// every record) when opening a KvStore of about 100k rows, against an open without it; warm
+/// page cache, the median of 7 alternating opens each.
+struct SqliteOpenTimes {
+  std::uint64_t rows = 0;
+  std::uint64_t file_bytes = 0;
+  double verified_ms = 0;
+  double light_ms = 0;
+};
+
+SqliteOpenTimes measure_sqlite_open(const std::filesystem::path& dir,
+                                    const std::vector<WriteBatch>& batches) {
+  constexpr std::size_t target_rows = 100000;
+  SqliteOpenTimes out;
+  {
+    auto store = must(sqlite::KvStore::open(dir, {}), "open sqlite kv store");
+    for (std::size_t b = 0; out.rows < target_rows; ++b) {
+      must_ok(store.write(batches[b], b + 1), "sqlite kv write");
+      out.rows += batches[b].writes.size();
+    }
+  }
+  out.file_bytes = std::filesystem::file_size(dir / "dengine.sqlite3");
+  std::vector<double> verified;
+  std::vector<double> light;
+  for (int k = 0; k < 7; ++k) {
+    for (bool verify : {true, false}) {
+      sqlite::Options options;
+      options.verify_on_open = verify;
+      const auto start = clock_type::now();
+      auto store = must(sqlite::KvStore::open(dir, options), "open sqlite kv store");
+      const double ms =
+          std::chrono::duration<double, std::milli>(clock_type::now() - start).count();
+      (verify ? verified : light).push_back(ms);
+    }
+  }
+  auto median = [](std::vector<double>& v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  out.verified_ms = median(verified);
+  out.light_ms = median(light);
+  return out;
+}
+#endif
+
 /// Whether a KvStore write is durable on return (DiskFirst) or only later.
 std::string_view kv_durability(std::string_view backend) {
   if (backend == "memory") return "none (process memory)";
@@ -541,6 +590,21 @@ int main(int argc, char** argv) try {
         mb_per_second(r, kv_key_bytes + kv_value_bytes));
     std::fflush(stdout);
   }
+#if defined(DENGINE_HAVE_SQLITE)
+  std::optional<SqliteOpenTimes> sqlite_open;
+  if (std::find(backends.begin(), backends.end(), "sqlite") != backends.end()) {
+    const auto dir = g_workdir / "open-sqlite";
+    sqlite_open = measure_sqlite_open(dir, kv_batches_prepared);
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+    fmt::print(
+        "{{\"bench\":\"storage_open\",\"backend\":\"sqlite\",\"rows\":{},\"file_bytes\":{},"
+        "\"verify_on_open_ms\":{:.1f},\"without_verify_ms\":{:.1f}}}\n",
+        sqlite_open->rows, sqlite_open->file_bytes, sqlite_open->verified_ms,
+        sqlite_open->light_ms);
+    std::fflush(stdout);
+  }
+#endif
   remove_workdir();
 
   // The summary, as Markdown tables.
@@ -582,6 +646,15 @@ int main(int argc, char** argv) try {
                with_commas(static_cast<double>(r.batches) / r.seconds),
                mb_per_second(r, kv_key_bytes + kv_value_bytes), kv_durability(backends[k]));
   }
+#if defined(DENGINE_HAVE_SQLITE)
+  if (sqlite_open)
+    fmt::print(
+        "\nsqlite open of a KvStore of {} rows ({:.1f} MB), warm cache, median of 7: {:.1f} ms "
+        "with verify_on_open (integrity_check + every record), {:.1f} ms without\n",
+        with_commas(static_cast<double>(sqlite_open->rows)),
+        static_cast<double>(sqlite_open->file_bytes) / 1e6, sqlite_open->verified_ms,
+        sqlite_open->light_ms);
+#endif
   return 0;
 } catch (const std::exception& e) {  // std::bad_alloc, fmt::format_error: report, clean up
   die("unexpected exception", e.what());

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
+#include <iterator>
 #include <span>
 #include <string>
 #include <thread>
@@ -48,6 +49,11 @@ bool contains(const std::string& haystack, const std::string& needle) {
 
 std::filesystem::path db_file(const TempDir& dir) { return dir.path() / "dengine.sqlite3"; }
 
+std::string read_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 /// A plain connection to the data dir's file, as another program would open it.
 class RawConnection {
  public:
@@ -64,9 +70,7 @@ class RawConnection {
   sqlite3* db_ = nullptr;
 };
 
-TEST_CASE(
-    "sqlite: a data dir written with another schema version fails with "
-    "incompatible_version") {
+TEST_CASE("sqlite: a data dir of another format version fails with incompatible_version") {
   TempDir dir("dengine-sqlite-version-");
   {
     auto engine = CONF_VALUE(Engine::open(dir.path()));
@@ -74,22 +78,69 @@ TEST_CASE(
   }
   {
     RawConnection raw(db_file(dir));
-    REQUIRE(raw.exec("UPDATE dengine_meta SET value = 99 WHERE name = 'schema_version'") ==
-            SQLITE_OK);
+    REQUIRE(raw.exec("PRAGMA user_version=99") == SQLITE_OK);
   }
   auto r = Engine::open(dir.path());
   CONF_REQUIRE_ERROR(errc::incompatible_version, r);
-  CHECK(contains(r.error().detail, "schema version 99"));
+  CHECK(contains(r.error().detail, "format version 99"));
   CHECK(contains(r.error().detail, db_file(dir).string()));
   CONF_REQUIRE_ERROR(errc::incompatible_version, KvStore::open(dir.path()));
+  CONF_REQUIRE_ERROR(errc::incompatible_version, dengine::sqlite::verify(dir.path()));
   {
-    // Nothing was changed by the failed opens: restoring the row makes the dir usable again.
+    // Nothing was changed by the failed opens: restoring the mark makes the dir usable again.
     RawConnection raw(db_file(dir));
-    REQUIRE(raw.exec("UPDATE dengine_meta SET value = 1 WHERE name = 'schema_version'") ==
-            SQLITE_OK);
+    REQUIRE(raw.exec("PRAGMA user_version=2") == SQLITE_OK);
   }
   auto engine = CONF_VALUE(Engine::open(dir.path()));
   CHECK(CONF_VALUE(engine.entries(1, 4, unbounded)) == make_entries(1, 3, 1));
+}
+
+TEST_CASE("sqlite: a format-1 data dir (before record checksums) is refused, unchanged") {
+  // The schema dengine wrote before format 2, with a log entry, a KV row and its version row.
+  TempDir dir("dengine-sqlite-format1-");
+  {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open_v2(db_file(dir).c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                            nullptr) == SQLITE_OK);
+    const char* sql =
+        "PRAGMA journal_mode=WAL;"
+        "CREATE TABLE dengine_meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+        "INSERT INTO dengine_meta VALUES ('schema_version', 1), ('kv_applied_index', 3);"
+        "CREATE TABLE raft_hard_state(id INTEGER PRIMARY KEY CHECK (id = 0), term INTEGER NOT "
+        "NULL, vote INTEGER NOT NULL, commit_index INTEGER NOT NULL);"
+        "CREATE TABLE raft_log(idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT "
+        "NULL, data BLOB NOT NULL);"
+        "INSERT INTO raft_log VALUES (1, 1, 0, x'6869');"
+        "CREATE TABLE kv(key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+        "INSERT INTO kv VALUES (x'6b', x'76');";
+    REQUIRE(sqlite3_exec(raw, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close_v2(raw);
+  }
+  const std::string before = read_file(db_file(dir));
+  auto engine = Engine::open(dir.path());
+  CONF_REQUIRE_ERROR(errc::incompatible_version, engine);
+  CHECK(contains(engine.error().detail, "format version 1"));
+  CHECK(contains(engine.error().detail, db_file(dir).string()));
+  CONF_REQUIRE_ERROR(errc::incompatible_version, KvStore::open(dir.path()));
+  CHECK(read_file(db_file(dir)) == before);
+}
+
+TEST_CASE("sqlite: an SQLite file that is not dengine's is refused with storage_corrupt") {
+  TempDir dir("dengine-sqlite-foreign-");
+  {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open_v2(db_file(dir).c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                            nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(raw, "CREATE TABLE t(x); INSERT INTO t VALUES (1);", nullptr, nullptr,
+                         nullptr) == SQLITE_OK);
+    sqlite3_close_v2(raw);
+  }
+  const std::string before = read_file(db_file(dir));
+  auto r = Engine::open(dir.path());
+  CONF_REQUIRE_ERROR(errc::storage_corrupt, r);
+  CHECK(contains(r.error().detail, "not a dengine"));
+  CHECK(contains(r.error().detail, db_file(dir).string()));
+  CHECK(read_file(db_file(dir)) == before);
 }
 
 TEST_CASE("sqlite: a write lock held by another connection fails writes with too_busy") {
@@ -114,7 +165,9 @@ TEST_CASE("sqlite: a write lock held by another connection fails writes with too
   b.put("k", "v");
   CONF_REQUIRE_ERROR(errc::too_busy, store.write(b, 1));
   CHECK(store.applied_index() == 0);
-  CONF_REQUIRE_ERROR(errc::too_busy, Engine::open(dir.path(), o));  // opening checks the schema
+  // Opening only reads until the checks pass, so another connection's write lock does not
+  // stop it.
+  CONF_REQUIRE_OK(Engine::open(dir.path(), o));
   // Readers are not blocked by a writer (WAL).
   CHECK(CONF_VALUE(engine.entries(1, 4, unbounded)) == make_entries(1, 3, 1));
   CHECK_FALSE(CONF_VALUE(store.get("k")).has_value());
@@ -198,21 +251,44 @@ TEST_CASE("sqlite: a damaged database file fails with storage_corrupt naming it"
   CONF_REQUIRE_ERROR(errc::storage_corrupt, KvStore::open(dir.path()));
 }
 
-TEST_CASE("sqlite: a damaged log row fails reads with storage_corrupt") {
+TEST_CASE("sqlite: a damaged log row is storage_corrupt naming its index") {
   TempDir dir("dengine-sqlite-row-");
   {
     auto engine = CONF_VALUE(Engine::open(dir.path()));
     append_ok(engine, make_entries(1, 10, 1));
   }
-  SUBCASE("an unknown entry type") {
+  SUBCASE("an entry's header changed: found at open, even without verify_on_open") {
     {
       RawConnection raw(db_file(dir));
-      REQUIRE(raw.exec("UPDATE raft_log SET type = 9 WHERE idx = 5") == SQLITE_OK);
+      REQUIRE(raw.exec("UPDATE raft_log SET type = 1 WHERE idx = 5") == SQLITE_OK);
     }
-    auto engine = CONF_VALUE(Engine::open(dir.path()));
-    auto r = engine.entries(1, 11, unbounded);
+    Options light;
+    light.verify_on_open = false;
+    for (const Options& o : {Options{}, light}) {
+      auto r = Engine::open(dir.path(), o);
+      CONF_REQUIRE_ERROR(errc::storage_corrupt, r);
+      CHECK(contains(r.error().detail, "index 5"));
+      CHECK(contains(r.error().detail, "checksum mismatch"));
+    }
+  }
+  SUBCASE("an entry's data changed: found at open, or by the read without verify_on_open") {
+    {
+      RawConnection raw(db_file(dir));
+      REQUIRE(raw.exec("UPDATE raft_log SET data = CAST('i5t9' AS BLOB) WHERE idx = 5") ==
+              SQLITE_OK);
+    }
+    auto r = Engine::open(dir.path());
     CONF_REQUIRE_ERROR(errc::storage_corrupt, r);
-    CHECK(contains(r.error().detail, "index 5"));
+    CHECK(contains(r.error().detail, "index 5 data"));
+    Options light;
+    light.verify_on_open = false;
+    auto engine = CONF_VALUE(Engine::open(dir.path(), light));
+    auto e = engine.entries(1, 11, unbounded);
+    CONF_REQUIRE_ERROR(errc::storage_corrupt, e);
+    CHECK(contains(e.error().detail, "index 5 data: checksum mismatch"));
+    CHECK(contains(e.error().detail, db_file(dir).string()));
+    CHECK(CONF_VALUE(engine.entries(1, 5, unbounded)) == make_entries(1, 4, 1));
+    CHECK(CONF_VALUE(engine.term(5)) == 1);  // the header is intact; term() reads no data
   }
   SUBCASE("a gap is found at open") {
     {
@@ -222,6 +298,7 @@ TEST_CASE("sqlite: a damaged log row fails reads with storage_corrupt") {
     auto r = Engine::open(dir.path());
     CONF_REQUIRE_ERROR(errc::storage_corrupt, r);
     CHECK(contains(r.error().detail, "gap"));
+    CHECK(contains(r.error().detail, "holds 9 rows, but 10 were written"));
   }
 }
 

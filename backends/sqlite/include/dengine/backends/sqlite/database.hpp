@@ -83,55 +83,32 @@ inline error make_error(int rc, std::string_view what, const std::filesystem::pa
 
 /// One configured connection (see the file comment). Movable; closed on destruction. Not
 /// internally synchronized: the Engine and KvStore guard each connection with a mutex.
+/// It never creates the database file: schema.hpp creates it whole, under a temporary name.
 class Database {
  public:
-  /// Opens (creating if needed) `dir`/dengine.sqlite3 and configures the connection. The
-  /// schema is not touched here (schema.hpp does that).
-  static result<Database> open(const std::filesystem::path& dir, const Options& options) {
-    if (options.busy_timeout.count() < 0 || options.busy_timeout.count() > INT32_MAX)
+  /// Opens a connection to `file` without configuring it: extended result codes, the busy
+  /// timeout, the transaction statements, and no checkpoint when it closes
+  /// (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE), so that a connection that finds the file damaged writes
+  /// nothing to it. `flags` are sqlite3_open_v2's (SQLITE_OPEN_CREATE only for a file being created
+  /// under a temporary name).
+  static result<Database> connect(const std::filesystem::path& file,
+                                  std::chrono::milliseconds busy_timeout,
+                                  int flags = SQLITE_OPEN_READWRITE) {
+    if (busy_timeout.count() < 0 || busy_timeout.count() > INT32_MAX)
       return error(errc::invalid_argument,
-                   "sqlite: options for " + dir.string() + ": busy_timeout out of range");
-    std::error_code ec;
-    const bool created = std::filesystem::create_directories(dir, ec);
-    if (ec)
-      return error(errc::io_error,
-                   "sqlite: cannot create data dir " + dir.string() + ": " + ec.message());
-    if (!std::filesystem::is_directory(dir, ec))
-      return error(errc::io_error, "sqlite: data dir " + dir.string() + " is not a directory");
-    if (created) {
-      DENGINE_TRYV(sync_dir(std::filesystem::absolute(dir).parent_path()));
-    }
-
+                   "sqlite: options for " + file.string() + ": busy_timeout out of range");
     Database db;
-    db.file_ = dir / database_file_name;
-    db.busy_timeout_ = options.busy_timeout;
+    db.file_ = file;
+    db.busy_timeout_ = busy_timeout;
     sqlite3* raw = nullptr;
-    const int rc = sqlite3_open_v2(db.file_.c_str(), &raw,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    const int rc = sqlite3_open_v2(file.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
     db.db_.reset(raw);  // owned even on failure (sqlite3_open_v2 may still allocate a handle)
     if (rc != SQLITE_OK) return db.failure(rc, "sqlite3_open_v2");
     sqlite3_extended_result_codes(raw, 1);
-    sqlite3_busy_timeout(raw, static_cast<int>(options.busy_timeout.count()));
-
-    // The first statement reads the file header: a damaged file fails here with NOTADB.
-    DENGINE_TRY(journal, db.prepare("PRAGMA journal_mode=WAL"));
-    if (int step = journal.step(); step != SQLITE_ROW)
-      return db.failure(step, "PRAGMA journal_mode=WAL");
-    const std::string mode(journal.column_blob(0));
-    journal.reset();
-    if (mode != "wal")
-      return error(errc::io_error, "sqlite: " + db.file_.string() +
-                                       ": cannot enable WAL journaling (journal_mode is " + mode +
-                                       "); the file system must support shared memory");
-    DENGINE_TRYV(db.exec(options.mode == PersistenceMode::disk_first
-                             ? "PRAGMA synchronous=FULL"
-                             : "PRAGMA synchronous=NORMAL"));
-    if (options.max_db_bytes != 0) {
-      DENGINE_TRY(page_size, db.query_int("PRAGMA page_size"));
-      const std::uint64_t pages =
-          std::max<std::uint64_t>(1, options.max_db_bytes / static_cast<std::uint64_t>(page_size));
-      DENGINE_TRYV(db.query_int("PRAGMA max_page_count=" + std::to_string(pages)));
-    }
+    sqlite3_busy_timeout(raw, static_cast<int>(busy_timeout.count()));
+    if (int c = sqlite3_db_config(raw, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+        c != SQLITE_OK)
+      return db.failure(c, "sqlite3_db_config(SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE)");
     DENGINE_TRY(begin_write, db.prepare("BEGIN IMMEDIATE"));
     DENGINE_TRY(begin_read, db.prepare("BEGIN DEFERRED"));
     DENGINE_TRY(commit, db.prepare("COMMIT"));
@@ -141,6 +118,47 @@ class Database {
     db.commit_ = std::move(commit);
     db.rollback_ = std::move(rollback);
     return db;
+  }
+
+  /// Opens an existing, already checked dengine database file (schema.hpp checks it first)
+  /// and configures the connection for the backend: WAL, synchronous per the mode, the size
+  /// bound, b-tree cell checks, the transaction statements. The file is never created here.
+  static result<Database> open(const std::filesystem::path& file, const Options& options) {
+    DENGINE_TRY(db, connect(file, options.busy_timeout));
+    DENGINE_TRYV(db.configure(options));
+    return db;
+  }
+
+  /// Configures a connection from connect() (see open()).
+  result<void> configure(const Options& options) {
+    // The file's header says WAL (checked before this runs), so this only confirms it.
+    DENGINE_TRY(journal, prepare("PRAGMA journal_mode=WAL"));
+    if (int step = journal.step(); step != SQLITE_ROW)
+      return failure(step, "PRAGMA journal_mode=WAL");
+    const std::string mode(journal.column_blob(0));
+    journal.reset();
+    if (mode != "wal")
+      return error(errc::io_error, "sqlite: " + file_.string() +
+                                       ": cannot enable WAL journaling (journal_mode is " + mode +
+                                       "); the file system must support shared memory");
+    DENGINE_TRYV(exec(options.mode == PersistenceMode::disk_first ? "PRAGMA synchronous=FULL"
+                                                                  : "PRAGMA synchronous=NORMAL"));
+    // Sanity checks on each b-tree page as it is read: damage fails as SQLITE_CORRUPT early.
+    DENGINE_TRYV(exec("PRAGMA cell_size_check=ON"));
+    if (options.max_db_bytes != 0) {
+      DENGINE_TRY(page_size, query_int("PRAGMA page_size"));
+      const std::uint64_t pages =
+          std::max<std::uint64_t>(1, options.max_db_bytes / static_cast<std::uint64_t>(page_size));
+      DENGINE_TRYV(query_int("PRAGMA max_page_count=" + std::to_string(pages)));
+    }
+    return success();
+  }
+
+  /// Lets the connection checkpoint the WAL into the file when it closes (SQLite's default),
+  /// once the file has passed the checks at open: the last connection to close then leaves
+  /// one self-contained file.
+  void allow_checkpoint_on_close() noexcept {
+    sqlite3_db_config(db_.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, nullptr);
   }
 
   /// The database file, for error messages.

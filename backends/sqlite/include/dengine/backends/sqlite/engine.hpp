@@ -1,9 +1,12 @@
 #pragma once
 /// dengine::sqlite::Engine — a StorageEngine (Raft log, hard state, compaction point) in SQLite.
 ///
-/// Schema in schema.hpp: one row per entry in raft_log (idx is the rowid, so the table is
-/// ordered by index), single rows for the hard state and the compaction point. Invariant,
-/// checked at open: raft_log holds exactly [snapshot index + 1, last index] with no gap.
+/// Schema in schema.hpp, record format in record.hpp: one row per entry in raft_log (idx is the
+/// rowid, so the table is ordered by index), the hard state and the compaction point as
+/// dengine_meta rows. Every row carries a CRC32C checked on every read (a mismatch is
+/// storage_corrupt naming the file and the index or row, never a wrong entry); raft_log's row
+/// count and digest are rewritten in the same transaction as every change. Invariant, checked
+/// at open: raft_log holds exactly [snapshot index + 1, last index] with no gap.
 ///
 /// Connections: a writer connection for the calls that change state (serialized by a mutex,
 /// one transaction per call) and a reader connection for entries()/term()/load(), so that
@@ -16,11 +19,11 @@
 ///   which holds every commit not yet checkpointed (Database::sync_wal).
 /// compact(), reset() and save_hard_state() are durable on return in both modes (MemFirst
 /// fsyncs the WAL after them). A process crash never loses a committed transaction; only power
-/// loss can lose MemFirst commits not yet synced. SQLite checksums nothing by default: damage
-/// to the file structure is reported as storage_corrupt, a flipped bit in entry data is not.
+/// loss can lose MemFirst commits not yet synced.
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -28,7 +31,6 @@
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -36,60 +38,82 @@
 #include <vector>
 
 #include "dengine/backends/sqlite/database.hpp"
+#include "dengine/backends/sqlite/meta.hpp"
 #include "dengine/backends/sqlite/options.hpp"
+#include "dengine/backends/sqlite/record.hpp"
 #include "dengine/backends/sqlite/schema.hpp"
 #include "dengine/backends/sqlite/statement.hpp"
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
 #include "dengine/storage/concepts.hpp"
+#include "dengine/storage/crc32c.hpp"
 
 namespace dengine::sqlite {
 
 namespace detail {
 
-/// Node ids as 8-byte big-endian values, concatenated (the voters/learners columns).
-inline std::string encode_ids(const std::vector<NodeId>& ids) {
-  std::string out;
-  out.reserve(ids.size() * 8);
-  for (NodeId id : ids)
-    for (int shift = 56; shift >= 0; shift -= 8)
-      out.push_back(static_cast<char>((id >> shift) & 0xff));
-  return out;
-}
-
-/// Decodes encode_ids(); false when the size is not a multiple of 8.
-inline bool decode_ids(std::string_view bytes, std::vector<NodeId>& out) {
-  if (bytes.size() % 8 != 0) return false;
-  out.clear();
-  for (std::size_t pos = 0; pos < bytes.size(); pos += 8) {
-    NodeId id = 0;
-    for (std::size_t k = 0; k < 8; ++k) id = (id << 8) | static_cast<unsigned char>(bytes[pos + k]);
-    out.push_back(id);
-  }
-  return true;
-}
-
 /// Largest index SQLite's signed integers order correctly.
 inline constexpr LogIndex max_index =
     static_cast<LogIndex>(std::numeric_limits<std::int64_t>::max());
+
+/// Checks the raft_log row at `stmt`'s current position: columns first..first+3 are term, type,
+/// data_crc, crc (INTEGERs) and, when `data_col` >= 0, that column is the data (a BLOB).
+/// `index` is the row's index. Verifies the row checksum, the data checksum when the data was
+/// read, and the entry type.
+inline result<void> check_entry(const Database& db, const Statement& stmt, LogIndex index,
+                                int first, int data_col) {
+  // The row's name is built only for an error: this runs for every entry read.
+  bool typed = data_col < 0 || stmt.column_type(data_col) == SQLITE_BLOB;
+  for (int c = first; c < first + 4; ++c) typed = typed && stmt.column_type(c) == SQLITE_INTEGER;
+  if (!typed)
+    return record::corrupt(
+        db.file(), record::log_row(index) + ": columns of the wrong type (the record is damaged)");
+  const std::int64_t term = stmt.column_int64(first);
+  const std::int64_t type = stmt.column_int64(first + 1);
+  const std::int64_t data_crc = stmt.column_int64(first + 2);
+  const std::int64_t stored = stmt.column_int64(first + 3);
+  const std::uint32_t computed =
+      record::log_crc(static_cast<std::int64_t>(index), term, type, data_crc);
+  if (stored != static_cast<std::int64_t>(computed))
+    return record::crc_mismatch(db.file(), record::log_row(index), stored, computed);
+  if (data_col >= 0) {
+    const std::uint32_t data = crc32c::value(stmt.column_blob(data_col));
+    if (data_crc != static_cast<std::int64_t>(data))
+      return record::crc_mismatch(db.file(), record::log_row(index) + " data", data_crc, data);
+  }
+  if (type < 0 || type > static_cast<std::int64_t>(EntryType::config_change))
+    return record::corrupt(db.file(),
+                           record::log_row(index) + ": unknown entry type " + std::to_string(type));
+  return success();
+}
+
+/// The compaction point's index and term from the 'snapshot' row's verified value.
+inline result<SnapshotMeta> snapshot_point(const Database& db, std::string_view value) {
+  SnapshotMeta out;
+  if (!meta::decode_snapshot(value, out))
+    return MetaRows::malformed(db, meta::snapshot_row, value.size());
+  return out;
+}
 
 }  // namespace detail
 
 /// The Raft log and hard state of one data dir, in SQLite (see the file comment).
 class Engine {
  public:
-  /// Opens (creating if needed) the engine in `dir` (file dengine.sqlite3, shared with a
-  /// KvStore opened on the same dir). Fails with io_error when the dir or file cannot be
-  /// opened, storage_corrupt for a damaged file or log, incompatible_version for another
-  /// schema version, too_busy when another process holds the write lock past the busy timeout.
+  /// Opens the engine in `dir` (file dengine.sqlite3, shared with a KvStore opened on the same
+  /// dir), creating it when missing and Options::create_if_missing allows. Fails with io_error
+  /// when the dir or file cannot be opened, storage_corrupt for a damaged, truncated or foreign
+  /// file or log (naming it; the file is left as it was), incompatible_version for another
+  /// format version, too_busy when another process holds the write lock past the busy timeout.
   static result<Engine> open(const std::filesystem::path& dir, Options options = {}) {
     DENGINE_TRY(writer_db, open_database(dir, options));
-    DENGINE_TRY(reader_db, Database::open(dir, options));
+    DENGINE_TRY(reader_db, Database::open(writer_db.file(), options));
+    reader_db.allow_checkpoint_on_close();
     auto impl = std::make_unique<Impl>(options, std::move(writer_db), std::move(reader_db));
     DENGINE_TRYV(impl->prepare());
     Engine engine(std::move(impl));
-    DENGINE_TRYV(engine.check_log());
+    DENGINE_TRYV(engine.load_bounds());
     return engine;
   }
 
@@ -128,23 +152,29 @@ class Engine {
     if (batch.back().index > detail::max_index) return index_too_large(batch.back().index);
     WriteTransaction txn(s.writer);
     DENGINE_TRYV(txn.begin());
+    DENGINE_TRY(stats, s.writer_meta.stats(log_table));
     if (from <= last) {
-      Reset reset(s.delete_from);
-      s.delete_from.bind_u64(1, from);
-      if (int rc = s.delete_from.step(); rc != SQLITE_DONE)
-        return s.writer.failure(rc, "DELETE FROM raft_log WHERE idx >= " + std::to_string(from));
+      DENGINE_TRYV(drop_rows(s.crcs_from, s.delete_from, from, stats, "idx >= "));
     }
     for (const Entry& e : batch) {
+      const auto type = static_cast<std::int64_t>(e.type);
+      const std::uint32_t data_crc = crc32c::value(e.data);
+      const std::uint32_t crc = record::log_crc(static_cast<std::int64_t>(e.index),
+                                                static_cast<std::int64_t>(e.term), type, data_crc);
       Reset reset(s.insert_entry);
       s.insert_entry.bind_u64(1, e.index);
       s.insert_entry.bind_u64(2, e.term);
-      s.insert_entry.bind_int64(3, static_cast<std::int64_t>(e.type));
-      if (int rc = s.insert_entry.bind_blob(4, e.data); rc != SQLITE_OK)
+      s.insert_entry.bind_int64(3, type);
+      s.insert_entry.bind_int64(4, data_crc);
+      s.insert_entry.bind_int64(5, crc);
+      if (int rc = s.insert_entry.bind_blob(6, e.data); rc != SQLITE_OK)
         return s.writer.failure(rc, "binding the data of entry " + std::to_string(e.index) + " (" +
                                         std::to_string(e.data.size()) + " bytes)");
       if (int rc = s.insert_entry.step(); rc != SQLITE_DONE)
         return s.writer.failure(rc, "INSERT INTO raft_log (index " + std::to_string(e.index) + ")");
+      stats.add(crc);
     }
+    DENGINE_TRYV(s.writer_meta.put(record::stats_row(log_table), stats.encode()));
     DENGINE_TRYV(txn.commit());
     s.last.store(batch.back().index);
     return success();
@@ -160,7 +190,7 @@ class Engine {
 
   /// Entries in [lo, hi): at least one when lo < hi, then as many as fit in max_bytes (measured
   /// with entry_size()). lo > hi → invalid_argument; lo < first_index() → compacted;
-  /// hi > last_index() + 1 → unavailable.
+  /// hi > last_index() + 1 → unavailable. Each entry's checksums are verified.
   [[nodiscard]] result<std::vector<Entry>> entries(LogIndex lo, LogIndex hi,
                                                    std::size_t max_bytes) const {
     if (lo > hi)
@@ -189,11 +219,9 @@ class Engine {
       if (rc == SQLITE_DONE) return missing_entry(i);
       if (rc != SQLITE_ROW) return s.reader.failure(rc, "SELECT FROM raft_log (entries)");
       if (s.range.column_u64(0) != i) return missing_entry(i);
-      const std::int64_t type = s.range.column_int64(2);
-      if (type < 0 || type > static_cast<std::int64_t>(EntryType::config_change))
-        return malformed_entry(i, "unknown entry type " + std::to_string(type));
-      Entry e{s.range.column_u64(1), i, static_cast<EntryType>(type),
-              std::string(s.range.column_blob(3))};
+      DENGINE_TRYV(detail::check_entry(s.reader, s.range, i, 1, 5));
+      Entry e{s.range.column_u64(1), i, static_cast<EntryType>(s.range.column_int64(2)),
+              std::string(s.range.column_blob(5))};
       const std::size_t size = entry_size(e);
       // The first entry is always returned, so a caller bounded by bytes still makes progress.
       if (!out.empty() && total + size > max_bytes) break;
@@ -204,29 +232,33 @@ class Engine {
   }
 
   /// Term of the entry at i, for i in [snapshot index, last_index()]; the snapshot index answers
-  /// with the snapshot's term. Below → compacted; above → unavailable.
+  /// with the snapshot's term. Below → compacted; above → unavailable. The entry's row checksum
+  /// is verified (its data is not read).
   [[nodiscard]] result<Term> term(LogIndex i) const {
     Impl& s = *impl_;
     std::lock_guard lock(s.read_mutex);
     // One statement: the bounds and the term come from one snapshot.
     Reset reset(s.term_view);
-    s.term_view.bind_u64(1, std::min(i, detail::max_index));
+    s.term_view.bind_blob(1, meta::snapshot_row);
+    s.term_view.bind_u64(2, std::min(i, detail::max_index));
     const int rc = s.term_view.step();
-    if (rc == SQLITE_DONE) return missing_row("raft_snapshot");
+    if (rc == SQLITE_DONE)
+      return record::corrupt(file(), record::meta_row(meta::snapshot_row) + " is missing");
     if (rc != SQLITE_ROW)
       return s.reader.failure(rc, "SELECT term (index " + std::to_string(i) + ")");
-    const LogIndex snapshot_index = s.term_view.column_u64(0);
+    DENGINE_TRY(value, MetaRows::verified(s.reader, s.term_view, meta::snapshot_row, 0, 1));
+    DENGINE_TRY(point, detail::snapshot_point(s.reader, value));
     const LogIndex last =
-        s.term_view.column_type(2) == SQLITE_NULL ? snapshot_index : s.term_view.column_u64(2);
-    if (i < snapshot_index)
+        s.term_view.column_type(2) == SQLITE_NULL ? point.index : s.term_view.column_u64(2);
+    if (i < point.index)
       return error(errc::compacted, where() + ": term at index " + std::to_string(i) +
-                                        " below the snapshot index " +
-                                        std::to_string(snapshot_index));
+                                        " below the snapshot index " + std::to_string(point.index));
     if (i > last)
       return error(errc::unavailable, where() + ": term at index " + std::to_string(i) +
                                           " past last index " + std::to_string(last));
-    if (i == snapshot_index) return Term{s.term_view.column_u64(1)};
+    if (i == point.index) return point.term;
     if (s.term_view.column_type(3) == SQLITE_NULL) return missing_entry(i);
+    DENGINE_TRYV(detail::check_entry(s.reader, s.term_view, i, 3, -1));
     return Term{s.term_view.column_u64(3)};
   }
 
@@ -252,12 +284,13 @@ class Engine {
                                           what);
     Term found = s.snapshot_term;
     if (meta.index != s.snapshot_index) {
-      Reset reset(s.term_at);
-      s.term_at.bind_u64(1, meta.index);
-      const int rc = s.term_at.step();
+      Reset reset(s.header_at);
+      s.header_at.bind_u64(1, meta.index);
+      const int rc = s.header_at.step();
       if (rc == SQLITE_DONE) return missing_entry(meta.index);
       if (rc != SQLITE_ROW) return s.writer.failure(rc, "SELECT term FROM raft_log" + what);
-      found = s.term_at.column_u64(0);
+      DENGINE_TRYV(detail::check_entry(s.writer, s.header_at, meta.index, 0, -1));
+      found = s.header_at.column_u64(0);
     }
     if (found != meta.term)
       return error(errc::invalid_argument,
@@ -266,13 +299,10 @@ class Engine {
                        std::to_string(found));
     WriteTransaction txn(s.writer);
     DENGINE_TRYV(txn.begin());
-    {
-      Reset reset(s.delete_upto);
-      s.delete_upto.bind_u64(1, meta.index);
-      if (int rc = s.delete_upto.step(); rc != SQLITE_DONE)
-        return s.writer.failure(rc, "DELETE FROM raft_log" + what);
-    }
-    DENGINE_TRYV(put_snapshot(meta));
+    DENGINE_TRY(stats, s.writer_meta.stats(log_table));
+    DENGINE_TRYV(drop_rows(s.crcs_upto, s.delete_upto, meta.index, stats, "idx <= "));
+    DENGINE_TRYV(s.writer_meta.put(record::stats_row(log_table), stats.encode()));
+    DENGINE_TRYV(s.writer_meta.put(meta::snapshot_row, meta::encode_snapshot(meta)));
     DENGINE_TRYV(txn.commit());
     s.snapshot_index = meta.index;
     s.snapshot_term = meta.term;
@@ -293,7 +323,8 @@ class Engine {
       if (int rc = s.delete_all.step(); rc != SQLITE_DONE)
         return s.writer.failure(rc, "DELETE FROM raft_log (reset)");
     }
-    DENGINE_TRYV(put_snapshot(meta));
+    DENGINE_TRYV(s.writer_meta.put(record::stats_row(log_table), record::TableStats{}.encode()));
+    DENGINE_TRYV(s.writer_meta.put(meta::snapshot_row, meta::encode_snapshot(meta)));
     DENGINE_TRYV(txn.commit());
     s.snapshot_index = meta.index;
     s.snapshot_term = meta.term;
@@ -306,42 +337,24 @@ class Engine {
   result<void> save_hard_state(const HardState& hard_state) {
     Impl& s = *impl_;
     std::lock_guard lock(s.write_mutex);
-    {
-      Reset reset(s.put_hard_state);
-      s.put_hard_state.bind_u64(1, hard_state.term);
-      s.put_hard_state.bind_u64(2, hard_state.vote);
-      s.put_hard_state.bind_u64(3, hard_state.commit);
-      if (int rc = s.put_hard_state.step(); rc != SQLITE_DONE)
-        return s.writer.failure(rc, "INSERT INTO raft_hard_state");
-    }
+    DENGINE_TRYV(s.writer_meta.put(meta::hard_state_row, meta::encode_hard_state(hard_state)));
     return make_durable();
   }
 
-  /// The hard state and compaction point as committed (zero values in a fresh dir).
+  /// The hard state and compaction point as committed (zero values in a fresh dir), their
+  /// checksums verified.
   [[nodiscard]] result<RecoveredState> load() const {
     Impl& s = *impl_;
     std::lock_guard lock(s.read_mutex);
     ReadTransaction txn(s.reader);
     DENGINE_TRYV(txn.begin());
     RecoveredState out;
-    {
-      Reset reset(s.get_hard_state);
-      const int rc = s.get_hard_state.step();
-      if (rc == SQLITE_DONE) return missing_row("raft_hard_state");
-      if (rc != SQLITE_ROW) return s.reader.failure(rc, "SELECT FROM raft_hard_state");
-      out.hard_state = {s.get_hard_state.column_u64(0), s.get_hard_state.column_u64(1),
-                        s.get_hard_state.column_u64(2)};
-    }
-    Reset reset(s.get_snapshot);
-    const int rc = s.get_snapshot.step();
-    if (rc == SQLITE_DONE) return missing_row("raft_snapshot");
-    if (rc != SQLITE_ROW) return s.reader.failure(rc, "SELECT FROM raft_snapshot");
-    out.snapshot.index = s.get_snapshot.column_u64(0);
-    out.snapshot.term = s.get_snapshot.column_u64(1);
-    if (!detail::decode_ids(s.get_snapshot.column_blob(2), out.snapshot.membership.voters) ||
-        !detail::decode_ids(s.get_snapshot.column_blob(3), out.snapshot.membership.learners))
-      return error(errc::storage_corrupt, "sqlite: " + s.writer.file().string() +
-                                              ": raft_snapshot membership is malformed");
+    DENGINE_TRY(hard, s.reader_meta.get(meta::hard_state_row));
+    if (!meta::decode_hard_state(hard, out.hard_state))
+      return MetaRows::malformed(s.reader, meta::hard_state_row, hard.size());
+    DENGINE_TRY(snapshot, s.reader_meta.get(meta::snapshot_row));
+    DENGINE_TRY(point, detail::snapshot_point(s.reader, snapshot));
+    out.snapshot = std::move(point);
     return out;
   }
 
@@ -349,7 +362,7 @@ class Engine {
 
   /// The persistence mode this engine was opened with.
   [[nodiscard]] PersistenceMode mode() const noexcept { return impl_->options.mode; }
-  /// The database file.
+  /// The database file (absolute).
   [[nodiscard]] const std::filesystem::path& file() const noexcept { return impl_->writer.file(); }
 
  private:
@@ -359,59 +372,57 @@ class Engine {
   };
 
   /// Both connections, their statements and the cached bounds, behind a pointer so that Engine
-  /// stays movable. Invariant: first/last/snapshot_* mirror the committed log; they change only
-  /// under write_mutex, after a commit.
+  /// stays movable (MetaRows point at the connections, which therefore never move).
+  /// Invariant: first/last/snapshot_* mirror the committed log; they change only under
+  /// write_mutex, after a commit.
   struct Impl {
     Impl(const Options& o, Database w, Database r)
         : options(o), writer(std::move(w)), reader(std::move(r)) {}
 
     result<void> prepare() {
-      DENGINE_TRY(
-          a, writer.prepare("INSERT INTO raft_log(idx, term, type, data) VALUES (?1, ?2, ?3, ?4)"));
-      DENGINE_TRY(b, writer.prepare("DELETE FROM raft_log WHERE idx >= ?1"));
-      DENGINE_TRY(c, writer.prepare("DELETE FROM raft_log WHERE idx <= ?1"));
-      DENGINE_TRY(d, writer.prepare("DELETE FROM raft_log"));
-      DENGINE_TRY(e, writer.prepare("INSERT OR REPLACE INTO raft_snapshot(id, idx, term, voters, "
-                                    "learners) VALUES (0, ?1, ?2, ?3, ?4)"));
-      DENGINE_TRY(f, writer.prepare("INSERT OR REPLACE INTO raft_hard_state(id, term, vote, "
-                                    "commit_index) VALUES (0, ?1, ?2, ?3)"));
-      DENGINE_TRY(g, writer.prepare("SELECT term FROM raft_log WHERE idx = ?1"));
-      DENGINE_TRY(h, reader.prepare("SELECT s.idx, (SELECT max(idx) FROM raft_log) FROM "
-                                    "raft_snapshot AS s WHERE s.id = 0"));
-      DENGINE_TRY(i, reader.prepare(
-                         "SELECT s.idx, s.term, (SELECT max(idx) FROM raft_log), (SELECT term FROM "
-                         "raft_log WHERE idx = ?1) FROM raft_snapshot AS s WHERE s.id = 0"));
-      DENGINE_TRY(j, reader.prepare("SELECT idx, term, type, data FROM raft_log WHERE idx >= ?1 "
-                                    "AND idx < ?2 ORDER BY idx"));
-      DENGINE_TRY(
-          k, reader.prepare("SELECT term, vote, commit_index FROM raft_hard_state WHERE id = 0"));
-      DENGINE_TRY(
-          l, reader.prepare("SELECT idx, term, voters, learners FROM raft_snapshot WHERE id = 0"));
-      DENGINE_TRY(m, reader.prepare("SELECT min(idx), count(*) FROM raft_log"));
+      DENGINE_TRY(a, writer.prepare("INSERT INTO raft_log(idx, term, type, data_crc, crc, data) "
+                                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"));
+      DENGINE_TRY(b, writer.prepare("SELECT crc FROM raft_log WHERE idx >= ?1"));
+      DENGINE_TRY(c, writer.prepare("DELETE FROM raft_log WHERE idx >= ?1"));
+      DENGINE_TRY(d, writer.prepare("SELECT crc FROM raft_log WHERE idx <= ?1"));
+      DENGINE_TRY(e, writer.prepare("DELETE FROM raft_log WHERE idx <= ?1"));
+      DENGINE_TRY(f, writer.prepare("DELETE FROM raft_log"));
+      DENGINE_TRY(g,
+                  writer.prepare("SELECT term, type, data_crc, crc FROM raft_log WHERE idx = ?1"));
+      DENGINE_TRY(h, MetaRows::prepare(writer));
+      DENGINE_TRY(i, reader.prepare("SELECT m.value, m.crc, (SELECT max(idx) FROM raft_log) FROM "
+                                    "dengine_meta AS m WHERE m.name = ?1"));
+      DENGINE_TRY(j, reader.prepare(
+                         "SELECT m.value, m.crc, (SELECT max(idx) FROM raft_log), l.term, l.type, "
+                         "l.data_crc, l.crc FROM dengine_meta AS m LEFT JOIN raft_log AS l ON "
+                         "l.idx = ?2 WHERE m.name = ?1"));
+      DENGINE_TRY(k, reader.prepare("SELECT idx, term, type, data_crc, crc, data FROM raft_log "
+                                    "WHERE idx >= ?1 AND idx < ?2 ORDER BY idx"));
+      DENGINE_TRY(l, MetaRows::prepare(reader));
       insert_entry = std::move(a);
-      delete_from = std::move(b);
-      delete_upto = std::move(c);
-      delete_all = std::move(d);
-      put_snapshot = std::move(e);
-      put_hard_state = std::move(f);
-      term_at = std::move(g);
-      bounds = std::move(h);
-      term_view = std::move(i);
-      range = std::move(j);
-      get_hard_state = std::move(k);
-      get_snapshot = std::move(l);
-      log_shape = std::move(m);
+      crcs_from = std::move(b);
+      delete_from = std::move(c);
+      crcs_upto = std::move(d);
+      delete_upto = std::move(e);
+      delete_all = std::move(f);
+      header_at = std::move(g);
+      writer_meta = std::move(h);
+      bounds = std::move(i);
+      term_view = std::move(j);
+      range = std::move(k);
+      reader_meta = std::move(l);
       return success();
     }
 
     Options options;
     std::mutex write_mutex;
-    Database writer;  // statements below up to term_at belong to it
-    Statement insert_entry, delete_from, delete_upto, delete_all, put_snapshot, put_hard_state,
-        term_at;
+    Database writer;  // the statements below up to writer_meta belong to it
+    Statement insert_entry, crcs_from, delete_from, crcs_upto, delete_upto, delete_all, header_at;
+    MetaRows writer_meta;
     std::mutex read_mutex;
-    Database reader;  // statements below belong to it
-    Statement bounds, term_view, range, get_hard_state, get_snapshot, log_shape;
+    Database reader;  // the statements below belong to it
+    Statement bounds, term_view, range;
+    MetaRows reader_meta;
     std::atomic<LogIndex> first{1};
     std::atomic<LogIndex> last{0};
     LogIndex snapshot_index = 0;  // guarded by write_mutex
@@ -420,50 +431,35 @@ class Engine {
 
   explicit Engine(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
 
-  [[nodiscard]] std::string where() const {
-    return "sqlite engine " + impl_->writer.file().string();
-  }
+  [[nodiscard]] std::string where() const { return "sqlite engine " + file().string(); }
 
-  /// The bounds in the reader's current transaction. Called with read_mutex held.
+  /// The bounds in the reader's current transaction, the compaction point's checksum verified.
+  /// Called with read_mutex held.
   result<View> read_view() const {
     Impl& s = *impl_;
     Reset reset(s.bounds);
+    s.bounds.bind_blob(1, meta::snapshot_row);
     const int rc = s.bounds.step();
-    if (rc == SQLITE_DONE) return missing_row("raft_snapshot");
+    if (rc == SQLITE_DONE)
+      return record::corrupt(file(), record::meta_row(meta::snapshot_row) + " is missing");
     if (rc != SQLITE_ROW) return s.reader.failure(rc, "SELECT log bounds");
+    DENGINE_TRY(value, MetaRows::verified(s.reader, s.bounds, meta::snapshot_row, 0, 1));
+    DENGINE_TRY(point, detail::snapshot_point(s.reader, value));
     View view;
-    view.snapshot_index = s.bounds.column_u64(0);
-    view.last =
-        s.bounds.column_type(1) == SQLITE_NULL ? view.snapshot_index : s.bounds.column_u64(1);
+    view.snapshot_index = point.index;
+    view.last = s.bounds.column_type(2) == SQLITE_NULL ? point.index : s.bounds.column_u64(2);
     return view;
   }
 
-  /// Loads the cached bounds and checks the log invariant (keys exactly [snapshot + 1, last]).
-  /// Runs in open(), before the engine is shared with anyone.
-  result<void> check_log() {
+  /// Loads the cached bounds. Runs in open(), after open_database() checked the log's shape
+  /// (contiguity, count, digest), before the engine is shared with anyone.
+  result<void> load_bounds() {
     DENGINE_TRY(state, load());
     Impl& s = *impl_;
     std::lock_guard lock(s.read_mutex);
     ReadTransaction txn(s.reader);
     DENGINE_TRYV(txn.begin());
     DENGINE_TRY(view, read_view());
-    Reset reset(s.log_shape);
-    const int rc = s.log_shape.step();
-    if (rc != SQLITE_ROW) return s.reader.failure(rc, "SELECT log shape");
-    const std::uint64_t count = s.log_shape.column_u64(1);
-    if (count != 0) {
-      const LogIndex lowest = s.log_shape.column_u64(0);
-      if (lowest != view.snapshot_index + 1)
-        return error(errc::storage_corrupt,
-                     "sqlite: " + s.writer.file().string() + ": the log starts at index " +
-                         std::to_string(lowest) + " but the compaction point is " +
-                         std::to_string(view.snapshot_index));
-      if (view.last < lowest || count != view.last - lowest + 1)
-        return error(errc::storage_corrupt, "sqlite: " + s.writer.file().string() +
-                                                ": the log holds " + std::to_string(count) +
-                                                " entries between index " + std::to_string(lowest) +
-                                                " and " + std::to_string(view.last) + " (a gap)");
-    }
     s.snapshot_index = state.snapshot.index;
     s.snapshot_term = state.snapshot.term;
     s.first.store(view.snapshot_index + 1);
@@ -471,18 +467,28 @@ class Engine {
     return success();
   }
 
-  /// Writes the compaction point row; called inside the writer's transaction.
-  result<void> put_snapshot(const SnapshotMeta& meta) {
+  /// Deletes the log rows `select` finds (bound to `bound`), removing their checksums from
+  /// `stats`; called inside the writer's transaction.
+  result<void> drop_rows(Statement& select, Statement& remove, LogIndex bound,
+                         record::TableStats& stats, std::string_view condition) {
     Impl& s = *impl_;
-    const std::string voters = detail::encode_ids(meta.membership.voters);
-    const std::string learners = detail::encode_ids(meta.membership.learners);
-    Reset reset(s.put_snapshot);
-    s.put_snapshot.bind_u64(1, meta.index);
-    s.put_snapshot.bind_u64(2, meta.term);
-    s.put_snapshot.bind_blob(3, voters);
-    s.put_snapshot.bind_blob(4, learners);
-    if (int rc = s.put_snapshot.step(); rc != SQLITE_DONE)
-      return s.writer.failure(rc, "INSERT INTO raft_snapshot");
+    {
+      Reset reset(select);
+      select.bind_u64(1, bound);
+      for (;;) {
+        const int rc = select.step();
+        if (rc == SQLITE_DONE) break;
+        if (rc != SQLITE_ROW)
+          return s.writer.failure(rc, "SELECT crc FROM raft_log WHERE " + std::string(condition) +
+                                          std::to_string(bound));
+        stats.remove(static_cast<std::uint32_t>(select.column_int64(0)));
+      }
+    }
+    Reset reset(remove);
+    remove.bind_u64(1, bound);
+    if (int rc = remove.step(); rc != SQLITE_DONE)
+      return s.writer.failure(
+          rc, "DELETE FROM raft_log WHERE " + std::string(condition) + std::to_string(bound));
     return success();
   }
 
@@ -499,18 +505,8 @@ class Engine {
                      " exceeds the largest index SQLite orders correctly (2^63 - 1)");
   }
   [[nodiscard]] error missing_entry(LogIndex i) const {
-    return error(errc::storage_corrupt, "sqlite: " + impl_->writer.file().string() +
-                                            ": log entry at index " + std::to_string(i) +
-                                            " is missing (a gap in raft_log)");
-  }
-  [[nodiscard]] error malformed_entry(LogIndex i, const std::string& why) const {
-    return error(errc::storage_corrupt, "sqlite: " + impl_->writer.file().string() +
-                                            ": log entry at index " + std::to_string(i) +
-                                            " is malformed: " + why);
-  }
-  [[nodiscard]] error missing_row(std::string_view table) const {
-    return error(errc::storage_corrupt, "sqlite: " + impl_->writer.file().string() + ": table " +
-                                            std::string(table) + " lacks its row");
+    return record::corrupt(file(),
+                           record::log_row(i) + ": the entry is missing (a gap in the log)");
   }
 
   std::unique_ptr<Impl> impl_;

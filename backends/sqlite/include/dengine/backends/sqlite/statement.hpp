@@ -77,10 +77,18 @@ class Reset {
   explicit Reset(Statement& s) noexcept : s_(s) {}
   Reset(const Reset&) = delete;
   Reset& operator=(const Reset&) = delete;
-  ~Reset() { s_.reset(); }
+  ~Reset() {
+    if (armed_) s_.reset();
+  }
+  /// Resets the statement now instead of at scope exit.
+  void now() noexcept {
+    if (armed_) s_.reset();
+    armed_ = false;
+  }
 
  private:
   Statement& s_;
+  bool armed_ = true;
 };
 
 }  // namespace dengine::sqlite
