@@ -74,8 +74,9 @@ class ApplyFaultMachine {
   using response_type = CounterResponse;
   result<void> apply(std::span<const Entry> batch, std::vector<CounterResponse>& responses) {
     if (fail.load())
-      return error(errc::io_error, "kv store /data/kv/data.mdb: write: Input/output error "
-                                   "(injected)");
+      return error(errc::io_error,
+                   "kv store /data/kv/data.mdb: write: Input/output error "
+                   "(injected)");
     return inner.apply(batch, responses);
   }
   [[nodiscard]] LogIndex applied_index() const noexcept { return inner.applied_index(); }
@@ -235,8 +236,9 @@ static_assert(engine::Backend<SyncFaultBackend>);
 }  // namespace
 
 TEST_SUITE("integration") {
-  TEST_CASE("outcome: a log sync failing after the append is outcome_unknown; the write is there "
-            "after a restart") {
+  TEST_CASE(
+      "outcome: a log sync failing after the append is outcome_unknown; the write is there "
+      "after a restart") {
     SyncFaultEngine storage;
     node::MemorySnapshotStore snapshots;
     CounterMachine sm;
@@ -268,8 +270,9 @@ TEST_SUITE("integration") {
     CHECK(value_after_restart(storage, snapshots, "x") == 11);
   }
 
-  TEST_CASE("outcome: a stop with proposals in flight — handed to the log writer: unknown and "
-            "there after a restart; never handed out: stopped, and absent") {
+  TEST_CASE(
+      "outcome: a stop with proposals in flight — handed to the log writer: unknown and "
+      "there after a restart; never handed out: stopped, and absent") {
     SyncFaultEngine storage;
     node::MemorySnapshotStore snapshots;
     CounterMachine sm;
@@ -359,8 +362,9 @@ TEST_SUITE("integration") {
     CHECK(trio.read(l, "w") == 0);
   }
 
-  TEST_CASE("outcome: a leader cut off after appending answers outcome_unknown; the write "
-            "commits under the next leader") {
+  TEST_CASE(
+      "outcome: a leader cut off after appending answers outcome_unknown; the write "
+      "commits under the next leader") {
     SimTrio trio;
     const NodeId old = trio.leader();
     REQUIRE(old != no_node);
@@ -368,8 +372,8 @@ TEST_SUITE("integration") {
     std::optional<result<CounterResponse>> warm;
     trio.node(old).propose(add_cmd("warm", 1),
                            [&](result<CounterResponse> r) { warm = std::move(r); });
-    REQUIRE(trio.executor.run_until([&] { return warm.has_value(); },
-                                    trio.executor.now() + 1'000'000));
+    REQUIRE(
+        trio.executor.run_until([&] { return warm.has_value(); }, trio.executor.now() + 1'000'000));
     REQUIRE(*warm);
     trio.executor.run_for(20ms);
     // Followers hear the leader but it never hears them: they take the entry, it cannot commit.
@@ -383,8 +387,8 @@ TEST_SUITE("integration") {
     REQUIRE_FALSE(put.has_value());
     trio.net.net().isolate(old);  // the followers elect one of themselves, holding the entry
 
-    REQUIRE(trio.executor.run_until([&] { return put.has_value(); },
-                                    trio.executor.now() + 5'000'000));
+    REQUIRE(
+        trio.executor.run_until([&] { return put.has_value(); }, trio.executor.now() + 5'000'000));
     REQUIRE_FALSE(*put);
     CHECK(put->error() == errc::outcome_unknown);
     CHECK(put->error().cause == errc::timeout);
@@ -399,8 +403,9 @@ TEST_SUITE("integration") {
     CHECK(trio.read(now, "k") == 7);
   }
 
-  TEST_CASE("outcome: a state machine failing to apply committed entries → outcome_unknown; the "
-            "write is applied after a restart") {
+  TEST_CASE(
+      "outcome: a state machine failing to apply committed entries → outcome_unknown; the "
+      "write is applied after a restart") {
     Disk disk;
     ApplyFaultMachine sm;
     node::LocalHub hub;
@@ -424,8 +429,9 @@ TEST_SUITE("integration") {
     CHECK(value_after_restart(disk.engine, disk.snapshots, "a") == 6);
   }
 
-  TEST_CASE("fatal: a storage failure is logged once with its file, published in the status, "
-            "counted, and carried by wait_ready") {
+  TEST_CASE(
+      "fatal: a storage failure is logged once with its file, published in the status, "
+      "counted, and carried by wait_ready") {
     SyncFaultLog::fail = false;
     LogLines log;
     auto cfg = engine::EngineConfig::single_node("");
@@ -484,8 +490,8 @@ TEST_SUITE("integration") {
 #ifdef DENGINE_HAVE_RAWFILE
   TEST_CASE("fatal: a KV store ahead of its log is refused naming both places and every cause") {
     using Backend = rawfile::Backend;
-    using Replica = engine::KvReplica<Backend::storage_engine, Backend::kv_store,
-                                      node::LocalTransport>;
+    using Replica =
+        engine::KvReplica<Backend::storage_engine, Backend::kv_store, node::LocalTransport>;
     TempDir dir;
     const std::filesystem::path raft = dir.path() / "raft";
     const std::filesystem::path older = dir.path() / "raft-older";

@@ -173,8 +173,8 @@ class EmbeddedEngine {
       const node::NodeStatus s = replica_->node().status();
       if (!s.running) {
         if (!s.failure) return error(errc::stopped, "engine wait_ready: the engine is stopped");
-        error e(errc::stopped, "engine wait_ready: the engine stopped on a fatal error: " +
-                                   s.failure->message());
+        error e(errc::stopped,
+                "engine wait_ready: the engine stopped on a fatal error: " + s.failure->message());
         e.cause = s.failure->code;
         return e;
       }

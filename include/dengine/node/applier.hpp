@@ -174,8 +174,7 @@ class Applier {
   /// The error of a proposal whose committed entry at `index` this node could not apply.
   static error not_applied(LogIndex index, const error& failure) {
     return error::outcome_unknown(
-        "entry " + std::to_string(index) + " was committed, then applying it here failed",
-        failure);
+        "entry " + std::to_string(index) + " was committed, then applying it here failed", failure);
   }
 
   void handle(typename Work::Restore& r, ApplyReport& /*report*/) {

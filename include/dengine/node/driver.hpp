@@ -432,9 +432,9 @@ class Driver {
     if (stopped_) return;
     metrics_->fatal_stops.add();
     status_->publish_failure(e);
-    std::string line = "dengine node " + std::to_string(config_->raft.id) +
-                       ": fatal: the node stopped on a storage or state-machine failure: " +
-                       e.message();
+    std::string line =
+        "dengine node " + std::to_string(config_->raft.id) +
+        ": fatal: the node stopped on a storage or state-machine failure: " + e.message();
     run_on_applier([cb = callbacks_, l = std::move(line)] { emit_log(*cb, l); });
     error refusal(errc::stopped, "the node stopped on a fatal error: " + e.message());
     refusal.cause = e.code;

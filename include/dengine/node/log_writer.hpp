@@ -116,8 +116,8 @@ class LogWriter {
     }
     if (w.hard_state) {
       if (auto r = storage_->save_hard_state(*w.hard_state); !r)
-        return context(r.error(), "saving the hard state (term " +
-                                      std::to_string(w.hard_state->term) + ")");
+        return context(r.error(),
+                       "saving the hard state (term " + std::to_string(w.hard_state->term) + ")");
     }
     return success();
   }

@@ -69,10 +69,9 @@ inline error ahead_of_the_log(LogIndex applied, LogIndex last, LogIndex compacte
                               const DataLocations& where) {
   return error(
       errc::storage_corrupt,
-      "node open: the state machine" + detail::in(where.state_machine) +
-          " has applied index " + std::to_string(applied) + " but the log" +
-          detail::in(where.log) + " ends at index " + std::to_string(last) +
-          " (compacted through " + std::to_string(compacted) +
+      "node open: the state machine" + detail::in(where.state_machine) + " has applied index " +
+          std::to_string(applied) + " but the log" + detail::in(where.log) + " ends at index " +
+          std::to_string(last) + " (compacted through " + std::to_string(compacted) +
           "): the log lost entries the state machine had applied. Possible causes: the log's "
           "files were damaged or truncated (a damaged tail is cut off when the log is opened), "
           "deleted, or replaced by an older copy; the state machine's files come from another "
@@ -88,7 +87,8 @@ template <StorageEngine S, StateMachine M>
 result<Recovered> recover(const NodeConfig& config, S& storage, M& sm, SnapshotStore& snapshots,
                           const DataLocations& where = {}) {
   auto loaded = storage.load();
-  if (!loaded) return detail::open_error(loaded.error(), "loading the storage" + detail::in(where.log));
+  if (!loaded)
+    return detail::open_error(loaded.error(), "loading the storage" + detail::in(where.log));
   RecoveredState rec = std::move(loaded).value();
   const bool fresh = rec.hard_state == HardState{} && rec.snapshot.index == 0 &&
                      storage.last_index() == 0 && rec.snapshot.membership.voters.empty() &&
@@ -164,7 +164,8 @@ result<Recovered> recover(const NodeConfig& config, S& storage, M& sm, SnapshotS
   if (last > base.index) {
     auto entries =
         storage.entries(base.index + 1, last + 1, std::numeric_limits<std::size_t>::max());
-    if (!entries) return detail::open_error(entries.error(), "reading the log" + detail::in(where.log));
+    if (!entries)
+      return detail::open_error(entries.error(), "reading the log" + detail::in(where.log));
     out.state.entries = std::move(entries).value();
   }
   for (const Entry& e : out.state.entries) {
