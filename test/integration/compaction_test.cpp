@@ -41,7 +41,7 @@ TEST_SUITE("integration") {
     // Each incarnation writes about a third of the threshold: a trigger that starts from zero
     // at every start never fires; one that counts what the log holds since the last snapshot
     // fires in the third.
-    constexpr std::size_t threshold = 32 * 1024;
+    constexpr std::size_t threshold = std::size_t{32} * 1024;
     constexpr int incarnations = 6;
     constexpr int puts_per_incarnation = 80;
     TempDir dir;

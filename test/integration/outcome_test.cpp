@@ -143,6 +143,8 @@ std::int64_t value_after_restart(S& storage, node::MemorySnapshotStore& snapshot
 }
 
 /// A three-node cluster in the deterministic arrangement (virtual time, simulated network).
+/// Members are destroyed in reverse order: the nodes (each stops itself) before their disks,
+/// the network and the executor.
 struct SimTrio {
   node::SimExecutor executor;
   node::SimNetwork net{executor, 11};
@@ -183,10 +185,6 @@ struct SimTrio {
     REQUIRE(executor.run_until([&] { return got.has_value(); }, executor.now() + 5'000'000));
     REQUIRE_MESSAGE(*got, got->error().message());
     return got->value();
-  }
-  ~SimTrio() {
-    for (auto& n : nodes)
-      if (n) (void)n->stop();
   }
 };
 

@@ -254,9 +254,10 @@ class Driver {
   /// The waiter at `index` with id `id`, or end().
   typename std::multimap<LogIndex, Waiter>::iterator find_proposal(LogIndex index,
                                                                    std::uint64_t id) {
-    auto [it, end] = proposals_.equal_range(index);
-    while (it != end && it->second.id != id) ++it;
-    return it == end ? proposals_.end() : it;
+    const auto range = proposals_.equal_range(index);
+    for (auto it = range.first; it != range.second; ++it)
+      if (it->second.id == id) return it;
+    return proposals_.end();
   }
 
   void handle(raft::Ready rd) {
@@ -334,11 +335,11 @@ class Driver {
       const Entry& e = entries[index - lo];
       if (e.term != w.term) {
         // Definite: another entry is committed at this index, and a committed entry is final.
-        fail_waiter(std::move(w),
-                    error(errc::proposal_dropped,
-                          "entry " + std::to_string(index) + " of term " + std::to_string(w.term) +
-                              " was replaced by one of term " + std::to_string(e.term) +
-                              ", which committed"));
+        error dropped(errc::proposal_dropped, "entry " + std::to_string(index) + " of term " +
+                                                  std::to_string(w.term) +
+                                                  " was replaced by one of term " +
+                                                  std::to_string(e.term) + ", which committed");
+        fail_waiter(std::move(w), std::move(dropped));
         continue;
       }
       if (auto* d = std::get_if<Completion<response_type>>(&w.done)) {
