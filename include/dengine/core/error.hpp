@@ -17,7 +17,7 @@ namespace dengine {
 enum class errc : int {
   ok = 0,
   not_leader = 1,        ///< this node cannot serve the request; `error::leader_hint` says who can
-  timeout = 2,           ///< the operation did not complete in time; its outcome is unknown
+  timeout = 2,           ///< a read or wait did not complete in time (a write: outcome_unknown)
   stopped = 3,           ///< the node is stopping or stopped
   compacted = 4,         ///< the requested index or revision has been compacted away
   storage_corrupt = 5,   ///< persisted data failed validation (checksum, framing, version)
@@ -33,6 +33,10 @@ enum class errc : int {
   not_found = 14,              ///< the key, lease or member does not exist
   incompatible_version = 15,   ///< a data dir or message written by an incompatible version
   future_revision = 16,        ///< a revision beyond the current one was requested
+  /// A write may have entered the log, and whether it took effect is unknown: it may be applied
+  /// (now or after a restart) or not at all. `error::cause` says why no answer came (timeout,
+  /// stopped, no_space, io_error, ...); the detail names the entry and that cause.
+  outcome_unknown = 17,
 };
 
 /// The std::error_category of `errc`.
@@ -58,6 +62,7 @@ class error_category final : public std::error_category {
       case errc::not_found: return "not found";
       case errc::incompatible_version: return "incompatible version";
       case errc::future_revision: return "future revision";
+      case errc::outcome_unknown: return "outcome unknown";
     }
     return "unknown dengine error";
   }
@@ -79,12 +84,17 @@ struct std::is_error_code_enum<dengine::errc> : std::true_type {};
 
 namespace dengine {
 
-/// An error as the public API returns it: a code, plus the leader to retry at (for not_leader)
-/// and a human-readable detail naming what and where (file, offset, field, limit).
+/// An error as the public API returns it: a code, plus the leader to retry at (for not_leader),
+/// a human-readable detail naming what and where (file, offset, field, limit), and the
+/// underlying cause when the code is a consequence of another failure (outcome_unknown, or
+/// stopped after a fatal storage error).
 struct error {
   std::error_code code;
   NodeId leader_hint = no_node;
   std::string detail;
+  /// The code of the failure behind this one (e.g. no_space behind an outcome_unknown); empty
+  /// when the code is the whole story. Compare with `e.cause == dengine::errc::no_space`.
+  std::error_code cause;
 
   error() = default;
   // Implicit on purpose (hence the NOLINTs): `return errc::not_found;` or `return ec;` in a
@@ -98,6 +108,17 @@ struct error {
   static error not_leader(NodeId leader) {
     error e(errc::not_leader);
     e.leader_hint = leader;
+    return e;
+  }
+
+  /// An outcome_unknown error for a write whose entry may be in the log: `what` says what
+  /// became of the entry ("entry 12 was appended, then the node stopped"), `why` is the failure
+  /// that kept the answer from the caller, kept whole: its code becomes `cause` (its own cause
+  /// when it has one) and its message ends the detail. The leader hint is carried over.
+  static error outcome_unknown(std::string what, const error& why) {
+    error e(errc::outcome_unknown, std::move(what) + ": " + why.message());
+    e.cause = why.cause ? why.cause : why.code;
+    e.leader_hint = why.leader_hint;
     return e;
   }
 

@@ -164,12 +164,20 @@ class EmbeddedEngine {
 
   /// Waits until the engine can serve: a leader is known and this node has applied everything
   /// committed so far (on a single node: it elected itself and applied its first entry).
-  /// timeout (with what it saw) if that takes longer than `timeout`.
+  /// timeout (with what it saw) if that takes longer than `timeout`; stopped if the engine
+  /// stopped — after a storage or state-machine failure with that failure as `cause` and its
+  /// message (naming the file) in the detail.
   result<void> wait_ready(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       const node::NodeStatus s = replica_->node().status();
-      if (!s.running) return error(errc::stopped, "engine wait_ready: the engine is stopped");
+      if (!s.running) {
+        if (!s.failure) return error(errc::stopped, "engine wait_ready: the engine is stopped");
+        error e(errc::stopped,
+                "engine wait_ready: the engine stopped on a fatal error: " + s.failure->message());
+        e.cause = s.failure->code;
+        return e;
+      }
       if (s.leader != no_node && s.commit > 0 && s.applied >= s.commit) return success();
       if (std::chrono::steady_clock::now() >= deadline)
         return error(errc::timeout,
@@ -191,7 +199,8 @@ class EmbeddedEngine {
     const node::NodeStatus s = replica_->node().status();
     return LeaderInfo{s.leader, s.term, s.leader == s.id && s.role == raft::Role::leader};
   }
-  /// Role, leader, term, commit and applied indexes.
+  /// Role, leader, term, commit and applied indexes, whether it runs, and the failure that
+  /// stopped it if one did (NodeStatus::failure: the storage's error, naming the file).
   [[nodiscard]] node::NodeStatus status() const noexcept { return replica_->node().status(); }
   /// This node's id.
   [[nodiscard]] NodeId id() const noexcept { return replica_->node().id(); }

@@ -95,8 +95,16 @@ class KvReplica {
           if (user) user(change);
         };
     callbacks.on_membership_change = std::move(config.callbacks.on_membership_change);
+    callbacks.log = std::move(config.callbacks.log);
+    // The data dir's layout (EngineConfig::data_dir), for errors that name where data lives.
+    node::DataLocations where;
+    if (!config.data_dir.empty()) {
+      where.log = (config.data_dir / "raft").string();
+      where.state_machine = (config.data_dir / "kv").string();
+      where.snapshots = (config.data_dir / "snap").string();
+    }
     auto opened = node_type::open(std::move(config.node), storage, *r->machine_, snapshots,
-                                  std::move(transport), clock, std::move(callbacks));
+                                  std::move(transport), clock, std::move(callbacks), where);
     if (!opened) return opened.error();
     r->node_ = std::move(opened).value();
     r->start_housekeeping();
@@ -115,8 +123,10 @@ class KvReplica {
 
   /// Validates `cmd` (etcd's rules and the configured limits), proposes it and completes with
   /// its response of type X once applied here. Signature: void(dengine::result<X>).
-  /// Errors: those of Node::propose, and the request's own (invalid_argument, too_large,
-  /// not_found, compacted, ... with etcd's texts).
+  /// Errors: those of Node::propose (definite, or outcome_unknown once the entry may be in the
+  /// log), validation before proposing (invalid_argument, too_large: definite), and the
+  /// request's own answer from the applied entry (not_found, compacted, ... with etcd's texts:
+  /// definite, every replica answered the same).
   template <class X, class CompletionToken>
   auto propose(kv::Command cmd, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(result<X>)>(
@@ -343,9 +353,9 @@ class KvReplica {
     pending->left = leases.size();
     pending->done = std::move(done);
     for (kv::LeaseId id : leases) {
-      propose_revoke(id, [this, consistency, query, round, pending](result<void> r) {
+      propose_revoke(id, [this, id, consistency, query, round, pending](result<void> r) {
         std::unique_lock lock(pending->mutex);
-        if (!r && !pending->failure) pending->failure = std::move(r).error();
+        if (!r && !pending->failure) pending->failure = read_failure(std::move(r).error(), id);
         if (--pending->left != 0) return;
         lock.unlock();  // the last completion: nobody else touches `pending`
         if (pending->failure) return pending->done(std::move(*pending->failure));
@@ -388,14 +398,26 @@ class KvReplica {
     }
   }
 
+  /// A revoke's failure as the error of the read that needed it. A read has no outcome to be
+  /// unsure of: a revoke whose outcome is unknown fails the read with its cause.
+  static error read_failure(error e, kv::LeaseId id) {
+    if (e.code != errc::outcome_unknown || !e.cause) return e;
+    error out(e.cause, "read: revoking expired lease " + std::to_string(id) +
+                           " before answering: " + e.detail);
+    out.leader_hint = e.leader_hint;
+    return out;
+  }
+
   template <class X>
   static result<X> unwrap(result<typename machine_type::response_type> r) {
     if (!r) return std::move(r).error();
     typename machine_type::response_type inner = std::move(r).value();
     if (!inner) return std::move(inner).error();
     if (auto* x = std::get_if<X>(&inner.value())) return std::move(*x);
-    return error(errc::invalid_argument,
-                 "kv replica: internal: the applied entry answered a different request type");
+    // The entry was applied: its effect stands, only its answer is lost.
+    return error::outcome_unknown(
+        "kv replica: the entry was applied",
+        error(errc::invalid_argument, "internal: it answered a different request type"));
   }
 
   // Fails a request before it reached the node, on the handler's associated executor (inline

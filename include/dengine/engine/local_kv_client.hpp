@@ -12,6 +12,11 @@
 /// Writes and linearizable reads go to the leader: on a follower writes fail with not_leader
 /// (error::leader_hint names the leader).
 ///
+/// A failed write either did not and never will take effect (every error but one), or failed
+/// with errc::outcome_unknown: its entry may already be in the log, so it may be applied after
+/// all; error::cause says why no answer came (timeout, stopped, no_space, io_error, ...).
+/// docs/embedded.md, Errors, lists which error is which.
+///
 /// A client is a cheap handle (one pointer): copy it freely; it must not outlive its replica.
 
 #include <boost/asio/use_future.hpp>
@@ -320,7 +325,8 @@ class LocalKvClient {
   }
 
   /// Sets `key` = `value` under a new lease of `ttl` seconds: the key disappears when the
-  /// lease expires unless the lease is kept alive (lease_keep_alive(result.lease)).
+  /// lease expires unless the lease is kept alive (lease_keep_alive(result.lease)). Two writes:
+  /// when the put fails, the lease granted first stays (and expires after its TTL).
   result<TtlPut> put_with_ttl(std::string key, std::string value,
                               std::int64_t ttl) requires(!deterministic) {
     DENGINE_TRY(grant, lease_grant(ttl));

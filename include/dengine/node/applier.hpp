@@ -11,6 +11,14 @@
 ///
 /// Invariant: entries reach the state machine in index order with no gap; entries at or below
 /// the applied index (after a restore) are skipped, so nothing is applied twice.
+///
+/// Every entry handed here is committed, so a proposal the applier cannot answer (the state
+/// machine failed, or a restore overtook its entry) fails with errc::outcome_unknown: it will
+/// be applied by every replica, and by this one after a restart, with whatever result.
+///
+/// The snapshot trigger counts the bytes applied since the last snapshot, starting from what
+/// the log held after it when the node opened (Recovered::applied_bytes_since_snapshot): a
+/// node restarted more often than every snapshot_threshold_bytes still compacts its log.
 
 #include <algorithm>
 #include <limits>
@@ -40,10 +48,11 @@ class Applier {
   using response_type = typename M::response_type;
 
   /// `applied_term` is the term of the entry at sm.applied_index() (0 for index 0);
-  /// `chunk_entries` is NodeConfig::apply_chunk_entries (0 = whole batches).
+  /// `chunk_entries` is NodeConfig::apply_chunk_entries (0 = whole batches);
+  /// `applied_bytes` the entry bytes applied since the snapshot at `last_snapshot` (at open).
   Applier(M& sm, C clock, NodeMetrics& metrics, const NodeCallbacks& callbacks,
           std::size_t snapshot_threshold_bytes, std::size_t chunk_entries, LogIndex last_snapshot,
-          Term applied_term)
+          Term applied_term, std::size_t applied_bytes)
       : chunk_entries_(chunk_entries == 0 ? std::numeric_limits<std::size_t>::max()
                                           : chunk_entries),
         sm_(&sm),
@@ -51,6 +60,7 @@ class Applier {
         metrics_(&metrics),
         callbacks_(&callbacks),
         threshold_(snapshot_threshold_bytes),
+        bytes_since_snapshot_(applied_bytes),
         applied_term_(applied_term),
         last_snapshot_(last_snapshot) {}
 
@@ -147,13 +157,24 @@ class Applier {
       if (callbacks_->on_membership_change) callbacks_->on_membership_change({index, membership});
     }
     for (auto& cp : b.config_proposals)
-      if (cp.done) cp.done(error(errc::timeout, "outcome unknown: config entry not applied here"));
+      if (cp.done) cp.done(covered_error(cp.index));
     release_reads();
   }
 
-  static void covered(typename Work::Proposal& p) {
-    p.done(error(errc::timeout, "outcome unknown: entry " + std::to_string(p.index) +
-                                    " was covered by an installed snapshot"));
+  static void covered(typename Work::Proposal& p) { p.done(covered_error(p.index)); }
+
+  /// A restore from the leader's snapshot overtook entry `index` here: some entry committed
+  /// there, and this node no longer knows which.
+  static error covered_error(LogIndex index) {
+    return error::outcome_unknown(
+        "entry " + std::to_string(index) + " was covered by a snapshot installed from the leader",
+        error(errc::compacted, "which entry committed there is no longer known here"));
+  }
+
+  /// The error of a proposal whose committed entry at `index` this node could not apply.
+  static error not_applied(LogIndex index, const error& failure) {
+    return error::outcome_unknown(
+        "entry " + std::to_string(index) + " was committed, then applying it here failed", failure);
   }
 
   void handle(typename Work::Restore& r, ApplyReport& /*report*/) {
@@ -209,8 +230,10 @@ class Applier {
   /// Fails the batch's requests from `from_proposal` on (the earlier ones were completed).
   void fail_batch(typename Work::Batch& b, const error& e,
                   typename std::vector<typename Work::Proposal>::iterator from_proposal) {
-    for (; from_proposal != b.proposals.end(); ++from_proposal) from_proposal->done(e);
-    for (auto& cp : b.config_proposals) cp.done(e);
+    for (; from_proposal != b.proposals.end(); ++from_proposal)
+      from_proposal->done(not_applied(from_proposal->index, e));
+    for (auto& cp : b.config_proposals)
+      if (cp.done) cp.done(not_applied(cp.index, e));
   }
 
   void release_reads() {
@@ -243,7 +266,7 @@ class Applier {
   NodeMetrics* metrics_;
   const NodeCallbacks* callbacks_;
   std::size_t threshold_;
-  std::size_t bytes_since_snapshot_ = 0;
+  std::size_t bytes_since_snapshot_;
   Term applied_term_;
   LogIndex last_snapshot_;
   std::vector<response_type> responses_;

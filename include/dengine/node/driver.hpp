@@ -16,6 +16,15 @@
 ///  5. read_states → ApplyWork::Read (the applier runs them once applied ≥ index).
 /// Failures found here complete on the applier (ApplyWork::Run), never on the event loop.
 ///
+/// Outcomes (docs/embedded.md, Errors): a proposal refused before its entry left this object
+/// (core_.propose failed, the driver had stopped, or it stopped before any Ready carried the
+/// entry) fails with a definite error; once a Ready handed the entry to the log writer and the
+/// transport it may be committed whatever happens here, so every later failure — storage,
+/// stop, timeout, a snapshot covering it — is errc::outcome_unknown with the cause attached.
+/// The one definite failure after that point is proposal_dropped: another entry was committed
+/// at its index. A waiter whose entry was replaced in this node's log stays until its index
+/// commits (the replacement may still lose to it on other nodes), hence the multimap.
+///
 /// Single-threaded object: only the event loop calls it.
 
 #include <algorithm>
@@ -69,7 +78,7 @@ class Driver {
 
   /// A client command: appended if this node leads, else failed (not_leader with a hint).
   void propose(std::string command, Completion<response_type> done) {
-    if (stopped_) return fail(std::move(done), *stop_reason_);
+    if (stopped_) return fail(std::move(done), *refusal_);
     auto index = core_.propose(std::move(command));
     if (!index) return fail(std::move(done), index.error());
     metrics_->proposals.add();
@@ -78,7 +87,7 @@ class Driver {
 
   /// A membership change (one at a time; raft/config_change.hpp).
   void change_membership(const raft::ConfigChange& change, Completion<Membership> done) {
-    if (stopped_) return fail(std::move(done), *stop_reason_);
+    if (stopped_) return fail(std::move(done), *refusal_);
     auto index = core_.propose_config_change(change);
     if (!index) return fail(std::move(done), index.error());
     add_proposal(index.value(), Waiter{std::move(done)});
@@ -86,7 +95,7 @@ class Driver {
 
   /// A read at `consistency` (config.hpp describes each).
   void read(ReadConsistency consistency, ReadJob<M> job) {
-    if (stopped_) return fail_read(std::move(job), *stop_reason_);
+    if (stopped_) return fail_read(std::move(job), *refusal_);
     const time_point deadline = clock_.now() + config_->request_timeout;
     if (consistency == ReadConsistency::serializable)
       return apply_out_.push_back(Work{typename Work::Read{0, deadline, std::move(job)}});
@@ -108,7 +117,7 @@ class Driver {
 
   /// Hands leadership to `target` (completes at once: the change shows in leader notifications).
   void transfer_leadership(NodeId target, Completion<void> done) {
-    if (stopped_) return fail(std::move(done), *stop_reason_);
+    if (stopped_) return fail(std::move(done), *refusal_);
     if (auto r = core_.transfer_leader(target); !r) return fail(std::move(done), r.error());
     run_on_applier([d = std::move(done)]() mutable { d(success()); });
   }
@@ -173,24 +182,11 @@ class Driver {
     publish();
   }
 
-  /// Stops for good: every pending request fails with `reason` (on the applier); nothing more
-  /// is produced except those completions.
-  void shutdown(const error& reason) {
-    if (stopped_) return;
-    stopped_ = true;
-    stop_reason_ = reason;
-    status_->publish_lease(0, 0);
-    awaiting_.clear();
-    messages_out_.clear();
-    auto proposals = std::move(proposals_);
-    proposals_.clear();
-    for (auto& [index, w] : proposals) fail_waiter(std::move(w), reason);
-    auto reads = std::move(reads_);
-    reads_.clear();
-    for (auto& [id, r] : reads) fail_read(std::move(r.job), reason);
-    deadlines_.clear();
-    status_->publish_running(false);
-  }
+  /// Stops for good (on the applier, every pending request fails): a proposal whose entry was
+  /// handed out with outcome_unknown (cause: `reason`), the others and the reads with `reason`
+  /// itself; later requests are refused with it. Nothing more is produced except those
+  /// completions. `reason` is errc::stopped for a graceful stop (fatal() covers failures).
+  void shutdown(const error& reason) { stop(reason, reason); }
 
   // ---- outboxes, drained by the arrangement after every call ----
 
@@ -202,7 +198,7 @@ class Driver {
   std::vector<Work>& apply_out() noexcept { return apply_out_; }
 
   [[nodiscard]] bool stopped() const noexcept { return stopped_; }
-  /// Why the driver stopped (stopped, or the storage/state-machine failure).
+  /// Why the driver stopped: errc::stopped, or the storage/state-machine failure itself.
   [[nodiscard]] const std::optional<error>& stop_reason() const noexcept { return stop_reason_; }
   [[nodiscard]] const raft::Core& core() const noexcept { return core_; }
   /// Requests waiting on the core (proposals and reads), for tests and metrics.
@@ -239,16 +235,9 @@ class Driver {
   };
 
   void add_proposal(LogIndex index, Waiter w) {
-    // Our log now holds a new entry at `index` (we lead): an older waiter at or after it had
-    // its entry replaced before it committed (a committed entry is never replaced).
-    while (!proposals_.empty()) {
-      auto last = std::prev(proposals_.end());
-      if (last->first < index) break;
-      fail_waiter(std::move(last->second),
-                  error(errc::proposal_dropped, "entry " + std::to_string(last->first) +
-                                                    " was replaced before it committed"));
-      proposals_.erase(last);
-    }
+    // An older waiter at or after `index` had its entry replaced in this node's log, but not
+    // necessarily everywhere: a node still holding it may lead next and commit it. It waits for
+    // its index to commit (hand_committed tells them apart by term) or for its deadline.
     const time_point now = clock_.now();
     w.term = core_.term();
     w.id = next_waiter_id_++;
@@ -265,9 +254,17 @@ class Driver {
     if (deadlines_.size() <= 2 * (proposals_.size() + reads_.size()) + 1024) return;
     std::erase_if(deadlines_, [&](const Deadline& x) {
       if (x.key == Key::read) return !reads_.contains(x.id);
-      auto it = proposals_.find(x.index);
-      return it == proposals_.end() || it->second.id != x.id;
+      return find_proposal(x.index, x.id) == proposals_.end();
     });
+  }
+
+  /// The waiter at `index` with id `id`, or end().
+  typename std::multimap<LogIndex, Waiter>::iterator find_proposal(LogIndex index,
+                                                                   std::uint64_t id) {
+    const auto range = proposals_.equal_range(index);
+    for (auto it = range.first; it != range.second; ++it)
+      if (it->second.id == id) return it;
+    return proposals_.end();
   }
 
   void handle(raft::Ready rd) {
@@ -280,6 +277,8 @@ class Driver {
       hard_state = rd.hard_state;
       saved_hard_state_ = *rd.hard_state;
     }
+    // From here on the entries may reach a log (ours, or a follower's through rd.messages).
+    if (!rd.entries.empty()) handed_index_ = std::max(handed_index_, rd.entries.back().index);
     if (rd.snapshot || !rd.entries.empty() || hard_state) {
       Awaiting a;
       a.seq = next_seq_++;
@@ -337,17 +336,17 @@ class Driver {
       const LogIndex index = node.key();
       Waiter& w = node.mapped();
       if (index < lo) {
-        fail_waiter(std::move(w),
-                    error(errc::timeout, "outcome unknown: entry " + std::to_string(index) +
-                                             " was covered by an installed snapshot"));
+        fail_waiter(std::move(w), covered_by_snapshot(index));
         continue;
       }
       const Entry& e = entries[index - lo];
       if (e.term != w.term) {
-        fail_waiter(std::move(w),
-                    error(errc::proposal_dropped,
-                          "entry " + std::to_string(index) + " of term " + std::to_string(w.term) +
-                              " was replaced by one of term " + std::to_string(e.term)));
+        // Definite: another entry is committed at this index, and a committed entry is final.
+        error dropped(errc::proposal_dropped, "entry " + std::to_string(index) + " of term " +
+                                                  std::to_string(w.term) +
+                                                  " was replaced by one of term " +
+                                                  std::to_string(e.term) + ", which committed");
+        fail_waiter(std::move(w), std::move(dropped));
         continue;
       }
       if (auto* d = std::get_if<Completion<response_type>>(&w.done)) {
@@ -371,10 +370,15 @@ class Driver {
     apply_out_.push_back(Work{typename Work::Restore{snapshot}});
     while (!proposals_.empty() && proposals_.begin()->first <= index) {
       auto node = proposals_.extract(proposals_.begin());
-      fail_waiter(std::move(node.mapped()),
-                  error(errc::timeout, "outcome unknown: entry " + std::to_string(node.key()) +
-                                           " was covered by an installed snapshot"));
+      fail_waiter(std::move(node.mapped()), covered_by_snapshot(node.key()));
     }
+  }
+
+  /// A snapshot from the leader covers `index`: some entry committed there, maybe ours.
+  static error covered_by_snapshot(LogIndex index) {
+    return error::outcome_unknown(
+        "entry " + std::to_string(index) + " was covered by a snapshot installed from the leader",
+        error(errc::compacted, "which entry committed there is no longer known here"));
   }
 
   /// The applier took an image at a consistent point: compact the core's log and the storage.
@@ -411,12 +415,13 @@ class Driver {
       const Deadline d = deadlines_.front();
       deadlines_.pop_front();
       if (d.key == Key::proposal) {
-        auto it = proposals_.find(d.index);
-        if (it == proposals_.end() || it->second.id != d.id) continue;
-        fail_waiter(
-            std::move(it->second),
-            error(errc::timeout, "proposal at index " + std::to_string(d.index) +
-                                     " not committed within the request timeout; outcome unknown"));
+        auto it = find_proposal(d.index, d.id);
+        if (it == proposals_.end()) continue;
+        // Even an entry no Ready carried yet stays in the core's log and may commit later.
+        fail_waiter(std::move(it->second),
+                    error::outcome_unknown(
+                        "entry " + std::to_string(d.index) + " was appended",
+                        error(errc::timeout, "not committed within the request timeout")));
         proposals_.erase(it);
       } else {
         auto it = reads_.find(d.id);
@@ -428,8 +433,51 @@ class Driver {
     }
   }
 
-  /// A storage or state-machine failure: this node cannot continue.
-  void fatal(const error& e) { shutdown(e); }
+  /// A storage or state-machine failure: this node cannot continue. Counted, published in the
+  /// status, logged once (NodeCallbacks::log, on the applier: a user callback never runs on
+  /// the event loop), then a stop with `e` as the cause of every failure it reports.
+  void fatal(const error& e) {
+    if (stopped_) return;
+    metrics_->fatal_stops.add();
+    status_->publish_failure(e);
+    std::string line =
+        "dengine node " + std::to_string(config_->raft.id) +
+        ": fatal: the node stopped on a storage or state-machine failure: " + e.message();
+    run_on_applier([cb = callbacks_, l = std::move(line)] { emit_log(*cb, l); });
+    error refusal(errc::stopped, "the node stopped on a fatal error: " + e.message());
+    refusal.cause = e.code;
+    stop(e, refusal);
+  }
+
+  /// See shutdown(): `reason` is the cause, `refusal` what requests that never reached the log
+  /// are told (the same for a graceful stop; errc::stopped naming the cause after a failure).
+  void stop(const error& reason, const error& refusal) {
+    if (stopped_) return;
+    stopped_ = true;
+    stop_reason_ = reason;
+    refusal_ = refusal;
+    status_->publish_lease(0, 0);
+    awaiting_.clear();
+    messages_out_.clear();
+    auto proposals = std::move(proposals_);
+    proposals_.clear();
+    for (auto& [index, w] : proposals) {
+      // An entry no Ready carried is in no log: the request is refused. Any other may be in
+      // ours (persisted, or not yet when storage failed) or a follower's.
+      if (index > handed_index_) {
+        fail_waiter(std::move(w), refusal);
+      } else {
+        fail_waiter(std::move(w), error::outcome_unknown("entry " + std::to_string(index) +
+                                                             " was appended, then the node stopped",
+                                                         reason));
+      }
+    }
+    auto reads = std::move(reads_);
+    reads_.clear();
+    for (auto& [id, r] : reads) fail_read(std::move(r.job), refusal);
+    deadlines_.clear();
+    status_->publish_running(false);
+  }
 
   template <class T>
   void fail(Completion<T> done, error e) {
@@ -483,7 +531,9 @@ class Driver {
   raft::SoftState last_soft_;
   LeaseClock<time_point, std::chrono::microseconds> lease_clock_;
 
-  std::map<LogIndex, Waiter> proposals_;
+  /// By index. Several waiters share an index when this node's entry there was replaced and it
+  /// proposed again at that index (see the file comment); at most one of them can commit.
+  std::multimap<LogIndex, Waiter> proposals_;
   std::map<std::uint64_t, PendingRead> reads_;
   std::deque<Deadline> deadlines_;
   std::uint64_t next_waiter_id_ = 1;
@@ -498,8 +548,12 @@ class Driver {
   std::size_t reads_at_applier_ = 0;
   LogIndex applied_ = 0;
 
+  /// The highest entry index any Ready handed out: entries above it never left this object.
+  LogIndex handed_index_ = 0;
+
   bool stopped_ = false;
   std::optional<error> stop_reason_;
+  std::optional<error> refusal_;
 
   std::vector<raft::Message> messages_out_;
   std::vector<PersistWork> persist_out_;

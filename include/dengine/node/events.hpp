@@ -1,11 +1,14 @@
 #pragma once
-/// Notifications a Node gives the embedding application: leader changes and membership changes.
-/// Callbacks run on the applier thread (never on the event loop), in the order the changes
-/// happened; a callback must not block for long (it delays applying) and must not call
-/// Node::stop().
+/// Notifications a Node gives the embedding application: leader changes, membership changes
+/// and log lines. Callbacks run on the applier thread (never on the event loop), in the order
+/// the changes happened; a callback must not block for long (it delays applying) and must not
+/// call Node::stop().
 
 #include <cstdint>
+#include <cstdio>
 #include <functional>
+#include <string>
+#include <string_view>
 
 #include "dengine/core/types.hpp"
 #include "dengine/raft/ready.hpp"
@@ -25,10 +28,29 @@ struct MembershipChange {
   Membership membership;  ///< the configuration after the change
 };
 
+/// Receives one human-readable line (no trailing newline) per notable event of a node — today
+/// a fatal stop, once, with its cause (the storage's or state machine's error, which names the
+/// file). The library has no logger of its own: route the lines to yours.
+using log_function = std::function<void(std::string_view line)>;
+
 /// Optional callbacks, given to Node::open.
 struct NodeCallbacks {
   std::function<void(const LeaderChange&)> on_leader_change;
   std::function<void(const MembershipChange&)> on_membership_change;
+  /// Where the node's log lines go; null: one line each on stderr.
+  log_function log;
 };
+
+/// Sends `line` to callbacks.log, or to stderr (one write, so lines of several nodes do not
+/// interleave) when none is set.
+inline void emit_log(const NodeCallbacks& callbacks, std::string_view line) {
+  if (callbacks.log) {
+    callbacks.log(line);
+    return;
+  }
+  std::string out(line);
+  out += '\n';
+  std::fwrite(out.data(), 1, out.size(), stderr);
+}
 
 }  // namespace dengine::node

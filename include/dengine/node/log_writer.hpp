@@ -13,6 +13,7 @@
 ///    (the arrangement calls it when no work is waiting). Snapshot installs are synced before
 ///    they are reported in both modes, and the hard state is durable on save in both modes.
 
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -82,8 +83,8 @@ class LogWriter {
     if (failure_) return *failure_;
     const auto start = clock_.now();
     if (auto r = storage_->sync(); !r) {
-      failure_ = r.error();
-      return r;
+      failure_ = context(r.error(), "syncing the log");
+      return *failure_;
     }
     metrics_->fsyncs.add();
     metrics_->fsync_latency.record(clock_.now() - start);
@@ -97,31 +98,48 @@ class LogWriter {
  private:
   result<void> write(PersistWork& w, bool& must_sync) {
     if (w.snapshot) {
+      const std::string at = " at index " + std::to_string(w.snapshot->meta.index);
       // The image first: a crash between the two leaves an image ahead of the log, which
       // Node::open repairs; the other order could leave a reset log with no image.
-      DENGINE_TRYV(snapshots_->save(w.snapshot));
-      DENGINE_TRYV(storage_->reset(w.snapshot->meta));
+      if (auto r = snapshots_->save(w.snapshot); !r)
+        return context(r.error(), "saving the snapshot image" + at);
+      if (auto r = storage_->reset(w.snapshot->meta); !r)
+        return context(r.error(), "resetting the log to the snapshot" + at);
       must_sync = true;  // a reset is durable only after sync (both modes)
       unsynced_ = true;
     }
     if (!w.entries.empty()) {
-      DENGINE_TRYV(storage_->append(w.entries));
+      if (auto r = storage_->append(w.entries); !r)
+        return context(r.error(), "appending entries " + std::to_string(w.entries.front().index) +
+                                      ".." + std::to_string(w.entries.back().index));
       unsynced_ = true;
     }
     if (w.hard_state) {
-      DENGINE_TRYV(storage_->save_hard_state(*w.hard_state));
+      if (auto r = storage_->save_hard_state(*w.hard_state); !r)
+        return context(r.error(),
+                       "saving the hard state (term " + std::to_string(w.hard_state->term) + ")");
     }
     return success();
   }
 
   result<void> compact(PersistWork& w) {
     if (!w.snapshot) return error(errc::invalid_argument, "log writer: compact without a snapshot");
-    DENGINE_TRYV(snapshots_->save(w.snapshot));
-    return storage_->compact(w.snapshot->meta);
+    const std::string at = " at index " + std::to_string(w.snapshot->meta.index);
+    if (auto r = snapshots_->save(w.snapshot); !r)
+      return context(r.error(), "saving the snapshot image" + at);
+    if (auto r = storage_->compact(w.snapshot->meta); !r)
+      return context(r.error(), "compacting the log through the snapshot" + at);
+    return success();
+  }
+
+  /// `e` with "log writer: <what>: " before its detail, so that the fatal error says which
+  /// operation failed as well as where (the storage's own detail names the file).
+  static error context(error e, const std::string& what) {
+    e.detail = "log writer: " + what + (e.detail.empty() ? "" : ": " + e.detail);
+    return e;
   }
 
   PersistReport fail(error e, PersistReport report) {
-    e.detail = "log writer: " + e.detail;
     failure_ = e;
     report.failure = std::move(e);
     return report;

@@ -221,6 +221,8 @@ struct NodeMetrics {
                                       "Snapshots received from a leader and installed")),
         snapshots_failed(r.counter("dengine_snapshots_failed_total",
                                    "Snapshots the state machine failed to write")),
+        fatal_stops(r.counter("dengine_fatal_stops_total",
+                              "Stops forced by a storage or state-machine failure")),
         pending_proposals(
             r.gauge("dengine_pending_proposals", "Proposals admitted and not yet completed")),
         pending_reads(r.gauge("dengine_pending_reads", "Reads admitted and not yet completed")),
@@ -246,6 +248,7 @@ struct NodeMetrics {
   Counter& snapshots_taken;
   Counter& snapshots_installed;
   Counter& snapshots_failed;
+  Counter& fatal_stops;
   Gauge& pending_proposals;
   Gauge& pending_reads;
   Gauge& apply_lag;

@@ -81,18 +81,22 @@ class Node {
   /// Opens a node: recovers from `storage`, `snapshots` and `sm` (recovery.hpp; a fresh storage
   /// starts a new cluster with config.initial_members), then starts the roles. A node that is
   /// the only voter campaigns at once. Errors: invalid config (invalid_argument naming the
-  /// field), unreadable or inconsistent data (storage_corrupt and the like, naming what).
+  /// field), unreadable or inconsistent data (storage_corrupt and the like, naming what, and
+  /// where as `where` tells).
   static result<std::unique_ptr<Node>> open(NodeConfig config, S& storage, M& sm,
                                             SnapshotStore& snapshots, T transport, C clock = C{},
-                                            NodeCallbacks callbacks = {}) {
+                                            NodeCallbacks callbacks = {},
+                                            const DataLocations& where = {}) {
     DENGINE_TRYV(config.validate());
     if constexpr (deterministic) {
       if (clock.executor == nullptr)
         return error(errc::invalid_argument, "node open: SimClock without an executor");
     }
-    DENGINE_TRY(rec, recover(config, storage, sm, snapshots));
+    DENGINE_TRY(rec, recover(config, storage, sm, snapshots, where));
     const LogIndex last_snapshot = rec.state.snapshot.index;
     const HardState durable = rec.state.hard_state;
+    const Term applied_term = rec.applied_term;
+    const std::size_t applied_bytes = rec.applied_bytes_since_snapshot;
     std::unique_ptr<Node> node(new Node(std::move(config), std::move(callbacks)));
     node->clock_ = clock;
     auto core = raft::Core::create(node->config_.raft, std::move(rec.state));
@@ -108,7 +112,7 @@ class Node {
         LogWriter<S, C>(storage, snapshots, node->config_.persistence, clock, node->metrics_),
         Applier<M, C>(sm, clock, node->metrics_, node->callbacks_,
                       node->config_.snapshot_threshold_bytes, node->config_.apply_chunk_entries,
-                      last_snapshot, rec.applied_term),
+                      last_snapshot, applied_term, applied_bytes),
         std::move(transport));
     node->status_.publish_applied(applied);
     node->metrics_.applied_index.set(static_cast<std::int64_t>(applied));
@@ -127,10 +131,14 @@ class Node {
   // ----
 
   /// Proposes `command`; completes with the state machine's response once its entry is applied
-  /// here, or fails: not_leader (leader_hint names the leader if known), too_busy (pending
-  /// proposals at their bound, or the leader's uncommitted bytes), too_large, proposal_dropped
-  /// (another entry was committed at its index), timeout (outcome unknown), stopped.
-  /// Signature: void(dengine::result<response_type>).
+  /// here, or fails. Definite failures (the command is not and will never be applied): not_leader
+  /// (leader_hint names the leader if known), too_busy (pending proposals at their bound, or
+  /// the leader's uncommitted bytes), too_large, proposal_dropped (a leadership transfer was
+  /// running, or another entry committed at its index), stopped (the node stopped before the
+  /// entry left it; `cause` set when a failure stopped it). outcome_unknown: the entry was
+  /// appended and then no answer could be had — `cause` says why: timeout, stopped, the
+  /// storage's or state machine's error (no_space, io_error, storage_corrupt, ...), compacted
+  /// (covered by a snapshot from the leader). Signature: void(dengine::result<response_type>).
   template <class CompletionToken>
   auto propose(std::string command, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(result<response_type>)>(
@@ -234,10 +242,12 @@ class Node {
 
   // ---- lifecycle and observation ----
 
-  /// Graceful stop: new requests fail with stopped; requests waiting on the core fail with
-  /// stopped; entries already handed to the log writer are persisted and those handed to the
-  /// applier applied (their proposals complete with their responses); waiting reads fail with
-  /// stopped; threads are joined. Never hangs on the network. Idempotent.
+  /// Graceful stop: new requests fail with stopped; proposals waiting on the core fail with
+  /// outcome_unknown (cause stopped: their entries may be in a log and commit later — on a
+  /// single node, when it restarts), or stopped if their entry never left the core; entries
+  /// already handed to the log writer are persisted and those handed to the applier applied
+  /// (their proposals complete with their responses); waiting reads fail with stopped; threads
+  /// are joined. Never hangs on the network. Idempotent.
   /// invalid_argument when called from a completion handler or callback of this node.
   result<void> stop() {
     if (!runtime_) return success();
@@ -280,7 +290,8 @@ class Node {
 
   /// This node's id.
   [[nodiscard]] NodeId id() const noexcept { return config_.raft.id; }
-  /// A copy of the status (role, leader, term, commit and applied indexes), from any thread.
+  /// A copy of the status (role, leader, term, commit and applied indexes, running, and the
+  /// failure that stopped the node if one did), from any thread.
   [[nodiscard]] NodeStatus status() const noexcept { return status_.read(config_.raft.id); }
   /// True while this node believes it leads (it may have been deposed without knowing yet).
   [[nodiscard]] bool is_leader() const noexcept { return status().role == raft::Role::leader; }

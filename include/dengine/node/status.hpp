@@ -5,8 +5,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <utility>
 
+#include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
 #include "dengine/raft/ready.hpp"
 
@@ -21,6 +23,9 @@ struct NodeStatus {
   LogIndex commit = 0;
   LogIndex applied = 0;
   bool running = false;  ///< false once stopping, stopped or failed
+  /// Why the node stopped by itself — the storage or state-machine failure (its detail names
+  /// the file) — or null: still running, or stopped by stop(). Set before `running` turns false.
+  std::shared_ptr<const error> failure;
 };
 
 /// Where the roles publish the status (one writer per field).
@@ -37,9 +42,17 @@ class StatusBoard {
   void publish_applied(LogIndex applied) noexcept {
     applied_.store(applied, std::memory_order_relaxed);
   }
-  /// The node's lifecycle.
+  /// The node's lifecycle. Release: a reader that sees running == false sees a failure
+  /// published before it.
   void publish_running(bool running) noexcept {
-    running_.store(running, std::memory_order_relaxed);
+    running_.store(running, std::memory_order_release);
+  }
+  /// Event loop: the failure that stopped the node. Only the first one counts (the field is
+  /// written once and then only read, so readers copy it without a lock).
+  void publish_failure(const error& e) {
+    if (failure_claimed_.exchange(true, std::memory_order_relaxed)) return;
+    failure_ = std::make_shared<const error>(e);
+    failure_published_.store(true, std::memory_order_release);
   }
 
   /// Event loop: the leader lease as a deadline (nanoseconds on the node's clock, 0 = none)
@@ -65,7 +78,8 @@ class StatusBoard {
     s.term = term_.load(std::memory_order_relaxed);
     s.commit = commit_.load(std::memory_order_relaxed);
     s.applied = applied_.load(std::memory_order_relaxed);
-    s.running = running_.load(std::memory_order_relaxed);
+    s.running = running_.load(std::memory_order_acquire);
+    if (failure_published_.load(std::memory_order_acquire)) s.failure = failure_;
     return s;
   }
 
@@ -78,6 +92,9 @@ class StatusBoard {
   std::atomic<bool> running_{false};
   std::atomic<std::int64_t> lease_deadline_ns_{0};
   std::atomic<LogIndex> lease_index_{0};
+  std::atomic<bool> failure_claimed_{false};
+  std::atomic<bool> failure_published_{false};
+  std::shared_ptr<const error> failure_;  // written once, before failure_published_
 };
 
 }  // namespace dengine::node
