@@ -81,10 +81,13 @@ inline void KvCluster::finish_op(ClientState& c, OpRecord& op) {
 inline void KvCluster::fail_op(ClientState& c, OpRecord& op, const error& e) {
   op.error = e.message();
   // Refused before it reached the log, or failed identically on every replica when applied:
-  // no effect. Anything else (timeout, stopped, ...) may or may not have taken effect.
+  // no effect. `stopped` is definite too: a write whose entry may be in a log is answered
+  // outcome_unknown instead (docs/embedded.md, Errors) — which the checks then hold the
+  // engine to. Anything else (outcome_unknown, the harness's own timeout) may or may not have
+  // taken effect.
   const bool no_effect = e == errc::not_leader || e == errc::too_busy ||
                          e == errc::proposal_dropped || e == errc::invalid_argument ||
-                         e == errc::too_large || e == errc::not_found;
+                         e == errc::too_large || e == errc::not_found || e == errc::stopped;
   op.outcome =
       op.kind == OpKind::read || no_effect ? OpRecord::Outcome::failed : OpRecord::Outcome::unknown;
   c.guess = e == errc::not_leader ? e.leader_hint : no_node;

@@ -97,13 +97,26 @@ class DeterministicRuntime {
     driver_.persist_out().clear();
     writer_pending_.clear();
     // Run items are the completions of failed requests: run them (the caller is told "stopped");
-    // everything else queued for the applier is lost with the process.
+    // everything else queued for the applier is lost with the process. A batch's entries are
+    // committed: its proposals were not answered, yet they take effect (outcome unknown).
     std::vector<Work> queued = std::move(applier_pending_);
     applier_pending_.clear();
     for (Work& w : driver_.apply_out()) queued.push_back(std::move(w));
     driver_.apply_out().clear();
-    for (Work& w : queued)
-      if (auto* run = std::get_if<typename Work::Run>(&w.item)) run->fn();
+    const error crashed(errc::stopped, "the node crashed");
+    auto committed_then_crashed = [&](LogIndex index) {
+      return error::outcome_unknown(
+          "entry " + std::to_string(index) + " was committed, then the node crashed", crashed);
+    };
+    for (Work& w : queued) {
+      if (auto* run = std::get_if<typename Work::Run>(&w.item)) {
+        run->fn();
+      } else if (auto* b = std::get_if<typename Work::Batch>(&w.item)) {
+        for (auto& p : b->proposals) p.done(committed_then_crashed(p.index));
+        for (auto& cp : b->config_proposals)
+          if (cp.done) cp.done(committed_then_crashed(cp.index));
+      }
+    }
     applier_.fail_waiting(error(errc::stopped, "the node crashed"));
     return success();
   }

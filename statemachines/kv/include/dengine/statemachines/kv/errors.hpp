@@ -68,6 +68,10 @@ inline grpc_code grpc_status(const error& e) {
     case errc::too_busy:
     case errc::proposal_dropped: return grpc_code::unavailable;
     case errc::timeout: return grpc_code::deadline_exceeded;
+    // A write that may or may not have taken effect: as its cause (a timeout, or the node
+    // stopping or failing under it).
+    case errc::outcome_unknown:
+      return e.cause == errc::timeout ? grpc_code::deadline_exceeded : grpc_code::unavailable;
     case errc::storage_corrupt: return grpc_code::data_loss;
     default: return grpc_code::internal;
   }
