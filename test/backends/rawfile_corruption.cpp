@@ -24,8 +24,8 @@
 
 #include "conformance_helpers.hpp"
 #include "dengine/backends/rawfile.hpp"
-#include "dengine/storage/crc32c.hpp"
 #include "dengine/backends/rawfile/segment.hpp"
+#include "dengine/storage/crc32c.hpp"
 #include "temp_dir.hpp"
 
 namespace {

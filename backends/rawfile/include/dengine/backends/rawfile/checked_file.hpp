@@ -19,9 +19,9 @@
 
 #include <fmt/core.h>
 
-#include "dengine/storage/crc32c.hpp"
 #include "dengine/backends/rawfile/encoding.hpp"
 #include "dengine/core/error.hpp"
+#include "dengine/storage/crc32c.hpp"
 
 namespace dengine::rawfile::checked_file {
 

@@ -38,13 +38,13 @@
 #include <fmt/core.h>
 
 #include "dengine/backends/rawfile/checked_file.hpp"
-#include "dengine/storage/crc32c.hpp"
 #include "dengine/backends/rawfile/encoding.hpp"
 #include "dengine/backends/rawfile/file_io.hpp"
 #include "dengine/backends/rawfile/options.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
 #include "dengine/storage/concepts.hpp"
+#include "dengine/storage/crc32c.hpp"
 #include "dengine/storage/write_batch.hpp"
 
 namespace dengine::rawfile {

@@ -33,9 +33,9 @@
 
 #include <fmt/core.h>
 
-#include "dengine/storage/crc32c.hpp"
 #include "dengine/backends/rawfile/encoding.hpp"
 #include "dengine/core/types.hpp"
+#include "dengine/storage/crc32c.hpp"
 
 namespace dengine::rawfile::segment {
 
