@@ -6,12 +6,16 @@
 #include <doctest/doctest.h>
 
 #include <lmdb.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <optional>
@@ -39,7 +43,9 @@ using dengine::conformance::unbounded;
 using dengine::lmdb::Engine;
 using dengine::lmdb::KvStore;
 using dengine::lmdb::Options;
+using dengine::lmdb::VerifyReport;
 using dengine::test::TempDir;
+namespace detail = dengine::lmdb::detail;
 
 bool contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
@@ -335,6 +341,262 @@ TEST_CASE("lmdb corruption: random byte flips anywhere give a clean error or cor
                                 << "), " << correct << " correct recoveries, " << wrong
                                 << " wrong answers");
   CHECK(clean + correct == trials);
+}
+
+/// The store in `dir` opened with plain LMDB, as another program (or damage) would change it.
+class RawStore {
+ public:
+  explicit RawStore(const fs::path& dir) {
+    REQUIRE(mdb_env_create(&env_) == 0);
+    mdb_env_set_maxdbs(env_, 3);
+    REQUIRE(mdb_env_open(env_, dir.c_str(), 0, 0644) == 0);
+    REQUIRE(mdb_txn_begin(env_, nullptr, 0, &txn_) == 0);
+  }
+  RawStore(const RawStore&) = delete;
+  RawStore& operator=(const RawStore&) = delete;
+  ~RawStore() {
+    if (txn_ != nullptr) mdb_txn_abort(txn_);
+    mdb_env_close(env_);
+  }
+  MDB_dbi dbi(const char* name) {
+    MDB_dbi d = 0;
+    REQUIRE(mdb_dbi_open(txn_, name, 0, &d) == 0);
+    return d;
+  }
+  void del(const char* db, std::string key) {
+    MDB_val k{key.size(), key.data()};
+    REQUIRE(mdb_del(txn_, dbi(db), &k, nullptr) == 0);
+  }
+  void put(const char* db, std::string key, std::string value) {
+    MDB_val k{key.size(), key.data()};
+    MDB_val v{value.size(), value.data()};
+    REQUIRE(mdb_put(txn_, dbi(db), &k, &v, 0) == 0);
+  }
+  void commit() {
+    REQUIRE(mdb_txn_commit(txn_) == 0);
+    txn_ = nullptr;
+  }
+
+ private:
+  MDB_env* env_ = nullptr;
+  MDB_txn* txn_ = nullptr;
+};
+
+/// A stored record value as dengine writes it: payload, then checksum.
+std::string with_crc(detail::Db db, std::string_view key, std::string_view payload) {
+  std::string crc(4, '\0');
+  detail::store_crc(crc.data(), detail::record_crc(db, key, payload));
+  return std::string(payload) + crc;
+}
+
+std::string log_key(LogIndex i) {
+  const detail::IndexKey key(i);
+  return std::string(key.view());
+}
+
+Options walk_off() {
+  Options o;
+  o.verify_at_open = false;
+  return o;
+}
+
+TEST_CASE("lmdb corruption: a record deleted behind the store's back is caught at open") {
+  const Pristine& p = Pristine::get();
+  for (bool walk : {true, false}) {
+    for (const char* db : {"kv", "log", "meta"}) {
+      CAPTURE(walk);
+      CAPTURE(db);
+      TempDir dir = with_data(p.bytes);
+      {
+        RawStore raw(dir.path());
+        if (std::string_view(db) == "kv") raw.del("kv", "k" + std::string(key_marker));
+        if (std::string_view(db) == "log") raw.del("log", log_key(100));
+        if (std::string_view(db) == "meta") raw.del("meta", "hard_state");
+        raw.commit();
+      }
+      Options o;
+      o.verify_at_open = walk;
+      const Verdict v = read_everything(dir.path(), p.expected, o);
+      CHECK_MESSAGE(v.outcome == Outcome::clean_error, v.detail);
+      CHECK_MESSAGE(contains(v.detail, "database " + std::string(db)), v.detail);
+    }
+  }
+}
+
+TEST_CASE("lmdb corruption: a stale record with a valid checksum fails the tally's digest") {
+  // What a damaged branch page pointing at an old copy of a leaf looks like: a record whose own
+  // checksum holds, but which is not the one the store last wrote. Count unchanged, digest not.
+  const Pristine& p = Pristine::get();
+  TempDir dir = with_data(p.bytes);
+  const std::string key = "k" + std::string(key_marker);
+  {
+    RawStore raw(dir.path());
+    raw.put("kv", key, with_crc(detail::Db::kv, key, "an older value"));
+    raw.commit();
+  }
+  const Verdict v = read_everything(dir.path(), p.expected);
+  CHECK_MESSAGE(v.outcome == Outcome::clean_error, v.detail);
+  CHECK_MESSAGE(contains(v.detail, "database kv"), v.detail);
+  CHECK_MESSAGE(contains(v.detail, "stale"), v.detail);
+}
+
+TEST_CASE("lmdb corruption: a gap in the log is caught by the walk") {
+  // Entry 100 moved to index 200 (well formed, checksum right): the count holds, the keys do not.
+  const Pristine& p = Pristine::get();
+  TempDir dir = with_data(p.bytes);
+  {
+    RawStore raw(dir.path());
+    raw.del("log", log_key(100));
+    const std::string payload = "data" + std::string(8, '\0') + std::string(1, '\0');
+    raw.put("log", log_key(200), with_crc(detail::Db::log, log_key(200), payload));
+    raw.commit();
+  }
+  const VerifyReport report = dengine::lmdb::verify(dir.path());
+  REQUIRE_FALSE(report.ok());
+  CHECK(report.code == errc::storage_corrupt);
+  const std::string text = report.to_error().detail;
+  CHECK_MESSAGE(contains(text, "database log, index 101: expected index 100"), text);
+  CHECK_MESSAGE(contains(text, "index 200: expected index 161"), text);
+  CHECK_MESSAGE(contains(text, "database log"), text);
+}
+
+TEST_CASE("lmdb corruption: with the walk off, reads still check every record they return") {
+  const Pristine& p = Pristine::get();
+  SUBCASE("a value") {
+    std::string bytes = p.bytes;
+    REQUIRE(flip_marker(bytes, value_marker, 3, 0x01) > 0);
+    TempDir dir = with_data(bytes);
+    auto store = CONF_VALUE(KvStore::open(dir.path(), walk_off()));
+    auto r = store.get("marked-value-key");
+    CONF_REQUIRE_ERROR(errc::storage_corrupt, r);
+    CHECK(contains(r.error().detail, "database kv, key \"marked-value-key\": checksum mismatch"));
+    CHECK(contains(r.error().detail, (fs::canonical(dir.path()) / "data.mdb").string()));
+    // A scan over it fails the same way; a write over it does too (the old value's checksum
+    // leaves the tally, so it is checked first), rather than papering over the damage.
+    CONF_REQUIRE_ERROR(errc::storage_corrupt,
+                       store.scan("", "", [](std::string_view, std::string_view) { return true; }));
+    WriteBatch b;
+    b.put("marked-value-key", "new");
+    CONF_REQUIRE_ERROR(errc::storage_corrupt, store.write(b, p.expected.applied + 1));
+    CHECK(store.applied_index() == p.expected.applied);
+  }
+  SUBCASE("a log entry") {
+    std::string bytes = p.bytes;
+    REQUIRE(flip_marker(bytes, entry_marker, 5, 0x20) > 0);
+    TempDir dir = with_data(bytes);
+    auto engine = CONF_VALUE(Engine::open(dir.path(), walk_off()));
+    auto r = engine.entries(marked_index - 2, marked_index + 2, unbounded);
+    CONF_REQUIRE_ERROR(errc::storage_corrupt, r);
+    CHECK(contains(r.error().detail, "database log, index 77: checksum mismatch"));
+    CONF_REQUIRE_ERROR(errc::storage_corrupt, engine.term(marked_index));
+    CHECK(CONF_VALUE(engine.term(marked_index + 1)) == p.expected.log[marked_index - 40].term);
+  }
+}
+
+TEST_CASE("lmdb: create_if_missing off refuses a missing or empty store") {
+  TempDir dir("dengine-lmdb-missing-");
+  Options o;
+  o.create_if_missing = false;
+  SUBCASE("no dir") {
+    auto r = Engine::open(dir.path() / "absent", o);
+    CONF_REQUIRE_ERROR(errc::not_found, r);
+    CHECK(contains(r.error().detail, (dir.path() / "absent" / "data.mdb").string()));
+    CHECK(contains(r.error().detail, "create_if_missing"));
+    CHECK_FALSE(fs::exists(dir.path() / "absent"));
+  }
+  SUBCASE("a dir without data.mdb") {
+    auto r = KvStore::open(dir.path(), o);
+    CONF_REQUIRE_ERROR(errc::not_found, r);
+    CHECK_FALSE(fs::exists(dir.path() / "data.mdb"));
+  }
+  SUBCASE("an empty data.mdb") {
+    write_file(dir.path() / "data.mdb", "");
+    CONF_REQUIRE_ERROR(errc::storage_corrupt, Engine::open(dir.path(), o));
+  }
+  SUBCASE("a store that exists opens") {
+    { CONF_VALUE(Engine::open(dir.path())); }
+    auto engine = CONF_VALUE(Engine::open(dir.path(), o));
+    CHECK(engine.last_index() == 0);
+  }
+}
+
+TEST_CASE("lmdb: verify() reports a sound store's counts and every problem of a damaged one") {
+  const Pristine& p = Pristine::get();
+  {
+    const VerifyReport report = dengine::lmdb::verify(p.dir.path());
+    CHECK_MESSAGE(report.ok(), report.to_error().detail);
+    CHECK(report.initialized);
+    CHECK(report.log_records == p.expected.log.size());
+    CHECK(report.kv_records == p.expected.kv.size());
+    CHECK(report.meta_records == 5);  // format, tally, snapshot, hard_state, kv_applied
+    CHECK(report.pages > 0);
+    CHECK(report.file == fs::canonical(p.dir.path()) / "data.mdb");
+  }
+  std::string bytes = p.bytes;
+  REQUIRE(flip_marker(bytes, value_marker, 3, 0x01) > 0);
+  REQUIRE(flip_marker(bytes, entry_marker, 5, 0x20) > 0);
+  TempDir dir = with_data(bytes);
+  for (const VerifyReport& report :
+       {dengine::lmdb::verify(dir.path()), dengine::lmdb::verify_in_child(dir.path())}) {
+    REQUIRE_FALSE(report.ok());
+    CHECK(report.code == errc::storage_corrupt);
+    const std::string text = report.to_error().detail;
+    CHECK_MESSAGE(contains(text, "database kv, key \"marked-value-key\": checksum mismatch"), text);
+    CHECK_MESSAGE(contains(text, "database log, index 77: checksum mismatch"), text);
+  }
+  // A fresh dir LMDB created but nothing was committed to is sound and uninitialized.
+  TempDir empty("dengine-lmdb-empty-");
+  write_file(empty.path() / "data.mdb", "");
+  const VerifyReport none = dengine::lmdb::verify(empty.path());
+  CHECK(none.ok());
+  CHECK_FALSE(none.initialized);
+}
+
+TEST_CASE("lmdb: a verification child that crashes or hangs is a clean report, not a crash") {
+  const fs::path file = "/data/node1/data.mdb";
+  struct Case {
+    const char* name;
+    void (*fault)();
+    errc code;
+    const char* text;
+  };
+  for (const Case& c : {
+           Case{"SIGSEGV", [] { ::raise(SIGSEGV); }, errc::storage_corrupt, "SIGSEGV"},
+           Case{"abort", [] { std::abort(); }, errc::storage_corrupt, "SIGABRT"},
+           Case{"SIGKILL", [] { ::raise(SIGKILL); }, errc::io_error, "killed from outside"},
+           Case{"no report", [] { ::_exit(7); }, errc::storage_corrupt, "exit status 7"},
+           Case{"hang", [] { ::pause(); }, errc::io_error, "no progress"},
+       }) {
+    CAPTURE(c.name);
+    const VerifyReport report = detail::report_from_child(
+        file,
+        [&](const std::function<void()>&) -> VerifyReport {
+          c.fault();
+          return {};
+        },
+        500);
+    CHECK(report.code == c.code);
+    const auto e = report.to_error();
+    CHECK(e == c.code);
+    CHECK_MESSAGE(contains(e.detail, file.string()), e.detail);
+    CHECK_MESSAGE(contains(e.detail, c.text), e.detail);
+  }
+  // A report the child sends arrives whole, progress dots and all.
+  const VerifyReport sent = detail::report_from_child(file, [](const std::function<void()>& tick) {
+    VerifyReport r;
+    for (int k = 0; k < 10000; ++k) tick();
+    r.initialized = true;
+    r.kv_records = 12;
+    r.add(errc::incompatible_version, std::string(100000, 'x'));
+    r.add(errc::storage_corrupt, "second");
+    return r;
+  });
+  CHECK(sent.code == errc::incompatible_version);
+  CHECK(sent.initialized);
+  CHECK(sent.kv_records == 12);
+  REQUIRE(sent.problems.size() == 2);
+  CHECK(sent.problems[0] == std::string(100000, 'x'));
+  CHECK(sent.problems[1] == "second");
 }
 
 }  // namespace

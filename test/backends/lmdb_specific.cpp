@@ -403,11 +403,11 @@ TEST_CASE("lmdb: a data dir of another format version fails with incompatible_ve
   { CONF_VALUE(Engine::open(dir.path())); }
   // A future version, with its checksum right (payload = version 3).
   std::string payload = {0, 0, 0, 3};
-  std::string value(4, '\0');
+  std::string crc(4, '\0');
   dengine::lmdb::detail::store_crc(
-      value.data(),
+      crc.data(),
       dengine::lmdb::detail::record_crc(dengine::lmdb::detail::Db::meta, "format", payload));
-  put_raw_format(dir.path(), value + payload);
+  put_raw_format(dir.path(), payload + crc);
   for (bool walk : {true, false}) {
     CAPTURE(walk);
     Options o;

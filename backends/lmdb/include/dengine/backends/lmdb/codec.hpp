@@ -2,10 +2,12 @@
 /// Byte layouts of what the LMDB backend stores. All integers are big-endian, so that LMDB's
 /// default key order (memcmp) is numeric order for index keys.
 ///
-/// Every value starts with the record's CRC32C (4 bytes, record.hpp: over the database tag, the
-/// key's size, the key and the payload); "payload" below is what follows it.
+/// Every value ends with the record's CRC32C (4 bytes, record.hpp: over the database tag, the
+/// key's size, the key and the payload); "payload" below is what comes before it.
 ///
-///   log DB    key = index (8 bytes)  payload = term (8) | type (1) | data
+///   log DB    key = index (8 bytes)  payload = data | term (8) | type (1)
+///             (data first: a large entry's data then sits at the start of its overflow pages,
+///             where copying it in and out is aligned)
 ///   meta DB   "format"               payload = format version (4)
 ///             "hard_state"           payload = term (8) | vote (8) | commit (8)
 ///             "snapshot"             payload = index (8) | term (8) | n voters (4)
@@ -46,8 +48,8 @@ inline constexpr std::string_view kv_applied_key = "kv_applied";
 inline constexpr std::string_view tally_key = "tally";
 inline constexpr char kv_tag = 'k';
 
-/// Size of an entry value before its data: term (8) and type (1).
-inline constexpr std::size_t entry_header_size = 9;
+/// Size of the term (8) and type (1) after an entry's data.
+inline constexpr std::size_t entry_tail_size = 9;
 
 inline void put_u64(std::string& out, std::uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8)
@@ -107,10 +109,10 @@ inline std::optional<LogIndex> decode_index_key(const MDB_val& key) noexcept {
   return get_u64(key.mv_data);
 }
 
-/// The header of an entry's payload (term and type); the data follows it.
-class EntryHeader {
+/// The term and type that follow an entry's data in its payload.
+class EntryTail {
  public:
-  explicit EntryHeader(const Entry& e) noexcept {
+  explicit EntryTail(const Entry& e) noexcept {
     Term t = e.term;
     for (int k = 7; k >= 0; --k) {
       bytes_[k] = static_cast<char>(t & 0xff);
@@ -122,30 +124,31 @@ class EntryHeader {
   [[nodiscard]] std::string_view view() const noexcept { return {bytes_, sizeof bytes_}; }
 
  private:
-  char bytes_[entry_header_size] = {};
+  char bytes_[entry_tail_size] = {};
 };
 
-/// Whether an entry payload has a header and a known type.
+/// Whether an entry payload has its term and a known type.
 inline bool entry_well_formed(std::string_view payload) noexcept {
-  return payload.size() >= entry_header_size &&
-         static_cast<unsigned char>(payload[8]) <=
+  return payload.size() >= entry_tail_size &&
+         static_cast<unsigned char>(payload.back()) <=
              static_cast<unsigned char>(EntryType::config_change);
 }
 
 /// Decodes the payload stored at `index`; false when it is too short or has an unknown type.
 inline bool decode_entry(LogIndex index, std::string_view payload, Entry& out) {
   if (!entry_well_formed(payload)) return false;
-  out.term = get_u64(payload.data());
+  const std::size_t data_size = payload.size() - entry_tail_size;
+  out.term = get_u64(payload.data() + data_size);
   out.index = index;
-  out.type = static_cast<EntryType>(static_cast<unsigned char>(payload[8]));
-  out.data.assign(payload.substr(entry_header_size));
+  out.type = static_cast<EntryType>(static_cast<unsigned char>(payload.back()));
+  out.data.assign(payload.substr(0, data_size));
   return true;
 }
 
 /// The term of an entry payload; nullopt when it is malformed.
 inline std::optional<Term> decode_entry_term(std::string_view payload) noexcept {
   if (!entry_well_formed(payload)) return std::nullopt;
-  return get_u64(payload.data());
+  return get_u64(payload.data() + payload.size() - entry_tail_size);
 }
 
 inline std::string encode_hard_state(const HardState& hs) {

@@ -1,7 +1,7 @@
 #pragma once
 /// dengine::lmdb::Engine — a StorageEngine (Raft log, hard state, compaction point) in LMDB.
 ///
-/// Layout (codec.hpp): the "log" database maps 8-byte big-endian indexes to term | type | data,
+/// Layout (codec.hpp): the "log" database maps 8-byte big-endian indexes to data | term | type,
 /// so LMDB's byte order is index order; the "meta" database holds the hard state and the
 /// compaction point (snapshot meta). Every record carries a CRC32C over its key and value,
 /// checked on every read (record.hpp): a damaged entry or meta record is storage_corrupt naming
@@ -105,8 +105,8 @@ class Engine {
       }
       for (const Entry& e : batch) {
         const detail::IndexKey key(e.index);
-        const detail::EntryHeader header(e);
-        DENGINE_TRYV(txn.append(detail::Db::log, key.view(), {header.view(), e.data}));
+        const detail::EntryTail tail(e);
+        DENGINE_TRYV(txn.append(detail::Db::log, key.view(), {e.data, tail.view()}));
       }
       return success();
     }));

@@ -1,10 +1,13 @@
 #pragma once
 /// What every record the LMDB backend stores carries, since LMDB checksums nothing:
 ///
-/// - A CRC32C in the first four bytes of the value (big-endian), computed over the record's
-///   database tag, its key's size, its key and the payload after the checksum. A flipped byte
+/// - A CRC32C in the last four bytes of the value (big-endian), computed over the record's
+///   database tag, its key's size, its key and the payload before the checksum. A flipped byte
 ///   in the key or the value, a record moved into another database, or a key and value whose
-///   boundary shifted all fail the check. Every read verifies it.
+///   boundary shifted all fail the check. Every read verifies it. (A trailer, not a header: a
+///   large payload then starts at the value's first byte, which LMDB places at a fixed offset in
+///   its overflow pages, so copying it in and out stays aligned, which a 4-byte header would
+///   spoil: glibc's large copies slow down markedly between differently aligned buffers.)
 /// - Per database (log, kv and meta), a tally: the record count and an order-independent digest
 ///   (the sum, modulo 2^64, of a 64-bit mix of each record's checksum). The tallies live in the
 ///   meta database's "tally" record and change in the same write transaction as the records,
@@ -41,7 +44,7 @@ inline constexpr std::string_view db_name(Db db) noexcept {
   return "?";
 }
 
-/// Bytes of the checksum in front of every stored payload.
+/// Bytes of the checksum after every stored payload.
 inline constexpr std::size_t crc_bytes = 4;
 
 /// A record checksum built from the key and then the payload in pieces (so a log entry's header
@@ -74,13 +77,18 @@ inline std::uint32_t record_crc(Db db, std::string_view key, std::string_view pa
   return crc.value();
 }
 
-/// Writes `crc` big-endian into the first four bytes at out.
+/// Writes `crc` big-endian into the four bytes at out.
 inline void store_crc(void* out, std::uint32_t crc) noexcept {
   auto* b = static_cast<unsigned char*>(out);
   b[0] = static_cast<unsigned char>(crc >> 24);
   b[1] = static_cast<unsigned char>(crc >> 16);
   b[2] = static_cast<unsigned char>(crc >> 8);
   b[3] = static_cast<unsigned char>(crc);
+}
+
+/// The checksum stored in a value (its last four bytes). Precondition: at least four bytes.
+inline std::uint32_t stored_crc(const void* value, std::size_t size) noexcept {
+  return get_u32(static_cast<const char*>(value) + size - crc_bytes);
 }
 
 /// Record count and checksum digest of one database (see the file comment).

@@ -55,8 +55,8 @@ inline result<std::string_view> check_record(const Layout& layout, Db db, const 
     return corrupt_record(
         layout, db, k,
         "a value of " + std::to_string(v.size()) + " bytes, shorter than its checksum");
-  const std::string_view payload = v.substr(crc_bytes);
-  const std::uint32_t stored = get_u32(v.data());
+  const std::string_view payload = v.substr(0, v.size() - crc_bytes);
+  const std::uint32_t stored = stored_crc(v.data(), v.size());
   const std::uint32_t computed = record_crc(db, k, payload);
   if (stored != computed) {
     static constexpr char hex[] = "0123456789abcdef";
@@ -138,7 +138,7 @@ class Txn {
     unsigned flags = MDB_RESERVE;
     if (rc == 0) {
       DENGINE_TRYV(check(db, k, old));
-      tallies_->of(db).remove(get_u32(old.mv_data));
+      tallies_->of(db).remove(stored_crc(old.mv_data, old.mv_size));
       flags |= MDB_CURRENT;
     } else if (rc != MDB_NOTFOUND) {
       return lmdb_failure(rc, "mdb_cursor_get(" + std::string(db_name(db)) + ")");
@@ -165,7 +165,7 @@ class Txn {
     if (rc == MDB_NOTFOUND) return false;
     if (rc != 0) return lmdb_failure(rc, "mdb_cursor_get(" + std::string(db_name(db)) + ")");
     DENGINE_TRYV(check(db, k, old));
-    tallies_->of(db).remove(get_u32(old.mv_data));
+    tallies_->of(db).remove(stored_crc(old.mv_data, old.mv_size));
     if (rc = mdb_cursor_del(c, 0); rc != 0)
       return lmdb_failure(rc, "mdb_cursor_del(" + std::string(db_name(db)) + ")");
     return true;
@@ -194,11 +194,12 @@ class Txn {
     if (!tallies_changed_) return success();
     const std::string payload = encode_tallies(*tallies_);
     MDB_val k = as_val(tally_key);
-    MDB_val v{crc_bytes + payload.size(), nullptr};
+    MDB_val v{payload.size() + crc_bytes, nullptr};
     if (int rc = mdb_put(txn_, layout_.meta, &k, &v, MDB_RESERVE); rc != 0)
       return lmdb_failure(rc, "mdb_put(meta/tally)");
-    store_crc(v.mv_data, record_crc(Db::meta, tally_key, payload));
-    std::memcpy(static_cast<char*>(v.mv_data) + crc_bytes, payload.data(), payload.size());
+    auto* out = static_cast<char*>(v.mv_data);
+    std::memcpy(out, payload.data(), payload.size());
+    store_crc(out + payload.size(), record_crc(Db::meta, tally_key, payload));
     tallies_changed_ = false;
     return success();
   }
@@ -223,7 +224,7 @@ class Txn {
     return c;
   }
 
-  /// Puts crc | parts at k through cursor c with `flags` (MDB_RESERVE included).
+  /// Puts parts | crc at k through cursor c with `flags` (MDB_RESERVE included).
   result<void> store(Db db, MDB_cursor* c, MDB_val& k,
                      std::initializer_list<std::string_view> parts, unsigned flags) {
     if (db == Db::meta && as_view(k) == tally_key)
@@ -238,13 +239,12 @@ class Txn {
     if (int rc = mdb_cursor_put(c, &k, &v, flags); rc != 0)
       return lmdb_failure(rc, "mdb_cursor_put(" + std::string(db_name(db)) + ")");
     auto* out = static_cast<char*>(v.mv_data);
-    store_crc(out, crc.value());
-    out += crc_bytes;
     for (std::string_view part : parts) {
       if (!part.empty()) std::memcpy(out, part.data(), part.size());
       out += part.size();
     }
-    if (db != Db::meta || as_view(k) != tally_key) tallies_->of(db).add(crc.value());
+    store_crc(out, crc.value());
+    tallies_->of(db).add(crc.value());
     return success();
   }
 

@@ -158,7 +158,7 @@ class RecordWalk {
         problem(without_file(payload.error(), layout_.file));
         continue;
       }
-      seen_.of(db).add(get_u32(v.mv_data));
+      seen_.of(db).add(stored_crc(v.mv_data, v.mv_size));
       check_payload(db, key, payload.value());
     }
     if (rc != MDB_NOTFOUND)
