@@ -5,11 +5,13 @@
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
 #include <lmdb.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -581,6 +583,23 @@ TEST_CASE("lmdb: a verification child that crashes or hangs is a clean report, n
     CHECK_MESSAGE(contains(e.detail, file.string()), e.detail);
     CHECK_MESSAGE(contains(e.detail, c.text), e.detail);
   }
+  // The child keeps none of the parent's descriptors (a data dir's flock, a listening socket):
+  // an orphaned child must not hold them while a restarted node wants them back.
+  // (Above 3: the child moves its own pipe to descriptor 3.)
+  int held[2];
+  REQUIRE(::pipe(held) == 0);
+  const int high = ::fcntl(held[0], F_DUPFD, 100);
+  REQUIRE(high >= 100);
+  const VerifyReport fds = detail::report_from_child(file, [&](const std::function<void()>&) {
+    VerifyReport r;
+    r.kv_records = (::fcntl(high, F_GETFD) == -1 && errno == EBADF) ? 1 : 0;
+    return r;
+  });
+  ::close(high);
+  ::close(held[0]);
+  ::close(held[1]);
+  CHECK(fds.ok());
+  CHECK(fds.kv_records == 1);
   // A report the child sends arrives whole, progress dots and all.
   const VerifyReport sent = detail::report_from_child(file, [](const std::function<void()>& tick) {
     VerifyReport r;

@@ -15,13 +15,16 @@
 /// reports progress on the pipe (a '.' every 1024 pages or 4096 records); the parent reads the
 /// pipe to its end before it waits, so a large report cannot block the child. The child resets
 /// the handlers of fault signals to the default (a fault must kill it, not run the parent's
-/// handler in a damaged process), never returns into the caller's code, and leaves with _exit
+/// handler in a damaged process), dies with the thread that forked it (PR_SET_PDEATHSIG) and
+/// closes every descriptor it inherited but stdio and its pipe (it must not keep the parent's
+/// locks or sockets alive), never returns into the caller's code, and leaves with _exit
 /// (no atexit handlers, static destructors or stdio flushes of the parent's state, and no leak
 /// check under LeakSanitizer).
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -98,7 +101,21 @@ inline bool write_all(int fd, const char* p, std::size_t n) noexcept {
 
 /// The child's side of report_from_child(): walks, writes the report to `fd`, exits.
 template <class Walk>
-[[noreturn]] void child_main(Walk& walk, int fd) noexcept {
+[[noreturn]] void child_main(Walk& walk, int fd, pid_t parent) noexcept {
+  // The child must not outlive its parent, nor hold what the parent holds: it inherited every
+  // descriptor, among them the data dir's flock and any listening socket, and an orphaned child
+  // still walking a large store would keep a restarted node from taking them back. So it dies
+  // with the thread that forked it, and keeps only stdio and its pipe (moved to descriptor 3).
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(4);  // the parent died before prctl took effect
+  if (fd != 3) {
+    if (::dup2(fd, 3) < 0) ::_exit(4);
+    fd = 3;
+  }
+  if (::close_range(4, ~0U, 0) != 0) {
+    const long max = ::sysconf(_SC_OPEN_MAX);
+    for (long k = 4; k < (max > 0 && max < 65536 ? max : 65536); ++k) ::close(static_cast<int>(k));
+  }
   // A fault must end this process by its signal, whatever handler the parent installed (a test
   // framework's, a crash reporter's, the sanitizers'): those would run in a process whose
   // memory the fault may have left inconsistent, and could turn the signal into an exit code.
@@ -156,6 +173,7 @@ VerifyReport report_from_child(const std::filesystem::path& file, Walk&& walk,
                std::string("pipe for the verification child: ") + std::strerror(errno));
     return report;
   }
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     const int err = errno;
@@ -167,7 +185,7 @@ VerifyReport report_from_child(const std::filesystem::path& file, Walk&& walk,
   }
   if (pid == 0) {
     ::close(fds[0]);
-    child_main(walk, fds[1]);
+    child_main(walk, fds[1], parent);
   }
   ::close(fds[1]);
   std::string bytes;
@@ -214,9 +232,10 @@ VerifyReport report_from_child(const std::filesystem::path& file, Walk&& walk,
   VerifyReport child;
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   if (code != 0 || !deserialize(body, child)) {
-    // 2: the report could not be written; 3: the child ran out of memory. Anything else (a
-    // sanitizer's report of a fault, say) happened while reading the file.
-    const bool ours = code == 2 || code == 3;
+    // 2: the report could not be written; 3: the child ran out of memory; 4: it could not set
+    // itself up. Anything else (a sanitizer's report of a fault, say) happened while reading
+    // the file.
+    const bool ours = code == 2 || code == 3 || code == 4;
     report.add(
         ours ? errc::io_error : errc::storage_corrupt,
         "verification ended without a report (exit status " + std::to_string(code) +

@@ -52,8 +52,10 @@ class PageWalk {
     walk_free_db();
     if (!check_tail()) return;
     state_.assign(f_.pages(), 0);
-    for (std::size_t pgno : free_tree_pages_) claim(pgno, 1, used, "the free-page database");
-    for (std::size_t pgno : free_pages_) claim(pgno, 1, free, "the free-page list");
+    auto free_db = [] { return std::string("the free-page database"); };
+    auto free_list = [] { return std::string("the free-page list"); };
+    for (std::size_t pgno : free_tree_pages_) claim(pgno, 1, used, free_db);
+    for (std::size_t pgno : free_pages_) claim(pgno, 1, free, free_list);
     report_.pages += free_pages_.size();
     walk_tree(Tree{"main", Kind::main, f_.meta().main_db});
     for (const auto& [name, record] : named_) walk_tree(Tree{name, Kind::named, record});
@@ -98,16 +100,17 @@ class PageWalk {
 
   /// Reads page `pgno` into buf (resized to the page size); false with a problem if it lies
   /// past the end of the file or cannot be read.
-  bool read_page(std::size_t pgno, std::vector<unsigned char>& buf, const std::string& who) {
+  template <class Who>
+  bool read_page(std::size_t pgno, std::vector<unsigned char>& buf, const Who& who) {
     buf.resize(f_.psize);
     if (++reads_ % 1024 == 0 && tick_) tick_();
     if (pgno >= file_pages_) {
-      problem(who + " lies past the end of the file (" + std::to_string(f_.size) +
+      problem(who() + " lies past the end of the file (" + std::to_string(f_.size) +
               " bytes): truncated");
       return false;
     }
     if (!pread_exact(fd_, buf.data(), f_.psize, std::uint64_t{pgno} * f_.psize)) {
-      report_.add(errc::io_error, "reading " + who + " failed: " +
+      report_.add(errc::io_error, "reading " + who() + " failed: " +
                                       (errno != 0 ? std::strerror(errno) : "unexpected end"));
       return false;
     }
@@ -115,16 +118,17 @@ class PageWalk {
   }
 
   /// Reads `n` bytes starting `offset` bytes into page `pgno` (a value on overflow pages).
+  template <class Who>
   bool read_bytes(std::size_t pgno, std::size_t offset, std::size_t n,
-                  std::vector<unsigned char>& out, const std::string& who) {
+                  std::vector<unsigned char>& out, const Who& who) {
     out.resize(n);
     const std::uint64_t start = std::uint64_t{pgno} * f_.psize + offset;
     if (start + n > f_.size) {
-      problem(who + " runs past the end of the file: truncated");
+      problem(who() + " runs past the end of the file: truncated");
       return false;
     }
     if (!pread_exact(fd_, out.data(), n, start)) {
-      report_.add(errc::io_error, "reading " + who + " failed: " +
+      report_.add(errc::io_error, "reading " + who() + " failed: " +
                                       (errno != 0 ? std::strerror(errno) : "unexpected end"));
       return false;
     }
@@ -132,10 +136,13 @@ class PageWalk {
   }
 
   /// Marks pages [pgno, pgno + n) as `how`; false with a problem when one is out of range or
-  /// already taken (check_all() only; a no-op before the page map exists).
-  bool claim(std::size_t pgno, std::size_t n, unsigned char how, const std::string& who) {
+  /// already taken (check_all() only; a no-op before the page map exists). Like the readers, it
+  /// takes the name of what refers to the pages as a callable, built only for a problem (the
+  /// walk visits every node of the file).
+  template <class Who>
+  bool claim(std::size_t pgno, std::size_t n, unsigned char how, const Who& who) {
     if (pgno < first_data_page || pgno > f_.meta().last_pg || n > f_.meta().last_pg - pgno + 1) {
-      problem(who + " refers to page(s) " + std::to_string(pgno) + ".." +
+      problem(who() + " refers to page(s) " + std::to_string(pgno) + ".." +
               std::to_string(pgno + n - 1) + ", outside the file's pages 2.." +
               std::to_string(f_.meta().last_pg));
       return false;
@@ -144,7 +151,7 @@ class PageWalk {
     for (std::size_t k = 0; k < n; ++k) {
       unsigned char& s = state_[pgno + k];
       if (s != 0) {
-        problem(who + " refers to page " + std::to_string(pgno + k) + ", which is already " +
+        problem(who() + " refers to page " + std::to_string(pgno + k) + ", which is already " +
                 (s == used ? "in use" : "free") +
                 (how == free ? " (the free-page list is "
                                "damaged, or a tree points to a "
@@ -241,9 +248,9 @@ class PageWalk {
 
   /// Checks page `pgno` at `level` (the root is level 1) of tree t and everything below it.
   void visit(const Tree& t, std::size_t pgno, unsigned level, Counts& counts) {
-    const std::string who = where(t, pgno);
+    const auto who = [&] { return where(t, pgno); };
     if (level > t.record.depth) {
-      problem(who + " lies deeper than the tree's depth " + std::to_string(t.record.depth));
+      problem(who() + " lies deeper than the tree's depth " + std::to_string(t.record.depth));
       return;
     }
     if (!claim(pgno, 1, used, who)) return;
@@ -251,24 +258,24 @@ class PageWalk {
       // Walked before the page map exists: a page reached twice (a damaged branch pointing
       // back up) must stop here, or a loop would multiply at every level.
       if (!free_seen_.insert(pgno).second) {
-        problem(who + " is reached twice");
+        problem(who() + " is reached twice");
         return;
       }
       free_tree_pages_.push_back(pgno);
     }
     ++report_.pages;
-    std::vector<unsigned char> page;
+    std::vector<unsigned char>& page = buffers_[level - 1];  // one per level: reused, not freed
     if (!read_page(pgno, page, who)) return;
     const unsigned char* p = page.data();
     const std::size_t psize = f_.psize;
     if (load_word(p) != pgno) {
-      problem(who + " carries page number " + std::to_string(load_word(p)));
+      problem(who() + " carries page number " + std::to_string(load_word(p)));
       return;
     }
     const bool leaf = level == t.record.depth;
     const std::uint16_t type = load16(p + page_flags_at) & p_type_mask;
     if (type != (leaf ? p_leaf : p_branch)) {
-      problem(who + " has page type " + std::to_string(type) + ", expected a " +
+      problem(who() + " has page type " + std::to_string(type) + ", expected a " +
               (leaf ? "leaf" : "branch") + " page at level " + std::to_string(level));
       return;
     }
@@ -276,7 +283,7 @@ class PageWalk {
     const std::size_t upper = load16(p + page_upper_at);
     if (lower < page_header || lower > upper || upper > psize || (lower - page_header) % 2 != 0 ||
         lower == page_header) {
-      problem(who + " has free-space bounds " + std::to_string(lower) + ".." +
+      problem(who() + " has free-space bounds " + std::to_string(lower) + ".." +
               std::to_string(upper) + " (page size " + std::to_string(psize) + ")");
       return;
     }
@@ -286,9 +293,9 @@ class PageWalk {
     std::string_view previous;
     for (std::size_t i = 0; i < n; ++i) {
       const std::size_t off = load16(p + page_header + 2 * i);
-      const std::string node = who + ", node " + std::to_string(i);
+      const auto node = [&] { return who() + ", node " + std::to_string(i); };
       if (off < upper || off % 2 != 0 || off + node_header > psize) {
-        problem(node + " has offset " + std::to_string(off) + " outside the page's node area " +
+        problem(node() + " has offset " + std::to_string(off) + " outside the page's node area " +
                 std::to_string(upper) + ".." + std::to_string(psize));
         return;
       }
@@ -298,21 +305,21 @@ class PageWalk {
       const std::uint16_t flags = load16(nd + 4);
       const std::size_t ksize = load16(nd + 6);
       if (off + node_header + ksize > psize) {
-        problem(node + " has a key of " + std::to_string(ksize) + " bytes past the page's end");
+        problem(node() + " has a key of " + std::to_string(ksize) + " bytes past the page's end");
         return;
       }
       const std::string_view key(reinterpret_cast<const char*>(nd + node_header), ksize);
       // A branch page's first key is implicit (LMDB leaves it empty); order starts after it.
       if (leaf ? i > 0 : i > 1) {
         if (t.kind == Kind::free_db && (ksize != word || previous.size() != word)) {
-          problem(node + " has a key of " + std::to_string(ksize) + " bytes (expected " +
+          problem(node() + " has a key of " + std::to_string(ksize) + " bytes (expected " +
                   std::to_string(word) + ")");
           return;
         }
         const int c =
             t.kind == Kind::free_db ? compare_words(previous, key) : compare_bytes(previous, key);
         if (c >= 0) {
-          problem(node + " is out of key order");
+          problem(node() + " is out of key order");
           return;
         }
       }
@@ -327,44 +334,46 @@ class PageWalk {
     }
   }
 
-  /// Checks one leaf node's data (inline, on overflow pages, or a named database's record).
-  bool visit_leaf_node(const Tree& t, const std::string& node, const unsigned char* nd,
-                       std::size_t off, std::string_view key, std::size_t dsize,
-                       std::uint16_t flags, Counts& counts) {
+  /// Checks one leaf node's data (inline, on overflow pages, or a named database's record);
+  /// `node` names the node (a callable, for problems).
+  template <class Node>
+  bool visit_leaf_node(const Tree& t, const Node& node, const unsigned char* nd, std::size_t off,
+                       std::string_view key, std::size_t dsize, std::uint16_t flags,
+                       Counts& counts) {
     const std::size_t psize = f_.psize;
     const std::size_t data_at = off + node_header + key.size();
     const bool big = (flags & f_bigdata) != 0;
     const std::uint16_t allowed = t.kind == Kind::main ? f_subdata : f_bigdata;
     if ((flags & ~allowed) != 0 || (t.kind == Kind::main && flags != f_subdata)) {
-      problem(node + " has node flags " + std::to_string(flags) +
+      problem(node() + " has node flags " + std::to_string(flags) +
               (t.kind == Kind::main ? " (the main database holds only named databases)" : ""));
       return false;
     }
     if (data_at + (big ? word : dsize) > psize) {
-      problem(node + " has " + std::to_string(dsize) + " bytes of data past the page's end");
+      problem(node() + " has " + std::to_string(dsize) + " bytes of data past the page's end");
       return false;
     }
-    std::vector<unsigned char> value;
     const unsigned char* data = nd + node_header + key.size();
     if (big) {
       const std::size_t ov = load_word(data);
-      const std::string who = node + "'s overflow pages";
-      std::vector<unsigned char> head;
-      if (ov < first_data_page || !read_bytes(ov, 0, page_header, head, who)) {
-        if (ov < first_data_page) problem(who + " start at page " + std::to_string(ov));
+      const auto who = [&] { return node() + "'s overflow pages"; };
+      if (ov < first_data_page) {
+        problem(who() + " start at page " + std::to_string(ov));
         return false;
       }
+      if (!read_bytes(ov, 0, page_header, overflow_head_, who)) return false;
       const std::size_t needed = (page_header - 1 + dsize) / psize + 1;
-      const std::size_t pages = load32(head.data() + page_count_at);
-      if (load_word(head.data()) != ov ||
-          (load16(head.data() + page_flags_at) & p_type_mask) != p_overflow || pages < needed) {
-        problem(who + " at page " + std::to_string(ov) + " do not hold its " +
+      const std::size_t pages = load32(overflow_head_.data() + page_count_at);
+      if (load_word(overflow_head_.data()) != ov ||
+          (load16(overflow_head_.data() + page_flags_at) & p_type_mask) != p_overflow ||
+          pages < needed) {
+        problem(who() + " at page " + std::to_string(ov) + " do not hold its " +
                 std::to_string(dsize) + " bytes (page header damaged)");
         return false;
       }
       if (!claim(ov, pages, used, who)) return false;
       if (std::uint64_t{ov + pages} * psize > f_.size) {
-        problem(who + " (pages " + std::to_string(ov) + ".." + std::to_string(ov + pages - 1) +
+        problem(who() + " (pages " + std::to_string(ov) + ".." + std::to_string(ov + pages - 1) +
                 ") run past the end of the file: truncated");
         return false;
       }
@@ -373,18 +382,18 @@ class PageWalk {
       if (t.kind == Kind::free_db) {
         for (std::size_t k = 0; k < pages; ++k) {
           if (!free_seen_.insert(ov + k).second) {
-            problem(who + " overlap pages already walked (page " + std::to_string(ov + k) + ")");
+            problem(who() + " overlap pages already walked (page " + std::to_string(ov + k) + ")");
             return false;
           }
           free_tree_pages_.push_back(ov + k);
         }
-        if (!read_bytes(ov, page_header, dsize, value, who)) return false;
-        data = value.data();
+        if (!read_bytes(ov, page_header, dsize, free_value_, who)) return false;
+        data = free_value_.data();
       }
     }
     if (t.kind == Kind::main) {
       if (dsize != db_record_size) {
-        problem(node + " (database " + std::string(key) + ") has a record of " +
+        problem(node() + " (database " + std::string(key) + ") has a record of " +
                 std::to_string(dsize) + " bytes");
         return false;
       }
@@ -393,7 +402,7 @@ class PageWalk {
       // A free-page record: a count, then that many page numbers (its space may be larger).
       const std::size_t count = dsize >= word ? load_word(data) : 0;
       if (dsize < word || count > dsize / word - 1) {
-        problem(node + " is a free-page list of " + std::to_string(dsize) + " bytes claiming " +
+        problem(node() + " is a free-page list of " + std::to_string(dsize) + " bytes claiming " +
                 std::to_string(count) + " pages");
         return false;
       }
@@ -413,6 +422,11 @@ class PageWalk {
   std::set<std::size_t> free_seen_;
   std::vector<std::size_t> free_pages_;
   std::vector<std::pair<std::string, DbRecord>> named_;
+  // A page buffer per tree level (level <= depth <= max_depth: checked before use).
+  std::vector<std::vector<unsigned char>> buffers_ =
+      std::vector<std::vector<unsigned char>>(max_depth);
+  std::vector<unsigned char> overflow_head_;
+  std::vector<unsigned char> free_value_;
 };
 
 }  // namespace dengine::lmdb::detail::file
