@@ -27,7 +27,12 @@
 /// What this cannot protect against: damage that appears while the environment is open (another
 /// process writing into data.mdb, the file truncated under the map, a disk returning different
 /// bytes later). Record checksums still catch a damaged record when it is read, but LMDB reads
-/// its own pages through the map without checks, so structural damage can then fault.
+/// its own pages through the map without checks, so structural damage can then fault, and a
+/// damaged branch key can hide a record from a point read. Without verify_at_open the same holds
+/// for damage already in the file at open. Nor is a consistent older state damage: a data.mdb
+/// restored from an older copy, or a transaction id flipped to the one value that makes LMDB pick
+/// the older meta page, reads back as that older state (the data dir's marker catches a store
+/// behind what it acknowledged).
 
 #include <fcntl.h>
 #include <lmdb.h>
