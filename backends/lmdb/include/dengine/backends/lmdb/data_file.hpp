@@ -8,8 +8,9 @@
 /// its end, and a damaged root page number sends the first cursor anywhere in the map. Read
 /// here with pread (which cannot fault), the meta pages are checked first: magic, version and
 /// page size of both (LMDB refuses the file otherwise anyway), transaction ids that a commit
-/// sequence can produce, and for the newest one (the one LMDB will use) a file long enough for
-/// its last page and root pages inside the file.
+/// sequence can produce, and for the newest one (the one LMDB will use) root pages inside the
+/// file. (The file may end before the newest meta page's last page: page_walk.hpp checks that
+/// every page past the end is free.)
 ///
 /// All integers in data.mdb are in the machine's byte order and word size (LMDB files are not
 /// portable between architectures), so the layout below is in terms of sizeof(std::size_t).
@@ -338,16 +339,19 @@ inline result<DataFile> check_meta_pages(const std::filesystem::path& path) {
   const Meta& m = f.meta();
   const std::string which = "the newest meta page (page " + std::to_string(f.newest) +
                             ", transaction " + std::to_string(m.txnid) + ")";
-  if (m.last_pg < 1 || m.last_pg >= f.size / f.psize)
-    return corrupt(path, "is " + std::to_string(f.size) + " bytes, but " + which +
-                             " says it "
-                             "holds pages 0.." +
-                             std::to_string(m.last_pg) + " of " + std::to_string(f.psize) +
-                             " bytes (truncated, or the meta page is "
-                             "damaged)");
+  // The file may end before last_pg: LMDB never writes a page it freed in the transaction
+  // that allocated it, and such pages can sit at the end (page_walk.hpp checks that every page
+  // past the end is free). The roots, though, are in use: they must be inside the file.
+  if (m.last_pg < 1)
+    return corrupt(path, which + " says the file has " + std::to_string(m.last_pg + 1) +
+                             " page(s), fewer than the two meta pages");
   for (const auto& [db, name] : {std::pair{&m.free_db, "free-page"}, {&m.main_db, "main"}}) {
     if (auto why = check_detail::root_problem(*db, name, m.last_pg); !why.empty())
-      return corrupt(path, which + ": " + why);
+      return corrupt(path, which + ": " += why);
+    if (db->root != invalid_pgno && db->root >= f.size / f.psize)
+      return corrupt(path, "is " + std::to_string(f.size) + " bytes, but " + which + " has the " +
+                               name + " database's root at page " + std::to_string(db->root) +
+                               ", past its end (truncated)");
   }
   if (fresh && (m.last_pg != 1 || m.main_db.root != invalid_pgno || m.free_db.root != invalid_pgno))
     return corrupt(path, which +

@@ -9,6 +9,7 @@
 
 #include <lmdb.h>
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -198,7 +199,7 @@ class Txn {
     if (int rc = mdb_put(txn_, layout_.meta, &k, &v, MDB_RESERVE); rc != 0)
       return lmdb_failure(rc, "mdb_put(meta/tally)");
     auto* out = static_cast<char*>(v.mv_data);
-    std::memcpy(out, payload.data(), payload.size());
+    std::copy(payload.begin(), payload.end(), out);
     store_crc(out + payload.size(), record_crc(Db::meta, tally_key, payload));
     tallies_changed_ = false;
     return success();
