@@ -380,31 +380,54 @@ TEST_CASE("lmdb: a damaged data.mdb fails with storage_corrupt naming the file")
   CONF_REQUIRE_ERROR(errc::storage_corrupt, KvStore::open(dir.path()));
 }
 
+/// Replaces meta record "format" of the store in `dir` with `value`, as another build would.
+void put_raw_format(const std::filesystem::path& dir, std::string value) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  mdb_env_set_maxdbs(env, 3);
+  REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0644) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi meta = 0;
+  REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+  std::string key = "format";
+  MDB_val k{key.size(), key.data()};
+  MDB_val v{value.size(), value.data()};
+  REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
+  REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+}
+
 TEST_CASE("lmdb: a data dir of another format version fails with incompatible_version") {
   TempDir dir("dengine-lmdb-version-");
   { CONF_VALUE(Engine::open(dir.path())); }
-  {
-    // Rewrite the format record as a future version would.
-    MDB_env* env = nullptr;
-    REQUIRE(mdb_env_create(&env) == 0);
-    mdb_env_set_maxdbs(env, 3);
-    REQUIRE(mdb_env_open(env, dir.path().c_str(), 0, 0644) == 0);
-    MDB_txn* txn = nullptr;
-    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-    MDB_dbi meta = 0;
-    REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
-    std::string key = "format";
-    const unsigned char version[4] = {0, 0, 0, 2};
-    MDB_val k{key.size(), key.data()};
-    MDB_val v{sizeof version, const_cast<unsigned char*>(version)};
-    REQUIRE(mdb_put(txn, meta, &k, &v, 0) == 0);
-    REQUIRE(mdb_txn_commit(txn) == 0);
-    mdb_env_close(env);
+  // A future version, with its checksum right (payload = version 3).
+  std::string payload = {0, 0, 0, 3};
+  std::string crc(4, '\0');
+  dengine::lmdb::detail::store_crc(
+      crc.data(),
+      dengine::lmdb::detail::record_crc(dengine::lmdb::detail::Db::meta, "format", payload));
+  put_raw_format(dir.path(), payload + crc);
+  for (bool walk : {true, false}) {
+    CAPTURE(walk);
+    Options o;
+    o.verify_at_open = walk;
+    auto r = Engine::open(dir.path(), o);
+    CONF_REQUIRE_ERROR(errc::incompatible_version, r);
+    CHECK(contains(r.error().detail, "format version 3"));
+    CHECK(contains(r.error().detail, "data.mdb"));
   }
-  auto r = Engine::open(dir.path());
+}
+
+TEST_CASE("lmdb: a store of format version 1 (no record checksums) is refused, not misread") {
+  TempDir dir("dengine-lmdb-version1-");
+  { CONF_VALUE(Engine::open(dir.path())); }
+  put_raw_format(dir.path(), std::string{0, 0, 0, 1});  // version 1 wrote the bare version
+  auto r = KvStore::open(dir.path());
   CONF_REQUIRE_ERROR(errc::incompatible_version, r);
-  CHECK(contains(r.error().detail, "format version 2"));
-  CHECK(contains(r.error().detail, "data.mdb"));
+  CHECK(contains(r.error().detail, "format version 1"));
+  CHECK(contains(r.error().detail, "checksums"));
+  CHECK(contains(r.error().detail, (std::filesystem::canonical(dir.path()) / "data.mdb").string()));
 }
 
 TEST_CASE("lmdb: LMDB return codes map to dengine errors naming call and dir") {
@@ -416,7 +439,7 @@ TEST_CASE("lmdb: LMDB return codes map to dengine errors naming call and dir") {
   };
   for (Case c :
        {Case{MDB_VERSION_MISMATCH, errc::incompatible_version},
-        Case{MDB_INCOMPATIBLE, errc::incompatible_version},
+        Case{MDB_INCOMPATIBLE, errc::storage_corrupt}, Case{MDB_CURSOR_FULL, errc::storage_corrupt},
         Case{MDB_INVALID, errc::storage_corrupt}, Case{MDB_CORRUPTED, errc::storage_corrupt},
         Case{MDB_PAGE_NOTFOUND, errc::storage_corrupt}, Case{MDB_MAP_FULL, errc::no_space},
         Case{ENOSPC, errc::no_space}, Case{MDB_READERS_FULL, errc::too_busy},

@@ -2,14 +2,26 @@
 /// Byte layouts of what the LMDB backend stores. All integers are big-endian, so that LMDB's
 /// default key order (memcmp) is numeric order for index keys.
 ///
-///   log DB    key = index (8 bytes)  value = term (8) | type (1) | data
-///   meta DB   "format"               value = format version (4)
-///             "hard_state"           value = term (8) | vote (8) | commit (8)
-///             "snapshot"             value = index (8) | term (8) | n voters (4) | voters (8 each)
-///                                            | n learners (4) | learners (8 each)
-///             "kv_applied"           value = applied index (8)
-///   kv DB     key = 'k' | user key   value = user value
+/// Every value ends with the record's CRC32C (4 bytes, record.hpp: over the database tag, the
+/// key's size, the key and the payload); "payload" below is what comes before it.
+///
+///   log DB    key = index (8 bytes)  payload = data | term (8) | type (1)
+///             (data first: a large entry's data then sits at the start of its overflow pages,
+///             where copying it in and out is aligned)
+///   meta DB   "format"               payload = format version (4)
+///             "hard_state"           payload = term (8) | vote (8) | commit (8)
+///             "snapshot"             payload = index (8) | term (8) | n voters (4)
+///                                              | voters (8 each) | n learners (4)
+///                                              | learners (8 each)
+///             "kv_applied"           payload = applied index (8)
+///             "tally"                payload = count (8) | digest (8), for log, kv and meta
+///                                              (record.hpp; meta's excludes "tally" itself)
+///   kv DB     key = 'k' | user key   payload = user value
 ///             (the tag byte lets the empty key exist: LMDB rejects zero-length keys)
+///
+/// A store is created with "format" and "tally" in its first transaction; no other meta key
+/// exists in a sound store. Format version 1 (before record checksums) stored the same layout
+/// without them; it is refused (incompatible_version), never read.
 
 #include <lmdb.h>
 
@@ -25,16 +37,19 @@
 namespace dengine::lmdb::detail {
 
 /// Version of the layout above; a data dir with another version fails incompatible_version.
-inline constexpr std::uint32_t format_version = 1;
+inline constexpr std::uint32_t format_version = 2;
+/// The last version without record checksums: its format record is the bare 4-byte version.
+inline constexpr std::uint32_t unchecked_format_version = 1;
 
 inline constexpr std::string_view format_key = "format";
 inline constexpr std::string_view hard_state_key = "hard_state";
 inline constexpr std::string_view snapshot_key = "snapshot";
 inline constexpr std::string_view kv_applied_key = "kv_applied";
+inline constexpr std::string_view tally_key = "tally";
 inline constexpr char kv_tag = 'k';
 
-/// Size of an entry value before its data: term (8) and type (1).
-inline constexpr std::size_t entry_header_size = 9;
+/// Size of the term (8) and type (1) after an entry's data.
+inline constexpr std::size_t entry_tail_size = 9;
 
 inline void put_u64(std::string& out, std::uint64_t v) {
   for (int shift = 56; shift >= 0; shift -= 8)
@@ -79,6 +94,10 @@ class IndexKey {
   }
   /// An MDB_val viewing the key; valid while this object lives.
   MDB_val val() noexcept { return MDB_val{sizeof bytes_, bytes_}; }
+  /// The key's bytes; valid while this object lives.
+  [[nodiscard]] std::string_view view() const noexcept {
+    return {reinterpret_cast<const char*>(bytes_), sizeof bytes_};
+  }
 
  private:
   unsigned char bytes_[8] = {};
@@ -90,30 +109,46 @@ inline std::optional<LogIndex> decode_index_key(const MDB_val& key) noexcept {
   return get_u64(key.mv_data);
 }
 
-inline void encode_entry(const Entry& e, std::string& out) {
-  out.clear();
-  out.reserve(entry_header_size + e.data.size());
-  put_u64(out, e.term);
-  out.push_back(static_cast<char>(e.type));
-  out.append(e.data);
+/// The term and type that follow an entry's data in its payload.
+class EntryTail {
+ public:
+  explicit EntryTail(const Entry& e) noexcept {
+    Term t = e.term;
+    for (int k = 7; k >= 0; --k) {
+      bytes_[k] = static_cast<char>(t & 0xff);
+      t >>= 8;
+    }
+    bytes_[8] = static_cast<char>(e.type);
+  }
+  /// The header's bytes; valid while this object lives.
+  [[nodiscard]] std::string_view view() const noexcept { return {bytes_, sizeof bytes_}; }
+
+ private:
+  char bytes_[entry_tail_size] = {};
+};
+
+/// Whether an entry payload has its term and a known type.
+inline bool entry_well_formed(std::string_view payload) noexcept {
+  return payload.size() >= entry_tail_size &&
+         static_cast<unsigned char>(payload.back()) <=
+             static_cast<unsigned char>(EntryType::config_change);
 }
 
-/// Decodes the value stored at `index`; false when it is too short or has an unknown type.
-inline bool decode_entry(LogIndex index, std::string_view value, Entry& out) {
-  if (value.size() < entry_header_size) return false;
-  const auto type = static_cast<unsigned char>(value[8]);
-  if (type > static_cast<unsigned char>(EntryType::config_change)) return false;
-  out.term = get_u64(value.data());
+/// Decodes the payload stored at `index`; false when it is too short or has an unknown type.
+inline bool decode_entry(LogIndex index, std::string_view payload, Entry& out) {
+  if (!entry_well_formed(payload)) return false;
+  const std::size_t data_size = payload.size() - entry_tail_size;
+  out.term = get_u64(payload.data() + data_size);
   out.index = index;
-  out.type = static_cast<EntryType>(type);
-  out.data.assign(value.substr(entry_header_size));
+  out.type = static_cast<EntryType>(static_cast<unsigned char>(payload.back()));
+  out.data.assign(payload.substr(0, data_size));
   return true;
 }
 
-/// The term of an encoded entry; nullopt when the value is too short.
-inline std::optional<Term> decode_entry_term(std::string_view value) noexcept {
-  if (value.size() < entry_header_size) return std::nullopt;
-  return get_u64(value.data());
+/// The term of an entry payload; nullopt when it is malformed.
+inline std::optional<Term> decode_entry_term(std::string_view payload) noexcept {
+  if (!entry_well_formed(payload)) return std::nullopt;
+  return get_u64(payload.data() + payload.size() - entry_tail_size);
 }
 
 inline std::string encode_hard_state(const HardState& hs) {

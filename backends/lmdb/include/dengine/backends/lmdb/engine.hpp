@@ -1,10 +1,13 @@
 #pragma once
 /// dengine::lmdb::Engine — a StorageEngine (Raft log, hard state, compaction point) in LMDB.
 ///
-/// Layout (codec.hpp): the "log" database maps 8-byte big-endian indexes to term | type | data,
+/// Layout (codec.hpp): the "log" database maps 8-byte big-endian indexes to data | term | type,
 /// so LMDB's byte order is index order; the "meta" database holds the hard state and the
-/// compaction point (snapshot meta). Invariant, checked at open: the log's keys are exactly
-/// [snapshot index + 1, last index] with no gap.
+/// compaction point (snapshot meta). Every record carries a CRC32C over its key and value,
+/// checked on every read (record.hpp): a damaged entry or meta record is storage_corrupt naming
+/// data.mdb and the index or record, never a wrong value. Invariant, checked at open: the log's
+/// keys are exactly [snapshot index + 1, last index] with no gap, and the log's tally count is
+/// their number (so the last index is the snapshot index plus the tally's count).
 ///
 /// Durability: every call that changes state is one LMDB write transaction.
 /// - DiskFirst: each commit is fsynced, so append() is already durable; sync() has nothing left
@@ -13,8 +16,8 @@
 ///   compact(), reset() and save_hard_state() are durable on return in both modes (MemFirst
 ///   forces a sync after them: they are rare, and the vote must be durable before it is sent).
 /// A process crash never loses a committed transaction (the page cache survives it); only power
-/// loss can lose MemFirst commits not yet synced. LMDB checksums nothing: structural damage is
-/// reported as storage_corrupt, but a flipped bit inside an entry's data goes unnoticed.
+/// loss can lose MemFirst commits not yet synced. Damage to the file is handled as Environment
+/// describes (checks before the file is mapped, the verification walk, record checksums).
 ///
 /// Threads: calls that change state are serialized by a mutex; entries(), term() and load() run
 /// concurrently with them, each in one read transaction (a consistent committed snapshot).
@@ -36,6 +39,8 @@
 #include "dengine/backends/lmdb/environment.hpp"
 #include "dengine/backends/lmdb/error.hpp"
 #include "dengine/backends/lmdb/options.hpp"
+#include "dengine/backends/lmdb/record.hpp"
+#include "dengine/backends/lmdb/txn.hpp"
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
@@ -90,23 +95,18 @@ class Engine {
                                                  std::to_string(batch[k].index) + ", expected " +
                                                  std::to_string(from + k));
     }
-    std::string value;
-    DENGINE_TRYV(env_->write(options_.mode, [&](MDB_txn* txn) -> result<void> {
-      // Drop the conflicting suffix first; then every key is below `from` and the batch can use
-      // MDB_APPEND (a cheap rightmost-leaf insert).
+    DENGINE_TRYV(env_->write(options_.mode, [&](detail::Txn& txn) -> result<void> {
+      // Drop the conflicting suffix first (each entry checked: its checksum leaves the tally);
+      // then every key is below `from` and the batch can use MDB_APPEND (no search).
       for (LogIndex i = from; i <= last; ++i) {
-        detail::IndexKey key(i);
-        MDB_val k = key.val();
-        if (int rc = mdb_del(txn, env_->log_dbi(), &k, nullptr); rc != 0 && rc != MDB_NOTFOUND)
-          return lmdb_failure(rc, "mdb_del(log " + std::to_string(i) + ")");
+        const detail::IndexKey key(i);
+        DENGINE_TRY(found, txn.erase(detail::Db::log, key.view()));
+        if (!found) return missing_entry(i);
       }
       for (const Entry& e : batch) {
-        detail::IndexKey key(e.index);
-        MDB_val k = key.val();
-        detail::encode_entry(e, value);
-        MDB_val v = detail::as_val(value);
-        if (int rc = mdb_put(txn, env_->log_dbi(), &k, &v, MDB_APPEND); rc != 0)
-          return lmdb_failure(rc, "mdb_put(log " + std::to_string(e.index) + ")");
+        const detail::IndexKey key(e.index);
+        const detail::EntryTail tail(e);
+        DENGINE_TRYV(txn.append(detail::Db::log, key.view(), {e.data, tail.view()}));
       }
       return success();
     }));
@@ -129,7 +129,7 @@ class Engine {
     if (lo > hi)
       return error(errc::invalid_argument, where() + ": entries range [" + std::to_string(lo) +
                                                ", " + std::to_string(hi) + ") has lo > hi");
-    return env_->read([&](MDB_txn* txn) -> result<std::vector<Entry>> {
+    return env_->read([&](detail::Txn& txn) -> result<std::vector<Entry>> {
       DENGINE_TRY(view, read_view(txn));
       if (lo <= view.snapshot_index)
         return error(errc::compacted, where() + ": entries from index " + std::to_string(lo) +
@@ -142,7 +142,7 @@ class Engine {
       std::vector<Entry> out;
       if (lo == hi) return out;
       detail::Cursor cursor;
-      DENGINE_TRYV(cursor.open(txn, env_->log_dbi(), "log"));
+      DENGINE_TRYV(cursor.open(txn.raw(), env_->layout().log, "log"));
       detail::IndexKey start(lo);
       MDB_val k = start.val();
       MDB_val v{};
@@ -151,9 +151,10 @@ class Engine {
       for (LogIndex i = lo; i < hi; ++i) {
         if (rc == MDB_NOTFOUND) return missing_entry(i);
         if (rc != 0) return lmdb_failure(rc, "mdb_cursor_get(log " + std::to_string(i) + ")");
+        DENGINE_TRY(payload, txn.check(detail::Db::log, k, v));
         if (detail::decode_index_key(k) != i) return missing_entry(i);
         Entry e;
-        if (!detail::decode_entry(i, detail::as_view(v), e)) return malformed_entry(i, v.mv_size);
+        if (!detail::decode_entry(i, payload, e)) return malformed_entry(i, payload.size());
         const std::size_t size = entry_size(e);
         // The first entry is always returned, so a caller bounded by bytes still makes progress.
         if (!out.empty() && total + size > max_bytes) break;
@@ -168,7 +169,7 @@ class Engine {
   /// Term of the entry at i, for i in [snapshot index, last_index()]; the snapshot index answers
   /// with the snapshot's term. Below → compacted; above → unavailable.
   [[nodiscard]] result<Term> term(LogIndex i) const {
-    return env_->read([&](MDB_txn* txn) { return term_in(txn, i); });
+    return env_->read([&](detail::Txn& txn) { return term_in(txn, i); });
   }
 
   /// Index of the first entry in the log (snapshot index + 1).
@@ -181,7 +182,7 @@ class Engine {
   /// meta.term different from term(meta.index) → invalid_argument. Nothing changes on failure.
   result<void> compact(const SnapshotMeta& meta) {
     std::lock_guard lock(state_->write_mutex);
-    DENGINE_TRYV(env_->write(options_.mode, [&](MDB_txn* txn) -> result<void> {
+    DENGINE_TRYV(env_->write(options_.mode, [&](detail::Txn& txn) -> result<void> {
       auto t = term_in(txn, meta.index);
       if (!t) {
         auto e = std::move(t).error();
@@ -195,10 +196,9 @@ class Engine {
                          std::to_string(t.value()));
       // The log holds exactly [first, last] (the open-time invariant, kept by every write).
       for (LogIndex i = state_->first.load(); i <= meta.index; ++i) {
-        detail::IndexKey key(i);
-        MDB_val k = key.val();
-        if (int rc = mdb_del(txn, env_->log_dbi(), &k, nullptr); rc != 0 && rc != MDB_NOTFOUND)
-          return lmdb_failure(rc, "mdb_del(log " + std::to_string(i) + ")");
+        const detail::IndexKey key(i);
+        DENGINE_TRY(found, txn.erase(detail::Db::log, key.view()));
+        if (!found) return missing_entry(i);
       }
       return put_snapshot(txn, meta);
     }));
@@ -210,9 +210,8 @@ class Engine {
   /// first_index() == meta.index + 1 and last_index() == meta.index. Durable on return.
   result<void> reset(const SnapshotMeta& meta) {
     std::lock_guard lock(state_->write_mutex);
-    DENGINE_TRYV(env_->write(options_.mode, [&](MDB_txn* txn) -> result<void> {
-      if (int rc = mdb_drop(txn, env_->log_dbi(), 0); rc != 0)
-        return lmdb_failure(rc, "mdb_drop(log)");
+    DENGINE_TRYV(env_->write(options_.mode, [&](detail::Txn& txn) -> result<void> {
+      DENGINE_TRYV(txn.drop(detail::Db::log));
       return put_snapshot(txn, meta);
     }));
     state_->first.store(meta.index + 1);
@@ -224,38 +223,27 @@ class Engine {
   result<void> save_hard_state(const HardState& hard_state) {
     std::lock_guard lock(state_->write_mutex);
     const std::string value = detail::encode_hard_state(hard_state);
-    DENGINE_TRYV(env_->write(options_.mode, [&](MDB_txn* txn) -> result<void> {
-      MDB_val k = detail::as_val(detail::hard_state_key);
-      MDB_val v = detail::as_val(value);
-      if (int rc = mdb_put(txn, env_->meta_dbi(), &k, &v, 0); rc != 0)
-        return lmdb_failure(rc, "mdb_put(meta/hard_state)");
-      return success();
+    DENGINE_TRYV(env_->write(options_.mode, [&](detail::Txn& txn) -> result<void> {
+      return txn.put(detail::Db::meta, detail::hard_state_key, {value});
     }));
     return make_durable();
   }
 
   /// The hard state and compaction point as committed (zero values in a fresh dir).
   [[nodiscard]] result<RecoveredState> load() const {
-    return env_->read([&](MDB_txn* txn) -> result<RecoveredState> {
+    return env_->read([&](detail::Txn& txn) -> result<RecoveredState> {
       RecoveredState out;
-      MDB_val k = detail::as_val(detail::hard_state_key);
-      MDB_val v{};
-      int rc = mdb_get(txn, env_->meta_dbi(), &k, &v);
-      if (rc == 0) {
-        auto hs = detail::decode_hard_state(detail::as_view(v));
-        if (!hs) return corrupt_record("hard state", v.mv_size);
+      DENGINE_TRY(hs_payload, txn.get(detail::Db::meta, detail::hard_state_key));
+      if (hs_payload) {
+        auto hs = detail::decode_hard_state(*hs_payload);
+        if (!hs) return corrupt_record(detail::hard_state_key, hs_payload->size());
         out.hard_state = *hs;
-      } else if (rc != MDB_NOTFOUND) {
-        return lmdb_failure(rc, "mdb_get(meta/hard_state)");
       }
-      k = detail::as_val(detail::snapshot_key);
-      rc = mdb_get(txn, env_->meta_dbi(), &k, &v);
-      if (rc == 0) {
-        auto meta = detail::decode_snapshot_meta(detail::as_view(v));
-        if (!meta) return corrupt_record("snapshot meta", v.mv_size);
+      DENGINE_TRY(snap_payload, txn.get(detail::Db::meta, detail::snapshot_key));
+      if (snap_payload) {
+        auto meta = detail::decode_snapshot_meta(*snap_payload);
+        if (!meta) return corrupt_record(detail::snapshot_key, snap_payload->size());
         out.snapshot = std::move(*meta);
-      } else if (rc != MDB_NOTFOUND) {
-        return lmdb_failure(rc, "mdb_get(meta/snapshot)");
       }
       return out;
     });
@@ -288,35 +276,24 @@ class Engine {
 
   [[nodiscard]] std::string where() const { return "lmdb engine " + env_->dir().string(); }
 
-  /// The bounds as of txn's snapshot.
-  result<View> read_view(MDB_txn* txn) const {
+  /// The bounds as of txn's snapshot: the compaction point and, from the log's tally, the last
+  /// index (reading two small meta records instead of the last entry, whose checksum would
+  /// cover all its data).
+  result<View> read_view(detail::Txn& txn) const {
     View view;
-    MDB_val k = detail::as_val(detail::snapshot_key);
-    MDB_val v{};
-    int rc = mdb_get(txn, env_->meta_dbi(), &k, &v);
-    if (rc == 0) {
-      auto point = detail::decode_snapshot_point(detail::as_view(v));
-      if (!point) return corrupt_record("snapshot meta", v.mv_size);
+    DENGINE_TRY(payload, txn.get(detail::Db::meta, detail::snapshot_key));
+    if (payload) {
+      auto point = detail::decode_snapshot_point(*payload);
+      if (!point) return corrupt_record(detail::snapshot_key, payload->size());
       view.snapshot_index = point->first;
       view.snapshot_term = point->second;
-    } else if (rc != MDB_NOTFOUND) {
-      return lmdb_failure(rc, "mdb_get(meta/snapshot)");
     }
-    detail::Cursor cursor;
-    DENGINE_TRYV(cursor.open(txn, env_->log_dbi(), "log"));
-    rc = cursor.get(k, v, MDB_LAST);
-    if (rc == MDB_NOTFOUND) {
-      view.last = view.snapshot_index;
-      return view;
-    }
-    if (rc != 0) return lmdb_failure(rc, "mdb_cursor_get(log, last)");
-    auto last = detail::decode_index_key(k);
-    if (!last) return bad_key(k.mv_size);
-    view.last = *last;
+    DENGINE_TRY(tallies, txn.tallies());
+    view.last = view.snapshot_index + tallies.log.count;
     return view;
   }
 
-  result<Term> term_in(MDB_txn* txn, LogIndex i) const {
+  result<Term> term_in(detail::Txn& txn, LogIndex i) const {
     DENGINE_TRY(view, read_view(txn));
     if (i < view.snapshot_index)
       return error(errc::compacted, where() + ": term at index " + std::to_string(i) +
@@ -326,57 +303,55 @@ class Engine {
       return error(errc::unavailable, where() + ": term at index " + std::to_string(i) +
                                           " past last index " + std::to_string(view.last));
     if (i == view.snapshot_index) return view.snapshot_term;
-    detail::IndexKey key(i);
-    MDB_val k = key.val();
-    MDB_val v{};
-    const int rc = mdb_get(txn, env_->log_dbi(), &k, &v);
-    if (rc == MDB_NOTFOUND) return missing_entry(i);
-    if (rc != 0) return lmdb_failure(rc, "mdb_get(log " + std::to_string(i) + ")");
-    auto t = detail::decode_entry_term(detail::as_view(v));
-    if (!t) return malformed_entry(i, v.mv_size);
+    const detail::IndexKey key(i);
+    DENGINE_TRY(payload, txn.get(detail::Db::log, key.view()));
+    if (!payload) return missing_entry(i);
+    auto t = detail::decode_entry_term(*payload);
+    if (!t) return malformed_entry(i, payload->size());
     return *t;
   }
 
-  /// Checks the log invariant (keys exactly [snapshot index + 1, last]) and the meta records;
-  /// returns (first, last).
+  /// Checks the log invariant (keys exactly [snapshot index + 1, last], where last follows
+  /// from the tally) and the meta records; returns (first, last). The environment checked at
+  /// open that the log holds as many records as its tally counts; with the lowest and highest
+  /// keys where they belong, ordered unique keys leave no room for a gap.
   result<std::pair<LogIndex, LogIndex>> check_log() const {
-    DENGINE_TRYV(load());  // decodes the hard state and snapshot meta
-    return env_->read([&](MDB_txn* txn) -> result<std::pair<LogIndex, LogIndex>> {
+    DENGINE_TRYV(load());  // checks and decodes the hard state and snapshot meta
+    return env_->read([&](detail::Txn& txn) -> result<std::pair<LogIndex, LogIndex>> {
       DENGINE_TRY(view, read_view(txn));
       const LogIndex first = view.snapshot_index + 1;
-      if (view.last == view.snapshot_index) return std::pair{first, view.last};
       detail::Cursor cursor;
-      DENGINE_TRYV(cursor.open(txn, env_->log_dbi(), "log"));
+      DENGINE_TRYV(cursor.open(txn.raw(), env_->layout().log, "log"));
       MDB_val k{};
       MDB_val v{};
-      if (int rc = cursor.get(k, v, MDB_FIRST); rc != 0)
-        return lmdb_failure(rc, "mdb_cursor_get(log, first)");
-      auto lowest = detail::decode_index_key(k);
-      if (!lowest) return bad_key(k.mv_size);
-      if (*lowest != first)
-        return error(errc::storage_corrupt,
-                     "lmdb: " + env_->data_file().string() + ": the log starts at index " +
-                         std::to_string(*lowest) + " but the compaction point is " +
-                         std::to_string(view.snapshot_index));
-      MDB_stat stat{};
-      if (int rc = mdb_stat(txn, env_->log_dbi(), &stat); rc != 0)
-        return lmdb_failure(rc, "mdb_stat(log)");
-      if (view.last < first || stat.ms_entries != view.last - first + 1)
-        return error(errc::storage_corrupt,
-                     "lmdb: " + env_->data_file().string() + ": the log holds " +
-                         std::to_string(stat.ms_entries) + " entries between index " +
-                         std::to_string(first) + " and " + std::to_string(view.last) + " (a gap)");
+      int rc = cursor.get(k, v, MDB_FIRST);
+      if (view.last == view.snapshot_index) {
+        if (rc == MDB_NOTFOUND) return std::pair{first, view.last};
+        if (rc != 0) return lmdb_failure(rc, "mdb_cursor_get(log, first)");
+        return error(errc::storage_corrupt, "lmdb: " + env_->data_file().string() +
+                                                ": the log's tally counts no entries, but it "
+                                                "holds some");
+      }
+      for (const auto& [op, want] : {std::pair{MDB_FIRST, first}, std::pair{MDB_LAST, view.last}}) {
+        if (rc = cursor.get(k, v, op); rc != 0)
+          return rc == MDB_NOTFOUND ? missing_entry(want) : lmdb_failure(rc, "mdb_cursor_get(log)");
+        auto index = detail::decode_index_key(k);
+        if (!index) return bad_key(k.mv_size);
+        if (*index != want)
+          return error(errc::storage_corrupt,
+                       "lmdb: " + env_->data_file().string() + ": the log " +
+                           (op == MDB_FIRST ? "starts" : "ends") + " at index " +
+                           std::to_string(*index) + ", but the compaction point " +
+                           std::to_string(view.snapshot_index) + " and the log's tally say " +
+                           std::to_string(want));
+      }
       return std::pair{first, view.last};
     });
   }
 
-  result<void> put_snapshot(MDB_txn* txn, const SnapshotMeta& meta) const {
+  result<void> put_snapshot(detail::Txn& txn, const SnapshotMeta& meta) const {
     const std::string value = detail::encode_snapshot_meta(meta);
-    MDB_val k = detail::as_val(detail::snapshot_key);
-    MDB_val v = detail::as_val(value);
-    if (int rc = mdb_put(txn, env_->meta_dbi(), &k, &v, 0); rc != 0)
-      return lmdb_failure(rc, "mdb_put(meta/snapshot)");
-    return success();
+    return txn.put(detail::Db::meta, detail::snapshot_key, {value});
   }
 
   /// After a commit that must be durable on return: MemFirst commits skipped the fsync.
@@ -399,10 +374,11 @@ class Engine {
     return error(errc::storage_corrupt, "lmdb: " + env_->data_file().string() + ": log key of " +
                                             std::to_string(size) + " bytes (expected 8)");
   }
-  [[nodiscard]] error corrupt_record(std::string_view what, std::size_t size) const {
+  [[nodiscard]] error corrupt_record(std::string_view key, std::size_t size) const {
     return error(errc::storage_corrupt, "lmdb: " + env_->data_file().string() + ": " +
-                                            std::string(what) + " record is malformed (" +
-                                            std::to_string(size) + " bytes)");
+                                            detail::describe_record(detail::Db::meta, key) +
+                                            ": malformed payload of " + std::to_string(size) +
+                                            " bytes");
   }
 
   std::shared_ptr<Environment> env_;

@@ -10,7 +10,29 @@
 ///
 /// Transactions are short and scoped to one call. Map growth (mdb_env_set_mapsize) requires that
 /// no transaction of the process is active, so every transaction passes through a TxnGate that
-/// a resize closes and drains first.
+/// a resize closes and drains first. Callers see a transaction as a detail::Txn (txn.hpp): reads
+/// check every record's checksum, writes keep the tallies.
+///
+/// Opening a data dir, before LMDB maps anything:
+/// 1. data.mdb missing or empty: a new store (or, without create_if_missing, an error).
+/// 2. Its meta pages are checked (data_file.hpp), then that every page past the end of the file
+///    is free (page_walk.hpp): a truncated or structurally impossible file is refused here
+///    instead of faulting (SIGBUS) later.
+/// 3. With verify_at_open, the whole verification walk runs in a child process (verify.hpp).
+/// 4. mdb_env_open; the three databases are opened (created with "format" and "tally" in the
+///    store's first transaction, never afterwards: a missing one is damage); the format record
+///    is checked, and each database's LMDB entry count against its tally (a record deleted
+///    behind the store's back shows here even without the walk).
+///
+/// What this cannot protect against: damage that appears while the environment is open (another
+/// process writing into data.mdb, the file truncated under the map, a disk returning different
+/// bytes later). Record checksums still catch a damaged record when it is read, but LMDB reads
+/// its own pages through the map without checks, so structural damage can then fault, and a
+/// damaged branch key can hide a record from a point read. Without verify_at_open the same holds
+/// for damage already in the file at open. Nor is a consistent older state damage: a data.mdb
+/// restored from an older copy, or a transaction id flipped to the one value that makes LMDB pick
+/// the older meta page, reads back as that older state (the data dir's marker catches a store
+/// behind what it acknowledged).
 
 #include <fcntl.h>
 #include <lmdb.h>
@@ -33,8 +55,14 @@
 #include <utility>
 
 #include "dengine/backends/lmdb/codec.hpp"
+#include "dengine/backends/lmdb/data_file.hpp"
 #include "dengine/backends/lmdb/error.hpp"
 #include "dengine/backends/lmdb/options.hpp"
+#include "dengine/backends/lmdb/page_walk.hpp"
+#include "dengine/backends/lmdb/record.hpp"
+#include "dengine/backends/lmdb/report.hpp"
+#include "dengine/backends/lmdb/txn.hpp"
+#include "dengine/backends/lmdb/verify.hpp"
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
 
@@ -137,6 +165,8 @@ class Environment {
       return error(errc::invalid_argument,
                    "lmdb: options for " + dir.string() + ": max_readers must be positive");
     std::error_code ec;
+    if (!options.create_if_missing && !std::filesystem::exists(dir / "data.mdb", ec))
+      return missing_store(dir / "data.mdb");
     const bool created = std::filesystem::create_directories(dir, ec);
     if (ec)
       return error(errc::io_error,
@@ -190,12 +220,10 @@ class Environment {
 
   /// The data dir (canonical).
   [[nodiscard]] const std::filesystem::path& dir() const noexcept { return dir_; }
-  /// The data file, for error messages.
-  [[nodiscard]] std::filesystem::path data_file() const { return dir_ / "data.mdb"; }
-  /// The named databases.
-  [[nodiscard]] MDB_dbi log_dbi() const noexcept { return log_dbi_; }
-  [[nodiscard]] MDB_dbi meta_dbi() const noexcept { return meta_dbi_; }
-  [[nodiscard]] MDB_dbi kv_dbi() const noexcept { return kv_dbi_; }
+  /// The data file (full path), for error messages.
+  [[nodiscard]] const std::filesystem::path& data_file() const noexcept { return layout_.file; }
+  /// The data file and the handles of the named databases.
+  [[nodiscard]] const detail::Layout& layout() const noexcept { return layout_; }
   /// Largest key LMDB accepts (511 bytes with the default build).
   [[nodiscard]] std::size_t max_key_size() const noexcept {
     return static_cast<std::size_t>(mdb_env_get_maxkeysize(env_));
@@ -215,12 +243,13 @@ class Environment {
     return info.me_mapsize;
   }
 
-  /// Runs `fn(txn)` (returning result<T>) in a read-only transaction: a consistent snapshot of
-  /// the committed state. Raw LMDB failures from fn are translated to dengine errors.
+  /// Runs `fn(txn)` (txn a detail::Txn&, fn returning result<T>) in a read-only transaction: a
+  /// consistent snapshot of the committed state. Raw LMDB failures from fn are translated to
+  /// dengine errors.
   template <class Fn>
-  auto read(Fn&& fn) const -> std::invoke_result_t<Fn&, MDB_txn*> {
-    MDB_txn* txn = nullptr;
-    DENGINE_TRYV(begin_read(txn));
+  auto read(Fn&& fn) const -> std::invoke_result_t<Fn&, detail::Txn&> {
+    MDB_txn* raw = nullptr;
+    DENGINE_TRYV(begin_read(raw));
     struct Guard {
       const Environment* env;
       MDB_txn* txn;
@@ -228,16 +257,18 @@ class Environment {
         mdb_txn_abort(txn);
         env->gate_.leave();
       }
-    } guard{this, txn};
+    } guard{this, raw};
+    detail::Txn txn(layout_, raw);  // closes its cursors before the guard aborts
     auto r = fn(txn);
     if (!r) return to_dengine(std::move(r).error(), dir_);
     return r;
   }
 
-  /// Runs `fn(txn)` (returning result<void>) in one write transaction and commits it, durably
-  /// for DiskFirst (fsync on commit) or without fsync for MemFirst. When the map is full the
-  /// transaction is aborted, the map doubled and fn run again from scratch, so fn must only
-  /// write through txn (side effects elsewhere belong after write() returns).
+  /// Runs `fn(txn)` (txn a detail::Txn&, fn returning result<void>) in one write transaction,
+  /// writes the tallies and commits, durably for DiskFirst (fsync on commit) or without fsync for
+  /// MemFirst. When the map is full the transaction is aborted, the map doubled and fn run again
+  /// from scratch, so fn must only write through txn (side effects elsewhere belong after
+  /// write() returns).
   template <class Fn>
   result<void> write(PersistenceMode mode, Fn&& fn) {
     std::lock_guard lock(write_mutex_);
@@ -252,10 +283,15 @@ class Environment {
       if (int rc = mdb_txn_begin(env_, nullptr, 0, &txn); rc != 0) {
         r = lmdb_failure(rc, "mdb_txn_begin");
       } else {
-        r = fn(txn);
+        {
+          detail::Txn records(layout_, txn);  // closes its cursors before the commit or abort
+          r = fn(records);
+          if (r) r = records.finish();
+        }
         if (r) {
           // On failure mdb_txn_commit frees the transaction too.
-          if (int rc = mdb_txn_commit(txn); rc != 0) r = lmdb_failure(rc, "mdb_txn_commit");
+          if (int commit_rc = mdb_txn_commit(txn); commit_rc != 0)
+            r = lmdb_failure(commit_rc, "mdb_txn_commit");
         } else {
           mdb_txn_abort(txn);
         }
@@ -310,9 +346,61 @@ class Environment {
   };
 
   Environment(std::filesystem::path dir, const Options& options)
-      : dir_(std::move(dir)), max_map_size_(options.max_map_size), options_(options) {}
+      : dir_(std::move(dir)), max_map_size_(options.max_map_size), options_(options) {
+    layout_.file = dir_ / "data.mdb";
+  }
+
+  /// The error for a store that should exist but does not (create_if_missing off).
+  static error missing_store(const std::filesystem::path& file) {
+    return error(errc::not_found, "lmdb: " + file.string() +
+                                      " does not exist, and create_if_missing is off (the "
+                                      "store was expected here: it was deleted or moved?)");
+  }
+
+  /// Steps 1-3 of the file comment: what LMDB would trust blindly, checked before it maps the
+  /// file. Returns whether the dir holds no store yet.
+  result<bool> check_before_open() const {
+    const std::filesystem::path& file = layout_.file;
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(file, ec);
+    if (ec || size == 0) {
+      if (ec && ec != std::errc::no_such_file_or_directory)
+        return error(errc::io_error, "lmdb: cannot read " + file.string() + ": " + ec.message());
+      if (!options_.create_if_missing) {
+        if (ec) return missing_store(file);
+        return error(errc::storage_corrupt, "lmdb: " + file.string() +
+                                                " is empty, and create_if_missing is off (the "
+                                                "store was expected here)");
+      }
+      return true;
+    }
+    DENGINE_TRY(f, detail::file::check_meta_pages(file));
+    if (f.uncommitted()) {
+      if (!options_.create_if_missing)
+        return error(errc::storage_corrupt, "lmdb: " + file.string() +
+                                                " holds no store (nothing was ever committed), "
+                                                "and create_if_missing is off");
+      return true;
+    }
+    {
+      VerifyReport tail;
+      tail.file = file;
+      detail::file::Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+      if (fd.get() < 0)
+        return error(errc::io_error,
+                     "lmdb: cannot open " + file.string() + ": " + std::strerror(errno));
+      detail::file::PageWalk(fd.get(), f, tail).check_free_tail();
+      if (!tail.ok()) return tail.to_error();
+    }
+    if (options_.verify_at_open) {
+      const VerifyReport report = verify_in_child(dir_);
+      if (!report.ok()) return report.to_error();
+    }
+    return false;
+  }
 
   result<void> open() {
+    DENGINE_TRY(fresh, check_before_open());
     if (int rc = mdb_env_create(&env_); rc != 0) {
       env_ = nullptr;
       return make_error(rc, "mdb_env_create", dir_);
@@ -331,40 +419,58 @@ class Environment {
       return make_error(rc, "mdb_reader_check", dir_);
     stale_readers_ = static_cast<std::size_t>(dead);
     DENGINE_TRYV(sync_dir(dir_));  // data.mdb and lock.mdb may be new
-    return write(PersistenceMode::disk_first, [&](MDB_txn* txn) -> result<void> {
-      if (int rc = mdb_dbi_open(txn, "log", MDB_CREATE, &log_dbi_); rc != 0)
-        return lmdb_failure(rc, "mdb_dbi_open(log)");
-      if (int rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &meta_dbi_); rc != 0)
-        return lmdb_failure(rc, "mdb_dbi_open(meta)");
-      if (int rc = mdb_dbi_open(txn, "kv", MDB_CREATE, &kv_dbi_); rc != 0)
-        return lmdb_failure(rc, "mdb_dbi_open(kv)");
-      return check_format(txn);
+    return write(PersistenceMode::disk_first, [&](detail::Txn& txn) -> result<void> {
+      int missing = 0;
+      for (detail::Db db : detail::all_dbs) {
+        const std::string name(detail::db_name(db));
+        MDB_dbi& dbi = db == detail::Db::log  ? layout_.log
+                       : db == detail::Db::kv ? layout_.kv
+                                              : layout_.meta;
+        const int rc = mdb_dbi_open(txn.raw(), name.c_str(), fresh ? MDB_CREATE : 0, &dbi);
+        if (rc == MDB_NOTFOUND) {
+          ++missing;
+          continue;
+        }
+        if (rc != 0) return lmdb_failure(rc, "mdb_dbi_open(" + name + ")");
+      }
+      if (missing > 0)
+        return error(errc::storage_corrupt, "lmdb: " + layout_.file.string() + ": " +
+                                                std::to_string(missing) +
+                                                " of its databases log, meta and kv are missing "
+                                                "(every store is created with all three)");
+      if (fresh) {
+        // The store's first transaction: nothing else may be in it yet.
+        MDB_stat st{};
+        if (int rc = mdb_stat(txn.raw(), layout_.meta, &st); rc != 0)
+          return lmdb_failure(rc, "mdb_stat(meta)");
+        if (st.ms_entries == 0) {
+          txn.start_tallies();
+          std::string version;
+          detail::put_u32(version, detail::format_version);
+          return txn.put(detail::Db::meta, detail::format_key, {version});
+        }
+      }
+      DENGINE_TRYV(detail::check_format_record(layout_, txn.raw()));
+      return check_counts(txn);
     });
   }
 
-  /// Records the format version in a fresh dir; rejects a dir written with another one.
-  result<void> check_format(MDB_txn* txn) {
-    MDB_val key = detail::as_val(detail::format_key);
-    MDB_val value{};
-    int rc = mdb_get(txn, meta_dbi_, &key, &value);
-    if (rc == MDB_NOTFOUND) {
-      std::string v;
-      detail::put_u32(v, detail::format_version);
-      MDB_val data = detail::as_val(v);
-      if (rc = mdb_put(txn, meta_dbi_, &key, &data, 0); rc != 0)
-        return lmdb_failure(rc, "mdb_put(meta/format)");
-      return success();
+  /// Each database's LMDB entry count must equal its tally's (the meta database also holds the
+  /// tally record itself).
+  result<void> check_counts(detail::Txn& txn) const {
+    DENGINE_TRY(tallies, txn.tallies());
+    for (detail::Db db : detail::all_dbs) {
+      MDB_stat st{};
+      if (int rc = mdb_stat(txn.raw(), layout_.dbi(db), &st); rc != 0)
+        return lmdb_failure(rc, "mdb_stat(" + std::string(detail::db_name(db)) + ")");
+      const std::uint64_t expected = tallies.of(db).count + (db == detail::Db::meta ? 1 : 0);
+      if (st.ms_entries != expected)
+        return error(
+            errc::storage_corrupt,
+            "lmdb: " + layout_.file.string() + ": database " + std::string(detail::db_name(db)) +
+                " holds " + std::to_string(st.ms_entries) + " records, but its tally says " +
+                std::to_string(expected) + ": records were lost or added behind the store's back");
     }
-    if (rc != 0) return lmdb_failure(rc, "mdb_get(meta/format)");
-    if (value.mv_size != 4)
-      return error(errc::storage_corrupt, "lmdb: " + data_file().string() + ": format record has " +
-                                              std::to_string(value.mv_size) + " bytes, expected 4");
-    const std::uint32_t version = detail::get_u32(value.mv_data);
-    if (version != detail::format_version)
-      return error(errc::incompatible_version,
-                   "lmdb: " + data_file().string() + " has format version " +
-                       std::to_string(version) + "; this build reads version " +
-                       std::to_string(detail::format_version));
     return success();
   }
 
@@ -428,9 +534,7 @@ class Environment {
   std::size_t max_map_size_;
   Options options_;
   MDB_env* env_ = nullptr;
-  MDB_dbi log_dbi_ = 0;
-  MDB_dbi meta_dbi_ = 0;
-  MDB_dbi kv_dbi_ = 0;
+  detail::Layout layout_;
   std::size_t stale_readers_ = 0;
   bool registered_ = false;
   mutable std::mutex write_mutex_;  // serializes write transactions, flag changes and growth

@@ -36,11 +36,15 @@ inline const std::error_category& lmdb_category() noexcept {
 /// The dengine errc an LMDB return code (or errno from it) stands for.
 inline errc classify(int rc) noexcept {
   switch (rc) {
+    // dengine never opens a database with other flags or treats a record as a database, so
+    // MDB_INCOMPATIBLE means a damaged node; a tree deeper than LMDB's cursor stack
+    // (MDB_CURSOR_FULL) means a damaged branch page.
     case MDB_INVALID:
     case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND: return errc::storage_corrupt;
-    case MDB_VERSION_MISMATCH:
-    case MDB_INCOMPATIBLE: return errc::incompatible_version;
+    case MDB_PAGE_NOTFOUND:
+    case MDB_CURSOR_FULL:
+    case MDB_INCOMPATIBLE: return errc::storage_corrupt;
+    case MDB_VERSION_MISMATCH: return errc::incompatible_version;
     case MDB_MAP_FULL:
     case ENOSPC:
 #ifdef EDQUOT
@@ -77,7 +81,13 @@ inline error to_dengine(error e, const std::filesystem::path& dir) {
       detail += " (the lock file or data file was written by an incompatible LMDB version)";
       break;
     case MDB_CORRUPTED:
-    case MDB_PAGE_NOTFOUND: detail += " (" + (dir / "data.mdb").string() + " is corrupt)"; break;
+    case MDB_PAGE_NOTFOUND:
+    case MDB_CURSOR_FULL:
+    case MDB_INCOMPATIBLE: detail += " (" + (dir / "data.mdb").string() + " is damaged)"; break;
+    case MDB_PANIC:
+      detail +=
+          " (the environment of " + (dir / "data.mdb").string() + " failed: reopen the store)";
+      break;
     default: break;
   }
   return error(classify(rc), std::move(detail));

@@ -3,8 +3,11 @@
 ///
 /// Keys are stored with a one-byte tag in front (codec.hpp), so the empty key is allowed; the
 /// applied index lives in the "meta" database and is written in the same transaction as the
-/// batch. A KvStore opened on the same dir as an Engine shares its environment (one data.mdb);
-/// opened on its own dir it owns an environment alone.
+/// batch. Every record carries a CRC32C over its key and value, checked whenever it is read
+/// (get, every record a scan's cursor passes, the old value a write replaces): a damaged record
+/// is storage_corrupt naming data.mdb and the key, never a wrong value. A KvStore opened on the
+/// same dir as an Engine shares its environment (one data.mdb); opened on its own dir it owns an
+/// environment alone.
 ///
 /// Limits: LMDB caps keys at mdb_env_get_maxkeysize() (511 bytes by default), so user keys are
 /// at most one byte less (max_key_size()); a longer key in a write fails with too_large naming
@@ -31,6 +34,8 @@
 #include "dengine/backends/lmdb/environment.hpp"
 #include "dengine/backends/lmdb/error.hpp"
 #include "dengine/backends/lmdb/options.hpp"
+#include "dengine/backends/lmdb/record.hpp"
+#include "dengine/backends/lmdb/txn.hpp"
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
@@ -47,17 +52,13 @@ class KvStore {
   static result<KvStore> open(const std::filesystem::path& dir, Options options = {}) {
     DENGINE_TRY(env, Environment::acquire(dir, options));
     KvStore store(std::move(env), options);
-    DENGINE_TRY(applied, store.env_->read([&](MDB_txn* txn) -> result<LogIndex> {
-      MDB_val k = detail::as_val(detail::kv_applied_key);
-      MDB_val v{};
-      const int rc = mdb_get(txn, store.env_->meta_dbi(), &k, &v);
-      if (rc == MDB_NOTFOUND) return LogIndex{0};
-      if (rc != 0) return lmdb_failure(rc, "mdb_get(meta/kv_applied)");
-      if (v.mv_size != 8)
-        return error(errc::storage_corrupt, "lmdb: " + store.env_->data_file().string() +
-                                                ": kv applied-index record is malformed (" +
-                                                std::to_string(v.mv_size) + " bytes)");
-      return detail::get_u64(v.mv_data);
+    DENGINE_TRY(applied, store.env_->read([&](detail::Txn& txn) -> result<LogIndex> {
+      DENGINE_TRY(payload, txn.get(detail::Db::meta, detail::kv_applied_key));
+      if (!payload) return LogIndex{0};
+      if (payload->size() != 8)
+        return txn.corrupt(detail::Db::meta, detail::kv_applied_key,
+                           "malformed payload of " + std::to_string(payload->size()) + " bytes");
+      return detail::get_u64(payload->data());
     }));
     store.state_->applied.store(applied);
     return store;
@@ -76,13 +77,10 @@ class KvStore {
   [[nodiscard]] result<std::optional<std::string>> get(std::string_view key) const {
     if (key.size() > max_key_size()) return std::optional<std::string>{};  // cannot be stored
     const std::string stored = tagged(key);
-    return env_->read([&](MDB_txn* txn) -> result<std::optional<std::string>> {
-      MDB_val k = detail::as_val(stored);
-      MDB_val v{};
-      const int rc = mdb_get(txn, env_->kv_dbi(), &k, &v);
-      if (rc == MDB_NOTFOUND) return std::optional<std::string>{};
-      if (rc != 0) return lmdb_failure(rc, "mdb_get(kv)");
-      return std::optional<std::string>{std::string(detail::as_view(v))};
+    return env_->read([&](detail::Txn& txn) -> result<std::optional<std::string>> {
+      DENGINE_TRY(payload, txn.get(detail::Db::kv, stored));
+      if (!payload) return std::optional<std::string>{};
+      return std::optional<std::string>{std::string(*payload)};
     });
   }
 
@@ -94,22 +92,24 @@ class KvStore {
     // A bound longer than any storable key is positioned by its storable prefix; keys below lo
     // are then skipped by comparison.
     const std::string start = tagged(lo.substr(0, max_key_size()));
-    return env_->read([&](MDB_txn* txn) -> result<void> {
+    return env_->read([&](detail::Txn& txn) -> result<void> {
       detail::Cursor cursor;
-      DENGINE_TRYV(cursor.open(txn, env_->kv_dbi(), "kv"));
+      DENGINE_TRYV(cursor.open(txn.raw(), env_->layout().kv, "kv"));
       MDB_val k = detail::as_val(start);
       MDB_val v{};
       for (int rc = cursor.get(k, v, MDB_SET_RANGE); rc != MDB_NOTFOUND;
            rc = cursor.get(k, v, MDB_NEXT)) {
         if (rc != 0) return lmdb_failure(rc, "mdb_cursor_get(kv)");
+        // Checked before its key is even compared: a damaged key must not end the scan early
+        // or make it skip a record.
+        DENGINE_TRY(payload, txn.check(detail::Db::kv, k, v));
         const std::string_view stored = detail::as_view(k);
         if (stored.empty() || stored.front() != detail::kv_tag)
-          return error(errc::storage_corrupt,
-                       "lmdb: " + env_->data_file().string() + ": kv key without its tag byte");
+          return txn.corrupt(detail::Db::kv, stored, "a key without its tag byte");
         const std::string_view key = stored.substr(1);
         if (key < lo) continue;
         if (!hi.empty() && key >= hi) break;
-        if (!visit(key, detail::as_view(v))) break;
+        if (!visit(key, payload)) break;
       }
       return success();
     });
@@ -130,17 +130,14 @@ class KvStore {
     }
     std::lock_guard lock(state_->write_mutex);
     std::string stored;
-    DENGINE_TRYV(env_->write(options_.mode, [&](MDB_txn* txn) -> result<void> {
+    DENGINE_TRYV(env_->write(options_.mode, [&](detail::Txn& txn) -> result<void> {
       for (const KvWrite& w : batch.writes) {
         stored = tagged(w.key);
-        MDB_val k = detail::as_val(stored);
         if (w.kind == KvWrite::Kind::put) {
-          MDB_val v = detail::as_val(w.value);
-          if (int rc = mdb_put(txn, env_->kv_dbi(), &k, &v, 0); rc != 0)
-            return lmdb_failure(rc, "mdb_put(kv)");
-        } else if (int rc = mdb_del(txn, env_->kv_dbi(), &k, nullptr);
-                   rc != 0 && rc != MDB_NOTFOUND) {
-          return lmdb_failure(rc, "mdb_del(kv)");
+          DENGINE_TRYV(txn.put(detail::Db::kv, stored, {w.value}));
+        } else {
+          DENGINE_TRY(found, txn.erase(detail::Db::kv, stored));
+          (void)found;
         }
       }
       return put_applied(txn, applied_index);
@@ -155,9 +152,8 @@ class KvStore {
   /// Erases every key and records applied_index, in one transaction.
   result<void> clear(LogIndex applied_index) {
     std::lock_guard lock(state_->write_mutex);
-    DENGINE_TRYV(env_->write(options_.mode, [&](MDB_txn* txn) -> result<void> {
-      if (int rc = mdb_drop(txn, env_->kv_dbi(), 0); rc != 0)
-        return lmdb_failure(rc, "mdb_drop(kv)");
+    DENGINE_TRYV(env_->write(options_.mode, [&](detail::Txn& txn) -> result<void> {
+      DENGINE_TRYV(txn.drop(detail::Db::kv));
       return put_applied(txn, applied_index);
     }));
     state_->applied.store(applied_index);
@@ -197,14 +193,10 @@ class KvStore {
     return out;
   }
 
-  result<void> put_applied(MDB_txn* txn, LogIndex applied_index) const {
+  static result<void> put_applied(detail::Txn& txn, LogIndex applied_index) {
     std::string value;
     detail::put_u64(value, applied_index);
-    MDB_val k = detail::as_val(detail::kv_applied_key);
-    MDB_val v = detail::as_val(value);
-    if (int rc = mdb_put(txn, env_->meta_dbi(), &k, &v, 0); rc != 0)
-      return lmdb_failure(rc, "mdb_put(meta/kv_applied)");
-    return success();
+    return txn.put(detail::Db::meta, detail::kv_applied_key, {value});
   }
 
   std::shared_ptr<Environment> env_;

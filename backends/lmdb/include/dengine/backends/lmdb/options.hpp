@@ -22,6 +22,17 @@ struct Options {
   std::size_t max_map_size = sizeof(void*) >= 8 ? std::size_t{1} << 40 : std::size_t{1} << 30;
   /// Reader slots in the lock file (concurrent read transactions across processes).
   unsigned max_readers = 126;
+  /// When false, a dir without a data.mdb fails to open with not_found, and one whose data.mdb
+  /// is empty or was never committed to with storage_corrupt, instead of getting a new, empty
+  /// store (nor is a missing dir created): for a caller that knows the store existed.
+  bool create_if_missing = true;
+  /// Runs the verification walk (verify.hpp: every page and every record) in a child process
+  /// before the environment opens. Without it, only the meta pages, the pages past the end of
+  /// the file, the format record and the record counts are checked at open: structural damage
+  /// inside the file can then crash the process at the first read through it, and a damaged
+  /// branch page can hide records from point reads. Costs a read of the whole file at each open
+  /// (docs/backends.md has figures).
+  bool verify_at_open = true;
 };
 
 }  // namespace dengine::lmdb
