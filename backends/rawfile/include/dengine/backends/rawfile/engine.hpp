@@ -248,7 +248,14 @@ inline result<Engine> Engine::open(const std::filesystem::path& dir, Options opt
     }
     Engine engine(std::move(s));
     DENGINE_TRY(first, engine.create_segment(1, 1));
-    DENGINE_TRYV(engine.write_meta(LogMeta{1, 1, {}}));
+    if (auto written = engine.write_meta(LogMeta{1, 1, {}}); !written) {
+      // Do not leave a preallocated segment that no log.meta names on a disk that is likely full
+      // (the next open would remove it, but the space is needed now).
+      first.fd.reset();
+      (void)io::remove_file(first.path);
+      (void)engine.s_->dir.sync();
+      return written.error();
+    }
     engine.s_->meta = LogMeta{1, 1, {}};
     engine.s_->segments.push_back(std::move(first));
     if (engine.s_->options.mode == PersistenceMode::mem_first)
@@ -265,8 +272,9 @@ inline result<Engine> Engine::open(const std::filesystem::path& dir, Options opt
                              hard_state_path.string(), meta_path.string()));
   DENGINE_TRY(hs, decode_hard_state(*hard_state_bytes, hard_state_path));
   s->hard_state = hs;
-  DENGINE_TRY(recovered, recover_log(s->dir, std::move(segment_files), s->meta,
-                                     s->options.segment_bytes, log));
+  DENGINE_TRY(recovered,
+              recover_log(s->dir, std::move(segment_files), s->meta,
+                          s->options.preallocate ? s->options.segment_bytes : 0, log));
   s->segments = std::move(recovered.segments);
   s->entries = std::move(recovered.entries);
   if (s->options.mode == PersistenceMode::mem_first)
@@ -306,7 +314,8 @@ inline result<SegmentFile> Engine::create_segment(std::uint64_t seq, LogIndex ba
   auto made = [&]() -> result<void> {
     DENGINE_TRY(fd, io::open_file(seg.path, O_RDWR | O_CREAT | O_EXCL));
     seg.fd = std::make_shared<io::Fd>(std::move(fd));
-    DENGINE_TRYV(io::preallocate(seg.fd->get(), s_->options.segment_bytes, seg.path));
+    if (s_->options.preallocate)
+      DENGINE_TRYV(io::preallocate(seg.fd->get(), s_->options.segment_bytes, seg.path));
     DENGINE_TRYV(io::pwrite_all(seg.fd->get(), segment::encode_header(seq, base), 0, seg.path));
     DENGINE_TRYV(io::full_sync(seg.fd->get(), seg.path));
     return s_->dir.sync();
@@ -575,6 +584,18 @@ inline result<void> Engine::reset(const SnapshotMeta& meta) {
   auto& s = *s_;
   std::lock_guard write_lock(s.write_mu);
   DENGINE_TRYV(usable());
+  // A log of one segment that holds no record and already starts where the reset log starts
+  // (a fresh log bootstrapped with its first membership at index 0) only needs the new
+  // compaction point: no second segment (and no second preallocation) for it.
+  if (s.entries.empty() && s.segments.size() == 1 &&
+      s.segments.back().end == segment::header_bytes && s.segments.back().base == meta.index + 1) {
+    LogMeta next = s.meta;
+    next.snapshot = meta;
+    if (auto written = write_meta(next); !written) return fail(written.error());
+    std::unique_lock lock(s.state_mu);
+    s.meta = next;
+    return success();
+  }
   // The new segment exists (durably) before log.meta switches to it; until then the old log stands.
   auto fresh = create_segment(s.meta.last_seq + 1, meta.index + 1);
   if (!fresh) return fail(fresh.error());
