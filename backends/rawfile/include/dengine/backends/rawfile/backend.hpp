@@ -35,7 +35,7 @@ struct Tuning {
   /// last one (KvOptions::checkpoint_bytes; 0 = only at close).
   std::size_t checkpoint_bytes = KvOptions{}.checkpoint_bytes;
   /// Where recovery and maintenance notes of both go (null: stderr).
-  log_function log;
+  log_function log{};
 };
 
 /// Traits of the raw-file backend, for EmbeddedEngine<dengine::rawfile::Backend>.
