@@ -107,7 +107,8 @@ std::optional<Expected> make_pristine(const fs::path& dir) {
   };
   for (int i = 0; i < 240; ++i) {
     const std::string key = fmt::format("key/{:03}", i % 160);
-    const std::string value = fmt::format("{}:{}", i, std::string(static_cast<std::size_t>(i % 7) * 40, 'v'));
+    const std::string value =
+        fmt::format("{}:{}", i, std::string(static_cast<std::size_t>(i % 7) * 40, 'v'));
     if (auto r = kv.put(key, value); !r) return fail("put", r.error());
     want.kvs[key] = value;
   }
@@ -305,18 +306,35 @@ bool run_backend(int trials, std::uint64_t seed, bool verbose) {
     const int n = 1 + static_cast<int>(rng() % 8);
     const std::string offsets = flip_bytes(target, n, rng);
     // An error names the damage if it names the file, or the store directory it is in.
-    const std::vector<std::string> names{target.filename().string(),
-                                         target.parent_path().string()};
+    const std::vector<std::string> names{target.filename().string(), target.parent_path().string()};
     std::string detail;
     const int code = run_child<B>(dir, *want, names, detail);
     std::string outcome;
     switch (code) {
-      case recovered_code: ++counts.recovered; outcome = "recovered"; break;
-      case named_error_code: ++counts.named_errors; outcome = "clean error"; break;
-      case unnamed_error_code: ++counts.unnamed_errors; outcome = "ERROR NOT NAMING THE FILE"; break;
-      case wrong_answer_code: ++counts.wrong_answers; outcome = "WRONG ANSWER"; break;
-      case -2: ++counts.hangs; outcome = "HANG"; break;
-      default: ++counts.crashes; outcome = fmt::format("CRASH (status {})", code); break;
+      case recovered_code:
+        ++counts.recovered;
+        outcome = "recovered";
+        break;
+      case named_error_code:
+        ++counts.named_errors;
+        outcome = "clean error";
+        break;
+      case unnamed_error_code:
+        ++counts.unnamed_errors;
+        outcome = "ERROR NOT NAMING THE FILE";
+        break;
+      case wrong_answer_code:
+        ++counts.wrong_answers;
+        outcome = "WRONG ANSWER";
+        break;
+      case -2:
+        ++counts.hangs;
+        outcome = "HANG";
+        break;
+      default:
+        ++counts.crashes;
+        outcome = fmt::format("CRASH (status {})", code);
+        break;
     }
     const bool failed = code != recovered_code && code != named_error_code;
     if (failed) ++failures_by_file[rel.string()];

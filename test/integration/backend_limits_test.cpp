@@ -200,8 +200,9 @@ TEST_SUITE("backend limits") {
     CHECK(EmbeddedEngine<memory::Backend>::start(entry));
   }
 
-  TEST_CASE("limits: an entry the store refuses at apply gets the same answer on every replica; "
-            "the cluster serves on") {
+  TEST_CASE(
+      "limits: an entry the store refuses at apply gets the same answer on every replica; "
+      "the cluster serves on") {
     node::LocalHub hub;
     std::vector<std::unique_ptr<EmbeddedEngine<RefusingBackend>>> nodes;
     for (NodeId id = 1; id <= 3; ++id)

@@ -185,11 +185,19 @@ TEST_SUITE("data dir") {
       CHECK(e.error() == errc::storage_corrupt);
       CHECK(mentions(e.error(), (dir.path() / "raft").string()));
     }
+    // No membership was written into it (a bootstrap would make the empty store look valid).
+    if (auto raft = B::open_storage(dir.path() / "raft", PersistenceMode::disk_first); raft) {
+      auto loaded = raft.value()->load();
+      REQUIRE(loaded);
+      CHECK(loaded.value().snapshot.membership.voters.empty());
+      CHECK(raft.value()->last_index() == 0);
+    }
   }
 
-  TEST_CASE_TEMPLATE("data dir: files without a marker are refused; a failed first start leaves "
-                     "nothing behind",
-                     B, DENGINE_PERSISTENT_BACKENDS) {
+  TEST_CASE_TEMPLATE(
+      "data dir: files without a marker are refused; a failed first start leaves "
+      "nothing behind",
+      B, DENGINE_PERSISTENT_BACKENDS) {
     if constexpr (!B::persistent) return;
     TempDir dir;
     // A start that fails after the backend created its files (no founding members): the data

@@ -59,9 +59,9 @@ concept Backend = requires(const std::filesystem::path& dir, PersistenceMode mod
 /// A Backend with a `tuning` type: both open functions also take a `const tuning&` (the
 /// two-argument forms open with the defaults).
 template <class B>
-concept TunableBackend = Backend<B> && requires(const std::filesystem::path& dir,
-                                                PersistenceMode mode,
-                                                const typename B::tuning& tuning) {
+concept TunableBackend = Backend<B> &&
+    requires(const std::filesystem::path& dir, PersistenceMode mode,
+             const typename B::tuning& tuning) {
   requires std::copy_constructible<typename B::tuning>;
   {
     B::open_storage(dir, mode, tuning)

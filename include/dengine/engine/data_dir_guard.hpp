@@ -104,10 +104,10 @@ class DataDirGuard {
                        "' backend (marker " + file.string() + "), but this engine runs the '" +
                        std::string(backend) + "' backend: start it with the backend that wrote it");
     if (m.member_id != member)
-      return error(errc::invalid_argument,
-                   "engine start: data dir " + dir.string() + " belongs to member " +
-                       std::to_string(m.member_id) + " (marker " + file.string() +
-                       "), but node.raft.id is " + std::to_string(member));
+      return error(errc::invalid_argument, "engine start: data dir " + dir.string() +
+                                               " belongs to member " + std::to_string(m.member_id) +
+                                               " (marker " + file.string() +
+                                               "), but node.raft.id is " + std::to_string(member));
     if (cluster_id != 0 && m.cluster_id != 0 && m.cluster_id != cluster_id)
       return error(errc::invalid_argument,
                    "engine start: data dir " + dir.string() + " belongs to cluster " +
@@ -228,7 +228,10 @@ class DataDirGuard {
   }
 
   DataDirGuard(DataDirGuard&& o) noexcept
-      : dir_(std::move(o.dir_)), marker_(std::move(o.marker_)), fresh_(o.fresh_), writes_(o.writes_) {}
+      : dir_(std::move(o.dir_)),
+        marker_(std::move(o.marker_)),
+        fresh_(o.fresh_),
+        writes_(o.writes_) {}
   DataDirGuard& operator=(DataDirGuard&& o) noexcept {
     dir_ = std::move(o.dir_);
     marker_ = std::move(o.marker_);

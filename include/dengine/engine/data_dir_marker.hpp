@@ -104,9 +104,8 @@ struct DataDirMarker {
       lines.push_back(in.substr(pos, nl - pos));
       pos = nl + 1;
     }
-    static constexpr std::string_view fields[] = {"format",      "backend",
-                                                  "cluster",     "member",
-                                                  "state",       "applied-at-least",
+    static constexpr std::string_view fields[] = {"format",       "backend", "cluster",
+                                                  "member",       "state",   "applied-at-least",
                                                   "log-at-least", "crc32c"};
     if (lines.size() != 1 + std::size(fields) || lines[0] != "dengine data dir marker")
       return corrupt("not a dengine data dir marker (" + std::to_string(lines.size()) +
@@ -234,8 +233,8 @@ struct DataDirMarker {
   }
 
   static error os_error(int err, std::string_view what, const std::filesystem::path& file) {
-    const errc code = (err == ENOSPC || err == EDQUOT || err == EFBIG) ? errc::no_space
-                                                                       : errc::io_error;
+    const errc code =
+        (err == ENOSPC || err == EDQUOT || err == EFBIG) ? errc::no_space : errc::io_error;
     return error(code, "data dir marker: " + std::string(what) + " " + file.string() + ": " +
                            std::strerror(err));
   }

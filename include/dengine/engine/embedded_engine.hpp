@@ -149,11 +149,11 @@ class EmbeddedEngine {
     DENGINE_TRYV(config.validate());
     DENGINE_TRY(tuning, backend_tuning(config));
     if (config.node.raft.max_entry_bytes > B::max_entry_bytes)
-      return error(errc::invalid_argument,
-                   "engine config: node.raft.max_entry_bytes is " +
-                       std::to_string(config.node.raft.max_entry_bytes) + " but the '" +
-                       std::string(B::name) + "' backend stores log entries of at most " +
-                       std::to_string(B::max_entry_bytes) + " bytes");
+      return error(errc::invalid_argument, "engine config: node.raft.max_entry_bytes is " +
+                                               std::to_string(config.node.raft.max_entry_bytes) +
+                                               " but the '" + std::string(B::name) +
+                                               "' backend stores log entries of at most " +
+                                               std::to_string(B::max_entry_bytes) + " bytes");
     kv::StoreLimits& store = config.limits.store;
     store.max_key_bytes = std::min(store.max_key_bytes, B::max_key_bytes);
     store.max_value_bytes = std::min(store.max_value_bytes, B::max_value_bytes);

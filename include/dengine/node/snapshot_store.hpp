@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 #include <atomic>
 #include <cerrno>
 #include <cstdint>

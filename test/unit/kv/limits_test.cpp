@@ -145,17 +145,19 @@ TEST_CASE("kv store limits: puts beyond them are refused before proposing, with 
   CHECK(encode_proposal(PutRequest{.key = std::string(4096, 'k'), .value = "v"}));
 }
 
-TEST_CASE("kv apply: an entry the store refuses is answered alike on every replica, and "
-          "apply goes on") {
+TEST_CASE(
+    "kv apply: an entry the store refuses is answered alike on every replica, and "
+    "apply goes on") {
   // The same log on three replicas that batch it differently: whole, one by one, in pairs.
-  std::vector<Command> log{PutRequest{.key = "a", .value = "1"},
-                           PutRequest{.key = "b", .value = "2"},
-                           PutRequest{.key = "poison", .value = "x"},
-                           PutRequest{.key = "c", .value = "3"},
-                           DeleteRangeRequest{.key = "a"},
-                           TxnRequest{.success = {RequestOp{PutRequest{.key = "poison", .value = "y"}},
-                                                  RequestOp{PutRequest{.key = "d", .value = "4"}}}},
-                           PutRequest{.key = "e", .value = "5"}};
+  std::vector<Command> log{
+      PutRequest{.key = "a", .value = "1"},
+      PutRequest{.key = "b", .value = "2"},
+      PutRequest{.key = "poison", .value = "x"},
+      PutRequest{.key = "c", .value = "3"},
+      DeleteRangeRequest{.key = "a"},
+      TxnRequest{.success = {RequestOp{PutRequest{.key = "poison", .value = "y"}},
+                             RequestOp{PutRequest{.key = "d", .value = "4"}}}},
+      PutRequest{.key = "e", .value = "5"}};
   std::vector<Entry> entries;
   for (std::size_t k = 0; k < log.size(); ++k)
     entries.push_back(Entry{1, k + 1, EntryType::normal, encode_command(log[k])});

@@ -80,8 +80,7 @@ struct Backend {
   /// Opens (or creates) the checkpointed KV map in `dir`. Its durability comes from checkpoints
   /// plus replay of the Raft log, so `mode` does not change it.
   static result<std::unique_ptr<KvStore>> open_kv_store(const std::filesystem::path& dir,
-                                                        PersistenceMode /*mode*/,
-                                                        const Tuning& t) {
+                                                        PersistenceMode /*mode*/, const Tuning& t) {
     KvOptions options;
     options.checkpoint_bytes = t.checkpoint_bytes;
     options.log = t.log;

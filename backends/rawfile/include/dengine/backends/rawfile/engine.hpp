@@ -272,9 +272,8 @@ inline result<Engine> Engine::open(const std::filesystem::path& dir, Options opt
                              hard_state_path.string(), meta_path.string()));
   DENGINE_TRY(hs, decode_hard_state(*hard_state_bytes, hard_state_path));
   s->hard_state = hs;
-  DENGINE_TRY(recovered,
-              recover_log(s->dir, std::move(segment_files), s->meta,
-                          s->options.preallocate ? s->options.segment_bytes : 0, log));
+  DENGINE_TRY(recovered, recover_log(s->dir, std::move(segment_files), s->meta,
+                                     s->options.preallocate ? s->options.segment_bytes : 0, log));
   s->segments = std::move(recovered.segments);
   s->entries = std::move(recovered.entries);
   if (s->options.mode == PersistenceMode::mem_first)

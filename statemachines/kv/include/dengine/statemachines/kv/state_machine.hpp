@@ -106,7 +106,8 @@ class KvStateMachine {
       const std::size_t first = responses.size();
       responses.reserve(first + batch.size());
       for (const Entry& e : batch) {
-        if (auto r = execute_entry(e, responses); !r) return fail_batch(responses, first, r.error());
+        if (auto r = execute_entry(e, responses); !r)
+          return fail_batch(responses, first, r.error());
       }
       auto committed = core_.buffer().commit(batch.back().index);
       if (committed) {

@@ -77,15 +77,15 @@ inline std::size_t escaped_key_bytes(std::string_view key) noexcept {
 /// stored under `limits`; `value_size` is checked only when the put carries its own value.
 inline result<void> check_put_fits(std::string_view key, std::size_t value_size,
                                    const StoreLimits& limits) {
-  const std::string backend =
-      limits.backend.empty() ? std::string("the backend")
-                             : "the " + std::string(limits.backend) + " backend";
+  const std::string backend = limits.backend.empty()
+                                  ? std::string("the backend")
+                                  : "the " + std::string(limits.backend) + " backend";
   const std::size_t counted = escaped_key_bytes(key);
   if (counted > limits.max_user_key_bytes()) {
     std::string size = std::to_string(key.size()) + " bytes";
     if (counted != key.size())
-      size += " (" + std::to_string(counted - key.size()) + " of them NUL, which count twice: " +
-              std::to_string(counted) + ")";
+      size += " (" + std::to_string(counted - key.size()) +
+              " of them NUL, which count twice: " + std::to_string(counted) + ")";
     return error(errc::too_large, "kv: key of " + size + " is too large: " + backend +
                                       " stores keys of at most " +
                                       std::to_string(limits.max_user_key_bytes()) +
