@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -300,7 +301,7 @@ bool run_backend(int trials, std::uint64_t seed, bool verbose) {
   for (int t = 0; t < trials; ++t) {
     const fs::path dir = root.path() / fmt::format("trial-{}", t);
     fs::copy(pristine, dir, fs::copy_options::recursive);
-    const fs::path original = files[rng() % files.size()];
+    const fs::path& original = files[rng() % files.size()];
     const fs::path rel = fs::relative(original, pristine);
     const fs::path target = dir / rel;
     const int n = 1 + static_cast<int>(rng() % 8);
@@ -362,9 +363,7 @@ int usage() {
   return 2;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   std::string backend = "all";
   int trials = 100;
   std::uint64_t seed = 1;
@@ -409,4 +408,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "dengine-corruption-test: {}\n", e.what());
+    return 1;
+  }
 }

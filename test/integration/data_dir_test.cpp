@@ -271,10 +271,10 @@ TEST_SUITE("data dir") {
     };
     TempDir small;
     EngineConfig c = dir_config(small.path());
-    c.backend_tuning = rawfile::Tuning{.segment_bytes = 64 * 1024};
+    c.backend_tuning = rawfile::Tuning{.segment_bytes = 64U << 10};
     auto e = ready<rawfile::Backend>(c);
     // A fresh start makes one segment, not two (bootstrap reuses the empty first one).
-    CHECK(segments(small.path()) == std::vector<std::uintmax_t>{64 * 1024});
+    CHECK(segments(small.path()) == std::vector<std::uintmax_t>{64U << 10});
     auto kv = e->client();
     for (int i = 0; i < 200; ++i) REQUIRE(kv.put("k" + std::to_string(i), std::string(1000, 'v')));
     CHECK(segments(small.path()).size() > 2);  // 200 KB of entries rolled 64 KiB segments

@@ -47,7 +47,7 @@ TEST_CASE("snapshot store: a save that fails midway leaves no snapshot.tmp and t
   REQUIRE(pid >= 0);
   if (pid == 0) {
     std::signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails with EFBIG instead of killing
-    rlimit limit{64 * 1024, 64 * 1024};
+    rlimit limit{64U << 10, 64U << 10};
     if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) std::_Exit(10);
     auto store = node::FileSnapshotStore::open(dir.path());
     if (!store) std::_Exit(11);
