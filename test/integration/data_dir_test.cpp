@@ -195,6 +195,41 @@ TEST_SUITE("data dir") {
   }
 
   TEST_CASE_TEMPLATE(
+      "data dir: a deleted store directory or snapshot image is refused before "
+      "anything is created in its place",
+      B, DENGINE_PERSISTENT_BACKENDS) {
+    if constexpr (!B::persistent) return;
+    TempDir dir;
+    write_keys<B>(dir.path(), "k", 10);
+    for (const char* part : {"kv", "raft"}) {
+      CAPTURE(part);
+      TempDir saved;
+      fs::rename(dir.path() / part, saved.path() / part);
+      auto e = EmbeddedEngine<B>::start(dir_config(dir.path()));
+      REQUIRE_FALSE(e);
+      CHECK(e.error() == errc::storage_corrupt);
+      CHECK(mentions(e.error(), (dir.path() / part).string()));
+      CHECK_FALSE(fs::exists(dir.path() / part));  // not re-created
+      fs::rename(saved.path() / part, dir.path() / part);
+    }
+    // A compacted log without its snapshot image.
+    EngineConfig c = dir_config(dir.path());
+    c.node.snapshot_threshold_bytes = 1024;
+    {
+      auto e = ready<B>(c);
+      for (int i = 0; i < 100; ++i) REQUIRE(e->client().put("s" + std::to_string(i), "v"));
+      REQUIRE(e->node_metrics().snapshots_taken.value() > 0);
+      REQUIRE(e->stop());
+    }
+    fs::remove(dir.path() / "snap" / "snapshot");
+    auto e = EmbeddedEngine<B>::start(c);
+    REQUIRE_FALSE(e);
+    CHECK(e.error() == errc::storage_corrupt);
+    CHECK(mentions(e.error(), (dir.path() / "snap" / "snapshot").string()));
+    CHECK(mentions(e.error(), "is missing"));
+  }
+
+  TEST_CASE_TEMPLATE(
       "data dir: files without a marker are refused; a failed first start leaves "
       "nothing behind",
       B, DENGINE_PERSISTENT_BACKENDS) {

@@ -7,13 +7,15 @@
 ///     another configured cluster is refused; a data dir with files but no marker (another
 ///     backend's files without one, or a dir made before markers existed) is refused; a fresh,
 ///     empty data dir gets a marker in state `creating` before anything else is written to it;
-///  2. after the stores are opened, before the node recovers from them (check_stores): if the
-///     marker says `serving`, a raft store that is empty (it would be bootstrapped: a new, empty
-///     member in place of one that may have acknowledged writes) or whose log ends below the
-///     marker's bound, and a KV store plus snapshot image behind the applied bound with the log
-///     no longer holding the entries in between, are refused with storage_corrupt naming the
-///     store and the marker. So bootstrap — the only thing recovery writes over an empty store —
-///     never runs on a data dir whose marker vouches for data;
+///  2. if the marker says `serving`: a store directory that is gone or empty is refused before
+///     anything could create a new store in it (check_store_dirs); after the stores are opened,
+///     before the node recovers from them (check_stores), a raft store that is empty (it would be
+///     bootstrapped: a new, empty member in place of one that may have acknowledged writes) or
+///     whose log ends below the marker's bound, and a KV store plus snapshot image behind the
+///     applied bound with the log no longer holding the entries in between, and a snapshot image
+///     behind the log's compaction point, are refused with storage_corrupt naming the store and the
+///     marker. So bootstrap — the only thing recovery writes over an empty store — never runs on a
+///     data dir whose marker vouches for data;
 ///  3. once the node runs (mark_serving): the marker turns `serving` with the bounds recovery
 ///     established.
 ///
@@ -21,19 +23,24 @@
 ///  - DiskFirst: the node's applied index. An entry is applied only after it is committed and
 ///    durable in this node's log (raft/log.hpp), and a committed entry is never truncated, so the
 ///    log reaches it after any crash; the KV store, the snapshot image and the log together hold
-///    the state up to it. At start: the durable commit index and the KV store's applied index.
+///    the state up to it. At start also: the commit index saved in the raft store.
 ///  - either mode: the index of the last snapshot image saved (durable by then, and recovery
 ///    brings the log and the KV store at least that far from it). In MemFirst this is the only
 ///    source: there an applied entry may be in no file yet, and a power loss may take it.
 /// EmbeddedEngine raises them on a timer (EngineConfig::marker_interval; one small file write
 /// per interval, and only when the node advanced), and at a clean stop.
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -119,10 +126,30 @@ class DataDirGuard {
     return g;
   }
 
-  /// Step 2 (see the file comment): `storage` and `kv` opened from `raft_dir` and `kv_dir`,
-  /// `image_index` the index of the snapshot image in the data dir (0 = none).
+  /// Step 2a, before a store is opened (opening one creates it when missing): a data dir that
+  /// has served must still have its store directories, each holding something.
+  [[nodiscard]] result<void> check_store_dirs(
+      std::initializer_list<std::filesystem::path> dirs) const {
+    if (marker_.state != DataDirMarker::State::serving) return success();
+    for (const auto& d : dirs) {
+      std::error_code ec;
+      if (!std::filesystem::is_directory(d, ec) || std::filesystem::is_empty(d, ec))
+        return error(errc::storage_corrupt,
+                     "engine start: the store directory " + d.string() +
+                         " is missing or empty, but the marker " +
+                         (dir_ / DataDirMarker::file_name).string() +
+                         " says this node has served (its log reached index " +
+                         std::to_string(marker_.log_at_least) +
+                         " at least). Refusing to create an empty store in its place");
+    }
+    return success();
+  }
+
+  /// Step 2b (see the file comment): `storage` and `kv` opened from `raft_dir` and `kv_dir`,
+  /// `image_index` the index of the snapshot image `image_file` (0 = none).
   template <StorageEngine S, KvStore K>
   result<void> check_stores(S& storage, const K& kv, LogIndex image_index,
+                            const std::filesystem::path& image_file,
                             const std::filesystem::path& raft_dir,
                             const std::filesystem::path& kv_dir) const {
     if (marker_.state != DataDirMarker::State::serving) return success();
@@ -141,6 +168,16 @@ class DataDirGuard {
                        "an empty member in its place (it could lose acknowledged writes and "
                        "vote twice); restore the data dir, or remove the member and add it back "
                        "with an empty data dir");
+    // The image is saved before the log is compacted to it, so it always reaches the log's
+    // compaction point (recovery refuses the same; here the file is named).
+    if (recovered.snapshot.index > image_index)
+      return error(errc::storage_corrupt,
+                   "engine start: the raft store " + raft_dir.string() +
+                       " is compacted through index " + std::to_string(recovered.snapshot.index) +
+                       " but the snapshot image " + image_file.string() +
+                       (image_index == 0 ? std::string(" is missing")
+                                         : " is at index " + std::to_string(image_index)) +
+                       ": the entries up to the compaction point are gone. Refusing to start");
     // A snapshot image at index I stands for the log up to I (recovery resets the log to it
     // when an install was interrupted).
     const LogIndex log_reach = std::max(storage.last_index(), image_index);

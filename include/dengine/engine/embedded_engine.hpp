@@ -357,6 +357,7 @@ class EmbeddedEngine {
     auto file_snapshots = std::make_unique<node::FileSnapshotStore>(std::move(snapshots));
     file_snapshots_ = file_snapshots.get();
     snapshots_ = std::move(file_snapshots);
+    DENGINE_TRYV(guard_->check_store_dirs({dir / "raft", dir / "kv"}));
     auto storage = open_storage(dir / "raft", mode, t);
     if (!storage) return opening(storage.error(), dir / "raft");
     storage_ = std::move(storage).value();
@@ -364,7 +365,8 @@ class EmbeddedEngine {
     if (!kv_store) return opening(kv_store.error(), dir / "kv");
     store_ = std::move(kv_store).value();
     DENGINE_TRY(image_index, file_snapshots_->peek_index());
-    DENGINE_TRYV(guard_->check_stores(*storage_, *store_, image_index, dir / "raft", dir / "kv"));
+    DENGINE_TRYV(guard_->check_stores(*storage_, *store_, image_index, file_snapshots_->path(),
+                                      dir / "raft", dir / "kv"));
     DENGINE_TRY(recovered, storage_->load());
     disk_first_ = mode == PersistenceMode::disk_first;
     const std::chrono::milliseconds interval = config.marker_interval;
