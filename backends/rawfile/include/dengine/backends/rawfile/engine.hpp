@@ -12,14 +12,17 @@
 ///
 /// Writes: append() encodes a truncation record (when the batch replaces a suffix) and one record
 /// per entry into a buffer and pwrite()s it at the end of the current segment; when a record does
-/// not fit, the segment is *sealed* (fdatasync), a new preallocated one is created (header
+/// not fit, the segment is *sealed* (fdatasync), a new one is created (preallocated to
+/// Options::segment_bytes unless Options::preallocate is off; header
 /// written, fsync, directory fsync) and recorded in log.meta before any record goes into it.
 /// sync() is one fdatasync of the current segment (DiskFirst) or a hand-over to the background
 /// flusher (MemFirst, background_sync.hpp). compact() makes the log durable, records the new
 /// compaction point in log.meta and deletes the segments that lie wholly below it. reset() creates
 /// a fresh segment starting after the snapshot, records it and the snapshot in log.meta (the
-/// switch-over point), then deletes every older segment. save_hard_state() replaces `hardstate`.
-/// Every new file, rename and removal is followed by an fsync of the directory.
+/// switch-over point), then deletes every older segment — except on a log whose only segment
+/// holds no record and already starts there (a fresh log's bootstrap), where it records the
+/// snapshot alone: a fresh start needs one segment's space, not two. save_hard_state() replaces
+/// `hardstate`. Every new file, rename and removal is followed by an fsync of the directory.
 ///
 /// Recovery on open (recovery.hpp has the full rules): every record of every segment is checked.
 /// Torn tail vs. corruption:
