@@ -44,7 +44,7 @@ inline constexpr std::size_t longest_internal_key = 11;
 /// The largest key and value a KvStore can hold (store level), with the backend's name for
 /// error texts. The defaults mean "no limit" (the in-memory backend, a simulation).
 struct StoreLimits {
-  /// Backend name, quoted in errors ("" = unnamed).
+  /// Backend name, quoted in errors ("" = unnamed); kept as a view: give it static storage.
   std::string_view backend{};
   /// Longest key the store accepts, in bytes.
   std::size_t max_key_bytes = std::numeric_limits<std::size_t>::max();
