@@ -538,14 +538,14 @@ TEST_CASE("lmdb: create_if_missing off refuses a missing or empty store") {
   o.create_if_missing = false;
   SUBCASE("no dir") {
     auto r = Engine::open(dir.path() / "absent", o);
-    CONF_REQUIRE_ERROR(errc::not_found, r);
+    CONF_REQUIRE_ERROR(errc::storage_corrupt, r);
     CHECK(contains(r.error().detail, (dir.path() / "absent" / "data.mdb").string()));
     CHECK(contains(r.error().detail, "create_if_missing"));
     CHECK_FALSE(fs::exists(dir.path() / "absent"));
   }
   SUBCASE("a dir without data.mdb") {
     auto r = KvStore::open(dir.path(), o);
-    CONF_REQUIRE_ERROR(errc::not_found, r);
+    CONF_REQUIRE_ERROR(errc::storage_corrupt, r);
     CHECK_FALSE(fs::exists(dir.path() / "data.mdb"));
   }
   SUBCASE("an empty data.mdb") {

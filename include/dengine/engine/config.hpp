@@ -5,8 +5,10 @@
 ///
 ///   auto config = dengine::engine::EngineConfig::single_node("/var/lib/app");
 
+#include <any>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <utility>
@@ -35,7 +37,24 @@ struct EngineConfig {
   /// Lease timing (minimum TTL, extension on leader change, revoke retry).
   kv::LessorOptions lessor;
   /// Request size limits checked before a request is proposed (etcd's defaults).
+  /// EmbeddedEngine lowers limits.store to what its backend can store (Backend traits); set it
+  /// lower yourself to keep the members of a cluster that run different backends within the
+  /// smallest one's limits (docs/kv.md, "Limits").
   kv::RequestLimits limits;
+  /// Settings of the backend itself, e.g. `dengine::rawfile::Tuning{.segment_bytes = 8 << 20}`:
+  /// empty = the backend's defaults; otherwise it must hold the engine's `B::tuning` type
+  /// (EmbeddedEngine::start refuses anything else, and any value for a backend without one).
+  std::any backend_tuning;
+  /// This cluster's id, recorded in the data dir's marker when the data dir is created and
+  /// checked at every later start: a data dir of another cluster is refused. 0 = none
+  /// configured (nothing to check; a marker without one takes the first id configured later).
+  /// dengine does not derive one: every member would have to derive the same value, and a
+  /// member that joins later is told only the current voters, not the founding ones.
+  std::uint64_t cluster_id = 0;
+  /// How often EmbeddedEngine raises the bounds in the data dir's marker to what the node has
+  /// made durable (one small file write per interval, only when the node advanced;
+  /// data_dir_guard.hpp). The marker also moves at start and at a clean stop.
+  std::chrono::milliseconds marker_interval{std::chrono::seconds(1)};
   /// How often expired leases are looked for (and their revokes proposed) on the leader.
   std::chrono::milliseconds housekeeping_interval{50};
   /// How often watches created with progress_notify get a progress notification when idle
@@ -81,6 +100,8 @@ struct EngineConfig {
       return bad("progress_notify_interval must be positive");
     if (max_revokes_per_pass == 0) return bad("max_revokes_per_pass must be positive");
     if (max_read_rounds == 0) return bad("max_read_rounds must be positive");
+    if (marker_interval <= std::chrono::milliseconds::zero())
+      return bad("marker_interval must be positive");
     if (lessor.min_ttl.count() <= 0) return bad("lessor.min_ttl must be positive");
     if (lessor.revoke_retry <= std::chrono::milliseconds::zero())
       return bad("lessor.revoke_retry must be positive");

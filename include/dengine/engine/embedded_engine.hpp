@@ -19,6 +19,8 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
+#include <any>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -33,11 +35,13 @@
 #include "dengine/core/types.hpp"
 #include "dengine/engine/backend.hpp"
 #include "dengine/engine/config.hpp"
+#include "dengine/engine/data_dir_guard.hpp"
 #include "dengine/engine/kv_replica.hpp"
 #include "dengine/engine/local_kv_client.hpp"
 #include "dengine/node/snapshot_store.hpp"
 #include "dengine/node/status.hpp"
 #include "dengine/node/transport.hpp"
+#include "dengine/statemachines/kv/store_limits.hpp"
 
 namespace dengine::engine {
 
@@ -95,6 +99,17 @@ class DirLock {
   int fd_ = -1;
 };
 
+/// A backend's tuning type, or an empty stand-in for a backend without one.
+struct NoTuning {};
+template <class B>
+struct tuning_of {
+  using type = NoTuning;
+};
+template <TunableBackend B>
+struct tuning_of<B> {
+  using type = typename B::tuning;
+};
+
 }  // namespace detail
 
 /// An embedded KV engine over backend B (memory, rawfile, lmdb, sqlite or your own).
@@ -110,20 +125,48 @@ class EmbeddedEngine {
   /// it 0 (measured with dengine-bench-embedded: 16 gave the best 64-client put rate).
   static constexpr std::size_t memory_apply_chunk_entries = 16;
 
+  /// What the backend's KvStore can hold (its traits), as the KV layer checks requests against.
+  [[nodiscard]] static constexpr kv::StoreLimits backend_limits() noexcept {
+    return kv::StoreLimits{B::name, B::max_key_bytes, B::max_value_bytes};
+  }
+  static_assert(backend_limits().usable(),
+                "the backend's max_key_bytes / max_value_bytes are below what the KV state "
+                "machine needs for its own records (statemachines/kv/store_limits.hpp)");
+
   /// Starts an engine: opens (creating if missing) the data dir, recovers what it holds, and
   /// starts the node. A single-voter node elects itself at once. With `hub`, the node joins
   /// that in-process network (an in-process cluster: every member on the same hub, which must
   /// outlive them); without, it gets a network of its own. Errors name the field or the file:
-  /// invalid_argument (bad config, data dir in use), io_error, storage_corrupt, ...
+  /// invalid_argument (bad config, data dir in use or not this engine's), io_error,
+  /// storage_corrupt (damaged data, or a store behind its data dir's marker), ...
+  ///
+  /// A persistent backend's data dir carries a marker (data_dir_guard.hpp): another backend's
+  /// or member's data dir, one with files but no marker, an emptied store or one behind the
+  /// marker are refused before anything is written. A first start that fails leaves the data
+  /// dir as empty as it found it (no preallocated segment or half-made store behind).
   static result<std::unique_ptr<EmbeddedEngine>> start(EngineConfig config,
                                                        node::LocalHub* hub = nullptr) {
     DENGINE_TRYV(config.validate());
+    DENGINE_TRY(tuning, backend_tuning(config));
+    if (config.node.raft.max_entry_bytes > B::max_entry_bytes)
+      return error(errc::invalid_argument, "engine config: node.raft.max_entry_bytes is " +
+                                               std::to_string(config.node.raft.max_entry_bytes) +
+                                               " but the '" + std::string(B::name) +
+                                               "' backend stores log entries of at most " +
+                                               std::to_string(B::max_entry_bytes) + " bytes");
+    kv::StoreLimits& store = config.limits.store;
+    store.max_key_bytes = std::min(store.max_key_bytes, B::max_key_bytes);
+    store.max_value_bytes = std::min(store.max_value_bytes, B::max_value_bytes);
+    if (store.backend.empty()) store.backend = B::name;
+    if (!store.usable())
+      return error(errc::invalid_argument,
+                   "engine config: limits.store is below what the KV state machine needs for its "
+                   "own records");
     std::unique_ptr<EmbeddedEngine> e(new EmbeddedEngine());
     if (hub == nullptr) {
       e->own_hub_ = std::make_unique<node::LocalHub>();
       hub = e->own_hub_.get();
     }
-    const PersistenceMode mode = config.node.persistence;
     if constexpr (B::persistent) {
       if (config.data_dir.empty())
         return error(errc::invalid_argument, "engine config: data_dir is empty (the backend '" +
@@ -135,25 +178,35 @@ class EmbeddedEngine {
                                          config.data_dir.string() + ": " + ec.message());
       DENGINE_TRY(lock, detail::DirLock::acquire(config.data_dir));
       e->lock_ = std::move(lock);
-      DENGINE_TRY(snapshots, node::FileSnapshotStore::open(config.data_dir / "snap"));
-      e->snapshots_ = std::make_unique<node::FileSnapshotStore>(std::move(snapshots));
+      DENGINE_TRY(guard, DataDirGuard::open_marker(config.data_dir, B::name, config.node.raft.id,
+                                                   config.cluster_id));
+      e->guard_ = std::make_unique<DataDirGuard>(std::move(guard));
+      if (auto opened = e->open_persistent(std::move(config), *hub, tuning); !opened) {
+        if (e->guard_->fresh()) {
+          e->close_stores();
+          if (auto cleaned = e->guard_->remove_created(); !cleaned)
+            opened.error().detail += "; " + cleaned.error().detail;
+        }
+        return opened.error();
+      }
     } else {
       e->snapshots_ = std::make_unique<node::MemorySnapshotStore>();
       // Applying is a memory write here, so small apply chunks cost little and pipeline the
       // clients' next requests (node/config.hpp, apply_chunk_entries).
       if (config.node.apply_chunk_entries == 0)
         config.node.apply_chunk_entries = memory_apply_chunk_entries;
+      const PersistenceMode mode = config.node.persistence;
+      auto storage = open_storage(config.data_dir / "raft", mode, tuning);
+      if (!storage) return opening(storage.error(), config.data_dir / "raft");
+      e->storage_ = std::move(storage).value();
+      auto kv_store = open_kv_store(config.data_dir / "kv", mode, tuning);
+      if (!kv_store) return opening(kv_store.error(), config.data_dir / "kv");
+      e->store_ = std::move(kv_store).value();
+      const NodeId id = config.node.raft.id;
+      DENGINE_TRY(replica, replica_type::open(std::move(config), *e->storage_, *e->store_,
+                                              *e->snapshots_, node::LocalTransport(*hub, id)));
+      e->replica_ = std::move(replica);
     }
-    auto storage = B::open_storage(config.data_dir / "raft", mode);
-    if (!storage) return opening(storage.error(), config.data_dir / "raft");
-    e->storage_ = std::move(storage).value();
-    auto store = B::open_kv_store(config.data_dir / "kv", mode);
-    if (!store) return opening(store.error(), config.data_dir / "kv");
-    e->store_ = std::move(store).value();
-    const NodeId id = config.node.raft.id;
-    DENGINE_TRY(replica, replica_type::open(std::move(config), *e->storage_, *e->store_,
-                                            *e->snapshots_, node::LocalTransport(*hub, id)));
-    e->replica_ = std::move(replica);
     return e;
   }
 
@@ -243,16 +296,130 @@ class EmbeddedEngine {
   [[nodiscard]] kv_store_type& kv_store() noexcept { return *store_; }
 
   /// Graceful stop: new requests fail with stopped; every pending request completes or fails
-  /// with stopped; threads are joined; the data dir is released. Never hangs on the network.
-  /// Idempotent. invalid_argument from a completion handler or callback.
+  /// with stopped; threads are joined; the data dir's marker records how far the node got; the
+  /// data dir is released. Never hangs on the network. Idempotent. invalid_argument from a
+  /// completion handler or callback.
   result<void> stop() {
     if (!replica_) return success();
     if (replica_->node().on_own_thread()) return own_thread("stop");
-    return replica_->stop();
+    marker_keeper_.stop();
+    DENGINE_TRYV(replica_->stop());
+    // Best effort, like the timer's: a marker that could not be rewritten keeps lower bounds,
+    // which are still true — it only guards less.
+    (void)raise_marker();
+    return success();
+  }
+
+  /// The data dir's marker as last written (persistent backends; nullptr for memory).
+  [[nodiscard]] const DataDirGuard* data_dir_guard() const noexcept { return guard_.get(); }
+
+  /// Raises the bounds in the data dir's marker to what the node has made durable now
+  /// (data_dir_guard.hpp); runs by itself every EngineConfig::marker_interval and at stop.
+  result<void> raise_marker() {
+    if (!guard_) return success();
+    const LogIndex bound = durable_bound();
+    return guard_->raise(bound, bound);
   }
 
  private:
   EmbeddedEngine() = default;
+
+  using tuning_type = typename detail::tuning_of<B>::type;
+
+  /// The backend's tuning from config.backend_tuning (its defaults when empty); a value of
+  /// another type, or any value for a backend without tuning, is invalid_argument.
+  static result<tuning_type> backend_tuning(const EngineConfig& config) {
+    if (!config.backend_tuning.has_value()) return tuning_type{};
+    if constexpr (TunableBackend<B>) {
+      if (const auto* t = std::any_cast<typename B::tuning>(&config.backend_tuning)) return *t;
+      return error(errc::invalid_argument,
+                   "engine config: backend_tuning holds a value of another type than the '" +
+                       std::string(B::name) + "' backend's tuning type (" + std::string(B::name) +
+                       "::Backend::tuning)");
+    } else {
+      return error(errc::invalid_argument, "engine config: backend_tuning is set, but the '" +
+                                               std::string(B::name) +
+                                               "' backend has nothing to tune");
+    }
+  }
+
+  static auto open_storage(const std::filesystem::path& dir, PersistenceMode mode,
+                           const tuning_type& t) {
+    if constexpr (TunableBackend<B>)
+      return B::open_storage(dir, mode, t);
+    else
+      return B::open_storage(dir, mode);
+  }
+  static auto open_kv_store(const std::filesystem::path& dir, PersistenceMode mode,
+                            const tuning_type& t) {
+    if constexpr (TunableBackend<B>)
+      return B::open_kv_store(dir, mode, t);
+    else
+      return B::open_kv_store(dir, mode);
+  }
+
+  // The rest of a persistent start, after the data dir is locked and its marker read: open the
+  // stores, check them against the marker, recover and start the node, mark the dir serving,
+  // start raising the marker's bounds.
+  result<void> open_persistent(EngineConfig config, node::LocalHub& hub, tuning_type t) {
+    const std::filesystem::path& dir = config.data_dir;
+    // A data dir that has served must find its stores: a backend that can be told so refuses a
+    // missing database file instead of creating an empty one in its place.
+    if constexpr (requires { t.create_if_missing; }) {
+      if (!guard_->fresh()) t.create_if_missing = false;
+    }
+    const PersistenceMode mode = config.node.persistence;
+    DENGINE_TRY(snapshots, node::FileSnapshotStore::open(dir / "snap"));
+    auto file_snapshots = std::make_unique<node::FileSnapshotStore>(std::move(snapshots));
+    file_snapshots_ = file_snapshots.get();
+    snapshots_ = std::move(file_snapshots);
+    DENGINE_TRYV(guard_->check_store_dirs({dir / "raft", dir / "kv"}));
+    auto storage = open_storage(dir / "raft", mode, t);
+    if (!storage) return opening(storage.error(), dir / "raft");
+    storage_ = std::move(storage).value();
+    auto kv_store = open_kv_store(dir / "kv", mode, t);
+    if (!kv_store) return opening(kv_store.error(), dir / "kv");
+    store_ = std::move(kv_store).value();
+    DENGINE_TRY(image_index, file_snapshots_->peek_index());
+    DENGINE_TRYV(guard_->check_stores(*storage_, *store_, image_index, file_snapshots_->path(),
+                                      dir / "raft", dir / "kv"));
+    DENGINE_TRY(recovered, storage_->load());
+    disk_first_ = mode == PersistenceMode::disk_first;
+    const std::chrono::milliseconds interval = config.marker_interval;
+    const NodeId id = config.node.raft.id;
+    DENGINE_TRY(replica, replica_type::open(std::move(config), *storage_, *store_, *snapshots_,
+                                            node::LocalTransport(hub, id)));
+    replica_ = std::move(replica);
+    // The durable commit index read before the node started: committed, and (in DiskFirst) in
+    // the durable log, which the core never lets the saved commit index run ahead of.
+    const LogIndex commit =
+        disk_first_ ? std::min(recovered.hard_state.commit, storage_->last_index()) : 0;
+    const LogIndex bound = std::max(durable_bound(), image_index);
+    if (auto marked = guard_->mark_serving(bound, std::max(bound, commit)); !marked) {
+      (void)replica_->stop();
+      return marked.error();
+    }
+    marker_keeper_.start(interval, [this] { (void)raise_marker(); });
+    return success();
+  }
+
+  // An index the data dir holds durably now (data_dir_guard.hpp): the applied index in
+  // DiskFirst, else the last snapshot image's index.
+  [[nodiscard]] LogIndex durable_bound() const {
+    LogIndex bound = file_snapshots_ != nullptr ? file_snapshots_->saved_index() : 0;
+    if (disk_first_ && replica_) bound = std::max(bound, replica_->node().status().applied);
+    return bound;
+  }
+
+  // Closes everything a failed start opened, in reverse order (before its files are removed).
+  void close_stores() {
+    marker_keeper_.stop();
+    replica_.reset();
+    store_.reset();
+    storage_.reset();
+    file_snapshots_ = nullptr;
+    snapshots_.reset();
+  }
 
   static error opening(error e, const std::filesystem::path& where) {
     e.detail =
@@ -270,14 +437,18 @@ class EmbeddedEngine {
     return replica_->node().change_membership_wait(std::move(c));
   }
 
-  // Destruction runs bottom-up: the replica (node threads) stops before the storage, KV store,
-  // snapshot store, hub and lock it uses go away.
+  // Destruction runs bottom-up: the marker keeper stops, then the replica (node threads), before
+  // the storage, KV store, snapshot store, marker, hub and lock they use go away.
   detail::DirLock lock_;
+  std::unique_ptr<DataDirGuard> guard_;
   std::unique_ptr<node::LocalHub> own_hub_;
   std::unique_ptr<node::SnapshotStore> snapshots_;
+  node::FileSnapshotStore* file_snapshots_ = nullptr;  // snapshots_, when it is a file store
+  bool disk_first_ = false;
   std::unique_ptr<storage_type> storage_;
   std::unique_ptr<kv_store_type> store_;
   std::unique_ptr<replica_type> replica_;
+  PeriodicTask marker_keeper_;
 };
 
 }  // namespace dengine::engine

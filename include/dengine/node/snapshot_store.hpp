@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -88,7 +89,8 @@ inline bool get_le(std::string_view in, std::size_t& pos, std::uint64_t& v, int 
   return true;
 }
 inline error os_error(int err, const std::string& what) {
-  const errc code = (err == ENOSPC || err == EDQUOT) ? errc::no_space : errc::io_error;
+  const errc code =
+      (err == ENOSPC || err == EDQUOT || err == EFBIG) ? errc::no_space : errc::io_error;
   return error(code, what + ": " + std::strerror(err));
 }
 }  // namespace detail
@@ -97,18 +99,28 @@ inline error os_error(int err, const std::string& what) {
 ///   "DENGSNAP" | u32 version=1 | u64 index | u64 term | u32 n | n × u64 voter |
 ///   u32 m | m × u64 learner | u64 size | size bytes of data | u32 CRC-32C of everything before
 /// (integers little-endian).
+///
+/// A save writes `<dir>/snapshot.tmp` first. A failed save removes it (an image is about as
+/// large as the state machine's data: leaving it would keep that much of a full disk taken);
+/// one left by a crash is removed when the store is opened.
 class FileSnapshotStore final : public SnapshotStore {
  public:
   static constexpr std::string_view magic = "DENGSNAP";
   static constexpr std::uint32_t version = 1;
+  /// The temporary file a save goes through.
+  static constexpr std::string_view temp_file_name = "snapshot.tmp";
 
-  /// A store in `dir`, created if missing (io_error naming it if that fails).
+  /// A store in `dir`, created if missing (io_error naming it if that fails); removes a
+  /// snapshot.tmp left by a save that a crash interrupted.
   static result<FileSnapshotStore> open(const std::filesystem::path& dir) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
     if (ec)
       return error(errc::io_error,
                    "snapshot store: create directory " + dir.string() + ": " + ec.message());
+    const std::filesystem::path tmp = dir / temp_file_name;
+    if (::unlink(tmp.c_str()) != 0 && errno != ENOENT)
+      return detail::os_error(errno, "snapshot store: remove " + tmp.string());
     return FileSnapshotStore(dir);
   }
 
@@ -117,30 +129,12 @@ class FileSnapshotStore final : public SnapshotStore {
 
   result<void> save(const std::shared_ptr<const Snapshot>& snapshot) override {
     if (!snapshot) return error(errc::invalid_argument, "snapshot store: save of no snapshot");
-    const std::string bytes = encode(*snapshot);
-    const std::filesystem::path tmp = dir_ / "snapshot.tmp";
-    const int fd = ::open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
-    if (fd < 0) return detail::os_error(errno, "snapshot store: create " + tmp.string());
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-      const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        const int err = errno;
-        ::close(fd);
-        return detail::os_error(err, "snapshot store: write " + tmp.string());
-      }
-      done += static_cast<std::size_t>(n);
+    const std::filesystem::path tmp = dir_ / temp_file_name;
+    auto written = write_temp(encode(*snapshot), tmp);
+    if (!written) {
+      ::unlink(tmp.c_str());  // never leave a partial image taking the disk's space
+      return written;
     }
-    if (::fsync(fd) != 0) {
-      const int err = errno;
-      ::close(fd);
-      return detail::os_error(err, "snapshot store: fsync " + tmp.string());
-    }
-    if (::close(fd) != 0) return detail::os_error(errno, "snapshot store: close " + tmp.string());
-    if (::rename(tmp.c_str(), path().c_str()) != 0)
-      return detail::os_error(errno,
-                              "snapshot store: rename " + tmp.string() + " to " + path().string());
     // The rename is durable only once the directory entry is.
     const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) return detail::os_error(errno, "snapshot store: open directory " + dir_.string());
@@ -148,7 +142,42 @@ class FileSnapshotStore final : public SnapshotStore {
     const int err = errno;
     ::close(dfd);
     if (rc != 0) return detail::os_error(err, "snapshot store: fsync directory " + dir_.string());
+    saved_index_->store(snapshot->meta.index);
     return success();
+  }
+
+  /// The index of the image saved (durably) or loaded last by this object; 0 before either.
+  /// Any thread.
+  [[nodiscard]] LogIndex saved_index() const noexcept { return saved_index_->load(); }
+
+  /// The index the image file's header names, without reading (or checking) the rest: for a
+  /// quick look before load() verifies the whole file. 0 when there is no image;
+  /// storage_corrupt naming the file when its header is not a snapshot header.
+  [[nodiscard]] result<LogIndex> peek_index() const {
+    const std::filesystem::path p = path();
+    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return LogIndex{0};
+      return detail::os_error(errno, "snapshot store: open " + p.string());
+    }
+    char head[20];
+    std::size_t got = 0;
+    while (got < sizeof head) {
+      const ssize_t n = ::read(fd, head + got, sizeof head - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    const std::string_view in(head, got);
+    std::size_t pos = magic.size();
+    std::uint64_t v = 0;
+    std::uint64_t index = 0;
+    if (in.substr(0, magic.size()) != magic || !detail::get_le(in, pos, v, 4) || v != version ||
+        !detail::get_le(in, pos, index, 8))
+      return error(errc::storage_corrupt,
+                   "snapshot file " + p.string() + ": not a dengine snapshot header");
+    return index;
   }
 
   result<std::shared_ptr<const Snapshot>> load() override {
@@ -173,6 +202,7 @@ class FileSnapshotStore final : public SnapshotStore {
     }
     ::close(fd);
     DENGINE_TRY(snap, decode(bytes, p.string()));
+    saved_index_->store(snap.meta.index);
     return std::shared_ptr<const Snapshot>(std::make_shared<Snapshot>(std::move(snap)));
   }
 
@@ -236,7 +266,37 @@ class FileSnapshotStore final : public SnapshotStore {
 
  private:
   explicit FileSnapshotStore(std::filesystem::path dir) : dir_(std::move(dir)) {}
+
+  // Writes `bytes` to `tmp`, fsyncs it and renames it over the image.
+  result<void> write_temp(const std::string& bytes, const std::filesystem::path& tmp) const {
+    const int fd = ::open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) return detail::os_error(errno, "snapshot store: create " + tmp.string());
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int err = errno;
+        ::close(fd);
+        return detail::os_error(err, "snapshot store: write " + tmp.string());
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return detail::os_error(err, "snapshot store: fsync " + tmp.string());
+    }
+    if (::close(fd) != 0) return detail::os_error(errno, "snapshot store: close " + tmp.string());
+    if (::rename(tmp.c_str(), path().c_str()) != 0)
+      return detail::os_error(errno,
+                              "snapshot store: rename " + tmp.string() + " to " + path().string());
+    return success();
+  }
+
   std::filesystem::path dir_;
+  // Behind a pointer so that the store stays movable.
+  std::unique_ptr<std::atomic<LogIndex>> saved_index_ = std::make_unique<std::atomic<LogIndex>>(0);
 };
 
 }  // namespace dengine::node

@@ -1,10 +1,12 @@
 #pragma once
 /// dengine::lmdb::Backend — the traits an EmbeddedEngine is instantiated with to run on the
 /// LMDB backend (the Backend concept, include/dengine/engine/backend.hpp): its StorageEngine and
-/// KvStore types and how both open from a directory.
+/// KvStore types, what they can store, its tuning and how both open from a directory.
 
+#include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -16,29 +18,77 @@
 
 namespace dengine::lmdb {
 
+/// The LMDB backend's settings an EmbeddedEngine passes on (EngineConfig::backend_tuning); the
+/// defaults are Options' own.
+struct Tuning {
+  /// Map size an environment starts with (Options::initial_map_size; it doubles when full).
+  std::size_t initial_map_size = Options{}.initial_map_size;
+  /// Upper bound for map growth (Options::max_map_size): past it writes fail with no_space.
+  std::size_t max_map_size = Options{}.max_map_size;
+  /// Reader slots in the lock file (Options::max_readers).
+  unsigned max_readers = Options{}.max_readers;
+  /// Whether opening a store that does not exist creates it (Options::create_if_missing).
+  /// EmbeddedEngine turns it off on a data dir whose marker says it has served, so that a
+  /// deleted database file is refused, not replaced by an empty one (data_dir_guard.hpp).
+  bool create_if_missing = Options{}.create_if_missing;
+};
+
 /// Traits of the LMDB backend, for EmbeddedEngine<dengine::lmdb::Backend>.
 struct Backend {
   using storage_engine = Engine;
   using kv_store = KvStore;
+  using tuning = Tuning;
   static constexpr std::string_view name = "lmdb";
   /// Data survives the process (and, in DiskFirst, power loss).
   static constexpr bool persistent = true;
+  /// LMDB's key limit (mdb_env_get_maxkeysize: 511 bytes as Debian and the wrap build it) minus
+  /// the KvStore's tag byte. open_kv_store refuses a library built with a smaller limit.
+  static constexpr std::size_t max_key_bytes = 510;
+  /// LMDB stores a value of up to 2^32 - 1 bytes; 64 are left for the framing the backend puts
+  /// around a record.
+  static constexpr std::size_t max_value_bytes = 0xFFFFFFFFU - 64;
+  /// A log entry's value is term and type (9 bytes) plus the data, under the same bound.
+  static constexpr std::size_t max_entry_bytes = max_value_bytes - 9;
 
-  /// Opens (or creates) the log database in `dir`, syncing per `mode`.
+  /// Opens (or creates) the log database in `dir` with the default tuning.
   static result<std::unique_ptr<Engine>> open_storage(const std::filesystem::path& dir,
                                                       PersistenceMode mode) {
-    Options options;
-    options.mode = mode;
-    DENGINE_TRY(engine, Engine::open(dir, options));
+    return open_storage(dir, mode, Tuning{});
+  }
+  /// Opens (or creates) the log database in `dir`, syncing per `mode`.
+  static result<std::unique_ptr<Engine>> open_storage(const std::filesystem::path& dir,
+                                                      PersistenceMode mode, const Tuning& t) {
+    DENGINE_TRY(engine, Engine::open(dir, options(mode, t)));
     return std::make_unique<Engine>(std::move(engine));
   }
-  /// Opens (or creates) the KV database in `dir`, syncing per `mode`.
+  /// Opens (or creates) the KV database in `dir` with the default tuning.
   static result<std::unique_ptr<KvStore>> open_kv_store(const std::filesystem::path& dir,
                                                         PersistenceMode mode) {
-    Options options;
-    options.mode = mode;
-    DENGINE_TRY(store, KvStore::open(dir, options));
+    return open_kv_store(dir, mode, Tuning{});
+  }
+  /// Opens (or creates) the KV database in `dir`, syncing per `mode`; incompatible_version if
+  /// the LMDB library stores shorter keys than max_key_bytes says.
+  static result<std::unique_ptr<KvStore>> open_kv_store(const std::filesystem::path& dir,
+                                                        PersistenceMode mode, const Tuning& t) {
+    DENGINE_TRY(store, KvStore::open(dir, options(mode, t)));
+    if (store.max_key_size() < max_key_bytes)
+      return error(errc::incompatible_version,
+                   "lmdb kv store " + dir.string() + ": this LMDB library stores keys of at most " +
+                       std::to_string(store.max_key_size()) + " bytes, dengine::lmdb::Backend " +
+                       "declares " + std::to_string(max_key_bytes) +
+                       " (build LMDB with its default MDB_MAXKEYSIZE)");
     return std::make_unique<KvStore>(std::move(store));
+  }
+
+ private:
+  static Options options(PersistenceMode mode, const Tuning& t) {
+    Options o;
+    o.mode = mode;
+    o.initial_map_size = t.initial_map_size;
+    o.max_map_size = t.max_map_size;
+    o.max_readers = t.max_readers;
+    o.create_if_missing = t.create_if_missing;
+    return o;
   }
 };
 

@@ -350,9 +350,10 @@ class Environment {
     layout_.file = dir_ / "data.mdb";
   }
 
-  /// The error for a store that should exist but does not (create_if_missing off).
+  /// The error for a store that should exist but does not (create_if_missing off): a store
+  /// its caller knows existed is lost data, as for the SQLite backend.
   static error missing_store(const std::filesystem::path& file) {
-    return error(errc::not_found, "lmdb: " + file.string() +
+    return error(errc::storage_corrupt, "lmdb: " + file.string() +
                                       " does not exist, and create_if_missing is off (the "
                                       "store was expected here: it was deleted or moved?)");
   }

@@ -1,9 +1,11 @@
 #pragma once
 /// dengine::memory::Backend — the traits an EmbeddedEngine is instantiated with to run on the
 /// in-memory backend (the Backend concept, include/dengine/engine/backend.hpp): its StorageEngine
-/// and KvStore types and how both open from a directory.
+/// and KvStore types, what they can store and how both open from a directory. Nothing to tune.
 
+#include <cstddef>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string_view>
 
@@ -21,6 +23,10 @@ struct Backend {
   static constexpr std::string_view name = "memory";
   /// Nothing survives the process: the directories are not used.
   static constexpr bool persistent = false;
+  /// std::string keys, values and entries: bounded by memory only.
+  static constexpr std::size_t max_key_bytes = std::numeric_limits<std::size_t>::max();
+  static constexpr std::size_t max_value_bytes = std::numeric_limits<std::size_t>::max();
+  static constexpr std::size_t max_entry_bytes = std::numeric_limits<std::size_t>::max();
 
   /// A fresh, empty in-memory log (`dir` and `mode` are unused).
   static result<std::unique_ptr<Engine>> open_storage(const std::filesystem::path& /*dir*/,

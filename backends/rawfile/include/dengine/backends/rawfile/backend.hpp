@@ -1,8 +1,10 @@
 #pragma once
 /// dengine::rawfile::Backend — the traits an EmbeddedEngine is instantiated with to run on the
 /// raw-file backend (the Backend concept, include/dengine/engine/backend.hpp): its StorageEngine
-/// and KvStore types and how both open from a directory.
+/// and KvStore types, what they can store, its tuning and how both open from a directory.
 
+#include <chrono>
+#include <cstddef>
 #include <filesystem>
 #include <memory>
 #include <string_view>
@@ -11,32 +13,78 @@
 #include "dengine/backends/rawfile/engine.hpp"
 #include "dengine/backends/rawfile/kv_store.hpp"
 #include "dengine/backends/rawfile/options.hpp"
+#include "dengine/backends/rawfile/segment.hpp"
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
 
 namespace dengine::rawfile {
 
+/// The raw-file backend's settings an EmbeddedEngine passes on (EngineConfig::backend_tuning);
+/// the defaults are Options' and KvOptions' own.
+struct Tuning {
+  /// Target size of a log segment file (Options::segment_bytes; at least 4096).
+  std::size_t segment_bytes = Options{}.segment_bytes;
+  /// Reserve each new segment's size on disk up front (Options::preallocate).
+  bool preallocate = Options{}.preallocate;
+  /// MemFirst: the background fdatasync runs at most this long after the first unsynced sync()
+  /// (Options::mem_first_sync_interval)...
+  std::chrono::milliseconds mem_first_sync_interval = Options{}.mem_first_sync_interval;
+  /// ...or once this many bytes wait (Options::mem_first_sync_bytes).
+  std::size_t mem_first_sync_bytes = Options{}.mem_first_sync_bytes;
+  /// Checkpoint the KV map to kv.snapshot after this many key+value bytes were written since the
+  /// last one (KvOptions::checkpoint_bytes; 0 = only at close).
+  std::size_t checkpoint_bytes = KvOptions{}.checkpoint_bytes;
+  /// Where recovery and maintenance notes of both go (null: stderr).
+  log_function log{};
+};
+
 /// Traits of the raw-file backend, for EmbeddedEngine<dengine::rawfile::Backend>.
 struct Backend {
   using storage_engine = Engine;
   using kv_store = KvStore;
+  using tuning = Tuning;
   static constexpr std::string_view name = "rawfile";
   /// Data survives the process (and, in DiskFirst, power loss).
   static constexpr bool persistent = true;
+  /// kv.snapshot stores key and value lengths as u32; the map itself is in memory.
+  static constexpr std::size_t max_key_bytes = max_field_bytes;
+  static constexpr std::size_t max_value_bytes = max_field_bytes;
+  /// A log record's payload is at most 1 GiB, of which 17 bytes are the entry's index, term and
+  /// type (segment.hpp).
+  static constexpr std::size_t max_entry_bytes =
+      segment::max_payload_bytes - segment::entry_fixed_bytes;
 
-  /// Opens (or creates) the segmented log in `dir`; MemFirst syncs in the background.
+  /// Opens (or creates) the segmented log in `dir` with the default tuning.
   static result<std::unique_ptr<Engine>> open_storage(const std::filesystem::path& dir,
                                                       PersistenceMode mode) {
+    return open_storage(dir, mode, Tuning{});
+  }
+  /// Opens (or creates) the segmented log in `dir`; MemFirst syncs in the background.
+  static result<std::unique_ptr<Engine>> open_storage(const std::filesystem::path& dir,
+                                                      PersistenceMode mode, const Tuning& t) {
     Options options;
     options.mode = mode;
+    options.segment_bytes = t.segment_bytes;
+    options.preallocate = t.preallocate;
+    options.mem_first_sync_interval = t.mem_first_sync_interval;
+    options.mem_first_sync_bytes = t.mem_first_sync_bytes;
+    options.log = t.log;
     DENGINE_TRY(engine, Engine::open(dir, std::move(options)));
     return std::make_unique<Engine>(std::move(engine));
+  }
+  /// Opens (or creates) the checkpointed KV map in `dir` with the default tuning.
+  static result<std::unique_ptr<KvStore>> open_kv_store(const std::filesystem::path& dir,
+                                                        PersistenceMode mode) {
+    return open_kv_store(dir, mode, Tuning{});
   }
   /// Opens (or creates) the checkpointed KV map in `dir`. Its durability comes from checkpoints
   /// plus replay of the Raft log, so `mode` does not change it.
   static result<std::unique_ptr<KvStore>> open_kv_store(const std::filesystem::path& dir,
-                                                        PersistenceMode /*mode*/) {
-    DENGINE_TRY(store, KvStore::open(dir, KvOptions{}));
+                                                        PersistenceMode /*mode*/, const Tuning& t) {
+    KvOptions options;
+    options.checkpoint_bytes = t.checkpoint_bytes;
+    options.log = t.log;
+    DENGINE_TRY(store, KvStore::open(dir, std::move(options)));
     return std::make_unique<KvStore>(std::move(store));
   }
 };

@@ -12,14 +12,17 @@
 ///
 /// Writes: append() encodes a truncation record (when the batch replaces a suffix) and one record
 /// per entry into a buffer and pwrite()s it at the end of the current segment; when a record does
-/// not fit, the segment is *sealed* (fdatasync), a new preallocated one is created (header
+/// not fit, the segment is *sealed* (fdatasync), a new one is created (preallocated to
+/// Options::segment_bytes unless Options::preallocate is off; header
 /// written, fsync, directory fsync) and recorded in log.meta before any record goes into it.
 /// sync() is one fdatasync of the current segment (DiskFirst) or a hand-over to the background
 /// flusher (MemFirst, background_sync.hpp). compact() makes the log durable, records the new
 /// compaction point in log.meta and deletes the segments that lie wholly below it. reset() creates
 /// a fresh segment starting after the snapshot, records it and the snapshot in log.meta (the
-/// switch-over point), then deletes every older segment. save_hard_state() replaces `hardstate`.
-/// Every new file, rename and removal is followed by an fsync of the directory.
+/// switch-over point), then deletes every older segment — except on a log whose only segment
+/// holds no record and already starts there (a fresh log's bootstrap), where it records the
+/// snapshot alone: a fresh start needs one segment's space, not two. save_hard_state() replaces
+/// `hardstate`. Every new file, rename and removal is followed by an fsync of the directory.
 ///
 /// Recovery on open (recovery.hpp has the full rules): every record of every segment is checked.
 /// Torn tail vs. corruption:
@@ -248,7 +251,14 @@ inline result<Engine> Engine::open(const std::filesystem::path& dir, Options opt
     }
     Engine engine(std::move(s));
     DENGINE_TRY(first, engine.create_segment(1, 1));
-    DENGINE_TRYV(engine.write_meta(LogMeta{1, 1, {}}));
+    if (auto written = engine.write_meta(LogMeta{1, 1, {}}); !written) {
+      // Do not leave a preallocated segment that no log.meta names on a disk that is likely full
+      // (the next open would remove it, but the space is needed now).
+      first.fd.reset();
+      (void)io::remove_file(first.path);
+      (void)engine.s_->dir.sync();
+      return written.error();
+    }
     engine.s_->meta = LogMeta{1, 1, {}};
     engine.s_->segments.push_back(std::move(first));
     if (engine.s_->options.mode == PersistenceMode::mem_first)
@@ -266,7 +276,7 @@ inline result<Engine> Engine::open(const std::filesystem::path& dir, Options opt
   DENGINE_TRY(hs, decode_hard_state(*hard_state_bytes, hard_state_path));
   s->hard_state = hs;
   DENGINE_TRY(recovered, recover_log(s->dir, std::move(segment_files), s->meta,
-                                     s->options.segment_bytes, log));
+                                     s->options.preallocate ? s->options.segment_bytes : 0, log));
   s->segments = std::move(recovered.segments);
   s->entries = std::move(recovered.entries);
   if (s->options.mode == PersistenceMode::mem_first)
@@ -306,7 +316,8 @@ inline result<SegmentFile> Engine::create_segment(std::uint64_t seq, LogIndex ba
   auto made = [&]() -> result<void> {
     DENGINE_TRY(fd, io::open_file(seg.path, O_RDWR | O_CREAT | O_EXCL));
     seg.fd = std::make_shared<io::Fd>(std::move(fd));
-    DENGINE_TRYV(io::preallocate(seg.fd->get(), s_->options.segment_bytes, seg.path));
+    if (s_->options.preallocate)
+      DENGINE_TRYV(io::preallocate(seg.fd->get(), s_->options.segment_bytes, seg.path));
     DENGINE_TRYV(io::pwrite_all(seg.fd->get(), segment::encode_header(seq, base), 0, seg.path));
     DENGINE_TRYV(io::full_sync(seg.fd->get(), seg.path));
     return s_->dir.sync();
@@ -575,6 +586,18 @@ inline result<void> Engine::reset(const SnapshotMeta& meta) {
   auto& s = *s_;
   std::lock_guard write_lock(s.write_mu);
   DENGINE_TRYV(usable());
+  // A log of one segment that holds no record and already starts where the reset log starts
+  // (a fresh log bootstrapped with its first membership at index 0) only needs the new
+  // compaction point: no second segment (and no second preallocation) for it.
+  if (s.entries.empty() && s.segments.size() == 1 &&
+      s.segments.back().end == segment::header_bytes && s.segments.back().base == meta.index + 1) {
+    LogMeta next = s.meta;
+    next.snapshot = meta;
+    if (auto written = write_meta(next); !written) return fail(written.error());
+    std::unique_lock lock(s.state_mu);
+    s.meta = next;
+    return success();
+  }
   // The new segment exists (durably) before log.meta switches to it; until then the old log stands.
   auto fresh = create_segment(s.meta.last_seq + 1, meta.index + 1);
   if (!fresh) return fail(fresh.error());

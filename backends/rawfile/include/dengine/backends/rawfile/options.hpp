@@ -22,9 +22,15 @@ struct Options {
   /// disk_first: sync() returns after fdatasync. mem_first: sync() returns at once and a
   /// background thread fdatasyncs (see mem_first_sync_interval / mem_first_sync_bytes).
   PersistenceMode mode = PersistenceMode::disk_first;
-  /// Target size of a log segment file; each is preallocated to this size. A single record larger
-  /// than this gets a segment of its own (which then grows past it). Minimum 4096.
+  /// Target size of a log segment file. A single record larger than this gets a segment of its
+  /// own (which then grows past it). Minimum 4096. The log needs this much free disk for every
+  /// new segment when `preallocate` is on (docs/backends.md, "Disk space").
   std::size_t segment_bytes = std::size_t{64} << 20;
+  /// Reserve each new segment's `segment_bytes` on disk when it is created (posix_fallocate):
+  /// appends then never allocate, and a full disk shows up when a segment is created rather than
+  /// in the middle of an append. Off: segments grow as records are written (less disk up front;
+  /// each append that grows the file also makes fdatasync write the file's size).
+  bool preallocate = true;
   /// mem_first: the background fdatasync runs at most this long after the first unsynced sync()...
   std::chrono::milliseconds mem_first_sync_interval{10};
   /// ...or as soon as this many bytes are waiting, whichever comes first.

@@ -3,8 +3,8 @@
 /// log and how recovery reads them).
 ///
 /// A segment is `log-<seq, 20 decimal digits>.seg`, preallocated (zero-filled) to
-/// Options::segment_bytes, and holds a header followed by records, each starting at an offset that
-/// is a multiple of 8:
+/// Options::segment_bytes (or, with Options::preallocate off, as long as its records), and holds a
+/// header followed by records, each starting at an offset that is a multiple of 8:
 ///
 ///     header (40 bytes)
 ///       0  magic "DENGSEG\0"     8  version u32 (1)   12  header size u32 (40)

@@ -1,8 +1,11 @@
 #pragma once
 /// dengine::sqlite::Backend — the traits an EmbeddedEngine is instantiated with to run on the
 /// SQLite backend (the Backend concept, include/dengine/engine/backend.hpp): its StorageEngine and
-/// KvStore types and how both open from a directory.
+/// KvStore types, what they can store, its tuning and how both open from a directory.
 
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string_view>
@@ -16,29 +19,65 @@
 
 namespace dengine::sqlite {
 
+/// The SQLite backend's settings an EmbeddedEngine passes on (EngineConfig::backend_tuning); the
+/// defaults are Options' own.
+struct Tuning {
+  /// How long a statement waits for another connection's lock (Options::busy_timeout).
+  std::chrono::milliseconds busy_timeout = Options{}.busy_timeout;
+  /// Upper bound on each database file's size, 0 = none (Options::max_db_bytes).
+  std::uint64_t max_db_bytes = Options{}.max_db_bytes;
+  /// Whether opening a store that does not exist creates it (Options::create_if_missing).
+  /// EmbeddedEngine turns it off on a data dir whose marker says it has served, so that a
+  /// deleted database file is refused, not replaced by an empty one (data_dir_guard.hpp).
+  bool create_if_missing = Options{}.create_if_missing;
+};
+
 /// Traits of the SQLite backend, for EmbeddedEngine<dengine::sqlite::Backend>.
 struct Backend {
   using storage_engine = Engine;
   using kv_store = KvStore;
+  using tuning = Tuning;
   static constexpr std::string_view name = "sqlite";
   /// Data survives the process (and, in DiskFirst, power loss).
   static constexpr bool persistent = true;
+  /// SQLite bounds a BLOB and a whole row by SQLITE_MAX_LENGTH (1,000,000,000 bytes unless the
+  /// library is built otherwise). A KV row holds a key and a value: each gets half.
+  static constexpr std::size_t max_key_bytes = 500'000'000;
+  static constexpr std::size_t max_value_bytes = 500'000'000;
+  /// A log row holds the entry's data beside three integers.
+  static constexpr std::size_t max_entry_bytes = 1'000'000'000 - 64;
 
-  /// Opens (or creates) the log database in `dir`, syncing per `mode`.
+  /// Opens (or creates) the log database in `dir` with the default tuning.
   static result<std::unique_ptr<Engine>> open_storage(const std::filesystem::path& dir,
                                                       PersistenceMode mode) {
-    Options options;
-    options.mode = mode;
-    DENGINE_TRY(engine, Engine::open(dir, options));
+    return open_storage(dir, mode, Tuning{});
+  }
+  /// Opens (or creates) the log database in `dir`, syncing per `mode`.
+  static result<std::unique_ptr<Engine>> open_storage(const std::filesystem::path& dir,
+                                                      PersistenceMode mode, const Tuning& t) {
+    DENGINE_TRY(engine, Engine::open(dir, options(mode, t)));
     return std::make_unique<Engine>(std::move(engine));
+  }
+  /// Opens (or creates) the KV database in `dir` with the default tuning.
+  static result<std::unique_ptr<KvStore>> open_kv_store(const std::filesystem::path& dir,
+                                                        PersistenceMode mode) {
+    return open_kv_store(dir, mode, Tuning{});
   }
   /// Opens (or creates) the KV database in `dir`, syncing per `mode`.
   static result<std::unique_ptr<KvStore>> open_kv_store(const std::filesystem::path& dir,
-                                                        PersistenceMode mode) {
-    Options options;
-    options.mode = mode;
-    DENGINE_TRY(store, KvStore::open(dir, options));
+                                                        PersistenceMode mode, const Tuning& t) {
+    DENGINE_TRY(store, KvStore::open(dir, options(mode, t)));
     return std::make_unique<KvStore>(std::move(store));
+  }
+
+ private:
+  static Options options(PersistenceMode mode, const Tuning& t) {
+    Options o;
+    o.mode = mode;
+    o.busy_timeout = t.busy_timeout;
+    o.max_db_bytes = t.max_db_bytes;
+    o.create_if_missing = t.create_if_missing;
+    return o;
   }
 };
 

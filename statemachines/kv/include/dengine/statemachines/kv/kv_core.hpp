@@ -36,6 +36,16 @@ inline bool is_request_error(const error& e) {
          e == errc::future_revision || e == errc::too_large;
 }
 
+/// True for a KvStore::write failure that says the write itself is invalid for the store
+/// (too_large: a key or value beyond what it holds; invalid_argument: a write it cannot take) —
+/// the same for the same entry on every replica with that store, whatever else the batch held —
+/// as opposed to a failure of the machine (I/O error, full disk, corruption), which another
+/// attempt may not meet. The state machine answers the first kind as the entry's response and
+/// stops on the second (state_machine.hpp).
+inline bool is_store_refusal(const error& e) {
+  return e == errc::too_large || e == errc::invalid_argument;
+}
+
 /// A lease change made by apply, for the leader's Lessor.
 struct LeaseChange {
   enum class Kind : std::uint8_t { granted, revoked };

@@ -7,6 +7,16 @@
 ///   and a restart neither re-applies nor skips an entry. A request error (or an entry that does
 ///   not decode) is that entry's response — the same on every replica — and does not stop the node;
 ///   a storage error fails apply() and leaves the state as it was before the batch.
+/// - An entry the store *refuses* (see is_store_refusal: its write is invalid for the store, e.g.
+///   a key longer than the store holds — validation before proposing should have caught it, so
+///   this means replicas with different limits or a bug) must not stop the node: every restart
+///   would replay it and stop again, on every replica alike (a poison pill). Such a refusal is
+///   deterministic — the same entry on the same backend is refused the same way whatever else is
+///   in the batch — so apply() redoes the batch one entry per store write, and the entry whose own
+///   write is refused gets the refusal as its response, writes nothing, and still advances the
+///   applied index. Every replica on that backend records the same response for it, whatever
+///   its batching. Any other store failure (I/O error, full disk, corruption) depends on the
+///   machine, not the entry: it fails apply() and stops the node, and a restart retries it.
 /// - After a batch is durable its events go to the WatchHub and its lease grants/revokes to
 ///   the Lessor, if one is attached.
 /// - snapshot()/restore(): the whole KvStore image plus applied index (snapshot_format.hpp).
@@ -19,6 +29,8 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -94,26 +106,21 @@ class KvStateMachine {
       const std::size_t first = responses.size();
       responses.reserve(first + batch.size());
       for (const Entry& e : batch) {
-        // An empty normal entry is a leader's no-op in etcd-raft's convention: no command.
-        if (e.type != EntryType::normal || e.data.empty()) {
-          responses.emplace_back(Response{});
-          continue;
-        }
-        auto cmd = decode_command(e.data);
-        if (!cmd) {
-          responses.emplace_back(
-              error(cmd.error().code,
-                    "kv apply: entry " + std::to_string(e.index) + ": " + cmd.error().detail));
-          continue;
-        }
-        auto r = core_.execute(cmd.value(), e.index);
-        if (!r && !is_request_error(r.error())) return fail_batch(responses, first, r.error());
-        responses.push_back(std::move(r));
+        if (auto r = execute_entry(e, responses); !r)
+          return fail_batch(responses, first, r.error());
       }
       auto committed = core_.buffer().commit(batch.back().index);
-      if (!committed) return fail_batch(responses, first, committed.error());
-      applied_ = batch.back().index;
-      effects = core_.take_effects();
+      if (committed) {
+        applied_ = batch.back().index;
+        effects = core_.take_effects();
+      } else if (is_store_refusal(committed.error())) {
+        // Back to the state before the batch (nothing of it was written), then entry by entry.
+        responses.erase(responses.begin() + static_cast<std::ptrdiff_t>(first), responses.end());
+        DENGINE_TRYV(reload_locked());
+        DENGINE_TRYV(apply_one_by_one(batch, responses, effects));
+      } else {
+        return fail_batch(responses, first, committed.error());
+      }
       revision = core_.mvcc().current_revision();
     }
     // Outside the lock: watchers' callbacks may read the state machine.
@@ -127,6 +134,10 @@ class KvStateMachine {
 
   /// The index of the last applied entry (0 on a fresh store).
   [[nodiscard]] LogIndex applied_index() const { return applied_.load(); }
+
+  /// Entries whose write the store refused since open (each answered with the refusal; see the
+  /// file comment). Non-zero means a request got past validation that this store cannot hold.
+  [[nodiscard]] std::uint64_t refused_entries() const noexcept { return refused_.load(); }
 
   /// Writes a consistent image of the whole state (at applied_index()) to sink in chunks.
   /// Holds the read lock meanwhile, so apply waits until it is done.
@@ -247,6 +258,62 @@ class KvStateMachine {
     return core_.load();
   }
 
+  // Runs entry `e` and appends its response (a request error is a response too); a storage
+  // failure is returned instead. Its writes stay in the buffer for the caller to commit.
+  result<void> execute_entry(const Entry& e, std::vector<response_type>& responses) {
+    // An empty normal entry is a leader's no-op in etcd-raft's convention: no command.
+    if (e.type != EntryType::normal || e.data.empty()) {
+      responses.emplace_back(Response{});
+      return success();
+    }
+    auto cmd = decode_command(e.data);
+    if (!cmd) {
+      responses.emplace_back(error(cmd.error().code, "kv apply: entry " + std::to_string(e.index) +
+                                                         ": " + cmd.error().detail));
+      return success();
+    }
+    auto r = core_.execute(cmd.value(), e.index);
+    if (!r && !is_request_error(r.error())) return r.error();
+    responses.push_back(std::move(r));
+    return success();
+  }
+
+  // The batch again, one store write per entry, after its combined write was refused (the state
+  // was reloaded to before the batch). An entry whose own write is refused is dropped (reload),
+  // answered with the refusal, and its index recorded by an empty write. A storage failure stops
+  // here: the entries before it are applied and durable (applied_ says how far), the caller
+  // fails and the node stops.
+  result<void> apply_one_by_one(std::span<const Entry> batch, std::vector<response_type>& responses,
+                                Effects& effects) {
+    const std::size_t first = responses.size();
+    for (const Entry& e : batch) {
+      if (auto r = execute_entry(e, responses); !r) return fail_batch(responses, first, r.error());
+      auto committed = core_.buffer().commit(e.index);
+      if (!committed && !is_store_refusal(committed.error()))
+        return fail_batch(responses, first, committed.error());
+      if (!committed) {
+        DENGINE_TRYV(reload_locked());  // drops the entry's buffered writes and effects
+        WriteBatch nothing;
+        DENGINE_TRYV(store_->write(nothing, e.index));
+        refused_.fetch_add(1);
+        responses.back() =
+            error(committed.error().code, "kv apply: entry " + std::to_string(e.index) +
+                                              ": the store refused its write, so it changed "
+                                              "nothing (" +
+                                              committed.error().detail + ")");
+      } else {
+        Effects more = core_.take_effects();
+        effects.events.insert(effects.events.end(), std::make_move_iterator(more.events.begin()),
+                              std::make_move_iterator(more.events.end()));
+        effects.lease_changes.insert(effects.lease_changes.end(), more.lease_changes.begin(),
+                                     more.lease_changes.end());
+        if (more.compacted) effects.compacted = more.compacted;
+      }
+      applied_ = e.index;
+    }
+    return success();
+  }
+
   // A storage failure mid-batch: drop the batch's writes and responses, and reload the
   // in-memory state from the store (which still holds the state before the batch).
   error fail_batch(std::vector<response_type>& responses, std::size_t first, error e) {
@@ -291,6 +358,7 @@ class KvStateMachine {
   mutable std::shared_mutex mutex_;
   KvCore<Store> core_;
   std::atomic<LogIndex> applied_{0};
+  std::atomic<std::uint64_t> refused_{0};
   WatchHub hub_;
   std::atomic<Lessor*> lessor_{nullptr};
 };

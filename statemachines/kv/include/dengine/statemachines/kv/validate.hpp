@@ -19,6 +19,7 @@
 #include "dengine/statemachines/kv/errors.hpp"
 #include "dengine/statemachines/kv/lease_store.hpp"
 #include "dengine/statemachines/kv/requests.hpp"
+#include "dengine/statemachines/kv/store_limits.hpp"
 
 namespace dengine::kv {
 
@@ -28,6 +29,10 @@ struct RequestLimits {
   std::size_t max_request_bytes = 1572864;
   /// Most operations in one txn level: compares, success ops or failure ops (etcd's --max-txn-ops).
   std::size_t max_txn_ops = 128;
+  /// What the KvStore under the state machine can hold: every key and value a request would
+  /// write is checked against it (store_limits.hpp), so a write the store would refuse never
+  /// reaches the log. EmbeddedEngine sets it from its backend's traits; default: no limit.
+  StoreLimits store{};
 };
 
 /// Nesting bound for txns inside txns: the decoder and validation refuse deeper requests so
@@ -147,6 +152,24 @@ inline result<Intervals> check_intervals(const std::vector<RequestOp>& ops) {
   return out;
 }
 
+// Every put a command may run (both branches of every txn level) against the store's limits.
+inline result<void> check_store_fit(const PutRequest& r, const StoreLimits& limits) {
+  // ignore_value re-stores the value already held, which fitted when it was written.
+  return check_put_fits(r.key, r.ignore_value ? 0 : r.value.size(), limits);
+}
+inline result<void> check_store_fit(const TxnRequest& t, const StoreLimits& limits) {
+  for (const auto* branch : {&t.success, &t.failure}) {
+    for (const RequestOp& op : *branch) {
+      if (const auto* p = std::get_if<PutRequest>(&op.request)) {
+        DENGINE_TRYV(check_store_fit(*p, limits));
+      } else if (const auto* nested = std::get_if<box<TxnRequest>>(&op.request)) {
+        DENGINE_TRYV(check_store_fit(**nested, limits));
+      }
+    }
+  }
+  return success();
+}
+
 inline result<void> check_lease_grant(const LeaseGrantRequest& r) {
   if (r.id < 0) {
     return error(errc::invalid_argument, "kv: lease id " + std::to_string(r.id) + " is negative");
@@ -167,7 +190,10 @@ inline result<void> validate_txn(const TxnRequest& t, std::optional<std::size_t>
 }
 
 /// Checks a command before it is proposed, against `limits` (the encoded-size limit is
-/// checked by encode_proposal, which knows the size).
+/// checked by encode_proposal, which knows the size): etcd's checks, then every key and value
+/// a put in it would write against limits->store (too_large naming the size and the limit).
+/// Deletes, revokes and compactions only remove records, and lease records are fixed-size
+/// (store_limits.hpp), so puts are the only writes that can exceed a store's limits.
 inline result<void> validate_request(const Command& cmd,
                                      const std::optional<RequestLimits>& limits) {
   std::optional<std::size_t> max_ops;
@@ -175,18 +201,23 @@ inline result<void> validate_request(const Command& cmd,
   return std::visit(
       [&](const auto& req) -> result<void> {
         using T = std::decay_t<decltype(req)>;
-        if constexpr (std::is_same_v<T, RangeRequest>)
+        if constexpr (std::is_same_v<T, RangeRequest>) {
           return detail::check_range(req);
-        else if constexpr (std::is_same_v<T, PutRequest>)
-          return detail::check_put(req);
-        else if constexpr (std::is_same_v<T, DeleteRangeRequest>)
-          return detail::check_delete(req);
-        else if constexpr (std::is_same_v<T, TxnRequest>)
-          return validate_txn(req, max_ops);
-        else if constexpr (std::is_same_v<T, LeaseGrantRequest>)
-          return detail::check_lease_grant(req);
-        else
+        } else if constexpr (std::is_same_v<T, PutRequest>) {
+          DENGINE_TRYV(detail::check_put(req));
+          if (limits) return detail::check_store_fit(req, limits->store);
           return success();
+        } else if constexpr (std::is_same_v<T, DeleteRangeRequest>) {
+          return detail::check_delete(req);
+        } else if constexpr (std::is_same_v<T, TxnRequest>) {
+          DENGINE_TRYV(validate_txn(req, max_ops));
+          if (limits) return detail::check_store_fit(req, limits->store);
+          return success();
+        } else if constexpr (std::is_same_v<T, LeaseGrantRequest>) {
+          return detail::check_lease_grant(req);
+        } else {
+          return success();
+        }
       },
       cmd);
 }
