@@ -67,7 +67,8 @@ struct EngineConfig {
   /// many it fails with unavailable (leases kept expiring faster than their revokes committed).
   std::size_t max_read_rounds = 4;
   /// Leader and membership change notifications (run on the apply thread, in order; they must
-  /// not block for long nor stop the engine).
+  /// not block for long nor stop the engine), and `log`: where the node's log lines go (a fatal
+  /// storage error, once, with the file and cause; stderr when unset).
   node::NodeCallbacks callbacks;
 
   /// A single voting node with id 1 and data under `data_dir`.
