@@ -84,7 +84,8 @@ void fill(const fs::path& dir, int n = 40) {
   REQUIRE_MESSAGE(e, (e ? "" : e.error().message()));
   REQUIRE(e.value()->wait_ready(std::chrono::seconds(20)));
   auto kv = e.value()->client();
-  for (int i = 0; i < n; ++i) REQUIRE(kv.put("key" + std::to_string(i), "value" + std::to_string(i)));
+  for (int i = 0; i < n; ++i)
+    REQUIRE(kv.put("key" + std::to_string(i), "value" + std::to_string(i)));
   REQUIRE(kv.put("special", unique_value));
   REQUIRE(e.value()->stop());
 }
@@ -156,8 +157,8 @@ TEST_SUITE("dengine-check") {
     }
   }
 
-  TEST_CASE_TEMPLATE("dengine-check: a flipped byte in a stored value is damage naming the file",
-                     B, DENGINE_DISK_BACKENDS) {
+  TEST_CASE_TEMPLATE("dengine-check: a flipped byte in a stored value is damage naming the file", B,
+                     DENGINE_DISK_BACKENDS) {
     if constexpr (B::persistent) {
       TempDir dir;
       fill<B>(dir.path());

@@ -277,8 +277,7 @@ StepOutcome read_back(const fs::path& copy, const std::optional<DataDirMarker>& 
         out.problems.push_back("raft store " + (copy / "raft").string() + ": the log ends at " +
                                std::to_string(s.last_index()) + ", but the marker " +
                                (copy / DataDirMarker::file_name).string() +
-                               " says it reached index " +
-                               std::to_string(marker->log_at_least) +
+                               " says it reached index " + std::to_string(marker->log_at_least) +
                                ": committed entries are missing");
         ok = false;
       }
@@ -304,9 +303,8 @@ StepOutcome read_back(const fs::path& copy, const std::optional<DataDirMarker>& 
     if (!scanned)
       out.damage(scanned.error());
     else
-      out.note("kv store: " + std::to_string(keys) + " records readable (" +
-               std::to_string(bytes) + " bytes), applied index " +
-               std::to_string(kv.value()->applied_index()));
+      out.note("kv store: " + std::to_string(keys) + " records readable (" + std::to_string(bytes) +
+               " bytes), applied index " + std::to_string(kv.value()->applied_index()));
   }
   return out;
 }
@@ -319,8 +317,7 @@ StepOutcome against_marker(const fs::path& copy, const DataDirMarker& marker,
   StepOutcome out;
   if constexpr (requires { tuning.create_if_missing; }) tuning.create_if_missing = false;
   if constexpr (requires { tuning.log; }) tuning.log = [](std::string_view) {};
-  auto guard =
-      DataDirGuard::open_marker(copy, marker.backend, marker.member_id, marker.cluster_id);
+  auto guard = DataDirGuard::open_marker(copy, marker.backend, marker.member_id, marker.cluster_id);
   if (!guard) {
     out.damage(guard.error());
     return out;
@@ -343,9 +340,9 @@ StepOutcome against_marker(const fs::path& copy, const DataDirMarker& marker,
     out.damage(image.error());
     return out;
   }
-  if (auto checked = guard.value().check_stores(*storage.value(), *kv.value(), image.value(),
-                                                snapshots.value().path(), copy / "raft",
-                                                copy / "kv");
+  if (auto checked =
+          guard.value().check_stores(*storage.value(), *kv.value(), image.value(),
+                                     snapshots.value().path(), copy / "raft", copy / "kv");
       !checked) {
     out.damage(checked.error());
     return out;
@@ -392,7 +389,8 @@ StepOutcome backend_verify(const std::string& backend, const fs::path& copy) {
       if (report.code == errc::io_error && !report.ok()) {
         out.damage(report.to_error());  // a missing data.mdb is lost data here
       } else if (!report.ok()) {
-        for (const auto& p : report.problems) out.problems.push_back(report.file.string() + ": " + p);
+        for (const auto& p : report.problems)
+          out.problems.push_back(report.file.string() + ": " + p);
         if (report.problems_omitted > 0)
           out.problems.push_back(report.file.string() + ": and " +
                                  std::to_string(report.problems_omitted) + " more problems");
@@ -424,9 +422,8 @@ void run_backend_steps(const fs::path& copy, const std::optional<DataDirMarker>&
                        std::vector<std::pair<std::string, StepOutcome>>& steps) {
   typename B::tuning tuning{};
   if constexpr (requires { tuning.verify_at_open; }) tuning.verify_at_open = false;
-  steps.emplace_back("records",
-                     run_isolated("reading every record of " + copy.string(), limit,
-                                  [&] { return read_back<B>(copy, marker, tuning); }));
+  steps.emplace_back("records", run_isolated("reading every record of " + copy.string(), limit,
+                                             [&] { return read_back<B>(copy, marker, tuning); }));
   if (marker && marker->state == DataDirMarker::State::serving)
     steps.emplace_back("marker bounds",
                        run_isolated("comparing the stores with the marker", limit,
@@ -506,11 +503,10 @@ int main(int argc, char** argv) {
     } else {
       marker = *read.value();
       m.note("marker: backend " + marker->backend + ", member " +
-             std::to_string(marker->member_id) + ", cluster " +
-             std::to_string(marker->cluster_id) + ", " +
-             (marker->state == DataDirMarker::State::serving ? "serving" : "creating") +
-             ", applied >= " + std::to_string(marker->applied_at_least) + ", log >= " +
-             std::to_string(marker->log_at_least));
+             std::to_string(marker->member_id) + ", cluster " + std::to_string(marker->cluster_id) +
+             ", " + (marker->state == DataDirMarker::State::serving ? "serving" : "creating") +
+             ", applied >= " + std::to_string(marker->applied_at_least) +
+             ", log >= " + std::to_string(marker->log_at_least));
     }
     steps.emplace_back("marker", std::move(m));
   }
@@ -584,8 +580,7 @@ int main(int argc, char** argv) {
   for (const auto& [name, outcome] : steps) {
     for (const auto& f : outcome.facts) std::printf("  ok       %s\n", in_data_dir(f).c_str());
     for (const auto& n : outcome.notes) std::printf("  note     %s\n", in_data_dir(n).c_str());
-    for (const auto& p : outcome.problems)
-      std::printf("  DAMAGED  %s\n", in_data_dir(p).c_str());
+    for (const auto& p : outcome.problems) std::printf("  DAMAGED  %s\n", in_data_dir(p).c_str());
     if (outcome.cannot) {
       std::printf("  SKIPPED  %s: %s\n", name.c_str(), in_data_dir(*outcome.cannot).c_str());
       if (!incomplete) incomplete = name;

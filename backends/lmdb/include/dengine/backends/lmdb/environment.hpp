@@ -354,8 +354,8 @@ class Environment {
   /// its caller knows existed is lost data, as for the SQLite backend.
   static error missing_store(const std::filesystem::path& file) {
     return error(errc::storage_corrupt, "lmdb: " + file.string() +
-                                      " does not exist, and create_if_missing is off (the "
-                                      "store was expected here: it was deleted or moved?)");
+                                            " does not exist, and create_if_missing is off (the "
+                                            "store was expected here: it was deleted or moved?)");
   }
 
   /// Steps 1-3 of the file comment: what LMDB would trust blindly, checked before it maps the
