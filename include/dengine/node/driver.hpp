@@ -490,7 +490,9 @@ class Driver {
     run_on_applier([j = std::move(job), e = std::move(e)]() mutable { j.fail(std::move(e)); });
   }
   void run_on_applier(unique_function<void()> fn) {
-    apply_out_.push_back(Work{typename Work::Run{std::move(fn)}});
+    // Built in place: moving a temporary Work holding a Run makes GCC 12 under ASan report the
+    // variant's (inactive) Batch vectors as maybe-uninitialized, which -Werror turns fatal.
+    apply_out_.emplace_back().item.template emplace<typename Work::Run>(std::move(fn));
   }
 
   void publish() {
