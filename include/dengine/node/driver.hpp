@@ -492,7 +492,8 @@ class Driver {
   void run_on_applier(unique_function<void()> fn) {
     // Built in place: moving a temporary Work holding a Run makes GCC 12 under ASan report the
     // variant's (inactive) Batch vectors as maybe-uninitialized, which -Werror turns fatal.
-    apply_out_.emplace_back().item.template emplace<typename Work::Run>(std::move(fn));
+    apply_out_.emplace_back().item.template emplace<typename Work::Run>(
+        typename Work::Run{std::move(fn)});
   }
 
   void publish() {
