@@ -2,7 +2,8 @@
 # run by hand (see docs/building.md).
 #
 #   make run          install what is missing, build and run the quick-start example (only it)
-#   make test         build, run every test (meson test), then the out-of-tree consumer check
+#   make test         build, run every test (meson test), then the out-of-tree consumer check and
+#                     the check that every installed header compiles alone
 #   make test-asan    AddressSanitizer + UBSan build (build-asan/): builds and runs suites unit, sim
 #   make bench        build and run every benchmark program under build/bench
 #   make soak         long simulation run: dengine-sim --seeds 100000
@@ -67,6 +68,7 @@ run: configure
 test: build
 	meson test -C $(BUILD) --print-errorlogs --num-processes $(JOBS)
 	scripts/check-consumer $(BUILD)
+	JOBS=$(JOBS) scripts/check-headers $(BUILD)
 
 test-asan: deps
 	@if [[ ! -f $(ASAN_BUILD)/meson-private/coredata.dat ]]; then \
