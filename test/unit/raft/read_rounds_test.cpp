@@ -58,15 +58,26 @@ TEST_CASE("read rounds: a majority's acknowledgement confirms the round and earl
   CHECK(rr.take_confirmed().empty());
 }
 
-TEST_CASE("read rounds: old, repeated and non-voter acknowledgements confirm nothing new") {
+TEST_CASE("read rounds: old and repeated acknowledgements confirm nothing new") {
   ReadRounds rr;
   for (std::uint64_t tick = 1; tick <= 3; ++tick) rr.start_round(tick);
   CHECK(rr.ack(2, 2, 1, three) == 2);
   CHECK(rr.ack(2, 2, 1, three) == std::nullopt);  // the same echo twice
   CHECK(rr.ack(2, 1, 1, three) == std::nullopt);  // an older round, late
   CHECK(rr.ack(3, 1, 1, three) == std::nullopt);  // another voter, but for a covered round
-  CHECK(rr.ack(4, 3, 1, three) == std::nullopt);  // a learner's echo does not count
   CHECK(rr.ack(3, 3, 1, three) == 3);
+}
+
+TEST_CASE("read rounds: a learner's acknowledgement does not count") {
+  // Four voters need three: the leader, node 2 and learner 5 would be three of five members.
+  const std::vector<NodeId> four = {1, 2, 3, 4};
+  ReadRounds rr;
+  rr.add(1, 1, 7);
+  rr.start_round(10);
+  CHECK(rr.ack(2, 1, 1, four) == std::nullopt);
+  CHECK(rr.ack(5, 1, 1, four) == std::nullopt);
+  CHECK(rr.take_confirmed().empty());
+  CHECK(rr.ack(3, 1, 1, four) == 10);
 }
 
 TEST_CASE("read rounds: with five voters the confirmed round is the majority's") {
