@@ -29,6 +29,7 @@ RaftLog recovered(LogIndex snap_index, Term snap_term, std::initializer_list<Ter
 /// Indexes of `entries`, to compare what was handed out.
 std::vector<LogIndex> indexes(const std::vector<Entry>& entries) {
   std::vector<LogIndex> out;
+  out.reserve(entries.size());
   for (const auto& e : entries) out.push_back(e.index);
   return out;
 }

@@ -16,6 +16,7 @@ const std::vector<NodeId> three = {1, 2, 3};
 
 std::vector<std::uint64_t> ids(const std::vector<PendingRead>& reads) {
   std::vector<std::uint64_t> out;
+  out.reserve(reads.size());
   for (const auto& r : reads) out.push_back(r.id);
   return out;
 }
