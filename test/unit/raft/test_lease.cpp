@@ -138,7 +138,7 @@ TEST_CASE("promise: campaign() is refused while it holds; a single voter has no 
 TEST_CASE("promise: a heartbeat acknowledgement waits until its term is durable") {
   // A node at term 0 acknowledges a term-1 leader. If that acknowledgement left before term 1
   // reached disk, a crash would bring it back at term 0, with no memory of its promise.
-  auto core = lone_core(2, {});
+  auto core = lone_core(2, HardState{});  // a fresh node at term 0
   REQUIRE(core.step({.type = MessageType::heartbeat, .from = 1, .to = 2, .term = 1, .context = 1})
               .has_value());
   Ready rd = core.ready();
