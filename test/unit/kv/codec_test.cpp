@@ -192,3 +192,32 @@ TEST_CASE("kv codec: hostile counts, lengths and nesting") {
   enc[0] = '\x07';
   CHECK(decode_command(enc).error() == errc::incompatible_version);
 }
+
+TEST_CASE("kv codec: an unknown txn op tag is rejected by name") {
+  for (const std::uint8_t tag : {0, 5}) {  // below the first alternative, past the last
+    CAPTURE(static_cast<int>(tag));
+    std::string command;
+    ByteWriter w(command);
+    w.u8(codec_version);
+    w.u8(4);      // txn
+    w.varint(0);  // no compares
+    w.varint(1);  // one success op
+    w.u8(tag);
+    auto dec = decode_command(command);
+    REQUIRE(!dec);
+    CHECK(dec.error().detail.find("unknown op tag") != std::string::npos);
+
+    std::string response;
+    ByteWriter w2(response);
+    w2.u8(codec_version);
+    w2.u8(5);       // txn response
+    w2.svarint(7);  // header.revision
+    w2.boolean(true);
+    w2.varint(1);  // one response op
+    w2.u8(tag);
+    result<Response> out{Response{}};
+    auto decoded = decode_response(response, out);
+    REQUIRE(!decoded);
+    CHECK(decoded.error().detail.find("unknown response op tag") != std::string::npos);
+  }
+}

@@ -181,21 +181,35 @@ TEST_CASE("kv range: limit, more, count, count_only, keys_only") {
   }
 }
 
-TEST_CASE("kv range: sort orders and targets") {
-  Harness h;
-  h.put("b", "3");  // 2
-  h.put("a", "1");  // 3
-  h.put("c", "2");  // 4
-  h.put("a", "9");  // 5: a version 2
-  RangeRequest r;
-  r.key = "a";
-  r.range_end = "d";
-  auto order = [&](SortOrder o, SortTarget t) {
-    r.sort_order = o;
-    r.sort_target = t;
+/// Keys b, a, c, then a again, written at revisions 2..5; `r` ranges over all of them.
+///   key  create  mod  version
+///   a    3       5    2
+///   b    2       2    1
+///   c    4       4    1
+struct ThreeKeys {
+  ThreeKeys() {
+    h.put("b", "3");
+    h.put("a", "1");
+    h.put("c", "2");
+    h.put("a", "9");
+    r.key = "a";
+    r.range_end = "z";
+  }
+  /// The keys `r` returns, in order, as one string.
+  std::string keys() {
     std::string s;
     for (const auto& kv : h.range(r).kvs) s += kv.key;
     return s;
+  }
+  Harness<> h;
+  RangeRequest r;
+};
+
+TEST_CASE_FIXTURE(ThreeKeys, "kv range: sort orders and targets") {
+  auto order = [&](SortOrder o, SortTarget t) {
+    r.sort_order = o;
+    r.sort_target = t;
+    return keys();
   };
   CHECK(order(SortOrder::none, SortTarget::key) == "abc");
   CHECK(order(SortOrder::descend, SortTarget::key) == "cba");
@@ -215,31 +229,19 @@ TEST_CASE("kv range: sort orders and targets") {
   CHECK(resp.count == 3);
 }
 
-TEST_CASE("kv range: min/max mod and create revision filters") {
-  Harness h;
-  h.put("a", "1");  // 2
-  h.put("b", "1");  // 3
-  h.put("c", "1");  // 4
-  h.put("a", "2");  // 5
-  RangeRequest r;
-  r.key = "a";
-  r.range_end = "z";
-  auto keys = [&] {
-    std::string s;
-    for (const auto& kv : h.range(r).kvs) s += kv.key;
-    return s;
-  };
+TEST_CASE_FIXTURE(ThreeKeys, "kv range: min/max mod and create revision filters") {
+  // Each bound picks other keys by mod revision than by create revision.
   r.min_mod_revision = 4;
   CHECK(keys() == "ac");
   r.min_mod_revision = 0;
   r.max_mod_revision = 3;
   CHECK(keys() == "b");
   r.max_mod_revision = 0;
-  r.min_create_revision = 3;
-  CHECK(keys() == "bc");
+  r.min_create_revision = 4;
+  CHECK(keys() == "c");
   r.min_create_revision = 0;
-  r.max_create_revision = 2;
-  CHECK(keys() == "a");
+  r.max_create_revision = 3;
+  CHECK(keys() == "ab");
   // count ignores the filters, as etcd's does.
   CHECK(h.range(r).count == 3);
 }

@@ -37,6 +37,13 @@ std::shared_ptr<Watcher> must_watch(Harness<>& h, const WatchCreateRequest& req,
   return w.value();
 }
 
+/// Options whose watch history keeps only the latest `events` events.
+KvOptions history_of(std::size_t events) {
+  KvOptions options;
+  options.watch.max_history_events = events;
+  return options;
+}
+
 }  // namespace
 
 TEST_CASE("kv watch: created first, then live events on a key, a prefix and all keys") {
@@ -136,9 +143,7 @@ TEST_CASE("kv watch: a start revision below the compacted one is cancelled with 
 }
 
 TEST_CASE("kv watch: a start revision older than the history is cancelled with the oldest") {
-  KvOptions options;
-  options.watch.max_history_events = 3;
-  Harness h(options);
+  Harness h(history_of(3));
   for (int i = 0; i < 6; ++i) h.put("k", std::to_string(i));  // revs 2..7
   CHECK(h.sm->watch_hub().history_size() == 3);
   CHECK(h.sm->watch_hub().oldest_revision() == 5);
@@ -152,9 +157,7 @@ TEST_CASE("kv watch: a start revision older than the history is cancelled with t
 }
 
 TEST_CASE("kv watch: history drops whole revisions") {
-  KvOptions options;
-  options.watch.max_history_events = 3;
-  Harness h(options);
+  Harness h(history_of(3));
   h.put("a", "0");  // 2
   TxnRequest t;
   t.success = {op_put("x", "1"), op_put("y", "1"), op_put("z", "1")};

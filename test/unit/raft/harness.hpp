@@ -177,6 +177,12 @@ class Cluster {
   [[nodiscard]] bool is_cut(NodeId from, NodeId to) const { return cut_.contains({from, to}); }
   void drop_queue() { queue_.clear(); }
 
+  /// Asks the leader `from` to hand leadership to `to`, and settles.
+  void transfer(NodeId from, NodeId to) {
+    REQUIRE(nodes_.at(from).transfer_leader(to).has_value());
+    settle();
+  }
+
   /// Proposes on the leader and settles; returns the index.
   LogIndex put(NodeId leader, std::string data) {
     auto idx = nodes_.at(leader).propose(std::move(data));
@@ -196,6 +202,30 @@ class Cluster {
   std::set<std::pair<NodeId, NodeId>> cut_;
   std::function<bool(const Message&)> drop_filter_;
 };
+
+/// A healthy cluster of `voters` (by default three) that has elected `leader`.
+inline Cluster led_by(NodeId leader, std::vector<NodeId> voters = {1, 2, 3}) {
+  Cluster c(std::move(voters));
+  c.elect(leader);
+  return c;
+}
+
+/// One core started from a recovered state (a restart), with no network around it, for direct
+/// checks of one rule message by message. Its cluster is `voters`; `tweak` adjusts its config.
+inline Core lone_core(NodeId id, HardState hard_state, std::vector<Entry> entries = {},
+                      std::vector<NodeId> voters = {1, 2, 3},
+                      const std::function<void(RaftConfig&)>& tweak = {}) {
+  RaftConfig cfg;
+  cfg.id = id;
+  if (tweak) tweak(cfg);
+  CoreState st;
+  st.snapshot.membership.voters = std::move(voters);
+  st.hard_state = hard_state;
+  st.entries = std::move(entries);
+  auto core = Core::create(cfg, st);
+  REQUIRE(core.has_value());
+  return std::move(core).value();
+}
 
 inline std::vector<Message> of_type(const std::vector<Message>& ms, MessageType t) {
   std::vector<Message> out;

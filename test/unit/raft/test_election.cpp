@@ -1,13 +1,10 @@
 // Scenario tests: elections, pre-vote, check-quorum, vote rules, restart stickiness.
 #include "harness.hpp"
 
-using namespace dengine;
-using namespace dengine::raft;
-using namespace dengine::raft::testing;
+namespace dengine::raft::testing {
 
 TEST_CASE("election: a candidate with votes from a majority becomes leader; others follow") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   CHECK(c[1].role() == Role::leader);
   CHECK(c[1].term() == 1);
   for (NodeId id : {2, 3}) {
@@ -48,8 +45,7 @@ TEST_CASE("election: the vote request goes out only after the candidate's vote i
 }
 
 TEST_CASE("vote: rejected when the candidate's log is less up to date") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.put(1, "a");
   // Node 3 misses an entry; node 2 has it.
   c.cut(1, 3);
@@ -93,8 +89,7 @@ TEST_CASE("vote: at most one vote per term, and it is remembered across restart"
 }
 
 TEST_CASE("pre-vote: a partitioned node rejoining does not disrupt the leader") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.isolate(3);
   c.tick_all(100);  // node 3 keeps pre-voting; its term must not rise
   CHECK(c[3].term() == 1);
@@ -115,8 +110,7 @@ TEST_CASE("without pre-vote, the same rejoining node would raise the term") {
 }
 
 TEST_CASE("check-quorum: a leader that cannot reach a quorum steps down") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.isolate(1);
   c.tick(1, 20);  // at most two election timeouts without responses
   CHECK(c[1].role() == Role::follower);
@@ -137,8 +131,7 @@ TEST_CASE(
 }
 
 TEST_CASE("restart: a restarted node does not grant votes for one election timeout") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.tick_all(2);
   c.start(2);
   c.isolate(1);
@@ -187,3 +180,5 @@ TEST_CASE("vote: a stale candidate is told the current term and steps down") {
   CHECK(resp[0].reject);
   CHECK(resp[0].term == c[2].term());
 }
+
+}  // namespace dengine::raft::testing

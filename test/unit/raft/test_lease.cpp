@@ -6,9 +6,7 @@
 
 #include "harness.hpp"
 
-using namespace dengine;
-using namespace dengine::raft;
-using namespace dengine::raft::testing;
+namespace dengine::raft::testing {
 
 namespace {
 
@@ -37,8 +35,7 @@ void check_no_overlap(Cluster& c, NodeId old_leader, NodeId other) {
 
 TEST_CASE("promise: a slow pre-vote rejection of a higher term does not end it") {
   // L = 1, F = 2, X = 3.
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.tick_all();
   c.isolate(1);
   c.forget_leader({2, 3});
@@ -87,8 +84,7 @@ TEST_CASE("promise: a higher-term reply to an old leader's append does not end i
   for (Message& m : msgs) c.deliver(std::move(m));
   c.settle();
   // Leadership moves to L = 1 (term 2); F follows it.
-  REQUIRE(c[2].transfer_leader(1).has_value());
-  c.settle();
+  c.transfer(2, 1);
   REQUIRE(c[1].role() == Role::leader);
   REQUIRE(c[1].term() == 2);
   c.tick_all();
@@ -117,18 +113,15 @@ TEST_CASE("promise: a higher-term reply to an old leader's append does not end i
 
 TEST_CASE("promise: leader transfer is the one exception") {
   // Node 2 still hears node 1, yet grants node 3's vote: the leader itself asked for it.
-  Cluster t({1, 2, 3});
-  t.elect(1);
+  auto t = led_by(1);
   t.tick_all();
-  REQUIRE(t[1].transfer_leader(3).has_value());
-  t.settle();
+  t.transfer(1, 3);
   CHECK(t[3].role() == Role::leader);
   CHECK(t[2].vote() == 3);
 }
 
 TEST_CASE("promise: campaign() is refused while it holds; a single voter has no one to promise") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.tick_all();
   CHECK(c[2].promised_leader());
   c[2].campaign();
@@ -137,12 +130,7 @@ TEST_CASE("promise: campaign() is refused while it holds; a single voter has no 
   c.forget_leader({2});
   CHECK_FALSE(c[2].promised_leader());
   // A single voter restarting at a term > 0 elects itself at once.
-  RaftConfig cfg;
-  cfg.id = 1;
-  CoreState st;
-  st.snapshot.membership.voters = {1};
-  st.hard_state = {3, 1, 0};
-  auto solo = Core::create(cfg, st).value();
+  auto solo = lone_core(1, {3, 1, 0}, {}, {1});
   solo.campaign();
   CHECK(solo.role() == Role::leader);
 }
@@ -150,11 +138,7 @@ TEST_CASE("promise: campaign() is refused while it holds; a single voter has no 
 TEST_CASE("promise: a heartbeat acknowledgement waits until its term is durable") {
   // A node at term 0 acknowledges a term-1 leader. If that acknowledgement left before term 1
   // reached disk, a crash would bring it back at term 0, with no memory of its promise.
-  RaftConfig cfg;
-  cfg.id = 2;
-  CoreState st;
-  st.snapshot.membership.voters = {1, 2, 3};
-  auto core = Core::create(cfg, st).value();
+  auto core = lone_core(2, HardState{});  // a fresh node at term 0
   REQUIRE(core.step({.type = MessageType::heartbeat, .from = 1, .to = 2, .term = 1, .context = 1})
               .has_value());
   Ready rd = core.ready();
@@ -185,17 +169,11 @@ TEST_CASE("promise: a heartbeat acknowledgement waits until its term is durable"
 }
 
 TEST_CASE("promise: a node restarted at a term > 0 keeps it for an election timeout") {
-  RaftConfig cfg;
-  cfg.id = 2;
-  cfg.pre_vote = false;
-  CoreState st;
-  st.snapshot.membership.voters = {1, 2, 3};
-  st.hard_state = {1, 1, 0};
-  auto core = Core::create(cfg, st).value();
+  auto core = lone_core(2, {1, 1, 0}, {}, {1, 2, 3}, [](RaftConfig& cfg) { cfg.pre_vote = false; });
   const Message request{.type = MessageType::vote, .from = 3, .to = 2, .term = 2};
   REQUIRE(core.step(request).has_value());
   CHECK(core.term() == 1);  // ignored: not even its term is taken
-  for (std::uint32_t i = 0; i + 1 < cfg.election_ticks; ++i) core.tick();
+  for (std::uint32_t i = 0; i + 1 < core.config().election_ticks; ++i) core.tick();
   REQUIRE(core.step(request).has_value());
   CHECK(core.term() == 1);
   core.tick();
@@ -204,3 +182,5 @@ TEST_CASE("promise: a node restarted at a term > 0 keeps it for an election time
   CHECK(core.term() == 5);
   CHECK(core.vote() == 3);
 }
+
+}  // namespace dengine::raft::testing

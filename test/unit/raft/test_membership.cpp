@@ -1,24 +1,19 @@
 // Scenario tests: leader transfer and single-server membership changes with learners.
 #include "harness.hpp"
 
-using namespace dengine;
-using namespace dengine::raft;
-using namespace dengine::raft::testing;
+namespace dengine::raft::testing {
 
 TEST_CASE("transfer: the target catches up, gets TimeoutNow and wins the next term") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.tick_all();
-  REQUIRE(c[1].transfer_leader(2).has_value());
-  c.settle();
+  c.transfer(1, 2);
   CHECK(c[2].role() == Role::leader);
   CHECK(c[2].term() == 2);
   CHECK(c[1].role() == Role::follower);
 }
 
 TEST_CASE("transfer: a lagging target is caught up first; proposals are refused meanwhile") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.cut(1, 3);
   c.put(1, "a");
   c.put(1, "b");
@@ -33,8 +28,7 @@ TEST_CASE("transfer: a lagging target is caught up first; proposals are refused 
 }
 
 TEST_CASE("transfer: aborted after an election timeout if the target does not take over") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.tick_all();
   c.isolate(3);
   REQUIRE(c[1].transfer_leader(3).has_value());
@@ -45,14 +39,12 @@ TEST_CASE("transfer: aborted after an election timeout if the target does not ta
 }
 
 TEST_CASE("transfer: to a non-voter is invalid") {
-  Cluster c({1, 2});
-  c.elect(1);
+  auto c = led_by(1, {1, 2});
   CHECK(c[1].transfer_leader(9).error() == errc::invalid_argument);
 }
 
 TEST_CASE("membership: add a learner; it receives the log but does not count for commit") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.tick_all();
   c.add_node(4, Membership{{1, 2, 3}, {}});
   REQUIRE(c[1].propose_config_change({ConfigChange::Kind::add_learner, 4, "addr4"}).has_value());
@@ -74,8 +66,7 @@ TEST_CASE("membership: add a learner; it receives the log but does not count for
 }
 
 TEST_CASE("membership: promote a learner, then it votes and counts") {
-  Cluster c({1, 2});
-  c.elect(1);
+  auto c = led_by(1, {1, 2});
   c.tick_all();
   c.add_node(3, Membership{{1, 2}, {}});
   REQUIRE(c[1].propose_config_change({ConfigChange::Kind::add_learner, 3, ""}).has_value());
@@ -90,8 +81,7 @@ TEST_CASE("membership: promote a learner, then it votes and counts") {
 }
 
 TEST_CASE("membership: one change at a time") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.tick_all();
   c.isolate(1);  // the first change cannot commit
   REQUIRE(c[1].propose_config_change({ConfigChange::Kind::add_learner, 4, ""}).has_value());
@@ -118,8 +108,7 @@ TEST_CASE("membership: a new leader must commit in its term before a change") {
 }
 
 TEST_CASE("membership: invalid changes are refused with a reason") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.tick_all();
   CHECK(c[1].propose_config_change({ConfigChange::Kind::add_voter, 2, ""}).error() ==
         errc::invalid_argument);
@@ -129,8 +118,7 @@ TEST_CASE("membership: invalid changes are refused with a reason") {
 }
 
 TEST_CASE("membership: remove a follower; the rest keep committing") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.tick_all();
   REQUIRE(c[1].propose_config_change({ConfigChange::Kind::remove, 3, ""}).has_value());
   c.tick_all(2);
@@ -142,8 +130,7 @@ TEST_CASE("membership: remove a follower; the rest keep committing") {
 }
 
 TEST_CASE("membership: a removed leader leads until the change commits, then steps down") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.tick_all();
   REQUIRE(c[1].propose_config_change({ConfigChange::Kind::remove, 1, ""}).has_value());
   c.settle();
@@ -157,8 +144,7 @@ TEST_CASE("membership: a removed leader leads until the change commits, then ste
 }
 
 TEST_CASE("membership: a truncated config entry reverts the configuration") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.tick_all();
   c.isolate(1);
   REQUIRE(c[1].propose_config_change({ConfigChange::Kind::add_learner, 4, ""}).has_value());
@@ -183,3 +169,5 @@ TEST_CASE("membership: config change encoding round-trips; malformed input is an
   bad[1] = 9;
   CHECK(decode_config_change(bad).error() == errc::invalid_argument);
 }
+
+}  // namespace dengine::raft::testing

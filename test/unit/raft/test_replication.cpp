@@ -2,13 +2,10 @@
 // flow control, persistence ordering.
 #include "harness.hpp"
 
-using namespace dengine;
-using namespace dengine::raft;
-using namespace dengine::raft::testing;
+namespace dengine::raft::testing {
 
 TEST_CASE("replication: a proposal commits on a majority and applies everywhere in order") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.put(1, "x");
   c.put(1, "y");
   c.tick_all();
@@ -20,8 +17,7 @@ TEST_CASE("replication: a proposal commits on a majority and applies everywhere 
 }
 
 TEST_CASE("replication: commits with one follower down, not with two") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.isolate(3);
   auto i = c.put(1, "x");
   CHECK(c[1].commit_index() == i);
@@ -32,8 +28,7 @@ TEST_CASE("replication: commits with one follower down, not with two") {
 }
 
 TEST_CASE("proposals on a follower fail with not_leader naming the leader") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   auto r = c[2].propose("x");
   REQUIRE(r.has_error());
   CHECK(r.error() == errc::not_leader);
@@ -69,8 +64,7 @@ TEST_CASE("uncommitted bytes are bounded: past the bound proposals fail too_busy
 }
 
 TEST_CASE("log conflict: a new leader truncates a follower's uncommitted entries of an old term") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.put(1, "committed");
   // Node 1 appends entries only it has, then loses leadership.
   c.isolate(1);
@@ -95,15 +89,9 @@ TEST_CASE(
     "commit rule (figure 8): an old-term entry on a majority commits only with a current-term "
     "entry") {
   // Direct check on one core: leader of term 3 whose log holds an uncommitted term-2 entry.
-  RaftConfig cfg;
-  cfg.id = 1;
-  CoreState st;
-  st.snapshot.membership.voters = {1, 2, 3};
-  st.hard_state = {2, 1, 1};
-  st.entries = {entry(1, 1), entry(2, 2)};
-  auto core = Core::create(cfg, st).value();
+  auto core = lone_core(1, {2, 1, 1}, {entry(1, 1), entry(2, 2)});
   // Restarted at term 2, it keeps its promise to the old leader for an election timeout.
-  for (std::uint32_t i = 0; i < cfg.election_ticks; ++i) core.tick();
+  for (std::uint32_t i = 0; i < core.config().election_ticks; ++i) core.tick();
   core.campaign();
   (void)core.ready();
   // Pre-vote then vote: grant both from node 2.
@@ -125,13 +113,9 @@ TEST_CASE(
 }
 
 TEST_CASE("fast backtracking: a long divergent follower log is fixed in few round trips") {
-  RaftConfig cfg;
-  cfg.id = 2;
-  CoreState st;
-  st.snapshot.membership.voters = {1, 2, 3};
-  st.hard_state = {5, 0, 0};
-  for (LogIndex i = 1; i <= 100; ++i) st.entries.push_back(entry(i <= 10 ? 1 : 4, i));
-  auto follower = Core::create(cfg, st).value();
+  std::vector<Entry> log;  // term 1 up to 10, then term 4 up to 100
+  for (LogIndex i = 1; i <= 100; ++i) log.push_back(entry(i <= 10 ? 1 : 4, i));
+  auto follower = lone_core(2, {5, 0, 0}, std::move(log));
   // Leader (term 6) has term-1 entries up to 10, then term-5 entries up to 200; it probes at 200.
   (void)follower.step(
       {.type = MessageType::append, .from = 1, .to = 2, .term = 6, .log_term = 5, .index = 200});
@@ -146,8 +130,7 @@ TEST_CASE("fast backtracking: a long divergent follower log is fixed in few roun
 }
 
 TEST_CASE("batching: proposals between two Ready calls travel in one append per follower") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.tick_all();
   for (int i = 0; i < 64; ++i) REQUIRE(c[1].propose("p" + std::to_string(i)).has_value());
   auto msgs = of_type(c.take_messages(), MessageType::append);
@@ -175,8 +158,7 @@ TEST_CASE("flow control: the in-flight window bounds unacknowledged appends") {
 }
 
 TEST_CASE("parallel append: a leader sends appends before its own write is durable") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.tick_all();
   REQUIRE(c[1].propose("x").has_value());
   Ready rd = c[1].ready();
@@ -190,8 +172,7 @@ TEST_CASE("parallel append: a leader sends appends before its own write is durab
 }
 
 TEST_CASE("a committed entry is applied only once it is durable locally") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.tick_all();
   REQUIRE(c[1].propose("x").has_value());
   Ready rd = c[1].ready();  // not reported persisted
@@ -211,8 +192,7 @@ TEST_CASE("a committed entry is applied only once it is durable locally") {
 }
 
 TEST_CASE("restart: hard state commit never exceeds the durable log") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.put(1, "a");
   c.tick_all(2);
   auto& s = c.stored(2);
@@ -220,3 +200,5 @@ TEST_CASE("restart: hard state commit never exceeds the durable log") {
   c.start(2);
   CHECK(c[2].commit_index() == s.hard_state.commit);
 }
+
+}  // namespace dengine::raft::testing

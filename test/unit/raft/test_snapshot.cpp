@@ -1,9 +1,7 @@
 // Scenario tests: compaction and snapshot installation.
 #include "harness.hpp"
 
-using namespace dengine;
-using namespace dengine::raft;
-using namespace dengine::raft::testing;
+namespace dengine::raft::testing {
 
 namespace {
 std::shared_ptr<const Snapshot> snapshot_of(Cluster& c, NodeId id) {
@@ -16,13 +14,17 @@ std::shared_ptr<const Snapshot> snapshot_of(Cluster& c, NodeId id) {
   snap->data = "state@" + std::to_string(at);
   return snap;
 }
+
+/// Proposes `n` entries on the leader, node 1, and lets every reachable node apply them.
+void fill(Cluster& c, int n) {
+  for (int i = 0; i < n; ++i) c.put(1, "e" + std::to_string(i));
+  c.tick_all();
+}
 }  // namespace
 
 TEST_CASE("compaction: the log prefix is dropped; terms at the compaction point still answer") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
-  for (int i = 0; i < 10; ++i) c.put(1, "e" + std::to_string(i));
-  c.tick_all();
+  auto c = led_by(1);
+  fill(c, 10);
   auto snap = snapshot_of(c, 1);
   REQUIRE(c[1].compact(snap).has_value());
   CHECK(c[1].first_index() == snap->meta.index + 1);
@@ -31,8 +33,7 @@ TEST_CASE("compaction: the log prefix is dropped; terms at the compaction point 
 }
 
 TEST_CASE("compaction: refused beyond the applied index or with a wrong term") {
-  Cluster c({1});
-  c.elect(1);
+  auto c = led_by(1, {1});
   c.put(1, "a");
   auto snap = std::make_shared<Snapshot>();
   snap->meta.index = 99;
@@ -44,11 +45,9 @@ TEST_CASE("compaction: refused beyond the applied index or with a wrong term") {
 }
 
 TEST_CASE("snapshot: a follower missing compacted entries receives and installs the snapshot") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
+  auto c = led_by(1);
   c.isolate(3);
-  for (int i = 0; i < 20; ++i) c.put(1, "e" + std::to_string(i));
-  c.tick_all();
+  fill(c, 20);
   auto snap = snapshot_of(c, 1);
   REQUIRE(c[1].compact(snap).has_value());
   c.heal();
@@ -65,8 +64,7 @@ TEST_CASE("snapshot: a follower missing compacted entries receives and installs 
 }
 
 TEST_CASE("snapshot: a follower that holds the snapshot's last entry only moves its commit") {
-  Cluster c({1, 2});
-  c.elect(1);
+  auto c = led_by(1, {1, 2});
   c.put(1, "a");
   c.tick_all();
   const LogIndex last = c[2].last_index();
@@ -83,8 +81,7 @@ TEST_CASE("snapshot: a follower that holds the snapshot's last entry only moves 
 }
 
 TEST_CASE("snapshot: a lost snapshot message is retried") {
-  Cluster d({1, 2, 3});
-  d.elect(1);
+  auto d = led_by(1, {1, 2, 3});
   d.isolate(3);
   for (int i = 0; i < 5; ++i) d.put(1, "e");
   d.tick_all();
@@ -102,10 +99,8 @@ TEST_CASE("snapshot: a lost snapshot message is retried") {
 }
 
 TEST_CASE("snapshot: a new member joins from a snapshot and learns the membership") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
-  for (int i = 0; i < 5; ++i) c.put(1, "e");
-  c.tick_all();
+  auto c = led_by(1);
+  fill(c, 5);
   REQUIRE(c[1].compact(snapshot_of(c, 1)).has_value());
   c.add_node(4, Membership{{1, 2, 3}, {}});
   REQUIRE(c[1].propose_config_change({ConfigChange::Kind::add_learner, 4, ""}).has_value());
@@ -116,10 +111,8 @@ TEST_CASE("snapshot: a new member joins from a snapshot and learns the membershi
 }
 
 TEST_CASE("restart from snapshot + log tail") {
-  Cluster c({1, 2, 3});
-  c.elect(1);
-  for (int i = 0; i < 5; ++i) c.put(1, "e");
-  c.tick_all();
+  auto c = led_by(1);
+  fill(c, 5);
   auto snap = snapshot_of(c, 2);
   REQUIRE(c[2].compact(snap).has_value());
   auto& s = c.stored(2);
@@ -139,15 +132,9 @@ TEST_CASE(
     "snapshot install: the durable commit index never covers the old log before the reset is "
     "durable") {
   // Follower with a committed prefix [1,2] and uncommitted entries 3..4 of an old term.
-  RaftConfig cfg;
-  cfg.id = 2;
-  CoreState st;
-  st.snapshot.membership.voters = {1, 2, 3};
-  st.hard_state = {3, 0, 2};
-  st.entries = {entry(1, 1), entry(1, 2), entry(2, 3), entry(2, 4)};
-  auto core = Core::create(cfg, st).value();
+  auto core = lone_core(2, {3, 0, 2}, {entry(1, 1), entry(1, 2), entry(2, 3), entry(2, 4)});
   auto snap = std::make_shared<Snapshot>();
-  snap->meta = {10, 3, st.snapshot.membership};
+  snap->meta = {10, 3, core.membership()};
   (void)core.step({.type = MessageType::snapshot, .from = 1, .to = 2, .term = 3, .snapshot = snap});
   Ready rd = core.ready();
   REQUIRE(rd.snapshot);
@@ -159,3 +146,5 @@ TEST_CASE(
   REQUIRE(after.hard_state);
   CHECK(after.hard_state->commit == 10);
 }
+
+}  // namespace dengine::raft::testing

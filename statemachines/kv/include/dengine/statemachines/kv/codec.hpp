@@ -82,6 +82,54 @@ inline result<std::vector<KeyValue>> read_kvs(ByteReader& r) {
   return out;
 }
 
+// ---- txn ops (request and response alike) --------------------------------------------------
+
+template <class T>
+inline constexpr bool is_box = false;
+template <class T>
+inline constexpr bool is_box<box<T>> = true;
+
+/// Writes one txn op, a variant: its tag (the alternative's index + 1), then its body through
+/// `body`, a nested txn unboxed.
+template <class Variant, class Body>
+void write_op(ByteWriter& w, const Variant& op, const Body& body) {
+  w.u8(static_cast<std::uint8_t>(op.index() + 1));
+  std::visit(
+      [&](const auto& q) {
+        if constexpr (is_box<std::decay_t<decltype(q)>>)
+          body(*q);
+        else
+          body(q);
+      },
+      op);
+}
+
+/// Reads into `out` the body of the alternative that `tag` names (tag = index + 1), with that
+/// alternative's reader: `read` for index I, `rest` for the ones after it.
+/// Precondition: I < tag ≤ I + 1 + sizeof...(rest).
+template <std::size_t I, class Variant, class Read, class... Rest>
+result<void> read_alternative(std::uint8_t tag, Variant& out, const Read& read,
+                              const Rest&... rest) {
+  if constexpr (sizeof...(Rest) > 0) {
+    if (tag != I + 1) return read_alternative<I + 1>(tag, out, rest...);
+  }
+  DENGINE_TRY(body, read());
+  out.template emplace<I>(std::move(body));
+  return success();
+}
+
+/// Reads one txn op's variant (of a RequestOp or a ResponseOp): a tag, checked as `what`, then
+/// the body of the alternative it names, with `readers` given in the variant's order.
+template <class Variant, class... Readers>
+result<Variant> read_op(ByteReader& r, std::string_view what, const Readers&... readers) {
+  static_assert(sizeof...(Readers) == std::variant_size_v<Variant>);
+  DENGINE_TRY(tag, r.u8(what));
+  if (tag < 1 || tag > sizeof...(Readers)) return r.fail("unknown " + std::string(what));
+  Variant op;
+  DENGINE_TRYV(read_alternative<0>(tag, op, readers...));
+  return op;
+}
+
 // ---- requests -------------------------------------------------------------------------------
 
 inline void write(ByteWriter& w, const RangeRequest& q) {
@@ -212,17 +260,7 @@ inline result<TxnRequest> read_txn(ByteReader& r, std::size_t depth);
 
 inline void write_ops(ByteWriter& w, const std::vector<RequestOp>& ops) {
   w.varint(ops.size());
-  for (const RequestOp& op : ops) {
-    w.u8(static_cast<std::uint8_t>(op.request.index() + 1));
-    std::visit(
-        [&](const auto& q) {
-          if constexpr (std::is_same_v<std::decay_t<decltype(q)>, box<TxnRequest>>)
-            write(w, *q);
-          else
-            write(w, q);
-        },
-        op.request);
-  }
+  for (const RequestOp& op : ops) write_op(w, op.request, [&](const auto& q) { write(w, q); });
 }
 
 inline result<std::vector<RequestOp>> read_ops(ByteReader& r, std::size_t depth) {
@@ -230,32 +268,10 @@ inline result<std::vector<RequestOp>> read_ops(ByteReader& r, std::size_t depth)
   std::vector<RequestOp> ops;
   ops.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    DENGINE_TRY(tag, r.u8("op tag"));
-    RequestOp op;
-    switch (tag) {
-      case 1: {
-        DENGINE_TRY(q, read_range(r));
-        op.request = std::move(q);
-        break;
-      }
-      case 2: {
-        DENGINE_TRY(q, read_put(r));
-        op.request = std::move(q);
-        break;
-      }
-      case 3: {
-        DENGINE_TRY(q, read_delete(r));
-        op.request = std::move(q);
-        break;
-      }
-      case 4: {
-        DENGINE_TRY(q, read_txn(r, depth + 1));
-        op.request = box<TxnRequest>(std::move(q));
-        break;
-      }
-      default: return r.fail("unknown op tag");
-    }
-    ops.push_back(std::move(op));
+    DENGINE_TRY(op, read_op<decltype(RequestOp::request)>(
+                        r, "op tag", [&] { return read_range(r); }, [&] { return read_put(r); },
+                        [&] { return read_delete(r); }, [&] { return read_txn(r, depth + 1); }));
+    ops.push_back({std::move(op)});
   }
   return ops;
 }

@@ -42,17 +42,8 @@ inline void write(ByteWriter& w, const TxnResponse& p) {
   write_header(w, p.header);
   w.boolean(p.succeeded);
   w.varint(p.responses.size());
-  for (const ResponseOp& op : p.responses) {
-    w.u8(static_cast<std::uint8_t>(op.response.index() + 1));
-    std::visit(
-        [&](const auto& q) {
-          if constexpr (std::is_same_v<std::decay_t<decltype(q)>, box<TxnResponse>>)
-            write(w, *q);
-          else
-            write(w, q);
-        },
-        op.response);
-  }
+  for (const ResponseOp& op : p.responses)
+    write_op(w, op.response, [&](const auto& q) { write(w, q); });
 }
 inline void write(ByteWriter& w, const CompactionResponse& p) { write_header(w, p.header); }
 inline void write(ByteWriter& w, const LeaseGrantResponse& p) {
@@ -107,32 +98,12 @@ inline result<TxnResponse> read_txn_response(ByteReader& r, std::size_t depth) {
   p.succeeded = succeeded;
   p.responses.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
-    DENGINE_TRY(tag, r.u8("response op tag"));
-    ResponseOp op;
-    switch (tag) {
-      case 1: {
-        DENGINE_TRY(q, read_range_response(r));
-        op.response = std::move(q);
-        break;
-      }
-      case 2: {
-        DENGINE_TRY(q, read_put_response(r));
-        op.response = std::move(q);
-        break;
-      }
-      case 3: {
-        DENGINE_TRY(q, read_delete_response(r));
-        op.response = std::move(q);
-        break;
-      }
-      case 4: {
-        DENGINE_TRY(q, read_txn_response(r, depth + 1));
-        op.response = box<TxnResponse>(std::move(q));
-        break;
-      }
-      default: return r.fail("unknown response op tag");
-    }
-    p.responses.push_back(std::move(op));
+    DENGINE_TRY(op,
+                read_op<decltype(ResponseOp::response)>(
+                    r, "response op tag", [&] { return read_range_response(r); },
+                    [&] { return read_put_response(r); }, [&] { return read_delete_response(r); },
+                    [&] { return read_txn_response(r, depth + 1); }));
+    p.responses.push_back({std::move(op)});
   }
   return p;
 }

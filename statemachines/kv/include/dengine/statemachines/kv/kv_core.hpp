@@ -169,21 +169,13 @@ class KvCore {
   /// Puts a key: one new revision.
   result<PutResponse> put(const PutRequest& req) {
     DENGINE_TRYV(detail::check_put(req));
-    mvcc_.begin_write();
-    auto resp = do_put(req);
-    const Revision rev = mvcc_.end_write();
-    if (resp) resp.value().header.revision = rev;
-    return resp;
+    return in_write_scope([&] { return do_put(req); });
   }
 
   /// Deletes a range: one new revision if anything was deleted.
   result<DeleteRangeResponse> delete_range(const DeleteRangeRequest& req) {
     DENGINE_TRYV(detail::check_delete(req));
-    mvcc_.begin_write();
-    auto resp = do_delete(req);
-    const Revision rev = mvcc_.end_write();
-    if (resp) resp.value().header.revision = rev;
-    return resp;
+    return in_write_scope([&] { return do_delete(req); });
   }
 
   /// Runs a txn atomically: one new revision if it wrote anything.
@@ -244,6 +236,17 @@ class KvCore {
   }
 
  private:
+  /// Runs `write` (a do_* step) in one write scope; its response carries the revision the scope
+  /// ends at.
+  template <class Write>
+  auto in_write_scope(Write write) -> decltype(write()) {
+    mvcc_.begin_write();
+    auto resp = write();
+    const Revision rev = mvcc_.end_write();
+    if (resp) resp.value().header.revision = rev;
+    return resp;
+  }
+
   template <class T>
   static result<Response> wrap(result<T> r) {
     if (!r) return std::move(r).error();
