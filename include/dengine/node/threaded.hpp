@@ -75,18 +75,9 @@ class ThreadedRuntime {
       });
     }));
     work_.emplace(io_.get_executor());
-    if (!inline_writer_) {
-      writer_thread_ = std::thread([this] {
-        name_this_thread("dengine-writer");
-        writer_loop();
-      });
-    }
-    applier_thread_ = std::thread([this] {
-      name_this_thread("dengine-apply");
-      applier_loop();
-    });
-    loop_thread_ = std::thread([this] {
-      name_this_thread("dengine-loop");
+    if (!inline_writer_) writer_thread_ = named_thread("dengine-writer", [this] { writer_loop(); });
+    applier_thread_ = named_thread("dengine-apply", [this] { applier_loop(); });
+    loop_thread_ = named_thread("dengine-loop", [this] {
       loop_id_ = std::this_thread::get_id();
       run_loop();
     });
@@ -159,9 +150,14 @@ class ThreadedRuntime {
   }
 
  private:
-  /// Names the calling thread (≤ 15 characters) so that top, perf and gdb tell the roles apart.
-  static void name_this_thread(const char* name) noexcept {
-    (void)::pthread_setname_np(::pthread_self(), name);
+  /// Starts a thread that is named (≤ 15 characters, so that top, perf and gdb tell the roles
+  /// apart) before this returns: whoever sees start() return sees the names, however the new
+  /// thread is scheduled (a test once counted threads before the writer had named itself).
+  template <class F>
+  static std::thread named_thread(const char* name, F&& body) {
+    std::thread t(std::forward<F>(body));
+    (void)::pthread_setname_np(t.native_handle(), name);
+    return t;
   }
 
   /// The event loop: io_.run(), except that when idle_spin is set it polls for that long before
