@@ -22,16 +22,8 @@
 #include "dengine/backends/memory.hpp"
 #include "dengine/engine/embedded_engine.hpp"
 #include "dengine/engine/kv_client.hpp"
+#include "disk_backends.hpp"
 #include "harness.hpp"
-#ifdef DENGINE_HAVE_RAWFILE
-#include "dengine/backends/rawfile.hpp"
-#endif
-#ifdef DENGINE_HAVE_LMDB
-#include "dengine/backends/lmdb.hpp"
-#endif
-#ifdef DENGINE_HAVE_SQLITE
-#include "dengine/backends/sqlite.hpp"
-#endif
 
 namespace dengine::test {
 namespace {

@@ -58,14 +58,10 @@ class Gate {
   int waiting_ = 0;
 };
 
-/// A memory::Engine whose appends can be made to fail (a full disk), to test how a storage
-/// failure stops a node.
-class FaultyEngine {
- public:
-  result<void> append(std::span<const Entry> batch) {
-    if (fail_appends.load()) return error(errc::no_space, "faulty engine: disk full (injected)");
-    return inner.append(batch);
-  }
+/// A StorageEngine that hands every call to a memory::Engine: a test's faulty engine derives from
+/// it and hides the calls it breaks (the concept sees the derived class's members).
+struct ForwardingEngine {
+  result<void> append(std::span<const Entry> batch) { return inner.append(batch); }
   result<void> sync() { return inner.sync(); }
   [[nodiscard]] result<std::vector<Entry>> entries(LogIndex lo, LogIndex hi,
                                                    std::size_t max_bytes) const {
@@ -80,6 +76,17 @@ class FaultyEngine {
   result<RecoveredState> load() { return inner.load(); }
 
   memory::Engine inner;
+};
+static_assert(StorageEngine<ForwardingEngine>);
+
+/// A memory::Engine whose appends can be made to fail (a full disk), to test how a storage
+/// failure stops a node.
+struct FaultyEngine : ForwardingEngine {
+  result<void> append(std::span<const Entry> batch) {
+    if (fail_appends.load()) return error(errc::no_space, "faulty engine: disk full (injected)");
+    return inner.append(batch);
+  }
+
   std::atomic<bool> fail_appends{false};
 };
 static_assert(StorageEngine<FaultyEngine>);

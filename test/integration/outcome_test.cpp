@@ -37,31 +37,21 @@ namespace {
 using namespace std::chrono_literals;
 using node::ReadConsistency;
 
+/// What an fdatasync that fails with EIO reports (the tests inject it).
+error injected_fsync_error() {
+  return error(errc::io_error,
+               "log file /data/raft/log-000001: fdatasync: Input/output error (injected)");
+}
+
 /// A memory::Engine whose sync() can fail (an fsync returning EIO after the write() went
 /// through: the entry is in the "page cache", i.e. still in the engine) or be held at a gate.
-class SyncFaultEngine {
- public:
-  result<void> append(std::span<const Entry> batch) { return inner.append(batch); }
+struct SyncFaultEngine : ForwardingEngine {
   result<void> sync() {
     if (hold_syncs.load()) gate.wait();
-    if (fail_syncs.load())
-      return error(errc::io_error,
-                   "log file /data/raft/log-000001: fdatasync: Input/output error (injected)");
+    if (fail_syncs.load()) return injected_fsync_error();
     return inner.sync();
   }
-  [[nodiscard]] result<std::vector<Entry>> entries(LogIndex lo, LogIndex hi,
-                                                   std::size_t max_bytes) const {
-    return inner.entries(lo, hi, max_bytes);
-  }
-  [[nodiscard]] result<Term> term(LogIndex i) const { return inner.term(i); }
-  [[nodiscard]] LogIndex first_index() const { return inner.first_index(); }
-  [[nodiscard]] LogIndex last_index() const { return inner.last_index(); }
-  result<void> compact(const SnapshotMeta& meta) { return inner.compact(meta); }
-  result<void> reset(const SnapshotMeta& meta) { return inner.reset(meta); }
-  result<void> save_hard_state(const HardState& hs) { return inner.save_hard_state(hs); }
-  result<RecoveredState> load() { return inner.load(); }
 
-  memory::Engine inner;
   std::atomic<bool> fail_syncs{false};
   std::atomic<bool> hold_syncs{false};
   Gate gate;
@@ -197,29 +187,13 @@ void copy_dir(const std::filesystem::path& dir, const std::filesystem::path& to)
 #endif
 
 /// A memory backend whose log sync() fails on demand (every engine of the process at once).
-struct SyncFaultLog {
+struct SyncFaultLog : ForwardingEngine {
   static inline std::atomic<bool> fail{false};
 
-  result<void> append(std::span<const Entry> batch) { return inner.append(batch); }
   result<void> sync() {
-    if (fail.load())
-      return error(errc::io_error,
-                   "log file /data/raft/log-000001: fdatasync: Input/output error (injected)");
+    if (fail.load()) return injected_fsync_error();
     return inner.sync();
   }
-  [[nodiscard]] result<std::vector<Entry>> entries(LogIndex lo, LogIndex hi,
-                                                   std::size_t max_bytes) const {
-    return inner.entries(lo, hi, max_bytes);
-  }
-  [[nodiscard]] result<Term> term(LogIndex i) const { return inner.term(i); }
-  [[nodiscard]] LogIndex first_index() const { return inner.first_index(); }
-  [[nodiscard]] LogIndex last_index() const { return inner.last_index(); }
-  result<void> compact(const SnapshotMeta& meta) { return inner.compact(meta); }
-  result<void> reset(const SnapshotMeta& meta) { return inner.reset(meta); }
-  result<void> save_hard_state(const HardState& hs) { return inner.save_hard_state(hs); }
-  result<RecoveredState> load() { return inner.load(); }
-
-  memory::Engine inner;
 };
 /// The memory backend's traits (whatever they declare) with SyncFaultLog as the storage.
 struct SyncFaultBackend : memory::Backend {
