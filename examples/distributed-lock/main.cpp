@@ -33,6 +33,7 @@
 
 #include <fmt/core.h>
 
+#include "../example_main.hpp"
 #include "dengine/backends/memory.hpp"
 #include "dengine/engine/embedded_engine.hpp"
 #include "lease_lock.hpp"
@@ -50,33 +51,13 @@ using Engine = dengine::EmbeddedEngine<dengine::memory::Backend>;
 using Client = Engine::client_type;
 using Lock = example::LeaseLock<Client>;
 namespace kv = dengine::kv;
+using example::unexpected;
+using Log = example::TimedLog;
 
 constexpr std::int64_t lock_ttl_seconds = 1;
 constexpr int increments_per_holder = 3;
 const std::string lock_key = "locks/counter";
 const std::string counter_key = "counter";
-
-/// One of the example's own checks failed: the engine did not do what docs/embedded.md says.
-error unexpected(std::string what) {
-  return {std::make_error_code(std::errc::protocol_error), std::move(what)};
-}
-
-/// Prints a line with the time since the start (workers print from their own threads).
-class Log {
- public:
-  template <class... Args>
-  void say(const std::string& who, fmt::format_string<Args...> format, Args&&... args) {
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_).count();
-    const std::string line = fmt::format(format, std::forward<Args>(args)...);
-    std::lock_guard lock(mutex_);
-    fmt::print("{:>6} ms  {:<7} {}\n", ms, who, line);
-  }
-
- private:
-  std::mutex mutex_;
-  Clock::time_point start_ = Clock::now();
-};
 
 /// Prints every change of the lock key as one replica sees it, from a thread of its own, until
 /// destroyed (which it must be before its engine).
@@ -207,7 +188,7 @@ result<std::vector<std::unique_ptr<Engine>>> start_cluster(dengine::node::LocalH
 }
 
 result<void> run() {
-  Log log;
+  Log log(7);
   dengine::node::LocalHub hub;  // declared first: the engines on it are stopped before it goes
   DENGINE_TRY(nodes, start_cluster(hub));
   const auto leader =
@@ -295,20 +276,10 @@ result<void> run() {
 
 }  // namespace
 
-int main() try {
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // line by line, also into a pipe or a test log
-  fmt::print("dengine distributed lock: a lease-held lock on a 3-node in-process cluster\n\n");
-  auto done = run();
-  if (!done) {
-    fmt::print(stderr, "distributed-lock failed: {}\n", done.error().message());
-    return 1;
-  }
-  fmt::print("\ndone: mutual exclusion held, and the dead holder's lock was freed by its lease\n");
-  return 0;
-} catch (const std::exception& e) {  // dengine reports errors as results; fmt and std may throw
-  std::fprintf(stderr, "distributed-lock failed: %s\n", e.what());
-  return 1;
-} catch (...) {
-  std::fprintf(stderr, "distributed-lock failed: unknown exception\n");
-  return 1;
+int main() {
+  return example::run_example(
+      "distributed-lock",
+      "dengine distributed lock: a lease-held lock on a 3-node in-process cluster",
+      [] { return run(); },
+      "done: mutual exclusion held, and the dead holder's lock was freed by its lease");
 }

@@ -23,6 +23,7 @@
 
 #include <fmt/core.h>
 
+#include "../example_main.hpp"
 #include "dengine/backends/memory.hpp"
 #include "dengine/engine/embedded_engine.hpp"
 #ifdef DENGINE_HAVE_RAWFILE
@@ -50,10 +51,7 @@ using Backend = dengine::memory::Backend;
 #endif
 using Engine = dengine::EmbeddedEngine<Backend>;
 
-/// One of the example's own checks failed: the engine did not do what docs/embedded.md says.
-error unexpected(std::string what) {
-  return {std::make_error_code(std::errc::protocol_error), std::move(what)};
-}
+using example::unexpected;
 
 /// A fresh directory under the system temp dir, removed (with everything in it) at the end.
 class TempDir {
@@ -224,33 +222,19 @@ result<void> run(const fs::path& data_dir) {
 
 }  // namespace
 
-int main(int argc, char** argv) try {
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // line by line, also into a pipe or a test log
-  fmt::print("dengine quick start: one embedded node\n\n");
-  std::optional<TempDir> temp;
-  fs::path dir;
-  if (argc > 1) {
-    dir = argv[1];
-  } else {
-    auto made = TempDir::create();
-    if (!made) {
-      fmt::print(stderr, "quickstart: {}\n", made.error().message());
-      return 1;
-    }
-    temp.emplace(std::move(made).value());
-    dir = temp->path();
-  }
-  auto done = run(dir);  // the engine is stopped and destroyed when run() returns
-  if (!done) {
-    fmt::print(stderr, "quickstart failed: {}\n", done.error().message());
-    return 1;
-  }
-  fmt::print("\ndone\n");
-  return 0;
-} catch (const std::exception& e) {  // dengine reports errors as results; fmt and std may throw
-  std::fprintf(stderr, "quickstart failed: %s\n", e.what());
-  return 1;
-} catch (...) {
-  std::fprintf(stderr, "quickstart failed: unknown exception\n");
-  return 1;
+int main(int argc, char** argv) {
+  return example::run_example("quickstart", "dengine quick start: one embedded node",
+                              [&]() -> result<void> {
+                                std::optional<TempDir> temp;
+                                fs::path dir;
+                                if (argc > 1) {
+                                  dir = argv[1];
+                                } else {
+                                  DENGINE_TRY(made, TempDir::create());
+                                  temp.emplace(std::move(made));
+                                  dir = temp->path();
+                                }
+                                // The engine is stopped and destroyed when run() returns.
+                                return run(dir);
+                              });
 }

@@ -33,6 +33,7 @@
 
 #include <fmt/core.h>
 
+#include "../example_main.hpp"
 #include "dengine/backends/memory.hpp"
 #include "dengine/engine/embedded_engine.hpp"
 #include "dengine/engine/kv_client.hpp"
@@ -49,6 +50,8 @@ using Clock = std::chrono::steady_clock;
 using Engine = dengine::EmbeddedEngine<dengine::memory::Backend>;
 using Client = Engine::client_type;
 namespace kv = dengine::kv;
+using example::unexpected;
+using Log = example::TimedLog;
 
 /// Instance id -> address.
 using Instances = std::map<std::string, std::string>;
@@ -57,28 +60,6 @@ const std::string service_prefix = "services/web/";
 constexpr std::int64_t ttl_seconds = 1;
 /// Renewals come well within the TTL, so a slow moment does not cost an instance its entry.
 constexpr std::chrono::milliseconds renew_every{200};
-
-/// One of the example's own checks failed: the engine did not do what docs/embedded.md says.
-error unexpected(std::string what) {
-  return {std::make_error_code(std::errc::protocol_error), std::move(what)};
-}
-
-/// Prints a line with the time since the start (several threads print).
-class Log {
- public:
-  template <class... Args>
-  void say(const std::string& who, fmt::format_string<Args...> format, Args&&... args) {
-    const auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_).count();
-    const std::string line = fmt::format(format, std::forward<Args>(args)...);
-    std::lock_guard lock(mutex_);
-    fmt::print("{:>6} ms  {:<8} {}\n", ms, who, line);
-  }
-
- private:
-  std::mutex mutex_;
-  Clock::time_point start_ = Clock::now();
-};
 
 std::string describe(const Instances& instances) {
   if (instances.empty()) return "(none)";
@@ -334,7 +315,7 @@ class KeepAlives {
 };
 
 result<void> run() {
-  Log log;
+  Log log(8);
   EngineConfig config = EngineConfig::single_node({});  // the memory backend needs no data dir
   config.lessor.min_ttl = 1s;  // etcd's minimum is 2 s; shorter, so the example is quick
   DENGINE_TRY(engine, Engine::start(config));
@@ -418,20 +399,9 @@ result<void> run() {
 
 }  // namespace
 
-int main() try {
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // line by line, also into a pipe or a test log
-  fmt::print("dengine service discovery: leases for liveness, a watch for the live list\n\n");
-  auto done = run();
-  if (!done) {
-    fmt::print(stderr, "service-discovery failed: {}\n", done.error().message());
-    return 1;
-  }
-  fmt::print("\ndone\n");
-  return 0;
-} catch (const std::exception& e) {  // dengine reports errors as results; fmt and std may throw
-  std::fprintf(stderr, "service-discovery failed: %s\n", e.what());
-  return 1;
-} catch (...) {
-  std::fprintf(stderr, "service-discovery failed: unknown exception\n");
-  return 1;
+int main() {
+  return example::run_example(
+      "service-discovery",
+      "dengine service discovery: leases for liveness, a watch for the live list",
+      [] { return run(); });
 }
