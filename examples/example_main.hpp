@@ -14,8 +14,19 @@
 #include <fmt/core.h>
 
 #include "dengine/core/error.hpp"
+#include "dengine/engine/config.hpp"
+#include "dengine/engine/local_kv_client.hpp"
 
 namespace example {
+
+// The names every KV example uses; an example says `using namespace example;`.
+using dengine::errc;
+using dengine::error;
+using dengine::result;
+using dengine::engine::EngineConfig;
+using dengine::engine::ReadConsistency;
+using Clock = std::chrono::steady_clock;
+namespace kv = dengine::kv;
 
 /// One of the example's own checks failed: the engine did not do what docs/embedded.md says.
 inline dengine::error unexpected(std::string what) {

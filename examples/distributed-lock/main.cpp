@@ -41,17 +41,10 @@
 namespace {
 
 using namespace std::chrono_literals;
-using dengine::errc;
-using dengine::error;
-using dengine::result;
-using dengine::engine::EngineConfig;
-using dengine::engine::ReadConsistency;
-using Clock = std::chrono::steady_clock;
+using namespace example;  // errc, error, result, EngineConfig, ReadConsistency, Clock, kv
 using Engine = dengine::EmbeddedEngine<dengine::memory::Backend>;
 using Client = Engine::client_type;
 using Lock = example::LeaseLock<Client>;
-namespace kv = dengine::kv;
-using example::unexpected;
 using Log = example::TimedLog;
 
 constexpr std::int64_t lock_ttl_seconds = 1;

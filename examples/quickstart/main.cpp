@@ -33,14 +33,8 @@
 namespace {
 
 using namespace std::chrono_literals;
-using dengine::errc;
-using dengine::error;
-using dengine::result;
-using dengine::engine::EngineConfig;
-using dengine::engine::ReadConsistency;
+using namespace example;  // errc, error, result, EngineConfig, ReadConsistency, Clock, kv
 using dengine::engine::WatchStream;
-using Clock = std::chrono::steady_clock;
-namespace kv = dengine::kv;
 namespace fs = std::filesystem;
 
 // The backend is a compile-time choice (docs/backends.md): raw files when built, else memory.
@@ -50,8 +44,6 @@ using Backend = dengine::rawfile::Backend;
 using Backend = dengine::memory::Backend;
 #endif
 using Engine = dengine::EmbeddedEngine<Backend>;
-
-using example::unexpected;
 
 /// A fresh directory under the system temp dir, removed (with everything in it) at the end.
 class TempDir {
