@@ -317,9 +317,9 @@ TEST_CASE("rawfile recovery: multi-segment logs") {
   }
   SUBCASE("a segment header with another format version is incompatible_version") {
     auto header = segment::encode_header(3, 59);
-    dengine::rawfile::encoding::set_u32(header, 8, 2);
-    dengine::rawfile::encoding::set_u32(
-        header, 36, dengine::crc32c::value(std::string_view(header).substr(0, 36)));
+    dengine::bytes::set_le32(header, 8, 2);
+    dengine::bytes::set_le32(header, 36,
+                             dengine::crc32c::value(std::string_view(header).substr(0, 36)));
     write_bytes(segment_path(dir.path(), 3), 0, header);
     LogSink sink;
     auto opened = Engine::open(dir.path(), options_with(sink, seg_bytes));

@@ -26,6 +26,7 @@
 
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
+#include "dengine/storage/byte_codec.hpp"
 #include "dengine/storage/crc32c.hpp"
 
 namespace dengine::node {
@@ -75,19 +76,6 @@ class MemorySnapshotStore final : public SnapshotStore {
 };
 
 namespace detail {
-inline void put_le(std::string& out, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-/// Reads a little-endian integer of `bytes` bytes at `pos`; false if the input is too short.
-inline bool get_le(std::string_view in, std::size_t& pos, std::uint64_t& v, int bytes) {
-  if (in.size() - pos < static_cast<std::size_t>(bytes)) return false;
-  v = 0;
-  for (int i = 0; i < bytes; ++i)
-    v |= std::uint64_t{static_cast<unsigned char>(in[pos + static_cast<std::size_t>(i)])}
-         << (8 * i);
-  pos += static_cast<std::size_t>(bytes);
-  return true;
-}
 inline error os_error(int err, const std::string& what) {
   const errc code =
       (err == ENOSPC || err == EDQUOT || err == EFBIG) ? errc::no_space : errc::io_error;
@@ -170,14 +158,13 @@ class FileSnapshotStore final : public SnapshotStore {
     }
     ::close(fd);
     const std::string_view in(head, got);
-    std::size_t pos = magic.size();
-    std::uint64_t v = 0;
-    std::uint64_t index = 0;
-    if (in.substr(0, magic.size()) != magic || !detail::get_le(in, pos, v, 4) || v != version ||
-        !detail::get_le(in, pos, index, 8))
+    bytes::LeReader r(in, magic.size());
+    const auto v = r.u32();
+    const auto index = r.u64();
+    if (in.substr(0, magic.size()) != magic || v != version || !index)
       return error(errc::storage_corrupt,
                    "snapshot file " + p.string() + ": not a dengine snapshot header");
-    return index;
+    return *index;
   }
 
   result<std::shared_ptr<const Snapshot>> load() override {
@@ -209,16 +196,16 @@ class FileSnapshotStore final : public SnapshotStore {
   /// The file format, without the I/O (exposed for tests).
   [[nodiscard]] static std::string encode(const Snapshot& s) {
     std::string out(magic);
-    detail::put_le(out, version, 4);
-    detail::put_le(out, s.meta.index, 8);
-    detail::put_le(out, s.meta.term, 8);
-    detail::put_le(out, s.meta.membership.voters.size(), 4);
-    for (NodeId v : s.meta.membership.voters) detail::put_le(out, v, 8);
-    detail::put_le(out, s.meta.membership.learners.size(), 4);
-    for (NodeId l : s.meta.membership.learners) detail::put_le(out, l, 8);
-    detail::put_le(out, s.data.size(), 8);
+    bytes::put_le32(out, version);
+    bytes::put_le64(out, s.meta.index);
+    bytes::put_le64(out, s.meta.term);
+    for (const auto* ids : {&s.meta.membership.voters, &s.meta.membership.learners}) {
+      bytes::put_le32(out, static_cast<std::uint32_t>(ids->size()));
+      for (NodeId id : *ids) bytes::put_le64(out, id);
+    }
+    bytes::put_le64(out, s.data.size());
     out += s.data;
-    detail::put_le(out, crc32c::value(std::string_view(out)), 4);
+    bytes::put_le32(out, crc32c::value(std::string_view(out)));
     return out;
   }
 
@@ -230,37 +217,38 @@ class FileSnapshotStore final : public SnapshotStore {
     };
     if (in.size() < magic.size() || in.substr(0, magic.size()) != magic)
       return corrupt(0, "not a dengine snapshot file (bad magic)");
-    std::size_t pos = magic.size();
-    std::uint64_t v = 0;
-    if (!detail::get_le(in, pos, v, 4)) return corrupt(pos, "truncated header");
-    if (v != version)
+    bytes::LeReader header(in, magic.size());
+    const auto v = header.u32();
+    if (!v) return corrupt(header.position(), "truncated header");
+    if (*v != version)
       return error(errc::incompatible_version, "snapshot file " + where + ": format version " +
-                                                   std::to_string(v) + ", this build reads " +
+                                                   std::to_string(*v) + ", this build reads " +
                                                    std::to_string(version));
-    if (in.size() < pos + 4) return corrupt(pos, "truncated");
+    if (header.remaining() < 4) return corrupt(header.position(), "truncated");
     // Check the CRC before trusting any length field.
-    const std::uint32_t crc = crc32c::value(in.substr(0, in.size() - 4));
-    std::size_t crc_pos = in.size() - 4;
-    std::uint64_t stored = 0;
-    (void)detail::get_le(in, crc_pos, stored, 4);
-    if (stored != crc) return corrupt(in.size() - 4, "checksum mismatch");
     const std::string_view body = in.substr(0, in.size() - 4);
+    if (bytes::get_le32(in.data() + body.size()) != crc32c::value(body))
+      return corrupt(body.size(), "checksum mismatch");
+    bytes::LeReader r(body, header.position());
     Snapshot s;
     auto read_ids = [&](std::vector<NodeId>& ids) -> bool {
-      std::uint64_t n = 0;
-      if (!detail::get_le(body, pos, n, 4) || n > (body.size() - pos) / 8) return false;
-      ids.resize(n);
-      for (auto& id : ids) (void)detail::get_le(body, pos, id, 8);
+      const auto n = r.u32();
+      if (!n || *n > r.remaining() / 8) return false;
+      ids.resize(*n);
+      for (auto& id : ids) id = *r.u64();
       return true;
     };
-    if (!detail::get_le(body, pos, s.meta.index, 8) || !detail::get_le(body, pos, s.meta.term, 8))
-      return corrupt(pos, "truncated meta");
-    if (!read_ids(s.meta.membership.voters)) return corrupt(pos, "bad voter list");
-    if (!read_ids(s.meta.membership.learners)) return corrupt(pos, "bad learner list");
-    std::uint64_t size = 0;
-    if (!detail::get_le(body, pos, size, 8) || size != body.size() - pos)
-      return corrupt(pos, "data size does not match the file size");
-    s.data.assign(body.substr(pos));
+    const auto index = r.u64();
+    const auto term = r.u64();
+    if (!index || !term) return corrupt(r.position(), "truncated meta");
+    s.meta.index = *index;
+    s.meta.term = *term;
+    if (!read_ids(s.meta.membership.voters)) return corrupt(r.position(), "bad voter list");
+    if (!read_ids(s.meta.membership.learners)) return corrupt(r.position(), "bad learner list");
+    const auto size = r.u64();
+    if (!size || *size != r.remaining())
+      return corrupt(r.position(), "data size does not match the file size");
+    s.data.assign(body.substr(r.position()));
     return s;
   }
 

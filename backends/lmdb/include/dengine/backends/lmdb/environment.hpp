@@ -447,7 +447,7 @@ class Environment {
         if (st.ms_entries == 0) {
           txn.start_tallies();
           std::string version;
-          detail::put_u32(version, detail::format_version);
+          bytes::put_be32(version, detail::format_version);
           return txn.put(detail::Db::meta, detail::format_key, {version});
         }
       }
