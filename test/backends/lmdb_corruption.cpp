@@ -27,43 +27,17 @@
 #include <string_view>
 #include <vector>
 
-#include "conformance_helpers.hpp"
+#include "backend_test_support.hpp"
 #include "dengine/backends/lmdb.hpp"
-#include "temp_dir.hpp"
 
 namespace {
 
-namespace fs = std::filesystem;
-using dengine::Entry;
-using dengine::EntryType;
-using dengine::errc;
-using dengine::HardState;
-using dengine::LogIndex;
-using dengine::SnapshotMeta;
-using dengine::WriteBatch;
-using dengine::conformance::unbounded;
+using namespace dengine::test::backend;
 using dengine::lmdb::Engine;
 using dengine::lmdb::KvStore;
 using dengine::lmdb::Options;
 using dengine::lmdb::VerifyReport;
-using dengine::test::TempDir;
 namespace detail = dengine::lmdb::detail;
-
-bool contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
-}
-
-std::string read_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  REQUIRE(in.good());
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_file(const fs::path& file, std::string_view bytes) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(out.good());
-}
 
 /// Everything the known store holds, as the reads must return it.
 struct Expected {

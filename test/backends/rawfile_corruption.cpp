@@ -22,20 +22,14 @@
 #include <thread>
 #include <vector>
 
-#include "conformance_helpers.hpp"
+#include "backend_test_support.hpp"
 #include "dengine/backends/rawfile.hpp"
 #include "dengine/backends/rawfile/segment.hpp"
 #include "dengine/storage/crc32c.hpp"
-#include "temp_dir.hpp"
 
 namespace {
 
-namespace fs = std::filesystem;
-using dengine::Entry;
-using dengine::errc;
-using dengine::HardState;
-using dengine::LogIndex;
-using dengine::SnapshotMeta;
+using namespace dengine::test::backend;
 using dengine::rawfile::Engine;
 using dengine::rawfile::KvStore;
 using dengine::rawfile::Options;
