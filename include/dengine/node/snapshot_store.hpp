@@ -4,10 +4,16 @@
 /// lives here. The Node saves an image before it compacts the storage or resets it for an
 /// installed snapshot, so a crash never leaves a compaction point without an image at or past it.
 ///
-/// Two implementations: MemorySnapshotStore (tests and the simulator: "durable" for as long as
-/// the object lives, like memory::Engine) and FileSnapshotStore (one CRC-checked file in a data
-/// dir, replaced atomically by write-to-temporary, fsync, rename, fsync of the directory).
+/// The contract is the SnapshotStore concept (dengine::SnapshotStore, storage/concepts.hpp). Two
+/// models: MemorySnapshotStore (tests and the simulator: "durable" for as long as the object
+/// lives, like memory::Engine) and FileSnapshotStore (one CRC-checked file in a data dir,
+/// replaced atomically by write-to-temporary, fsync, rename, fsync of the directory).
 /// Called from the log writer (save) and from Node::open (load); never concurrently.
+///
+/// node::SnapshotStore, the abstract class both models still derive from, remains only while
+/// Node, LogWriter, recover() and EmbeddedEngine take a `node::SnapshotStore&` (or own one
+/// through a unique_ptr); once they take a type satisfying the concept as a template parameter,
+/// the class and the `override`s go and the concept is the only contract.
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -27,11 +33,14 @@
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
 #include "dengine/storage/byte_codec.hpp"
+#include "dengine/storage/concepts.hpp"
 #include "dengine/storage/crc32c.hpp"
+#include "dengine/storage/sync_dir.hpp"
 
 namespace dengine::node {
 
-/// Keeps the latest snapshot image durably.
+/// Keeps the latest snapshot image durably: the runtime interface node/ takes today (see the
+/// file comment); the contract is the dengine::SnapshotStore concept.
 class SnapshotStore {
  public:
   virtual ~SnapshotStore() = default;
@@ -75,14 +84,6 @@ class MemorySnapshotStore final : public SnapshotStore {
   std::uint64_t saves_ = 0;
 };
 
-namespace detail {
-inline error os_error(int err, const std::string& what) {
-  const errc code =
-      (err == ENOSPC || err == EDQUOT || err == EFBIG) ? errc::no_space : errc::io_error;
-  return error(code, what + ": " + std::strerror(err));
-}
-}  // namespace detail
-
 /// The latest image in one file, `<dir>/snapshot`:
 ///   "DENGSNAP" | u32 version=1 | u64 index | u64 term | u32 n | n × u64 voter |
 ///   u32 m | m × u64 learner | u64 size | size bytes of data | u32 CRC-32C of everything before
@@ -108,7 +109,7 @@ class FileSnapshotStore final : public SnapshotStore {
                    "snapshot store: create directory " + dir.string() + ": " + ec.message());
     const std::filesystem::path tmp = dir / temp_file_name;
     if (::unlink(tmp.c_str()) != 0 && errno != ENOENT)
-      return detail::os_error(errno, "snapshot store: remove " + tmp.string());
+      return storage::os_error(errno, "snapshot store: remove " + tmp.string());
     return FileSnapshotStore(dir);
   }
 
@@ -124,12 +125,7 @@ class FileSnapshotStore final : public SnapshotStore {
       return written;
     }
     // The rename is durable only once the directory entry is.
-    const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return detail::os_error(errno, "snapshot store: open directory " + dir_.string());
-    const int rc = ::fsync(dfd);
-    const int err = errno;
-    ::close(dfd);
-    if (rc != 0) return detail::os_error(err, "snapshot store: fsync directory " + dir_.string());
+    DENGINE_TRYV(storage::sync_dir(dir_, "snapshot store"));
     saved_index_->store(snapshot->meta.index);
     return success();
   }
@@ -146,7 +142,7 @@ class FileSnapshotStore final : public SnapshotStore {
     const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ENOENT) return LogIndex{0};
-      return detail::os_error(errno, "snapshot store: open " + p.string());
+      return storage::os_error(errno, "snapshot store: open " + p.string());
     }
     char head[20];
     std::size_t got = 0;
@@ -172,7 +168,7 @@ class FileSnapshotStore final : public SnapshotStore {
     const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ENOENT) return std::shared_ptr<const Snapshot>{};
-      return detail::os_error(errno, "snapshot store: open " + p.string());
+      return storage::os_error(errno, "snapshot store: open " + p.string());
     }
     std::string bytes;
     char buf[64 * 1024];
@@ -182,7 +178,7 @@ class FileSnapshotStore final : public SnapshotStore {
       if (n < 0) {
         const int err = errno;
         ::close(fd);
-        return detail::os_error(err, "snapshot store: read " + p.string());
+        return storage::os_error(err, "snapshot store: read " + p.string());
       }
       if (n == 0) break;
       bytes.append(buf, static_cast<std::size_t>(n));
@@ -258,7 +254,7 @@ class FileSnapshotStore final : public SnapshotStore {
   // Writes `bytes` to `tmp`, fsyncs it and renames it over the image.
   result<void> write_temp(const std::string& bytes, const std::filesystem::path& tmp) const {
     const int fd = ::open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
-    if (fd < 0) return detail::os_error(errno, "snapshot store: create " + tmp.string());
+    if (fd < 0) return storage::os_error(errno, "snapshot store: create " + tmp.string());
     std::size_t done = 0;
     while (done < bytes.size()) {
       const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -266,19 +262,19 @@ class FileSnapshotStore final : public SnapshotStore {
       if (n < 0) {
         const int err = errno;
         ::close(fd);
-        return detail::os_error(err, "snapshot store: write " + tmp.string());
+        return storage::os_error(err, "snapshot store: write " + tmp.string());
       }
       done += static_cast<std::size_t>(n);
     }
     if (::fsync(fd) != 0) {
       const int err = errno;
       ::close(fd);
-      return detail::os_error(err, "snapshot store: fsync " + tmp.string());
+      return storage::os_error(err, "snapshot store: fsync " + tmp.string());
     }
-    if (::close(fd) != 0) return detail::os_error(errno, "snapshot store: close " + tmp.string());
+    if (::close(fd) != 0) return storage::os_error(errno, "snapshot store: close " + tmp.string());
     if (::rename(tmp.c_str(), path().c_str()) != 0)
-      return detail::os_error(errno,
-                              "snapshot store: rename " + tmp.string() + " to " + path().string());
+      return storage::os_error(errno,
+                               "snapshot store: rename " + tmp.string() + " to " + path().string());
     return success();
   }
 
@@ -286,5 +282,8 @@ class FileSnapshotStore final : public SnapshotStore {
   // Behind a pointer so that the store stays movable.
   std::unique_ptr<std::atomic<LogIndex>> saved_index_ = std::make_unique<std::atomic<LogIndex>>(0);
 };
+
+static_assert(dengine::SnapshotStore<MemorySnapshotStore>);
+static_assert(dengine::SnapshotStore<FileSnapshotStore>);
 
 }  // namespace dengine::node
