@@ -231,35 +231,30 @@ TEST_CASE("lmdb corruption: the pristine store reads back exactly") {
   CHECK_MESSAGE(v.outcome == Outcome::correct, v.detail);
 }
 
-TEST_CASE("lmdb corruption: a flipped byte in a stored value is storage_corrupt naming the key") {
+/// Flips `mask` into the byte `offset` bytes into `marker` in a copy of the pristine store: the
+/// reads must end in a clean error whose detail names `named`.
+void check_flip_is_named(std::string_view marker, std::size_t offset, unsigned char mask,
+                         const std::string& named) {
   const Pristine& p = Pristine::get();
   std::string bytes = p.bytes;
-  REQUIRE(flip_marker(bytes, value_marker, 3, 0x01) > 0);
+  REQUIRE(flip_marker(bytes, marker, offset, mask) > 0);
   TempDir dir = with_data(bytes);
   const Verdict v = read_everything(dir.path(), p.expected);
   CHECK_MESSAGE(v.outcome == Outcome::clean_error, v.detail);
-  CHECK_MESSAGE(contains(v.detail, "marked-value-key"), v.detail);
+  CHECK_MESSAGE(contains(v.detail, named), v.detail);
+}
+
+TEST_CASE("lmdb corruption: a flipped byte in a stored value is storage_corrupt naming the key") {
+  check_flip_is_named(value_marker, 3, 0x01, "marked-value-key");
 }
 
 TEST_CASE("lmdb corruption: a flipped byte in a stored key is storage_corrupt naming the key") {
-  const Pristine& p = Pristine::get();
-  std::string bytes = p.bytes;
   // 'k' ^ 0x02 == 'i': the damaged key reads "iey-marker-c41d".
-  REQUIRE(flip_marker(bytes, key_marker, 0, 0x02) > 0);
-  TempDir dir = with_data(bytes);
-  const Verdict v = read_everything(dir.path(), p.expected);
-  CHECK_MESSAGE(v.outcome == Outcome::clean_error, v.detail);
-  CHECK_MESSAGE(contains(v.detail, "iey-marker-c41d"), v.detail);
+  check_flip_is_named(key_marker, 0, 0x02, "iey-marker-c41d");
 }
 
 TEST_CASE("lmdb corruption: a flipped byte in a log entry is storage_corrupt naming the index") {
-  const Pristine& p = Pristine::get();
-  std::string bytes = p.bytes;
-  REQUIRE(flip_marker(bytes, entry_marker, 5, 0x20) > 0);
-  TempDir dir = with_data(bytes);
-  const Verdict v = read_everything(dir.path(), p.expected);
-  CHECK_MESSAGE(v.outcome == Outcome::clean_error, v.detail);
-  CHECK_MESSAGE(contains(v.detail, "index " + std::to_string(marked_index)), v.detail);
+  check_flip_is_named(entry_marker, 5, 0x20, "index " + std::to_string(marked_index));
 }
 
 TEST_CASE("lmdb corruption: data.mdb truncated by 4 KiB or 64 KiB is a clean error") {

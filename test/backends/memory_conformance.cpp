@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "backend_test_support.hpp"
 #include "conformance.hpp"
 #include "dengine/backends/memory.hpp"
 
@@ -41,13 +42,7 @@ DENGINE_KV_CONFORMANCE(MemoryKvFixture);
 
 namespace {
 
-using dengine::Entry;
-using dengine::errc;
-using dengine::HardState;
-using dengine::LogIndex;
-using dengine::SnapshotMeta;
-using dengine::conformance::append_ok;
-using dengine::conformance::make_entries;
+using namespace dengine::test::backend;
 using dengine::conformance::read_log;
 
 TEST_CASE("memory engine: crash loses exactly what was not synced") {

@@ -74,10 +74,9 @@ class Engine {
 
   // ---- StorageEngine -------------------------------------------------------------------------
 
-  /// Appends a non-empty contiguous batch starting in [first_index(), last_index() + 1],
-  /// replacing every entry at or after its first index, in one write transaction. Durable on
-  /// return with DiskFirst; with MemFirst after sync(). A batch breaking those rules fails with
-  /// invalid_argument and changes nothing.
+  /// StorageEngine::append as concepts.hpp states it (storage::check_append refuses a malformed
+  /// batch before anything changes), in one write transaction that first drops the conflicting
+  /// suffix: durable on return with DiskFirst; with MemFirst after sync().
   result<void> append(std::span<const Entry> batch) {
     std::lock_guard lock(state_->write_mutex);
     const LogIndex first = state_->first.load();

@@ -127,10 +127,9 @@ class Engine {
 
   // ---- StorageEngine -------------------------------------------------------------------------
 
-  /// Appends a non-empty contiguous batch starting in [first_index(), last_index() + 1],
-  /// replacing every entry at or after its first index, in one transaction. Durable on return
-  /// with DiskFirst; with MemFirst after sync(). A batch breaking those rules fails with
-  /// invalid_argument and changes nothing.
+  /// StorageEngine::append in one SQLite transaction (deleting the conflicting rows, inserting
+  /// the batch, updating the table's stats); storage::check_append refuses a malformed batch
+  /// first. With DiskFirst the commit is durable (synchronous=FULL); with MemFirst after sync().
   result<void> append(std::span<const Entry> batch) {
     Impl& s = *impl_;
     std::lock_guard lock(s.write_mutex);
