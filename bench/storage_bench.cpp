@@ -48,20 +48,12 @@
 
 #include <fmt/core.h>
 
+#include "../test/backends/built_backends.hpp"
 #include "dengine/backends/memory.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
 #include "dengine/storage/concepts.hpp"
 #include "dengine/storage/write_batch.hpp"
-#if defined(DENGINE_HAVE_RAWFILE)
-#include "dengine/backends/rawfile.hpp"
-#endif
-#if defined(DENGINE_HAVE_LMDB)
-#include "dengine/backends/lmdb.hpp"
-#endif
-#if defined(DENGINE_HAVE_SQLITE)
-#include "dengine/backends/sqlite.hpp"
-#endif
 
 using namespace dengine;
 
@@ -219,22 +211,14 @@ std::unique_ptr<LogTarget> open_log_target(std::string_view backend,
     return std::make_unique<RawFileTarget>(dir / "raw.log");
   }
   if (backend == "memory") return std::make_unique<EngineTarget<memory::Engine>>(memory::Engine{});
-#if defined(DENGINE_HAVE_RAWFILE)
-  if (backend == "rawfile")
-    return std::make_unique<EngineTarget<rawfile::Engine>>(
-        must(rawfile::Engine::open(dir, {}), "open rawfile engine"));
-#endif
-#if defined(DENGINE_HAVE_LMDB)
-  if (backend == "lmdb")
-    return std::make_unique<EngineTarget<lmdb::Engine>>(
-        must(lmdb::Engine::open(dir, {}), "open lmdb engine"));
-#endif
-#if defined(DENGINE_HAVE_SQLITE)
-  if (backend == "sqlite")
-    return std::make_unique<EngineTarget<sqlite::Engine>>(
-        must(sqlite::Engine::open(dir, {}), "open sqlite engine"));
-#endif
-  die(backend, "not built");
+  std::unique_ptr<LogTarget> target;
+  test::with_disk_backend(backend, [&]<class B>() {
+    using E = typename B::storage_engine;
+    target = std::make_unique<EngineTarget<E>>(
+        must(E::open(dir, {}), fmt::format("open {} engine", backend)));
+  });
+  if (!target) die(backend, "not built");
+  return target;
 }
 
 /// What one target did in one cell.
@@ -357,26 +341,13 @@ Tally run_kv_backend(std::string_view backend, const std::filesystem::path& dir,
     memory::KvStore store;
     return run_kv(store, batches, budget, backend);
   }
-#if defined(DENGINE_HAVE_RAWFILE)
-  if (backend == "rawfile") {
-    auto store = must(rawfile::KvStore::open(dir, {}), "open rawfile kv store");
-    return run_kv(store, batches, budget, backend);
-  }
-#endif
-#if defined(DENGINE_HAVE_LMDB)
-  if (backend == "lmdb") {
-    auto store = must(lmdb::KvStore::open(dir, {}), "open lmdb kv store");
-    return run_kv(store, batches, budget, backend);
-  }
-#endif
-#if defined(DENGINE_HAVE_SQLITE)
-  if (backend == "sqlite") {
-    auto store = must(sqlite::KvStore::open(dir, {}), "open sqlite kv store");
-    return run_kv(store, batches, budget, backend);
-  }
-#endif
-  (void)dir;
-  die(backend, "not built");
+  std::optional<Tally> tally;
+  test::with_disk_backend(backend, [&]<class B>() {
+    auto store = must(B::kv_store::open(dir, {}), fmt::format("open {} kv store", backend));
+    tally = run_kv(store, batches, budget, backend);
+  });
+  if (!tally) die(backend, "not built");
+  return *tally;
 }
 
 #if defined(DENGINE_HAVE_SQLITE)
@@ -450,15 +421,7 @@ double mb_per_second(const Tally& t, std::size_t bytes_per_entry) {
 
 std::vector<std::string> built_backends() {
   std::vector<std::string> out{"memory"};
-#if defined(DENGINE_HAVE_RAWFILE)
-  out.emplace_back("rawfile");
-#endif
-#if defined(DENGINE_HAVE_LMDB)
-  out.emplace_back("lmdb");
-#endif
-#if defined(DENGINE_HAVE_SQLITE)
-  out.emplace_back("sqlite");
-#endif
+  for (auto& name : test::disk_backend_names()) out.push_back(std::move(name));
   return out;
 }
 

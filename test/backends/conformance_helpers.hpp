@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <limits>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -119,3 +120,13 @@ void require_error(const R& r, errc code, const char* expr, const char* file, in
 /// REQUIREs that a result-returning expression failed with errc `code` and a detail.
 #define CONF_REQUIRE_ERROR(code, ...) \
   ::dengine::conformance::require_error((__VA_ARGS__), (code), #__VA_ARGS__, __FILE__, __LINE__)
+
+namespace dengine::conformance {
+
+/// Appends batch, REQUIREing success.
+template <class E>
+void append_ok(E& engine, const std::vector<Entry>& batch) {
+  CONF_REQUIRE_OK(engine.append(std::span<const Entry>(batch)));
+}
+
+}  // namespace dengine::conformance

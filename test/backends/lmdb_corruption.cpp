@@ -27,43 +27,17 @@
 #include <string_view>
 #include <vector>
 
-#include "conformance_helpers.hpp"
+#include "backend_test_support.hpp"
 #include "dengine/backends/lmdb.hpp"
-#include "temp_dir.hpp"
 
 namespace {
 
-namespace fs = std::filesystem;
-using dengine::Entry;
-using dengine::EntryType;
-using dengine::errc;
-using dengine::HardState;
-using dengine::LogIndex;
-using dengine::SnapshotMeta;
-using dengine::WriteBatch;
-using dengine::conformance::unbounded;
+using namespace dengine::test::backend;
 using dengine::lmdb::Engine;
 using dengine::lmdb::KvStore;
 using dengine::lmdb::Options;
 using dengine::lmdb::VerifyReport;
-using dengine::test::TempDir;
 namespace detail = dengine::lmdb::detail;
-
-bool contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
-}
-
-std::string read_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  REQUIRE(in.good());
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_file(const fs::path& file, std::string_view bytes) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(out.good());
-}
 
 /// Everything the known store holds, as the reads must return it.
 struct Expected {
@@ -257,35 +231,30 @@ TEST_CASE("lmdb corruption: the pristine store reads back exactly") {
   CHECK_MESSAGE(v.outcome == Outcome::correct, v.detail);
 }
 
-TEST_CASE("lmdb corruption: a flipped byte in a stored value is storage_corrupt naming the key") {
+/// Flips `mask` into the byte `offset` bytes into `marker` in a copy of the pristine store: the
+/// reads must end in a clean error whose detail names `named`.
+void check_flip_is_named(std::string_view marker, std::size_t offset, unsigned char mask,
+                         const std::string& named) {
   const Pristine& p = Pristine::get();
   std::string bytes = p.bytes;
-  REQUIRE(flip_marker(bytes, value_marker, 3, 0x01) > 0);
+  REQUIRE(flip_marker(bytes, marker, offset, mask) > 0);
   TempDir dir = with_data(bytes);
   const Verdict v = read_everything(dir.path(), p.expected);
   CHECK_MESSAGE(v.outcome == Outcome::clean_error, v.detail);
-  CHECK_MESSAGE(contains(v.detail, "marked-value-key"), v.detail);
+  CHECK_MESSAGE(contains(v.detail, named), v.detail);
+}
+
+TEST_CASE("lmdb corruption: a flipped byte in a stored value is storage_corrupt naming the key") {
+  check_flip_is_named(value_marker, 3, 0x01, "marked-value-key");
 }
 
 TEST_CASE("lmdb corruption: a flipped byte in a stored key is storage_corrupt naming the key") {
-  const Pristine& p = Pristine::get();
-  std::string bytes = p.bytes;
   // 'k' ^ 0x02 == 'i': the damaged key reads "iey-marker-c41d".
-  REQUIRE(flip_marker(bytes, key_marker, 0, 0x02) > 0);
-  TempDir dir = with_data(bytes);
-  const Verdict v = read_everything(dir.path(), p.expected);
-  CHECK_MESSAGE(v.outcome == Outcome::clean_error, v.detail);
-  CHECK_MESSAGE(contains(v.detail, "iey-marker-c41d"), v.detail);
+  check_flip_is_named(key_marker, 0, 0x02, "iey-marker-c41d");
 }
 
 TEST_CASE("lmdb corruption: a flipped byte in a log entry is storage_corrupt naming the index") {
-  const Pristine& p = Pristine::get();
-  std::string bytes = p.bytes;
-  REQUIRE(flip_marker(bytes, entry_marker, 5, 0x20) > 0);
-  TempDir dir = with_data(bytes);
-  const Verdict v = read_everything(dir.path(), p.expected);
-  CHECK_MESSAGE(v.outcome == Outcome::clean_error, v.detail);
-  CHECK_MESSAGE(contains(v.detail, "index " + std::to_string(marked_index)), v.detail);
+  check_flip_is_named(entry_marker, 5, 0x20, "index " + std::to_string(marked_index));
 }
 
 TEST_CASE("lmdb corruption: data.mdb truncated by 4 KiB or 64 KiB is a clean error") {

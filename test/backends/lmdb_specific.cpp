@@ -17,26 +17,15 @@
 #include <thread>
 #include <vector>
 
-#include "conformance_helpers.hpp"
+#include "backend_test_support.hpp"
 #include "dengine/backends/lmdb.hpp"
-#include "temp_dir.hpp"
 
 namespace {
 
-using dengine::Entry;
-using dengine::EntryType;
-using dengine::errc;
-using dengine::HardState;
-using dengine::LogIndex;
-using dengine::PersistenceMode;
-using dengine::SnapshotMeta;
-using dengine::WriteBatch;
-using dengine::conformance::make_entries;
-using dengine::conformance::unbounded;
+using namespace dengine::test::backend;
 using dengine::lmdb::Engine;
 using dengine::lmdb::KvStore;
 using dengine::lmdb::Options;
-using dengine::test::TempDir;
 
 Options tiny_map(PersistenceMode mode = PersistenceMode::disk_first) {
   Options o;
@@ -51,24 +40,6 @@ std::vector<Entry> big_entries(LogIndex from, LogIndex to, std::size_t bytes) {
     out.push_back(
         Entry{1, i, EntryType::normal, std::string(bytes, static_cast<char>('a' + i % 26))});
   return out;
-}
-
-template <class E>
-void append_ok(E& engine, const std::vector<Entry>& batch) {
-  CONF_REQUIRE_OK(engine.append(std::span<const Entry>(batch)));
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-/// Overwrites the first `bytes` bytes of `file` with 0xAB.
-void scribble(const std::filesystem::path& file, std::size_t bytes) {
-  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
-  REQUIRE(f.good());
-  const std::string junk(bytes, '\xAB');
-  f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
-  REQUIRE(f.good());
 }
 
 TEST_CASE("lmdb engine: the map grows when large entries fill a tiny one") {
@@ -177,26 +148,6 @@ TEST_CASE(
   CHECK(CONF_VALUE(store.get("b"))->size() == std::size_t{1} << 20);
 }
 
-TEST_CASE("lmdb kv store: a visitor may read the store it scans") {
-  TempDir dir("dengine-lmdb-nested-");
-  auto store = CONF_VALUE(KvStore::open(dir.path()));
-  WriteBatch b;
-  b.put("a", "1");
-  b.put("b", "2");
-  CONF_REQUIRE_OK(store.write(b, 1));
-  std::vector<std::string> seen;
-  CONF_REQUIRE_OK(store.scan("", "", [&](std::string_view k, std::string_view) {
-    auto other = store.get(k == "a" ? "b" : "a");
-    std::size_t inner = 0;
-    auto nested =
-        store.scan("", "", [&](std::string_view, std::string_view) { return ++inner, true; });
-    seen.push_back(std::string(k) + "->" + other.value().value_or("?") + "/" +
-                   std::to_string(nested ? inner : 0));
-    return true;
-  }));
-  CHECK(seen == std::vector<std::string>{"a->2/2", "b->1/2"});
-}
-
 TEST_CASE("lmdb: stale reader slots left by dead processes are cleared at open") {
   TempDir dir("dengine-lmdb-stale-");
   { CONF_VALUE(Engine::open(dir.path())); }  // create the environment, then close it
@@ -251,40 +202,15 @@ TEST_CASE("lmdb: stale reader slots left by dead processes are cleared at open")
   REQUIRE(waitpid(a, &status, 0) == a);
 }
 
-TEST_CASE("lmdb: both persistence modes are accepted; synced data is there after a reopen") {
-  for (PersistenceMode mode : {PersistenceMode::disk_first, PersistenceMode::mem_first}) {
-    CAPTURE(static_cast<int>(mode));
-    TempDir dir("dengine-lmdb-mode-");
-    Options o;
-    o.mode = mode;
-    {
-      auto engine = CONF_VALUE(Engine::open(dir.path(), o));
-      auto store = CONF_VALUE(KvStore::open(dir.path(), o));
-      CHECK(engine.mode() == mode);
-      CHECK(store.mode() == mode);
-      append_ok(engine, make_entries(1, 10, 1));
-      CONF_REQUIRE_OK(engine.sync());
-      CONF_REQUIRE_OK(engine.save_hard_state(HardState{1, 1, 10}));
-      WriteBatch b;
-      b.put("k", "v");
-      CONF_REQUIRE_OK(store.write(b, 10));
-      CONF_REQUIRE_OK(store.sync());
-    }
-    auto engine = CONF_VALUE(Engine::open(dir.path(), o));
-    auto store = CONF_VALUE(KvStore::open(dir.path(), o));
-    CHECK(CONF_VALUE(engine.entries(1, 11, unbounded)) == make_entries(1, 10, 1));
-    CHECK(CONF_VALUE(engine.load()).hard_state == HardState{1, 1, 10});
-    CHECK(CONF_VALUE(store.get("k")) == std::optional<std::string>("v"));
-    CHECK(store.applied_index() == 10);
-  }
-}
-
 TEST_CASE("lmdb: an engine and a kv store on one dir share one environment") {
   TempDir dir("dengine-lmdb-shared-");
   Options mem;
   mem.mode = PersistenceMode::mem_first;
   auto engine = CONF_VALUE(Engine::open(dir.path(), mem));
   auto store = CONF_VALUE(KvStore::open(dir.path()));  // DiskFirst: each handle keeps its mode
+  CHECK(engine.mode() == PersistenceMode::mem_first);
+  CHECK(store.mode() == PersistenceMode::disk_first);
+  CONF_REQUIRE_OK(store.sync());
   CHECK(&engine.environment() == &store.environment());
   append_ok(engine, make_entries(1, 5, 1));
   WriteBatch b;
@@ -462,23 +388,6 @@ TEST_CASE("lmdb: invalid options fail with invalid_argument") {
   o = Options{};
   o.max_readers = 0;
   CONF_REQUIRE_ERROR(errc::invalid_argument, KvStore::open(dir.path(), o));
-}
-
-TEST_CASE("lmdb engine: compact and reset in MemFirst survive a reopen without sync()") {
-  TempDir dir("dengine-lmdb-durable-");
-  Options mem;
-  mem.mode = PersistenceMode::mem_first;
-  {
-    auto engine = CONF_VALUE(Engine::open(dir.path(), mem));
-    append_ok(engine, make_entries(1, 10, 1));
-    CONF_REQUIRE_OK(engine.compact(SnapshotMeta{4, 1, {{1, 2, 3}, {}}}));
-    CONF_REQUIRE_OK(engine.reset(SnapshotMeta{20, 2, {{1, 2}, {3}}}));
-  }
-  auto engine = CONF_VALUE(Engine::open(dir.path(), mem));
-  CHECK(engine.first_index() == 21);
-  CHECK(engine.last_index() == 20);
-  CHECK(CONF_VALUE(engine.load()).snapshot == SnapshotMeta{20, 2, {{1, 2}, {3}}});
-  CHECK(CONF_VALUE(engine.term(20)) == 2);
 }
 
 }  // namespace

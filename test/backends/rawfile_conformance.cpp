@@ -8,9 +8,9 @@
 #include <string_view>
 #include <vector>
 
+#include "backend_test_support.hpp"
 #include "conformance.hpp"
 #include "dengine/backends/rawfile.hpp"
-#include "temp_dir.hpp"
 
 namespace {
 
@@ -27,62 +27,51 @@ struct LogSink {
   }
 };
 
-template <dengine::PersistenceMode Mode, std::size_t SegmentBytes>
-struct RawfileLogFixtureT {
-  using engine_type = dengine::rawfile::Engine;
-  RawfileLogFixtureT() { open(); }
-  ~RawfileLogFixtureT() {
-    engine_.reset();
-    CHECK_MESSAGE(sink_.lines.empty(), "unexpected recovery log: " << sink_.joined());
-  }
-  engine_type& engine() { return *engine_; }
-  void reopen() {
-    engine_.reset();  // close first: the directory is locked while open
-    open();
-  }
+using dengine::PersistenceMode;
+using dengine::rawfile::Engine;
+using dengine::rawfile::KvOptions;
+using dengine::rawfile::KvStore;
+using dengine::rawfile::Options;
 
- private:
-  void open() {
-    dengine::rawfile::Options options;
-    options.mode = Mode;
-    options.segment_bytes = SegmentBytes;
-    options.log = sink_.function();
-    engine_.emplace(dengine::rawfile::Engine::open(dir_.path(), options).value());
+Options log_options(PersistenceMode mode, std::size_t segment_bytes, LogSink& sink) {
+  Options o;
+  o.mode = mode;
+  o.segment_bytes = segment_bytes;
+  o.log = sink.function();
+  return o;
+}
+
+/// The sink is a base, so that it exists before the engine it collects from.
+template <PersistenceMode Mode, std::size_t SegmentBytes>
+struct RawfileLogFixtureT : LogSink, dengine::test::backend::DirLogFixture<Engine, Options> {
+  /// compact() and reset() write, fsync and rename their files before they return.
+  static constexpr bool reset_durable_on_return = true;
+  RawfileLogFixtureT()
+      : DirLogFixture("dengine-rawfile-", log_options(Mode, SegmentBytes, *this)) {}
+  ~RawfileLogFixtureT() {
+    close();
+    CHECK_MESSAGE(lines.empty(), "unexpected recovery log: " << joined());
   }
-  dengine::test::TempDir dir_{"dengine-rawfile-"};
-  LogSink sink_;
-  std::optional<engine_type> engine_;
 };
 
-struct RawfileLogFixture : RawfileLogFixtureT<dengine::PersistenceMode::disk_first, 256U << 10> {};
-struct RawfileMemFirstLogFixture
-    : RawfileLogFixtureT<dengine::PersistenceMode::mem_first, 64U << 10> {};
+struct RawfileLogFixture : RawfileLogFixtureT<PersistenceMode::disk_first, 256U << 10> {};
+struct RawfileMemFirstLogFixture : RawfileLogFixtureT<PersistenceMode::mem_first, 64U << 10> {};
+
+KvOptions kv_options(LogSink& sink) {
+  KvOptions o;
+  o.checkpoint_bytes = 4096;
+  o.log = sink.function();
+  return o;
+}
 
 /// Checkpoints every 4 KiB written (so the larger cases checkpoint mid-way and reopen from a
 /// snapshot written by the automatic path) and on close.
-struct RawfileKvFixture {
-  using store_type = dengine::rawfile::KvStore;
-  RawfileKvFixture() { open(); }
+struct RawfileKvFixture : LogSink, dengine::test::backend::DirKvFixture<KvStore, KvOptions> {
+  RawfileKvFixture() : DirKvFixture("dengine-rawfile-kv-", kv_options(*this)) {}
   ~RawfileKvFixture() {
-    store_.reset();
-    CHECK_MESSAGE(sink_.lines.empty(), "unexpected log: " << sink_.joined());
+    close();
+    CHECK_MESSAGE(lines.empty(), "unexpected log: " << joined());
   }
-  store_type& store() { return *store_; }
-  void reopen() {
-    store_.reset();
-    open();
-  }
-
- private:
-  void open() {
-    dengine::rawfile::KvOptions options;
-    options.checkpoint_bytes = 4096;
-    options.log = sink_.function();
-    store_.emplace(dengine::rawfile::KvStore::open(dir_.path(), options).value());
-  }
-  dengine::test::TempDir dir_{"dengine-rawfile-kv-"};
-  LogSink sink_;
-  std::optional<store_type> store_;
 };
 
 }  // namespace

@@ -22,20 +22,14 @@
 #include <thread>
 #include <vector>
 
-#include "conformance_helpers.hpp"
+#include "backend_test_support.hpp"
 #include "dengine/backends/rawfile.hpp"
 #include "dengine/backends/rawfile/segment.hpp"
 #include "dengine/storage/crc32c.hpp"
-#include "temp_dir.hpp"
 
 namespace {
 
-namespace fs = std::filesystem;
-using dengine::Entry;
-using dengine::errc;
-using dengine::HardState;
-using dengine::LogIndex;
-using dengine::SnapshotMeta;
+using namespace dengine::test::backend;
 using dengine::rawfile::Engine;
 using dengine::rawfile::KvStore;
 using dengine::rawfile::Options;
@@ -317,9 +311,9 @@ TEST_CASE("rawfile recovery: multi-segment logs") {
   }
   SUBCASE("a segment header with another format version is incompatible_version") {
     auto header = segment::encode_header(3, 59);
-    dengine::rawfile::encoding::set_u32(header, 8, 2);
-    dengine::rawfile::encoding::set_u32(
-        header, 36, dengine::crc32c::value(std::string_view(header).substr(0, 36)));
+    dengine::bytes::set_le32(header, 8, 2);
+    dengine::bytes::set_le32(header, 36,
+                             dengine::crc32c::value(std::string_view(header).substr(0, 36)));
     write_bytes(segment_path(dir.path(), 3), 0, header);
     LogSink sink;
     auto opened = Engine::open(dir.path(), options_with(sink, seg_bytes));
@@ -562,6 +556,19 @@ TEST_CASE("rawfile: a read-only data directory is io_error naming the path") {
   if (!mount) fs::permissions(ro, fs::perms::owner_all);
 }
 
+/// Appends and syncs batches of 10 entries until one fails (or 100,000 entries fit); `synced` is
+/// the last index of the last batch synced. Returns the failure.
+static dengine::result<void> fill_until_failure(Engine& e, LogIndex& synced) {
+  dengine::result<void> failed = dengine::success();
+  for (LogIndex from = 1; from < 100000 && failed; from += 10) {
+    auto batch = entries(from, from + 9);
+    failed = e.append(batch);
+    if (failed) failed = e.sync();
+    if (failed) synced = from + 9;
+  }
+  return failed;
+}
+
 TEST_CASE("rawfile: a full disk is no_space naming the file; synced entries survive") {
   // A 1 MiB tmpfs: segments are preallocated, so the disk fills when a new segment is created.
   dengine::test::TempDir dir("dengine-rawfile-");
@@ -575,13 +582,7 @@ TEST_CASE("rawfile: a full disk is no_space naming the file; synced entries surv
   {
     LogSink sink;
     auto e = Engine::open(small / "log", options_with(sink, 256U << 10)).value();
-    dengine::result<void> failed = dengine::success();
-    for (LogIndex from = 1; from < 100000 && failed; from += 10) {
-      auto batch = entries(from, from + 9);
-      failed = e.append(batch);
-      if (failed) failed = e.sync();
-      if (failed) synced = from + 9;
-    }
+    const dengine::result<void> failed = fill_until_failure(e, synced);
     REQUIRE_FALSE(failed);
     CHECK(failed.error() == errc::no_space);
     INFO(failed.error().detail);
@@ -628,13 +629,7 @@ TEST_CASE(
     struct rlimit limit = old_limit;
     limit.rlim_cur = 64U << 10;
     REQUIRE(::setrlimit(RLIMIT_FSIZE, &limit) == 0);
-    dengine::result<void> failed = dengine::success();
-    for (LogIndex from = 1; from < 100000 && failed; from += 10) {
-      auto batch = entries(from, from + 9);
-      failed = e.append(batch);
-      if (failed) failed = e.sync();
-      if (failed) synced = from + 9;
-    }
+    const dengine::result<void> failed = fill_until_failure(e, synced);
     ::setrlimit(RLIMIT_FSIZE, &old_limit);
     ::signal(SIGXFSZ, old_handler);
     REQUIRE_FALSE(failed);

@@ -27,39 +27,17 @@
 #include <utility>
 #include <vector>
 
-#include "conformance_helpers.hpp"
+#include "backend_test_support.hpp"
 #include "dengine/backends/sqlite.hpp"
-#include "temp_dir.hpp"
+#include "sqlite_raw_connection.hpp"
 
 namespace {
 
-namespace fs = std::filesystem;
-using dengine::Entry;
-using dengine::EntryType;
-using dengine::errc;
-using dengine::HardState;
-using dengine::LogIndex;
-using dengine::SnapshotMeta;
-using dengine::Term;
-using dengine::WriteBatch;
-using dengine::conformance::unbounded;
+using namespace dengine::test::backend;
 using dengine::sqlite::Engine;
 using dengine::sqlite::KvStore;
-using dengine::test::TempDir;
 
 fs::path db_file(const fs::path& dir) { return dir / "dengine.sqlite3"; }
-
-std::string read_bytes(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  REQUIRE(in.good());
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const fs::path& file, const std::string& bytes) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(out.good());
-}
 
 /// How often `needle` occurs in `hay`.
 std::size_t occurrences(std::string_view hay, std::string_view needle) {
@@ -71,29 +49,11 @@ std::size_t occurrences(std::string_view hay, std::string_view needle) {
 
 /// Flips bits of the byte `offset` bytes into the only occurrence of `marker` in `file`.
 void flip_inside(const fs::path& file, std::string_view marker, std::size_t offset) {
-  std::string bytes = read_bytes(file);
+  std::string bytes = read_file(file);
   REQUIRE(occurrences(bytes, marker) == 1);
   bytes[bytes.find(marker) + offset] ^= 0x5A;
-  write_bytes(file, bytes);
+  write_file(file, bytes);
 }
-
-/// A plain connection to a database file, as another program would open it.
-class RawConnection {
- public:
-  explicit RawConnection(const fs::path& file) {
-    REQUIRE(sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
-  }
-  RawConnection(const RawConnection&) = delete;
-  RawConnection& operator=(const RawConnection&) = delete;
-  ~RawConnection() { sqlite3_close_v2(db_); }
-  /// Runs sql; returns the SQLite result code.
-  int exec(const std::string& sql) {
-    return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
 
 /// Everything a test wrote to a data dir: the log (after compaction), the hard state and
 /// compaction point, and the KV map with its applied index.
@@ -303,14 +263,14 @@ TEST_CASE("sqlite corruption: a truncated raft database is refused, never re-cre
     CONF_REQUIRE_OK(engine.save_hard_state(HardState{1, 1, 200}));
   }
   const fs::path file = db_file(raft);
-  const std::string whole = read_bytes(file);
+  const std::string whole = read_file(file);
   REQUIRE(whole.size() > 16 * 4096);
   std::size_t size = 0;
   SUBCASE("to 0 bytes") { size = 0; }
   SUBCASE("to half") { size = whole.size() / 2; }
   SUBCASE("by one page") { size = whole.size() - 4096; }
   fs::resize_file(file, size);
-  const std::string damaged = read_bytes(file);
+  const std::string damaged = read_file(file);
 
   auto engine = Engine::open(raft);
   CONF_REQUIRE_ERROR(errc::storage_corrupt, engine);
@@ -318,7 +278,7 @@ TEST_CASE("sqlite corruption: a truncated raft database is refused, never re-cre
   auto store = KvStore::open(raft);
   CONF_REQUIRE_ERROR(errc::storage_corrupt, store);
   // Nothing was written: the damaged file is as it was, for whoever investigates.
-  CHECK(read_bytes(file) == damaged);
+  CHECK(read_file(file) == damaged);
 }
 
 TEST_CASE("sqlite corruption: a database file missing beside its WAL is refused") {
@@ -339,7 +299,7 @@ TEST_CASE("sqlite corruption: a database file missing beside its WAL is refused"
     if (copy_wal) fs::copy_file(source / "dengine.sqlite3-wal", wal);
     if (copy_shm) fs::copy_file(source / "dengine.sqlite3-shm", shm);
   }
-  const std::string wal_bytes = copy_wal ? read_bytes(wal) : std::string();
+  const std::string wal_bytes = copy_wal ? read_file(wal) : std::string();
   if (copy_wal) REQUIRE(!wal_bytes.empty());
 
   auto engine = Engine::open(dir.path());
@@ -347,7 +307,7 @@ TEST_CASE("sqlite corruption: a database file missing beside its WAL is refused"
   CHECK(engine.error().detail.find(db_file(dir.path()).string()) != std::string::npos);
   CONF_REQUIRE_ERROR(errc::storage_corrupt, KvStore::open(dir.path()));
   CHECK_FALSE(fs::exists(db_file(dir.path())));
-  if (copy_wal) CHECK(read_bytes(wal) == wal_bytes);
+  if (copy_wal) CHECK(read_file(wal) == wal_bytes);
 }
 
 TEST_CASE("sqlite corruption: random byte flips never give a wrong answer or a crash") {
@@ -357,7 +317,7 @@ TEST_CASE("sqlite corruption: random byte flips never give a wrong answer or a c
   std::vector<Entry> full_log;
   const Known known = large_known(full_log);
   write_known(golden_dir.path(), known, full_log);
-  const std::string golden = read_bytes(db_file(golden_dir.path()));
+  const std::string golden = read_file(db_file(golden_dir.path()));
   REQUIRE(!fs::exists(golden_dir / "dengine.sqlite3-wal"));  // all of it is in the main file
   {
     const Outcome pristine = read_everything(golden_dir.path(), known);
@@ -381,7 +341,7 @@ TEST_CASE("sqlite corruption: random byte flips never give a wrong answer or a c
       bytes[at] = static_cast<char>(bytes[at] ^ mask(rng));
       flips << at << ' ';
     }
-    write_bytes(db_file(dir.path()), bytes);
+    write_file(db_file(dir.path()), bytes);
     const Outcome o = read_everything(dir.path(), known);
     ++counts[o.kind];
     INFO("trial " << trial << ", flipped bytes at " << flips.str() << ": " << o.detail);

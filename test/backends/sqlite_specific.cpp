@@ -16,59 +16,19 @@
 #include <thread>
 #include <vector>
 
-#include "conformance_helpers.hpp"
+#include "backend_test_support.hpp"
 #include "dengine/backends/sqlite.hpp"
-#include "temp_dir.hpp"
+#include "sqlite_raw_connection.hpp"
 
 namespace {
 
+using namespace dengine::test::backend;
 using namespace std::chrono_literals;
-using dengine::Entry;
-using dengine::EntryType;
-using dengine::errc;
-using dengine::HardState;
-using dengine::LogIndex;
-using dengine::PersistenceMode;
-using dengine::SnapshotMeta;
-using dengine::WriteBatch;
-using dengine::conformance::make_entries;
-using dengine::conformance::unbounded;
 using dengine::sqlite::Engine;
 using dengine::sqlite::KvStore;
 using dengine::sqlite::Options;
-using dengine::test::TempDir;
-
-template <class E>
-void append_ok(E& engine, const std::vector<Entry>& batch) {
-  CONF_REQUIRE_OK(engine.append(std::span<const Entry>(batch)));
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 std::filesystem::path db_file(const TempDir& dir) { return dir.path() / "dengine.sqlite3"; }
-
-std::string read_file(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-/// A plain connection to the data dir's file, as another program would open it.
-class RawConnection {
- public:
-  explicit RawConnection(const std::filesystem::path& file) {
-    REQUIRE(sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
-  }
-  RawConnection(const RawConnection&) = delete;
-  RawConnection& operator=(const RawConnection&) = delete;
-  ~RawConnection() { sqlite3_close_v2(db_); }
-  /// Runs sql; returns the SQLite result code.
-  int exec(const char* sql) { return sqlite3_exec(db_, sql, nullptr, nullptr, nullptr); }
-
- private:
-  sqlite3* db_ = nullptr;
-};
 
 TEST_CASE("sqlite: a data dir of another format version fails with incompatible_version") {
   TempDir dir("dengine-sqlite-version-");
@@ -315,34 +275,6 @@ TEST_CASE("sqlite: a data dir that cannot hold the file fails with io_error nami
   CHECK(contains(p.error().detail, "dengine.sqlite3"));
 }
 
-TEST_CASE("sqlite: both persistence modes are accepted; synced data is there after a reopen") {
-  for (PersistenceMode mode : {PersistenceMode::disk_first, PersistenceMode::mem_first}) {
-    CAPTURE(static_cast<int>(mode));
-    TempDir dir("dengine-sqlite-mode-");
-    Options o;
-    o.mode = mode;
-    {
-      auto engine = CONF_VALUE(Engine::open(dir.path(), o));
-      auto store = CONF_VALUE(KvStore::open(dir.path(), o));
-      CHECK(engine.mode() == mode);
-      CHECK(store.mode() == mode);
-      append_ok(engine, make_entries(1, 10, 1));
-      CONF_REQUIRE_OK(engine.sync());
-      CONF_REQUIRE_OK(engine.save_hard_state(HardState{1, 1, 10}));
-      WriteBatch b;
-      b.put("k", "v");
-      CONF_REQUIRE_OK(store.write(b, 10));
-      CONF_REQUIRE_OK(store.sync());
-    }
-    auto engine = CONF_VALUE(Engine::open(dir.path(), o));
-    auto store = CONF_VALUE(KvStore::open(dir.path(), o));
-    CHECK(CONF_VALUE(engine.entries(1, 11, unbounded)) == make_entries(1, 10, 1));
-    CHECK(CONF_VALUE(engine.load()).hard_state == HardState{1, 1, 10});
-    CHECK(CONF_VALUE(store.get("k")) == std::optional<std::string>("v"));
-    CHECK(store.applied_index() == 10);
-  }
-}
-
 TEST_CASE("sqlite: MemFirst sync() is not blocked by a reader holding an old snapshot") {
   // sync() fsyncs the WAL instead of checkpointing, so a long reader elsewhere (another
   // process, or a scan on another thread) cannot make it or the durable calls fail.
@@ -352,6 +284,8 @@ TEST_CASE("sqlite: MemFirst sync() is not blocked by a reader holding an old sna
   o.busy_timeout = 20ms;
   auto engine = CONF_VALUE(Engine::open(dir.path(), o));
   auto store = CONF_VALUE(KvStore::open(dir.path(), o));
+  CHECK(engine.mode() == PersistenceMode::mem_first);
+  CHECK(store.mode() == PersistenceMode::mem_first);
   append_ok(engine, make_entries(1, 2, 1));
   RawConnection reader(db_file(dir));
   REQUIRE(reader.exec("BEGIN; SELECT count(*) FROM raft_log;") == SQLITE_OK);
@@ -370,6 +304,7 @@ TEST_CASE("sqlite: MemFirst sync() is not blocked by a reader holding an old sna
 TEST_CASE("sqlite engine: a reader thread sees whole batches while another thread appends") {
   TempDir dir("dengine-sqlite-mt-");
   auto engine = CONF_VALUE(Engine::open(dir.path()));
+  CHECK(engine.mode() == PersistenceMode::disk_first);  // the default
   constexpr LogIndex batches = 100;
   std::atomic<bool> done{false};
   std::atomic<bool> writer_ok{true};
@@ -396,26 +331,6 @@ TEST_CASE("sqlite engine: a reader thread sees whole batches while another threa
   CHECK(writer_ok);
   CHECK(consistent);
   CHECK(engine.last_index() == batches * 10);
-}
-
-TEST_CASE("sqlite kv store: a visitor may read the store it scans, nested scans included") {
-  TempDir dir("dengine-sqlite-nested-");
-  auto store = CONF_VALUE(KvStore::open(dir.path()));
-  WriteBatch b;
-  b.put("a", "1");
-  b.put("b", "2");
-  CONF_REQUIRE_OK(store.write(b, 1));
-  std::vector<std::string> seen;
-  CONF_REQUIRE_OK(store.scan("", "", [&](std::string_view k, std::string_view) {
-    auto other = store.get(k == "a" ? "b" : "a");
-    std::size_t inner = 0;
-    auto nested =
-        store.scan("", "", [&](std::string_view, std::string_view) { return ++inner, true; });
-    seen.push_back(std::string(k) + "->" + other.value().value_or("?") + "/" +
-                   std::to_string(nested ? inner : 0));
-    return true;
-  }));
-  CHECK(seen == std::vector<std::string>{"a->2/2", "b->1/2"});
 }
 
 TEST_CASE("sqlite kv store: keys are bytes, ordered as memcmp orders them") {
@@ -474,23 +389,6 @@ TEST_CASE("sqlite: invalid options fail with invalid_argument") {
   Options o;
   o.busy_timeout = -1ms;
   CONF_REQUIRE_ERROR(errc::invalid_argument, Engine::open(dir.path(), o));
-}
-
-TEST_CASE("sqlite engine: compact and reset in MemFirst survive a reopen without sync()") {
-  TempDir dir("dengine-sqlite-durable-");
-  Options mem;
-  mem.mode = PersistenceMode::mem_first;
-  {
-    auto engine = CONF_VALUE(Engine::open(dir.path(), mem));
-    append_ok(engine, make_entries(1, 10, 1));
-    CONF_REQUIRE_OK(engine.compact(SnapshotMeta{4, 1, {{1, 2, 3}, {}}}));
-    CONF_REQUIRE_OK(engine.reset(SnapshotMeta{20, 2, {{1, 2}, {3}}}));
-  }
-  auto engine = CONF_VALUE(Engine::open(dir.path(), mem));
-  CHECK(engine.first_index() == 21);
-  CHECK(engine.last_index() == 20);
-  CHECK(CONF_VALUE(engine.load()).snapshot == SnapshotMeta{20, 2, {{1, 2}, {3}}});
-  CHECK(CONF_VALUE(engine.term(20)) == 2);
 }
 
 }  // namespace

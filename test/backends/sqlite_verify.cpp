@@ -20,53 +20,19 @@
 #include <string>
 #include <string_view>
 
-#include "conformance_helpers.hpp"
+#include "backend_test_support.hpp"
 #include "dengine/backends/sqlite.hpp"
-#include "temp_dir.hpp"
+#include "sqlite_raw_connection.hpp"
 
 namespace {
 
-namespace fs = std::filesystem;
-using dengine::errc;
-using dengine::HardState;
-using dengine::LogIndex;
-using dengine::SnapshotMeta;
-using dengine::WriteBatch;
-using dengine::conformance::make_entries;
+using namespace dengine::test::backend;
 using dengine::sqlite::Engine;
 using dengine::sqlite::KvStore;
 using dengine::sqlite::Options;
 using dengine::sqlite::verify;
-using dengine::test::TempDir;
 
 fs::path db_file(const TempDir& dir) { return dir.path() / "dengine.sqlite3"; }
-
-std::string read_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-bool contains(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-/// A plain connection to a database file, as another program would open it.
-class RawConnection {
- public:
-  explicit RawConnection(const fs::path& file) {
-    REQUIRE(sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
-  }
-  RawConnection(const RawConnection&) = delete;
-  RawConnection& operator=(const RawConnection&) = delete;
-  ~RawConnection() { sqlite3_close_v2(db_); }
-  /// Runs sql; returns the SQLite result code.
-  int exec(const std::string& sql) {
-    return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
-  }
-
- private:
-  sqlite3* db_ = nullptr;
-};
 
 /// SQL's hex literal of bytes: x'...'.
 std::string hex(std::string_view bytes) {

@@ -16,12 +16,6 @@
 
 namespace dengine::conformance {
 
-/// Appends batch, REQUIREing success.
-template <class E>
-void append_ok(E& engine, const std::vector<Entry>& batch) {
-  CONF_REQUIRE_OK(engine.append(std::span<const Entry>(batch)));
-}
-
 /// The whole log [first_index(), last_index()], read in byte-bounded chunks as Raft reads it.
 template <class E>
 std::vector<Entry> read_log(const E& engine, std::size_t chunk_bytes = 1U << 20) {

@@ -82,6 +82,40 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: compaction survives restar
   CHECK(CONF_VALUE(e().term(20)) == 1);
 }
 
+TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: compact and reset after unsynced appends", F,
+                          dengine_conf_storage_unsynced_restart) {
+  // compact() is durable on return even when the entries before it were never synced; reset()
+  // is durable after the next sync(), or on return where the fixture says so. Neither may bring
+  // back the log it replaced.
+  using namespace dengine;
+  using conformance::make_entries;
+  F f;
+  auto e = [&]() -> typename F::engine_type& { return f.engine(); };
+  conformance::append_ok(e(), make_entries(1, 10, 1));
+  const SnapshotMeta compacted{4, 1, Membership{{1, 2, 3}, {}}};
+  CONF_REQUIRE_OK(e().compact(compacted));
+  f.reopen();
+  CHECK(CONF_VALUE(e().load()).snapshot == compacted);
+  CHECK(e().first_index() == 5);
+  CHECK(CONF_VALUE(e().term(4)) == 1);
+
+  const SnapshotMeta installed{20, 2, Membership{{1, 2}, {3}}};
+  CONF_REQUIRE_OK(e().reset(installed));
+  constexpr bool durable_on_return = [] {
+    if constexpr (requires { F::reset_durable_on_return; })
+      return bool{F::reset_durable_on_return};
+    else
+      return false;
+  }();
+  if constexpr (!durable_on_return) CONF_REQUIRE_OK(e().sync());
+  f.reopen();
+  CHECK(e().first_index() == 21);
+  CHECK(e().last_index() == 20);
+  CHECK(CONF_VALUE(e().load()).snapshot == installed);
+  CHECK(CONF_VALUE(e().term(20)) == 2);
+  CONF_REQUIRE_ERROR(errc::compacted, e().term(19));
+}
+
 TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: large entries", F,
                           dengine_conf_storage_large) {
   using namespace dengine;

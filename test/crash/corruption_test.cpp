@@ -39,17 +39,9 @@
 
 #include <fmt/core.h>
 
+#include "../backends/built_backends.hpp"
 #include "../backends/temp_dir.hpp"
 #include "dengine/engine/embedded_engine.hpp"
-#if defined(DENGINE_HAVE_RAWFILE)
-#include "dengine/backends/rawfile.hpp"
-#endif
-#if defined(DENGINE_HAVE_LMDB)
-#include "dengine/backends/lmdb.hpp"
-#endif
-#if defined(DENGINE_HAVE_SQLITE)
-#include "dengine/backends/sqlite.hpp"
-#endif
 
 namespace {
 
@@ -385,24 +377,11 @@ int run(int argc, char** argv) {
   if (trials <= 0) return usage();
   bool ok = true;
   bool ran = false;
-#if defined(DENGINE_HAVE_RAWFILE)
-  if (backend == "all" || backend == "rawfile") {
+  test::for_each_disk_backend([&]<class B>() {
+    if (backend != "all" && backend != B::name) return;
     ran = true;
-    ok = run_backend<rawfile::Backend>(trials, seed, verbose) && ok;
-  }
-#endif
-#if defined(DENGINE_HAVE_LMDB)
-  if (backend == "all" || backend == "lmdb") {
-    ran = true;
-    ok = run_backend<lmdb::Backend>(trials, seed, verbose) && ok;
-  }
-#endif
-#if defined(DENGINE_HAVE_SQLITE)
-  if (backend == "all" || backend == "sqlite") {
-    ran = true;
-    ok = run_backend<sqlite::Backend>(trials, seed, verbose) && ok;
-  }
-#endif
+    ok = run_backend<B>(trials, seed, verbose) && ok;
+  });
   if (!ran) {
     fmt::print(stderr, "dengine-corruption-test: backend '{}' is not built\n", backend);
     return 2;

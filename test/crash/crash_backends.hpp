@@ -1,12 +1,13 @@
 #pragma once
-/// The disk backends the crash tests know, selected by name at run time. Each is compiled in when
-/// the build defines DENGINE_HAVE_<NAME> (test/crash/meson.build does so for every entry of
-/// `backend_deps`); a backend added there must be added here too, or its crash test fails with
-/// "unknown backend".
+/// The disk backends the crash tests know, selected by name at run time: those of
+/// test/backends/built_backends.hpp (compiled in when the build defines DENGINE_HAVE_<NAME>, as
+/// test/crash/meson.build does for every entry of `backend_deps`), each opened with its
+/// defaults through its traits (dengine::storage::BackendTraits) plus the few settings below.
 
 #include <filesystem>
 #include <functional>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include <fmt/core.h>
@@ -14,15 +15,7 @@
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
 
-#if defined(DENGINE_HAVE_RAWFILE)
-#include "dengine/backends/rawfile.hpp"
-#endif
-#if defined(DENGINE_HAVE_LMDB)
-#include "dengine/backends/lmdb.hpp"
-#endif
-#if defined(DENGINE_HAVE_SQLITE)
-#include "dengine/backends/sqlite.hpp"
-#endif
+#include "../backends/built_backends.hpp"
 
 namespace dengine::crash {
 
@@ -33,82 +26,70 @@ inline constexpr std::size_t rawfile_segment_bytes = 256U << 10;
 /// Receives the raw-file engine's recovery log lines (torn tails repaired, leftovers removed).
 using recovery_log = std::function<void(std::string_view)>;
 
+/// The options `B`'s Engine opens with here: the backend's defaults in `mode`, with small
+/// raw-file segments and its recovery log sent to `log`.
+template <class B>
+auto engine_options(PersistenceMode mode, const recovery_log& log) {
+  typename B::tuning t;
+#if defined(DENGINE_HAVE_RAWFILE)
+  if constexpr (std::is_same_v<B, rawfile::Backend>) {
+    t.segment_bytes = rawfile_segment_bytes;
+    // Repairs are expected after a kill; the checks judge their outcome.
+    t.log = log ? log : recovery_log([](std::string_view) {});
+  }
+#endif
+  (void)log;
+  return B::storage_options(mode, t);
+}
+
+/// The options `B`'s KvStore opens with here: the backend's defaults in `mode`; the raw-file
+/// store quiet and without a checkpoint at close (a kill never closes; a clean close must not
+/// hide that).
+template <class B>
+auto kv_options(PersistenceMode mode) {
+  auto o = B::kv_options(mode, typename B::tuning{});
+#if defined(DENGINE_HAVE_RAWFILE)
+  if constexpr (std::is_same_v<B, rawfile::Backend>) {
+    o.checkpoint_on_close = false;
+    o.log = [](std::string_view) {};
+  }
+#endif
+  return o;
+}
+
+inline error unknown_backend(std::string_view backend) {
+  return error(
+      errc::invalid_argument,
+      fmt::format("unknown backend '{}' (not built, or not known to test/crash)", backend));
+}
+
 /// Opens `backend`'s Engine on `dir` and calls `f(engine)`; `f` returns result<void>. `log`
 /// receives recovery messages where the backend reports them (rawfile).
 template <class F>
 result<void> with_engine(std::string_view backend, const std::filesystem::path& dir,
                          PersistenceMode mode, F&& f, const recovery_log& log = {}) {
-#if defined(DENGINE_HAVE_RAWFILE)
-  if (backend == "rawfile") {
-    rawfile::Options o;
-    o.mode = mode;
-    o.segment_bytes = rawfile_segment_bytes;
-    // Repairs are expected after a kill; the checks judge their outcome.
-    o.log = log ? log : recovery_log([](std::string_view) {});
-    DENGINE_TRY(engine, rawfile::Engine::open(dir, o));
-    return f(engine);
-  }
-#endif
-#if defined(DENGINE_HAVE_LMDB)
-  if (backend == "lmdb") {
-    lmdb::Options o;
-    o.mode = mode;
-    DENGINE_TRY(engine, lmdb::Engine::open(dir, o));
-    return f(engine);
-  }
-#endif
-#if defined(DENGINE_HAVE_SQLITE)
-  if (backend == "sqlite") {
-    sqlite::Options o;
-    o.mode = mode;
-    DENGINE_TRY(engine, sqlite::Engine::open(dir, o));
-    return f(engine);
-  }
-#endif
-  (void)dir;
-  (void)mode;
-  (void)f;
-  (void)log;
-  return error(
-      errc::invalid_argument,
-      fmt::format("unknown backend '{}' (not built, or not known to test/crash)", backend));
+  result<void> out = unknown_backend(backend);
+  test::with_disk_backend(backend, [&]<class B>() {
+    out = [&]() -> result<void> {
+      DENGINE_TRY(engine, B::storage_engine::open(dir, engine_options<B>(mode, log)));
+      return f(engine);
+    }();
+  });
+  return out;
 }
 
 /// Opens `backend`'s KvStore on `dir` and calls `f(store)`; `f` returns result<void>.
 template <class F>
 result<void> with_kv_store(std::string_view backend, const std::filesystem::path& dir,
                            PersistenceMode mode, F&& f) {
-#if defined(DENGINE_HAVE_RAWFILE)
-  if (backend == "rawfile") {
-    rawfile::KvOptions o;
-    o.checkpoint_on_close = false;  // a kill never closes; a clean close must not hide that
-    o.log = [](std::string_view) {};
-    DENGINE_TRY(store, rawfile::KvStore::open(dir, o));
-    return f(store);
-  }
-#endif
-#if defined(DENGINE_HAVE_LMDB)
-  if (backend == "lmdb") {
-    lmdb::Options o;
-    o.mode = mode;
-    DENGINE_TRY(store, lmdb::KvStore::open(dir, o));
-    return f(store);
-  }
-#endif
-#if defined(DENGINE_HAVE_SQLITE)
-  if (backend == "sqlite") {
-    sqlite::Options o;
-    o.mode = mode;
-    DENGINE_TRY(store, sqlite::KvStore::open(dir, o));
-    return f(store);
-  }
-#endif
-  (void)dir;
-  (void)mode;
-  (void)f;
-  return error(
-      errc::invalid_argument,
-      fmt::format("unknown backend '{}' (not built, or not known to test/crash)", backend));
+  result<void> out = unknown_backend(backend);
+  test::with_disk_backend(backend, [&]<class B>() {
+    out = [&]() -> result<void> {
+      DENGINE_TRY(store, B::kv_store::open(dir, kv_options<B>(mode)));
+      return f(store);
+    }();
+  });
+  return out;
 }
 
 /// Makes every write of `store` durable: a checkpoint where the store has one (rawfile), its

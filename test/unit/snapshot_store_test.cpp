@@ -1,6 +1,8 @@
-// FileSnapshotStore (node/snapshot_store.hpp): a save that fails midway (here: the file-size
+// The SnapshotStore concept and its models (node/snapshot_store.hpp): both stores keep what
+// the concept promises; FileSnapshotStore: a save that fails midway (here: the file-size
 // limit, as a full disk would) leaves no snapshot.tmp behind and the previous image intact; a
-// snapshot.tmp left by a crash is removed at open; the index accessors.
+// snapshot.tmp left by a crash is removed at open; the index accessors; a file of the format
+// written before the shared byte codec still reads.
 
 #include <doctest/doctest.h>
 
@@ -32,7 +34,85 @@ std::shared_ptr<const Snapshot> image(LogIndex index, std::size_t bytes) {
   return s;
 }
 
+/// What the SnapshotStore concept promises, through the concept only.
+template <dengine::SnapshotStore S>
+void check_snapshot_store(S& store, bool in_memory) {
+  CHECK(store.in_memory() == in_memory);
+  REQUIRE(store.load());
+  CHECK(store.load().value() == nullptr);
+  auto none = store.save(nullptr);
+  REQUIRE_FALSE(none);
+  CHECK(none.error() == errc::invalid_argument);
+  for (LogIndex index : {LogIndex{7}, LogIndex{3}}) {  // any image replaces the last, even older
+    const auto saved = image(index, 100 + index);
+    REQUIRE(store.save(saved));
+    auto loaded = store.load();
+    REQUIRE(loaded);
+    REQUIRE(loaded.value());
+    CHECK(*loaded.value() == *saved);
+  }
+}
+
+struct MissingLoad {
+  result<void> save(const std::shared_ptr<const Snapshot>&);
+  [[nodiscard]] bool in_memory() const noexcept;
+};
+struct LoadReturnsValue {
+  result<void> save(const std::shared_ptr<const Snapshot>&);
+  result<Snapshot> load();
+  [[nodiscard]] bool in_memory() const noexcept;
+};
+static_assert(dengine::SnapshotStore<node::MemorySnapshotStore>);
+static_assert(dengine::SnapshotStore<node::FileSnapshotStore>);
+static_assert(!dengine::SnapshotStore<MissingLoad>);
+static_assert(!dengine::SnapshotStore<LoadReturnsValue>);
+static_assert(!dengine::SnapshotStore<int>);
+
 }  // namespace
+
+TEST_CASE("snapshot store: both models keep what the SnapshotStore concept promises") {
+  node::MemorySnapshotStore memory;
+  check_snapshot_store(memory, true);
+  CHECK(memory.save_count() == 2);
+  TempDir dir;
+  auto file = node::FileSnapshotStore::open(dir.path()).value();
+  check_snapshot_store(file, false);
+  auto reopened = node::FileSnapshotStore::open(dir.path()).value();
+  CHECK(reopened.load().value()->meta.index == 3);
+}
+
+TEST_CASE("snapshot store: the file format is the one written before the shared byte codec") {
+  // Format 1 as FileSnapshotStore wrote it, byte by byte: magic, u32 version, u64 index, u64
+  // term, u32 n + n x u64 voters, u32 m + m x u64 learners, u64 size, data, u32 CRC32C (LE).
+  Snapshot s;
+  s.meta.index = 0x0102030405060708ULL;
+  s.meta.term = 9;
+  s.meta.membership.voters = {1, 2};
+  s.meta.membership.learners = {3};
+  s.data = "abc";
+  std::string expected = "DENGSNAP";
+  auto le = [&](std::uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) expected.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  le(1, 4);
+  le(s.meta.index, 8);
+  le(9, 8);
+  le(2, 4);
+  le(1, 8);
+  le(2, 8);
+  le(1, 4);
+  le(3, 8);
+  le(3, 8);
+  expected += "abc";
+  le(crc32c::value(std::string_view(expected)), 4);
+  CHECK(node::FileSnapshotStore::encode(s) == expected);
+  auto decoded = node::FileSnapshotStore::decode(expected, "test");
+  REQUIRE(decoded);
+  CHECK(decoded.value() == s);
+  // Every cut of the file is refused, never misread.
+  for (std::size_t n = 0; n < expected.size(); ++n)
+    CHECK_FALSE(node::FileSnapshotStore::decode(expected.substr(0, n), "test"));
+}
 
 TEST_CASE("snapshot store: a save that fails midway leaves no snapshot.tmp and the old image") {
   TempDir dir;

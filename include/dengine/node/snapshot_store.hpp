@@ -4,10 +4,16 @@
 /// lives here. The Node saves an image before it compacts the storage or resets it for an
 /// installed snapshot, so a crash never leaves a compaction point without an image at or past it.
 ///
-/// Two implementations: MemorySnapshotStore (tests and the simulator: "durable" for as long as
-/// the object lives, like memory::Engine) and FileSnapshotStore (one CRC-checked file in a data
-/// dir, replaced atomically by write-to-temporary, fsync, rename, fsync of the directory).
+/// The contract is the SnapshotStore concept (dengine::SnapshotStore, storage/concepts.hpp). Two
+/// models: MemorySnapshotStore (tests and the simulator: "durable" for as long as the object
+/// lives, like memory::Engine) and FileSnapshotStore (one CRC-checked file in a data dir,
+/// replaced atomically by write-to-temporary, fsync, rename, fsync of the directory).
 /// Called from the log writer (save) and from Node::open (load); never concurrently.
+///
+/// node::SnapshotStore, the abstract class both models still derive from, remains only while
+/// Node, LogWriter, recover() and EmbeddedEngine take a `node::SnapshotStore&` (or own one
+/// through a unique_ptr); once they take a type satisfying the concept as a template parameter,
+/// the class and the `override`s go and the concept is the only contract.
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -26,11 +32,15 @@
 
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
+#include "dengine/storage/byte_codec.hpp"
+#include "dengine/storage/concepts.hpp"
 #include "dengine/storage/crc32c.hpp"
+#include "dengine/storage/sync_dir.hpp"
 
 namespace dengine::node {
 
-/// Keeps the latest snapshot image durably.
+/// Keeps the latest snapshot image durably: the runtime interface node/ takes today (see the
+/// file comment); the contract is the dengine::SnapshotStore concept.
 class SnapshotStore {
  public:
   virtual ~SnapshotStore() = default;
@@ -74,27 +84,6 @@ class MemorySnapshotStore final : public SnapshotStore {
   std::uint64_t saves_ = 0;
 };
 
-namespace detail {
-inline void put_le(std::string& out, std::uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-/// Reads a little-endian integer of `bytes` bytes at `pos`; false if the input is too short.
-inline bool get_le(std::string_view in, std::size_t& pos, std::uint64_t& v, int bytes) {
-  if (in.size() - pos < static_cast<std::size_t>(bytes)) return false;
-  v = 0;
-  for (int i = 0; i < bytes; ++i)
-    v |= std::uint64_t{static_cast<unsigned char>(in[pos + static_cast<std::size_t>(i)])}
-         << (8 * i);
-  pos += static_cast<std::size_t>(bytes);
-  return true;
-}
-inline error os_error(int err, const std::string& what) {
-  const errc code =
-      (err == ENOSPC || err == EDQUOT || err == EFBIG) ? errc::no_space : errc::io_error;
-  return error(code, what + ": " + std::strerror(err));
-}
-}  // namespace detail
-
 /// The latest image in one file, `<dir>/snapshot`:
 ///   "DENGSNAP" | u32 version=1 | u64 index | u64 term | u32 n | n × u64 voter |
 ///   u32 m | m × u64 learner | u64 size | size bytes of data | u32 CRC-32C of everything before
@@ -120,7 +109,7 @@ class FileSnapshotStore final : public SnapshotStore {
                    "snapshot store: create directory " + dir.string() + ": " + ec.message());
     const std::filesystem::path tmp = dir / temp_file_name;
     if (::unlink(tmp.c_str()) != 0 && errno != ENOENT)
-      return detail::os_error(errno, "snapshot store: remove " + tmp.string());
+      return storage::os_error(errno, "snapshot store: remove " + tmp.string());
     return FileSnapshotStore(dir);
   }
 
@@ -136,12 +125,7 @@ class FileSnapshotStore final : public SnapshotStore {
       return written;
     }
     // The rename is durable only once the directory entry is.
-    const int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return detail::os_error(errno, "snapshot store: open directory " + dir_.string());
-    const int rc = ::fsync(dfd);
-    const int err = errno;
-    ::close(dfd);
-    if (rc != 0) return detail::os_error(err, "snapshot store: fsync directory " + dir_.string());
+    DENGINE_TRYV(storage::sync_dir(dir_, "snapshot store"));
     saved_index_->store(snapshot->meta.index);
     return success();
   }
@@ -158,7 +142,7 @@ class FileSnapshotStore final : public SnapshotStore {
     const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ENOENT) return LogIndex{0};
-      return detail::os_error(errno, "snapshot store: open " + p.string());
+      return storage::os_error(errno, "snapshot store: open " + p.string());
     }
     char head[20];
     std::size_t got = 0;
@@ -170,14 +154,13 @@ class FileSnapshotStore final : public SnapshotStore {
     }
     ::close(fd);
     const std::string_view in(head, got);
-    std::size_t pos = magic.size();
-    std::uint64_t v = 0;
-    std::uint64_t index = 0;
-    if (in.substr(0, magic.size()) != magic || !detail::get_le(in, pos, v, 4) || v != version ||
-        !detail::get_le(in, pos, index, 8))
+    bytes::LeReader r(in, magic.size());
+    const auto v = r.u32();
+    const auto index = r.u64();
+    if (in.substr(0, magic.size()) != magic || v != version || !index)
       return error(errc::storage_corrupt,
                    "snapshot file " + p.string() + ": not a dengine snapshot header");
-    return index;
+    return *index;
   }
 
   result<std::shared_ptr<const Snapshot>> load() override {
@@ -185,7 +168,7 @@ class FileSnapshotStore final : public SnapshotStore {
     const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ENOENT) return std::shared_ptr<const Snapshot>{};
-      return detail::os_error(errno, "snapshot store: open " + p.string());
+      return storage::os_error(errno, "snapshot store: open " + p.string());
     }
     std::string bytes;
     char buf[64 * 1024];
@@ -195,7 +178,7 @@ class FileSnapshotStore final : public SnapshotStore {
       if (n < 0) {
         const int err = errno;
         ::close(fd);
-        return detail::os_error(err, "snapshot store: read " + p.string());
+        return storage::os_error(err, "snapshot store: read " + p.string());
       }
       if (n == 0) break;
       bytes.append(buf, static_cast<std::size_t>(n));
@@ -209,16 +192,16 @@ class FileSnapshotStore final : public SnapshotStore {
   /// The file format, without the I/O (exposed for tests).
   [[nodiscard]] static std::string encode(const Snapshot& s) {
     std::string out(magic);
-    detail::put_le(out, version, 4);
-    detail::put_le(out, s.meta.index, 8);
-    detail::put_le(out, s.meta.term, 8);
-    detail::put_le(out, s.meta.membership.voters.size(), 4);
-    for (NodeId v : s.meta.membership.voters) detail::put_le(out, v, 8);
-    detail::put_le(out, s.meta.membership.learners.size(), 4);
-    for (NodeId l : s.meta.membership.learners) detail::put_le(out, l, 8);
-    detail::put_le(out, s.data.size(), 8);
+    bytes::put_le32(out, version);
+    bytes::put_le64(out, s.meta.index);
+    bytes::put_le64(out, s.meta.term);
+    for (const auto* ids : {&s.meta.membership.voters, &s.meta.membership.learners}) {
+      bytes::put_le32(out, static_cast<std::uint32_t>(ids->size()));
+      for (NodeId id : *ids) bytes::put_le64(out, id);
+    }
+    bytes::put_le64(out, s.data.size());
     out += s.data;
-    detail::put_le(out, crc32c::value(std::string_view(out)), 4);
+    bytes::put_le32(out, crc32c::value(std::string_view(out)));
     return out;
   }
 
@@ -230,37 +213,38 @@ class FileSnapshotStore final : public SnapshotStore {
     };
     if (in.size() < magic.size() || in.substr(0, magic.size()) != magic)
       return corrupt(0, "not a dengine snapshot file (bad magic)");
-    std::size_t pos = magic.size();
-    std::uint64_t v = 0;
-    if (!detail::get_le(in, pos, v, 4)) return corrupt(pos, "truncated header");
-    if (v != version)
+    bytes::LeReader header(in, magic.size());
+    const auto v = header.u32();
+    if (!v) return corrupt(header.position(), "truncated header");
+    if (*v != version)
       return error(errc::incompatible_version, "snapshot file " + where + ": format version " +
-                                                   std::to_string(v) + ", this build reads " +
+                                                   std::to_string(*v) + ", this build reads " +
                                                    std::to_string(version));
-    if (in.size() < pos + 4) return corrupt(pos, "truncated");
+    if (header.remaining() < 4) return corrupt(header.position(), "truncated");
     // Check the CRC before trusting any length field.
-    const std::uint32_t crc = crc32c::value(in.substr(0, in.size() - 4));
-    std::size_t crc_pos = in.size() - 4;
-    std::uint64_t stored = 0;
-    (void)detail::get_le(in, crc_pos, stored, 4);
-    if (stored != crc) return corrupt(in.size() - 4, "checksum mismatch");
     const std::string_view body = in.substr(0, in.size() - 4);
+    if (bytes::get_le32(in.data() + body.size()) != crc32c::value(body))
+      return corrupt(body.size(), "checksum mismatch");
+    bytes::LeReader r(body, header.position());
     Snapshot s;
     auto read_ids = [&](std::vector<NodeId>& ids) -> bool {
-      std::uint64_t n = 0;
-      if (!detail::get_le(body, pos, n, 4) || n > (body.size() - pos) / 8) return false;
-      ids.resize(n);
-      for (auto& id : ids) (void)detail::get_le(body, pos, id, 8);
+      const auto n = r.u32();
+      if (!n || *n > r.remaining() / 8) return false;
+      ids.resize(*n);
+      for (auto& id : ids) id = *r.u64();
       return true;
     };
-    if (!detail::get_le(body, pos, s.meta.index, 8) || !detail::get_le(body, pos, s.meta.term, 8))
-      return corrupt(pos, "truncated meta");
-    if (!read_ids(s.meta.membership.voters)) return corrupt(pos, "bad voter list");
-    if (!read_ids(s.meta.membership.learners)) return corrupt(pos, "bad learner list");
-    std::uint64_t size = 0;
-    if (!detail::get_le(body, pos, size, 8) || size != body.size() - pos)
-      return corrupt(pos, "data size does not match the file size");
-    s.data.assign(body.substr(pos));
+    const auto index = r.u64();
+    const auto term = r.u64();
+    if (!index || !term) return corrupt(r.position(), "truncated meta");
+    s.meta.index = *index;
+    s.meta.term = *term;
+    if (!read_ids(s.meta.membership.voters)) return corrupt(r.position(), "bad voter list");
+    if (!read_ids(s.meta.membership.learners)) return corrupt(r.position(), "bad learner list");
+    const auto size = r.u64();
+    if (!size || *size != r.remaining())
+      return corrupt(r.position(), "data size does not match the file size");
+    s.data.assign(body.substr(r.position()));
     return s;
   }
 
@@ -270,7 +254,7 @@ class FileSnapshotStore final : public SnapshotStore {
   // Writes `bytes` to `tmp`, fsyncs it and renames it over the image.
   result<void> write_temp(const std::string& bytes, const std::filesystem::path& tmp) const {
     const int fd = ::open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
-    if (fd < 0) return detail::os_error(errno, "snapshot store: create " + tmp.string());
+    if (fd < 0) return storage::os_error(errno, "snapshot store: create " + tmp.string());
     std::size_t done = 0;
     while (done < bytes.size()) {
       const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -278,19 +262,19 @@ class FileSnapshotStore final : public SnapshotStore {
       if (n < 0) {
         const int err = errno;
         ::close(fd);
-        return detail::os_error(err, "snapshot store: write " + tmp.string());
+        return storage::os_error(err, "snapshot store: write " + tmp.string());
       }
       done += static_cast<std::size_t>(n);
     }
     if (::fsync(fd) != 0) {
       const int err = errno;
       ::close(fd);
-      return detail::os_error(err, "snapshot store: fsync " + tmp.string());
+      return storage::os_error(err, "snapshot store: fsync " + tmp.string());
     }
-    if (::close(fd) != 0) return detail::os_error(errno, "snapshot store: close " + tmp.string());
+    if (::close(fd) != 0) return storage::os_error(errno, "snapshot store: close " + tmp.string());
     if (::rename(tmp.c_str(), path().c_str()) != 0)
-      return detail::os_error(errno,
-                              "snapshot store: rename " + tmp.string() + " to " + path().string());
+      return storage::os_error(errno,
+                               "snapshot store: rename " + tmp.string() + " to " + path().string());
     return success();
   }
 
@@ -298,5 +282,8 @@ class FileSnapshotStore final : public SnapshotStore {
   // Behind a pointer so that the store stays movable.
   std::unique_ptr<std::atomic<LogIndex>> saved_index_ = std::make_unique<std::atomic<LogIndex>>(0);
 };
+
+static_assert(dengine::SnapshotStore<MemorySnapshotStore>);
+static_assert(dengine::SnapshotStore<FileSnapshotStore>);
 
 }  // namespace dengine::node

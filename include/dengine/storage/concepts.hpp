@@ -1,11 +1,13 @@
 #pragma once
 /// The contracts users implement: StorageEngine (the Raft log and hard state), StateMachine (what
-/// the log drives) and KvStore (the ordered byte map under statemachines/kv). Satisfy a concept
+/// the log drives), KvStore (the ordered byte map under statemachines/kv) and SnapshotStore
+/// (where a node keeps its latest snapshot image). Satisfy a concept
 /// with any type: no base class, no registration, no virtual call on the hot path.
 
 #include <concepts>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -100,6 +102,9 @@ using KvVisitor = std::function<bool(std::string_view key, std::string_view valu
 ///   one atomic unit (durable per the backend's persistence mode).
 /// - `applied_index()`: the index recorded by the last write (0 on a fresh store).
 /// - `clear(applied_index)`: erases every key and records applied_index (before a restore).
+///
+/// A scan's visitor may call get() and scan() on the store it scans (the KV state machine looks
+/// up related keys), but must not write it.
 template <class S>
 concept KvStore = requires(S& s, const S& cs, std::string_view key, const WriteBatch& batch,
                            LogIndex index, const KvVisitor& visit) {
@@ -108,6 +113,24 @@ concept KvStore = requires(S& s, const S& cs, std::string_view key, const WriteB
   { s.write(batch, index) } -> std::same_as<result<void>>;
   { cs.applied_index() } -> std::same_as<LogIndex>;
   { s.clear(index) } -> std::same_as<result<void>>;
+};
+
+/// **SnapshotStore** — where a node keeps the latest snapshot image (meta + state machine bytes);
+/// the StorageEngine keeps only the log and its compaction point. Models:
+/// node::MemorySnapshotStore and node::FileSnapshotStore (node/snapshot_store.hpp).
+///
+/// - `save(snapshot)`: replaces the stored image, atomically and durably: once it returns success
+///   a crash leaves `snapshot`; a crash during the call leaves the previous image or the new one,
+///   never a mix. A null snapshot → `invalid_argument`.
+/// - `load()`: the stored image, or nullptr when none was saved. Corrupt data →
+///   `storage_corrupt` naming where; an image of an incompatible format → `incompatible_version`.
+/// - `in_memory()`: true when save() never touches a disk (the threaded runtime may then run the
+///   log writer's work on the event loop).
+template <class S>
+concept SnapshotStore = requires(S& s, const S& cs, const std::shared_ptr<const Snapshot>& image) {
+  { s.save(image) } -> std::same_as<result<void>>;
+  { s.load() } -> std::same_as<result<std::shared_ptr<const Snapshot>>>;
+  { cs.in_memory() } -> std::convertible_to<bool>;
 };
 
 }  // namespace dengine

@@ -5,16 +5,15 @@
 
 #include <cstddef>
 #include <filesystem>
-#include <memory>
 #include <string>
 #include <string_view>
-#include <utility>
 
 #include "dengine/backends/lmdb/engine.hpp"
 #include "dengine/backends/lmdb/kv_store.hpp"
 #include "dengine/backends/lmdb/options.hpp"
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
+#include "dengine/storage/backend_traits.hpp"
 
 namespace dengine::lmdb {
 
@@ -33,8 +32,8 @@ struct Tuning {
   bool create_if_missing = Options{}.create_if_missing;
 };
 
-/// Traits of the LMDB backend, for EmbeddedEngine<dengine::lmdb::Backend>.
-struct Backend {
+/// What is particular to the LMDB backend's traits (storage::BackendTraits adds the rest).
+struct BackendSpec {
   using storage_engine = Engine;
   using kv_store = KvStore;
   using tuning = Tuning;
@@ -42,7 +41,7 @@ struct Backend {
   /// Data survives the process (and, in DiskFirst, power loss).
   static constexpr bool persistent = true;
   /// LMDB's key limit (mdb_env_get_maxkeysize: 511 bytes as Debian and the wrap build it) minus
-  /// the KvStore's tag byte. open_kv_store refuses a library built with a smaller limit.
+  /// the KvStore's tag byte. check_kv_store refuses a library built with a smaller limit.
   static constexpr std::size_t max_key_bytes = 510;
   /// LMDB stores a value of up to 2^32 - 1 bytes; 64 are left for the framing the backend puts
   /// around a record.
@@ -50,38 +49,8 @@ struct Backend {
   /// A log entry's value is term and type (9 bytes) plus the data, under the same bound.
   static constexpr std::size_t max_entry_bytes = max_value_bytes - 9;
 
-  /// Opens (or creates) the log database in `dir` with the default tuning.
-  static result<std::unique_ptr<Engine>> open_storage(const std::filesystem::path& dir,
-                                                      PersistenceMode mode) {
-    return open_storage(dir, mode, Tuning{});
-  }
-  /// Opens (or creates) the log database in `dir`, syncing per `mode`.
-  static result<std::unique_ptr<Engine>> open_storage(const std::filesystem::path& dir,
-                                                      PersistenceMode mode, const Tuning& t) {
-    DENGINE_TRY(engine, Engine::open(dir, options(mode, t)));
-    return std::make_unique<Engine>(std::move(engine));
-  }
-  /// Opens (or creates) the KV database in `dir` with the default tuning.
-  static result<std::unique_ptr<KvStore>> open_kv_store(const std::filesystem::path& dir,
-                                                        PersistenceMode mode) {
-    return open_kv_store(dir, mode, Tuning{});
-  }
-  /// Opens (or creates) the KV database in `dir`, syncing per `mode`; incompatible_version if
-  /// the LMDB library stores shorter keys than max_key_bytes says.
-  static result<std::unique_ptr<KvStore>> open_kv_store(const std::filesystem::path& dir,
-                                                        PersistenceMode mode, const Tuning& t) {
-    DENGINE_TRY(store, KvStore::open(dir, options(mode, t)));
-    if (store.max_key_size() < max_key_bytes)
-      return error(errc::incompatible_version,
-                   "lmdb kv store " + dir.string() + ": this LMDB library stores keys of at most " +
-                       std::to_string(store.max_key_size()) + " bytes, dengine::lmdb::Backend " +
-                       "declares " + std::to_string(max_key_bytes) +
-                       " (build LMDB with its default MDB_MAXKEYSIZE)");
-    return std::make_unique<KvStore>(std::move(store));
-  }
-
- private:
-  static Options options(PersistenceMode mode, const Tuning& t) {
+  /// The options both stores open with: one environment per data dir.
+  static Options storage_options(PersistenceMode mode, const Tuning& t) {
     Options o;
     o.mode = mode;
     o.initial_map_size = t.initial_map_size;
@@ -90,6 +59,22 @@ struct Backend {
     o.create_if_missing = t.create_if_missing;
     return o;
   }
+  static Options kv_options(PersistenceMode mode, const Tuning& t) {
+    return storage_options(mode, t);
+  }
+  /// incompatible_version if the LMDB library stores shorter keys than max_key_bytes says.
+  static result<void> check_kv_store(const KvStore& store, const std::filesystem::path& dir) {
+    if (store.max_key_size() < max_key_bytes)
+      return error(errc::incompatible_version,
+                   "lmdb kv store " + dir.string() + ": this LMDB library stores keys of at most " +
+                       std::to_string(store.max_key_size()) + " bytes, dengine::lmdb::Backend " +
+                       "declares " + std::to_string(max_key_bytes) +
+                       " (build LMDB with its default MDB_MAXKEYSIZE)");
+    return success();
+  }
 };
+
+/// Traits of the LMDB backend, for EmbeddedEngine<dengine::lmdb::Backend>.
+struct Backend : storage::BackendTraits<BackendSpec> {};
 
 }  // namespace dengine::lmdb

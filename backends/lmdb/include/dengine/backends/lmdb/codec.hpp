@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "dengine/core/types.hpp"
+#include "dengine/storage/byte_codec.hpp"
 
 namespace dengine::lmdb::detail {
 
@@ -51,29 +52,6 @@ inline constexpr char kv_tag = 'k';
 /// Size of the term (8) and type (1) after an entry's data.
 inline constexpr std::size_t entry_tail_size = 9;
 
-inline void put_u64(std::string& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8)
-    out.push_back(static_cast<char>((v >> shift) & 0xff));
-}
-inline void put_u32(std::string& out, std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8)
-    out.push_back(static_cast<char>((v >> shift) & 0xff));
-}
-/// Precondition: at least 8 bytes at p.
-inline std::uint64_t get_u64(const void* p) noexcept {
-  const auto* b = static_cast<const unsigned char*>(p);
-  std::uint64_t v = 0;
-  for (int k = 0; k < 8; ++k) v = (v << 8) | b[k];
-  return v;
-}
-/// Precondition: at least 4 bytes at p.
-inline std::uint32_t get_u32(const void* p) noexcept {
-  const auto* b = static_cast<const unsigned char*>(p);
-  std::uint32_t v = 0;
-  for (int k = 0; k < 4; ++k) v = (v << 8) | b[k];
-  return v;
-}
-
 /// An MDB_val viewing `s` (LMDB never writes through a key or data argument of a put/get).
 inline MDB_val as_val(std::string_view s) noexcept {
   return MDB_val{s.size(), const_cast<char*>(s.data())};
@@ -86,12 +64,7 @@ inline std::string_view as_view(const MDB_val& v) noexcept {
 /// A log key: the index as 8 big-endian bytes.
 class IndexKey {
  public:
-  explicit IndexKey(LogIndex index) noexcept {
-    for (int k = 7; k >= 0; --k) {
-      bytes_[k] = static_cast<unsigned char>(index & 0xff);
-      index >>= 8;
-    }
-  }
+  explicit IndexKey(LogIndex index) noexcept { bytes::store_be64(bytes_, index); }
   /// An MDB_val viewing the key; valid while this object lives.
   MDB_val val() noexcept { return MDB_val{sizeof bytes_, bytes_}; }
   /// The key's bytes; valid while this object lives.
@@ -106,18 +79,14 @@ class IndexKey {
 /// The index a log key holds, or nullopt when the key is not 8 bytes (corruption).
 inline std::optional<LogIndex> decode_index_key(const MDB_val& key) noexcept {
   if (key.mv_size != 8) return std::nullopt;
-  return get_u64(key.mv_data);
+  return bytes::get_be64(key.mv_data);
 }
 
 /// The term and type that follow an entry's data in its payload.
 class EntryTail {
  public:
   explicit EntryTail(const Entry& e) noexcept {
-    Term t = e.term;
-    for (int k = 7; k >= 0; --k) {
-      bytes_[k] = static_cast<char>(t & 0xff);
-      t >>= 8;
-    }
+    bytes::store_be64(bytes_, e.term);
     bytes_[8] = static_cast<char>(e.type);
   }
   /// The header's bytes; valid while this object lives.
@@ -138,7 +107,7 @@ inline bool entry_well_formed(std::string_view payload) noexcept {
 inline bool decode_entry(LogIndex index, std::string_view payload, Entry& out) {
   if (!entry_well_formed(payload)) return false;
   const std::size_t data_size = payload.size() - entry_tail_size;
-  out.term = get_u64(payload.data() + data_size);
+  out.term = bytes::get_be64(payload.data() + data_size);
   out.index = index;
   out.type = static_cast<EntryType>(static_cast<unsigned char>(payload.back()));
   out.data.assign(payload.substr(0, data_size));
@@ -148,29 +117,30 @@ inline bool decode_entry(LogIndex index, std::string_view payload, Entry& out) {
 /// The term of an entry payload; nullopt when it is malformed.
 inline std::optional<Term> decode_entry_term(std::string_view payload) noexcept {
   if (!entry_well_formed(payload)) return std::nullopt;
-  return get_u64(payload.data() + payload.size() - entry_tail_size);
+  return bytes::get_be64(payload.data() + payload.size() - entry_tail_size);
 }
 
 inline std::string encode_hard_state(const HardState& hs) {
   std::string out;
-  put_u64(out, hs.term);
-  put_u64(out, hs.vote);
-  put_u64(out, hs.commit);
+  bytes::put_be64(out, hs.term);
+  bytes::put_be64(out, hs.vote);
+  bytes::put_be64(out, hs.commit);
   return out;
 }
 
 inline std::optional<HardState> decode_hard_state(std::string_view v) noexcept {
   if (v.size() != 24) return std::nullopt;
-  return HardState{get_u64(v.data()), get_u64(v.data() + 8), get_u64(v.data() + 16)};
+  return HardState{bytes::get_be64(v.data()), bytes::get_be64(v.data() + 8),
+                   bytes::get_be64(v.data() + 16)};
 }
 
 inline std::string encode_snapshot_meta(const SnapshotMeta& meta) {
   std::string out;
-  put_u64(out, meta.index);
-  put_u64(out, meta.term);
+  bytes::put_be64(out, meta.index);
+  bytes::put_be64(out, meta.term);
   for (const auto* ids : {&meta.membership.voters, &meta.membership.learners}) {
-    put_u32(out, static_cast<std::uint32_t>(ids->size()));
-    for (NodeId id : *ids) put_u64(out, id);
+    bytes::put_be32(out, static_cast<std::uint32_t>(ids->size()));
+    for (NodeId id : *ids) bytes::put_be64(out, id);
   }
   return out;
 }
@@ -178,22 +148,22 @@ inline std::string encode_snapshot_meta(const SnapshotMeta& meta) {
 /// Just the index and term of an encoded snapshot meta (what term() needs); nullopt if short.
 inline std::optional<std::pair<LogIndex, Term>> decode_snapshot_point(std::string_view v) noexcept {
   if (v.size() < 16) return std::nullopt;
-  return std::pair<LogIndex, Term>{get_u64(v.data()), get_u64(v.data() + 8)};
+  return std::pair<LogIndex, Term>{bytes::get_be64(v.data()), bytes::get_be64(v.data() + 8)};
 }
 
 inline std::optional<SnapshotMeta> decode_snapshot_meta(std::string_view v) {
   if (v.size() < 16) return std::nullopt;
   SnapshotMeta meta;
-  meta.index = get_u64(v.data());
-  meta.term = get_u64(v.data() + 8);
+  meta.index = bytes::get_be64(v.data());
+  meta.term = bytes::get_be64(v.data() + 8);
   std::size_t pos = 16;
   for (auto* ids : {&meta.membership.voters, &meta.membership.learners}) {
     if (v.size() - pos < 4) return std::nullopt;
-    const std::uint32_t n = get_u32(v.data() + pos);
+    const std::uint32_t n = bytes::get_be32(v.data() + pos);
     pos += 4;
     if ((v.size() - pos) / 8 < n) return std::nullopt;
     ids->reserve(n);
-    for (std::uint32_t k = 0; k < n; ++k, pos += 8) ids->push_back(get_u64(v.data() + pos));
+    for (std::uint32_t k = 0; k < n; ++k, pos += 8) ids->push_back(bytes::get_be64(v.data() + pos));
   }
   if (pos != v.size()) return std::nullopt;
   return meta;

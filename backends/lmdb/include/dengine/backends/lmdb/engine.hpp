@@ -44,6 +44,7 @@
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
+#include "dengine/storage/append_check.hpp"
 #include "dengine/storage/concepts.hpp"
 
 namespace dengine::lmdb {
@@ -73,28 +74,15 @@ class Engine {
 
   // ---- StorageEngine -------------------------------------------------------------------------
 
-  /// Appends a non-empty contiguous batch starting in [first_index(), last_index() + 1],
-  /// replacing every entry at or after its first index, in one write transaction. Durable on
-  /// return with DiskFirst; with MemFirst after sync(). A batch breaking those rules fails with
-  /// invalid_argument and changes nothing.
+  /// StorageEngine::append as concepts.hpp states it (storage::check_append refuses a malformed
+  /// batch before anything changes), in one write transaction that first drops the conflicting
+  /// suffix: durable on return with DiskFirst; with MemFirst after sync().
   result<void> append(std::span<const Entry> batch) {
     std::lock_guard lock(state_->write_mutex);
     const LogIndex first = state_->first.load();
     const LogIndex last = state_->last.load();
-    if (batch.empty()) return error(errc::invalid_argument, where() + ": append of an empty batch");
+    DENGINE_TRYV(storage::check_append(batch, first, last, [&] { return where(); }));
     const LogIndex from = batch.front().index;
-    if (from < first || from > last + 1)
-      return error(errc::invalid_argument, where() + ": append at index " + std::to_string(from) +
-                                               " outside [" + std::to_string(first) + ", " +
-                                               std::to_string(last + 1) +
-                                               "] (first index, last index + 1)");
-    for (std::size_t k = 1; k < batch.size(); ++k) {
-      if (batch[k].index != from + k)
-        return error(errc::invalid_argument, where() + ": append batch not contiguous: entry " +
-                                                 std::to_string(k) + " has index " +
-                                                 std::to_string(batch[k].index) + ", expected " +
-                                                 std::to_string(from + k));
-    }
     DENGINE_TRYV(env_->write(options_.mode, [&](detail::Txn& txn) -> result<void> {
       // Drop the conflicting suffix first (each entry checked: its checksum leaves the tally);
       // then every key is below `from` and the batch can use MDB_APPEND (no search).

@@ -65,6 +65,7 @@
 #include "dengine/backends/lmdb/verify.hpp"
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
+#include "dengine/storage/sync_dir.hpp"
 
 namespace dengine::lmdb {
 
@@ -321,17 +322,7 @@ class Environment {
  private:
   /// fsyncs a directory, so that files created in it (or it, in its parent) survive power loss.
   static result<void> sync_dir(const std::filesystem::path& dir) {
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-      return error(errc::io_error, "lmdb: cannot open dir " + dir.string() +
-                                       " to fsync it: " + std::strerror(errno));
-    const int rc = ::fsync(fd);
-    const int err = errno;
-    ::close(fd);
-    if (rc != 0)
-      return error(errc::io_error,
-                   "lmdb: fsync of dir " + dir.string() + ": " + std::strerror(err));
-    return success();
+    return storage::sync_dir(dir, "lmdb");
   }
 
   /// Every Environment open in this process, by canonical dir.
@@ -447,7 +438,7 @@ class Environment {
         if (st.ms_entries == 0) {
           txn.start_tallies();
           std::string version;
-          detail::put_u32(version, detail::format_version);
+          bytes::put_be32(version, detail::format_version);
           return txn.put(detail::Db::meta, detail::format_key, {version});
         }
       }

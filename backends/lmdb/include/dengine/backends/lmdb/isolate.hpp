@@ -50,14 +50,14 @@ inline constexpr int verify_silence_limit_ms = 60'000;
 /// The report as bytes for the pipe: "DVR1", code, flags, four counters, problems.
 inline std::string serialize(const VerifyReport& r) {
   std::string out = "DVR1";
-  put_u32(out, static_cast<std::uint32_t>(r.code));
+  bytes::put_be32(out, static_cast<std::uint32_t>(r.code));
   out.push_back(r.initialized ? '\1' : '\0');
   for (std::uint64_t n : {r.log_records, r.kv_records, r.meta_records, r.pages,
                           static_cast<std::uint64_t>(r.problems_omitted)})
-    put_u64(out, n);
-  put_u32(out, static_cast<std::uint32_t>(r.problems.size()));
+    bytes::put_be64(out, n);
+  bytes::put_be32(out, static_cast<std::uint32_t>(r.problems.size()));
   for (const auto& p : r.problems) {
-    put_u32(out, static_cast<std::uint32_t>(p.size()));
+    bytes::put_be32(out, static_cast<std::uint32_t>(p.size()));
     out += p;
   }
   return out;
@@ -66,20 +66,20 @@ inline std::string serialize(const VerifyReport& r) {
 inline bool deserialize(std::string_view in, VerifyReport& r) {
   if (in.size() < 4 + 4 + 1 + 5 * 8 + 4 || in.substr(0, 4) != "DVR1") return false;
   std::size_t pos = 4;
-  r.code = static_cast<errc>(get_u32(in.data() + pos));
+  r.code = static_cast<errc>(bytes::get_be32(in.data() + pos));
   pos += 4;
   r.initialized = in[pos++] != '\0';
   std::uint64_t omitted = 0;
   for (std::uint64_t* n : {&r.log_records, &r.kv_records, &r.meta_records, &r.pages, &omitted}) {
-    *n = get_u64(in.data() + pos);
+    *n = bytes::get_be64(in.data() + pos);
     pos += 8;
   }
   r.problems_omitted = static_cast<std::size_t>(omitted);
-  const std::uint32_t count = get_u32(in.data() + pos);
+  const std::uint32_t count = bytes::get_be32(in.data() + pos);
   pos += 4;
   for (std::uint32_t k = 0; k < count; ++k) {
     if (in.size() - pos < 4) return false;
-    const std::uint32_t n = get_u32(in.data() + pos);
+    const std::uint32_t n = bytes::get_be32(in.data() + pos);
     pos += 4;
     if (in.size() - pos < n) return false;
     r.problems.emplace_back(in.substr(pos, n));

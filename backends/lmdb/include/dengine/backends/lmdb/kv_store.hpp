@@ -58,7 +58,7 @@ class KvStore {
       if (payload->size() != 8)
         return txn.corrupt(detail::Db::meta, detail::kv_applied_key,
                            "malformed payload of " + std::to_string(payload->size()) + " bytes");
-      return detail::get_u64(payload->data());
+      return bytes::get_be64(payload->data());
     }));
     store.state_->applied.store(applied);
     return store;
@@ -195,7 +195,7 @@ class KvStore {
 
   static result<void> put_applied(detail::Txn& txn, LogIndex applied_index) {
     std::string value;
-    detail::put_u64(value, applied_index);
+    bytes::put_be64(value, applied_index);
     return txn.put(detail::Db::meta, detail::kv_applied_key, {value});
   }
 

@@ -24,6 +24,7 @@
 
 #include "dengine/backends/lmdb/codec.hpp"
 #include "dengine/storage/crc32c.hpp"
+#include "dengine/storage/record_check.hpp"
 
 namespace dengine::lmdb::detail {
 
@@ -47,27 +48,16 @@ inline constexpr std::string_view db_name(Db db) noexcept {
 /// Bytes of the checksum after every stored payload.
 inline constexpr std::size_t crc_bytes = 4;
 
-/// A record checksum built from the key and then the payload in pieces (so a log entry's header
-/// and data need not be copied together first).
-class RecordCrc {
+/// A record checksum (storage::KeyedCrc) of a record in `db`: its domain is the tag byte.
+class RecordCrc : public storage::KeyedCrc {
  public:
-  RecordCrc(Db db, std::string_view key) noexcept {
-    const auto n = static_cast<std::uint32_t>(key.size());
-    const unsigned char head[5] = {
-        static_cast<unsigned char>(db), static_cast<unsigned char>(n >> 24),
-        static_cast<unsigned char>(n >> 16), static_cast<unsigned char>(n >> 8),
-        static_cast<unsigned char>(n)};
-    crc_ = crc32c::extend(0, head, sizeof head);
-    crc_ = crc32c::extend(crc_, key.data(), key.size());
-  }
-  /// Continues over the next piece of the payload.
-  void add(std::string_view piece) noexcept {
-    crc_ = crc32c::extend(crc_, piece.data(), piece.size());
-  }
-  [[nodiscard]] std::uint32_t value() const noexcept { return crc_; }
+  RecordCrc(Db db, std::string_view key) noexcept : KeyedCrc(tag_crc(db), key) {}
 
  private:
-  std::uint32_t crc_ = 0;
+  static std::uint32_t tag_crc(Db db) noexcept {
+    const auto tag = static_cast<unsigned char>(db);
+    return crc32c::extend(0, &tag, 1);
+  }
 };
 
 /// The checksum of a record with `key` and `payload` in `db`.
@@ -78,17 +68,11 @@ inline std::uint32_t record_crc(Db db, std::string_view key, std::string_view pa
 }
 
 /// Writes `crc` big-endian into the four bytes at out.
-inline void store_crc(void* out, std::uint32_t crc) noexcept {
-  auto* b = static_cast<unsigned char*>(out);
-  b[0] = static_cast<unsigned char>(crc >> 24);
-  b[1] = static_cast<unsigned char>(crc >> 16);
-  b[2] = static_cast<unsigned char>(crc >> 8);
-  b[3] = static_cast<unsigned char>(crc);
-}
+inline void store_crc(void* out, std::uint32_t crc) noexcept { bytes::store_be32(out, crc); }
 
 /// The checksum stored in a value (its last four bytes). Precondition: at least four bytes.
 inline std::uint32_t stored_crc(const void* value, std::size_t size) noexcept {
-  return get_u32(static_cast<const char*>(value) + size - crc_bytes);
+  return bytes::get_be32(static_cast<const char*>(value) + size - crc_bytes);
 }
 
 /// Record count and checksum digest of one database (see the file comment).
@@ -100,10 +84,7 @@ struct Tally {
   /// changes rarely cancel out in the sum (a plain sum of 32-bit values would let, say, one
   /// record lost and another's checksum raised by the same amount go unnoticed more easily).
   static std::uint64_t mix(std::uint32_t crc) noexcept {
-    std::uint64_t z = (std::uint64_t{crc} << 32 | crc) + 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
+    return storage::mix64(std::uint64_t{crc} << 32 | crc);
   }
   void add(std::uint32_t crc) noexcept {
     ++count;
@@ -137,8 +118,8 @@ inline std::string encode_tallies(const Tallies& t) {
   std::string out;
   out.reserve(tallies_bytes);
   for (Db db : all_dbs) {
-    put_u64(out, t.of(db).count);
-    put_u64(out, t.of(db).digest);
+    bytes::put_be64(out, t.of(db).count);
+    bytes::put_be64(out, t.of(db).digest);
   }
   return out;
 }
@@ -148,35 +129,14 @@ inline std::optional<Tallies> decode_tallies(std::string_view v) noexcept {
   Tallies t;
   std::size_t pos = 0;
   for (Db db : all_dbs) {
-    t.of(db).count = get_u64(v.data() + pos);
-    t.of(db).digest = get_u64(v.data() + pos + 8);
+    t.of(db).count = bytes::get_be64(v.data() + pos);
+    t.of(db).digest = bytes::get_be64(v.data() + pos + 8);
     pos += 16;
   }
   return t;
 }
 
-/// `bytes` as a quoted, printable string: printable ASCII as is, `"` and `\` escaped, anything
-/// else as \xNN; longer than `limit` bytes it is cut and its size given.
-inline std::string printable(std::string_view bytes, std::size_t limit = 64) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out = "\"";
-  for (std::size_t k = 0; k < bytes.size() && k < limit; ++k) {
-    const auto c = static_cast<unsigned char>(bytes[k]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
-    }
-  }
-  out += '"';
-  if (bytes.size() > limit) out += "... (" + std::to_string(bytes.size()) + " bytes)";
-  return out;
-}
+using storage::printable;
 
 /// How an error names a record: "database log, index 12", "database kv, key \"a/b\"",
 /// "database meta, record \"hard_state\"", or the raw key when it does not have the shape its
@@ -185,7 +145,7 @@ inline std::string describe_record(Db db, std::string_view key) {
   std::string out = "database " + std::string(db_name(db)) + ", ";
   switch (db) {
     case Db::log:
-      if (key.size() == 8) return out + "index " + std::to_string(get_u64(key.data()));
+      if (key.size() == 8) return out + "index " + std::to_string(bytes::get_be64(key.data()));
       return out + "key " + printable(key) + " (not an 8-byte index)";
     case Db::kv:
       if (!key.empty() && key.front() == kv_tag) return out + "key " + printable(key.substr(1));

@@ -59,7 +59,7 @@ inline result<void> check_format_record(const Layout& layout, MDB_txn* txn) {
                           "missing (every store is created with it; this is not a dengine "
                           "store, or it is damaged)");
   if (rc != 0) return lmdb_failure(rc, "mdb_get(meta/format)");
-  if (v.mv_size == 4 && get_u32(v.mv_data) == unchecked_format_version)
+  if (v.mv_size == 4 && bytes::get_be32(v.mv_data) == unchecked_format_version)
     return error(errc::incompatible_version,
                  "lmdb: " + layout.file.string() + " has format version " +
                      std::to_string(unchecked_format_version) +
@@ -69,7 +69,7 @@ inline result<void> check_format_record(const Layout& layout, MDB_txn* txn) {
   if (payload.size() != 4)
     return corrupt_record(layout, Db::meta, format_key,
                           "a payload of " + std::to_string(payload.size()) + " bytes, expected 4");
-  const std::uint32_t version = get_u32(payload.data());
+  const std::uint32_t version = bytes::get_be32(payload.data());
   if (version != format_version)
     return error(errc::incompatible_version, "lmdb: " + layout.file.string() +
                                                  " has format version " + std::to_string(version) +
@@ -183,7 +183,7 @@ class RecordWalk {
     switch (db) {
       case Db::log: {
         if (key.size() != 8) return bad("a log key of " + std::to_string(key.size()) + " bytes");
-        const LogIndex index = get_u64(key.data());
+        const LogIndex index = bytes::get_be64(key.data());
         if (next_index_ == 0) next_index_ = snapshot_index_ + 1;
         if (index != next_index_) {
           bad("expected index " + std::to_string(next_index_) +

@@ -4,20 +4,18 @@
 /// and KvStore types, what they can store and how both open from a directory. Nothing to tune.
 
 #include <cstddef>
-#include <filesystem>
 #include <limits>
-#include <memory>
 #include <string_view>
 
 #include "dengine/backends/memory/engine.hpp"
 #include "dengine/backends/memory/kv_store.hpp"
-#include "dengine/core/config.hpp"
-#include "dengine/core/error.hpp"
+#include "dengine/storage/backend_traits.hpp"
 
 namespace dengine::memory {
 
-/// Traits of the in-memory backend, for EmbeddedEngine<dengine::memory::Backend>.
-struct Backend {
+/// What is particular to the in-memory backend's traits (storage::BackendTraits adds the rest:
+/// with no tuning, both stores open fresh and empty, whatever the directory and mode).
+struct BackendSpec {
   using storage_engine = Engine;
   using kv_store = KvStore;
   static constexpr std::string_view name = "memory";
@@ -27,17 +25,9 @@ struct Backend {
   static constexpr std::size_t max_key_bytes = std::numeric_limits<std::size_t>::max();
   static constexpr std::size_t max_value_bytes = std::numeric_limits<std::size_t>::max();
   static constexpr std::size_t max_entry_bytes = std::numeric_limits<std::size_t>::max();
-
-  /// A fresh, empty in-memory log (`dir` and `mode` are unused).
-  static result<std::unique_ptr<Engine>> open_storage(const std::filesystem::path& /*dir*/,
-                                                      PersistenceMode /*mode*/) {
-    return std::make_unique<Engine>();
-  }
-  /// A fresh, empty in-memory KV store (`dir` and `mode` are unused).
-  static result<std::unique_ptr<KvStore>> open_kv_store(const std::filesystem::path& /*dir*/,
-                                                        PersistenceMode /*mode*/) {
-    return std::make_unique<KvStore>();
-  }
 };
+
+/// Traits of the in-memory backend, for EmbeddedEngine<dengine::memory::Backend>.
+struct Backend : storage::BackendTraits<BackendSpec> {};
 
 }  // namespace dengine::memory

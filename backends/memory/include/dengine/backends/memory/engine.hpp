@@ -25,6 +25,7 @@
 
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
+#include "dengine/storage/append_check.hpp"
 #include "dengine/storage/concepts.hpp"
 
 namespace dengine::memory {
@@ -75,23 +76,9 @@ class Engine {
   /// A batch breaking those rules fails with invalid_argument and changes nothing.
   result<void> append(std::span<const Entry> batch) {
     std::lock_guard lock(mutex_);
-    if (batch.empty())
-      return error(errc::invalid_argument, "memory engine: append of an empty batch");
+    DENGINE_TRYV(storage::check_append(batch, live_.first_index(), live_.last_index(),
+                                       [] { return "memory engine"; }));
     const LogIndex from = batch.front().index;
-    const LogIndex first = live_.first_index();
-    const LogIndex last = live_.last_index();
-    if (from < first || from > last + 1)
-      return error(errc::invalid_argument,
-                   "memory engine: append at index " + std::to_string(from) + " outside [" +
-                       std::to_string(first) + ", " + std::to_string(last + 1) +
-                       "] (first index, last index + 1)");
-    for (std::size_t k = 1; k < batch.size(); ++k) {
-      if (batch[k].index != from + k)
-        return error(errc::invalid_argument, "memory engine: append batch not contiguous: entry " +
-                                                 std::to_string(k) + " has index " +
-                                                 std::to_string(batch[k].index) + ", expected " +
-                                                 std::to_string(from + k));
-    }
     live_.truncate_from(from);
     live_.entries.insert(live_.entries.end(), batch.begin(), batch.end());
     dirty_from_ = std::min(dirty_from_, from);

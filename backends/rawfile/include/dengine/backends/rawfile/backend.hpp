@@ -6,9 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
-#include <memory>
 #include <string_view>
-#include <utility>
 
 #include "dengine/backends/rawfile/engine.hpp"
 #include "dengine/backends/rawfile/kv_store.hpp"
@@ -16,6 +14,7 @@
 #include "dengine/backends/rawfile/segment.hpp"
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
+#include "dengine/storage/backend_traits.hpp"
 
 namespace dengine::rawfile {
 
@@ -38,8 +37,8 @@ struct Tuning {
   log_function log{};
 };
 
-/// Traits of the raw-file backend, for EmbeddedEngine<dengine::rawfile::Backend>.
-struct Backend {
+/// What is particular to the raw-file backend's traits (storage::BackendTraits adds the rest).
+struct BackendSpec {
   using storage_engine = Engine;
   using kv_store = KvStore;
   using tuning = Tuning;
@@ -54,14 +53,8 @@ struct Backend {
   static constexpr std::size_t max_entry_bytes =
       segment::max_payload_bytes - segment::entry_fixed_bytes;
 
-  /// Opens (or creates) the segmented log in `dir` with the default tuning.
-  static result<std::unique_ptr<Engine>> open_storage(const std::filesystem::path& dir,
-                                                      PersistenceMode mode) {
-    return open_storage(dir, mode, Tuning{});
-  }
-  /// Opens (or creates) the segmented log in `dir`; MemFirst syncs in the background.
-  static result<std::unique_ptr<Engine>> open_storage(const std::filesystem::path& dir,
-                                                      PersistenceMode mode, const Tuning& t) {
+  /// The segmented log's options; MemFirst syncs in the background.
+  static Options storage_options(PersistenceMode mode, const Tuning& t) {
     Options options;
     options.mode = mode;
     options.segment_bytes = t.segment_bytes;
@@ -69,24 +62,19 @@ struct Backend {
     options.mem_first_sync_interval = t.mem_first_sync_interval;
     options.mem_first_sync_bytes = t.mem_first_sync_bytes;
     options.log = t.log;
-    DENGINE_TRY(engine, Engine::open(dir, std::move(options)));
-    return std::make_unique<Engine>(std::move(engine));
+    return options;
   }
-  /// Opens (or creates) the checkpointed KV map in `dir` with the default tuning.
-  static result<std::unique_ptr<KvStore>> open_kv_store(const std::filesystem::path& dir,
-                                                        PersistenceMode mode) {
-    return open_kv_store(dir, mode, Tuning{});
-  }
-  /// Opens (or creates) the checkpointed KV map in `dir`. Its durability comes from checkpoints
-  /// plus replay of the Raft log, so `mode` does not change it.
-  static result<std::unique_ptr<KvStore>> open_kv_store(const std::filesystem::path& dir,
-                                                        PersistenceMode /*mode*/, const Tuning& t) {
+  /// The checkpointed KV map's options. Its durability comes from checkpoints plus replay of
+  /// the Raft log, so `mode` does not change it.
+  static KvOptions kv_options(PersistenceMode /*mode*/, const Tuning& t) {
     KvOptions options;
     options.checkpoint_bytes = t.checkpoint_bytes;
     options.log = t.log;
-    DENGINE_TRY(store, KvStore::open(dir, std::move(options)));
-    return std::make_unique<KvStore>(std::move(store));
+    return options;
   }
 };
+
+/// Traits of the raw-file backend, for EmbeddedEngine<dengine::rawfile::Backend>.
+struct Backend : storage::BackendTraits<BackendSpec> {};
 
 }  // namespace dengine::rawfile

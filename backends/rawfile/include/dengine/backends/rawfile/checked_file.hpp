@@ -19,8 +19,8 @@
 
 #include <fmt/core.h>
 
-#include "dengine/backends/rawfile/encoding.hpp"
 #include "dengine/core/error.hpp"
+#include "dengine/storage/byte_codec.hpp"
 #include "dengine/storage/crc32c.hpp"
 
 namespace dengine::rawfile::checked_file {
@@ -33,11 +33,11 @@ inline std::string encode(std::string_view magic, std::string_view payload) {
   std::string out;
   out.reserve(header_bytes + payload.size() + 4);
   out.append(magic.substr(0, 8));
-  encoding::put_u32(out, format_version);
-  encoding::put_u32(out, 0);
-  encoding::put_u64(out, payload.size());
+  bytes::put_le32(out, format_version);
+  bytes::put_le32(out, 0);
+  bytes::put_le64(out, payload.size());
   out.append(payload);
-  encoding::put_u32(out, crc32c::value(std::string_view(out)));
+  bytes::put_le32(out, crc32c::value(std::string_view(out)));
   return out;
 }
 
@@ -54,17 +54,17 @@ inline result<std::string_view> decode(std::string_view data, std::string_view m
                                             data.size(), header_bytes + 4));
   if (data.substr(0, 8) != magic.substr(0, 8))
     return corrupt(0, "bad magic (not this kind of file)");
-  auto version = encoding::get_u32(data.data() + 8);
+  auto version = bytes::get_le32(data.data() + 8);
   if (version != format_version)
     return error(errc::incompatible_version,
                  fmt::format("{}: format version {}, this build reads version {}", file.string(),
                              version, format_version));
-  auto length = encoding::get_u64(data.data() + 16);
+  auto length = bytes::get_le64(data.data() + 16);
   if (length != data.size() - header_bytes - 4)
     return corrupt(16, fmt::format("header says {} payload bytes, file holds {}", length,
                                    data.size() - header_bytes - 4));
   auto body = data.substr(0, data.size() - 4);
-  auto stored = encoding::get_u32(data.data() + body.size());
+  auto stored = bytes::get_le32(data.data() + body.size());
   if (crc32c::value(body) != stored) return corrupt(body.size(), "checksum mismatch");
   return data.substr(header_bytes, length);
 }

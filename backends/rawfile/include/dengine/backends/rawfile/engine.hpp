@@ -85,6 +85,7 @@
 #include "dengine/backends/rawfile/segment.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
+#include "dengine/storage/append_check.hpp"
 #include "dengine/storage/concepts.hpp"
 
 namespace dengine::rawfile {
@@ -386,19 +387,10 @@ inline result<void> Engine::append(std::span<const Entry> batch) {
   auto& s = *s_;
   std::lock_guard write_lock(s.write_mu);
   DENGINE_TRYV(usable());
-  if (batch.empty()) return error(errc::invalid_argument, "rawfile append: empty batch");
+  DENGINE_TRYV(storage::check_append(batch, s.first(), s.last(),
+                                     [&] { return "rawfile engine " + s.dir.path.string(); }));
   const LogIndex from = batch.front().index;
-  if (from < s.first() || from > s.last() + 1)
-    return error(errc::invalid_argument,
-                 fmt::format("rawfile append: batch starts at index {}, outside [{}, {}] (first "
-                             "index, last index + 1)",
-                             from, s.first(), s.last() + 1));
   for (std::size_t k = 0; k < batch.size(); ++k) {
-    if (batch[k].index != from + k)
-      return error(
-          errc::invalid_argument,
-          fmt::format("rawfile append: batch not contiguous: entry {} has index {}, expected {}", k,
-                      batch[k].index, from + k));
     if (batch[k].data.size() > segment::max_payload_bytes - segment::entry_fixed_bytes)
       return error(errc::too_large,
                    fmt::format("rawfile append: entry {} has {} bytes, the limit is {}",

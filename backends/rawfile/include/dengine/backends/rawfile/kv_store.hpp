@@ -38,11 +38,11 @@
 #include <fmt/core.h>
 
 #include "dengine/backends/rawfile/checked_file.hpp"
-#include "dengine/backends/rawfile/encoding.hpp"
 #include "dengine/backends/rawfile/file_io.hpp"
 #include "dengine/backends/rawfile/options.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
+#include "dengine/storage/byte_codec.hpp"
 #include "dengine/storage/concepts.hpp"
 #include "dengine/storage/crc32c.hpp"
 #include "dengine/storage/write_batch.hpp"
@@ -169,7 +169,7 @@ decode_kv_snapshot(std::string_view data, const std::filesystem::path& file) {
     return error(errc::storage_corrupt, fmt::format("{} at offset {}: {}", file.string(),
                                                     checked_file::header_bytes + offset, why));
   };
-  encoding::Reader r(payload);
+  bytes::LeReader r(payload);
   auto applied = r.u64();
   auto count = r.u64();
   if (!applied || !count) return corrupt(0, "truncated snapshot header");
@@ -287,23 +287,23 @@ inline result<void> KvStore::checkpoint() {
       s.dir, kv_snapshot_file, [&](int fd, const std::filesystem::path& file) -> result<void> {
         detail::ChecksummedWriter out(fd, file);
         std::string head(kv_snapshot_magic);
-        encoding::put_u32(head, checked_file::format_version);
-        encoding::put_u32(head, 0);
-        encoding::put_u64(head, payload);
-        encoding::put_u64(head, s.applied);
-        encoding::put_u64(head, s.map.size());
+        bytes::put_le32(head, checked_file::format_version);
+        bytes::put_le32(head, 0);
+        bytes::put_le64(head, payload);
+        bytes::put_le64(head, s.applied);
+        bytes::put_le64(head, s.map.size());
         DENGINE_TRYV(out.write(head));
         std::string lengths;
         for (const auto& [k, v] : s.map) {
           lengths.clear();
-          encoding::put_u32(lengths, static_cast<std::uint32_t>(k.size()));
-          encoding::put_u32(lengths, static_cast<std::uint32_t>(v.size()));
+          bytes::put_le32(lengths, static_cast<std::uint32_t>(k.size()));
+          bytes::put_le32(lengths, static_cast<std::uint32_t>(v.size()));
           DENGINE_TRYV(out.write(lengths));
           DENGINE_TRYV(out.write(k));
           DENGINE_TRYV(out.write(v));
         }
         std::string tail;
-        encoding::put_u32(tail, out.crc());
+        bytes::put_le32(tail, out.crc());
         DENGINE_TRYV(out.write(tail));
         return out.flush();
       }));

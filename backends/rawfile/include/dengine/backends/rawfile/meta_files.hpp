@@ -17,9 +17,9 @@
 #include <fmt/core.h>
 
 #include "dengine/backends/rawfile/checked_file.hpp"
-#include "dengine/backends/rawfile/encoding.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
+#include "dengine/storage/byte_codec.hpp"
 
 namespace dengine::rawfile {
 
@@ -40,9 +40,9 @@ struct LogMeta {
 /// The file bytes of a hard state.
 inline std::string encode_hard_state(const HardState& hs) {
   std::string payload;
-  encoding::put_u64(payload, hs.term);
-  encoding::put_u64(payload, hs.vote);
-  encoding::put_u64(payload, hs.commit);
+  bytes::put_le64(payload, hs.term);
+  bytes::put_le64(payload, hs.vote);
+  bytes::put_le64(payload, hs.commit);
   return checked_file::encode(hard_state_magic, payload);
 }
 
@@ -50,7 +50,7 @@ inline std::string encode_hard_state(const HardState& hs) {
 inline result<HardState> decode_hard_state(std::string_view data,
                                            const std::filesystem::path& file) {
   DENGINE_TRY(payload, checked_file::decode(data, hard_state_magic, file));
-  encoding::Reader r(payload);
+  bytes::LeReader r(payload);
   auto term = r.u64();
   auto vote = r.u64();
   auto commit = r.u64();
@@ -64,13 +64,13 @@ inline result<HardState> decode_hard_state(std::string_view data,
 /// The file bytes of a log meta.
 inline std::string encode_log_meta(const LogMeta& m) {
   std::string payload;
-  encoding::put_u64(payload, m.first_seq);
-  encoding::put_u64(payload, m.last_seq);
-  encoding::put_u64(payload, m.snapshot.index);
-  encoding::put_u64(payload, m.snapshot.term);
+  bytes::put_le64(payload, m.first_seq);
+  bytes::put_le64(payload, m.last_seq);
+  bytes::put_le64(payload, m.snapshot.index);
+  bytes::put_le64(payload, m.snapshot.term);
   for (const auto* ids : {&m.snapshot.membership.voters, &m.snapshot.membership.learners}) {
-    encoding::put_u32(payload, static_cast<std::uint32_t>(ids->size()));
-    for (auto id : *ids) encoding::put_u64(payload, id);
+    bytes::put_le32(payload, static_cast<std::uint32_t>(ids->size()));
+    for (auto id : *ids) bytes::put_le64(payload, id);
   }
   return checked_file::encode(log_meta_magic, payload);
 }
@@ -82,7 +82,7 @@ inline result<LogMeta> decode_log_meta(std::string_view data, const std::filesys
     return error(errc::storage_corrupt,
                  fmt::format("{}: malformed log meta: {}", file.string(), why));
   };
-  encoding::Reader r(payload);
+  bytes::LeReader r(payload);
   LogMeta m;
   auto first = r.u64();
   auto last = r.u64();

@@ -33,8 +33,8 @@
 
 #include <fmt/core.h>
 
-#include "dengine/backends/rawfile/encoding.hpp"
 #include "dengine/core/types.hpp"
+#include "dengine/storage/byte_codec.hpp"
 #include "dengine/storage/crc32c.hpp"
 
 namespace dengine::rawfile::segment {
@@ -90,12 +90,12 @@ struct Header {
 /// The 40 header bytes of segment `seq` whose first entry would be `base`.
 inline std::string encode_header(std::uint64_t seq, LogIndex base) {
   std::string out(magic);
-  encoding::put_u32(out, format_version);
-  encoding::put_u32(out, static_cast<std::uint32_t>(header_bytes));
-  encoding::put_u64(out, seq);
-  encoding::put_u64(out, base);
-  encoding::put_u32(out, 0);
-  encoding::put_u32(out, crc32c::value(std::string_view(out)));
+  bytes::put_le32(out, format_version);
+  bytes::put_le32(out, static_cast<std::uint32_t>(header_bytes));
+  bytes::put_le64(out, seq);
+  bytes::put_le64(out, base);
+  bytes::put_le32(out, 0);
+  bytes::put_le32(out, crc32c::value(std::string_view(out)));
   return out;
 }
 
@@ -118,21 +118,21 @@ inline HeaderCheck decode_header(std::string_view bytes) {
     out.problem = "bad segment magic";
     return out;
   }
-  if (encoding::get_u32(bytes.data() + 36) != crc32c::value(bytes.substr(0, 36))) {
+  if (bytes::get_le32(bytes.data() + 36) != crc32c::value(bytes.substr(0, 36))) {
     out.problem = "segment header checksum mismatch";
     return out;
   }
-  if (auto v = encoding::get_u32(bytes.data() + 8); v != format_version) {
+  if (auto v = bytes::get_le32(bytes.data() + 8); v != format_version) {
     out.problem =
         fmt::format("segment format version {}, this build reads version {}", v, format_version);
     out.version_mismatch = true;
     return out;
   }
-  if (encoding::get_u32(bytes.data() + 12) != header_bytes) {
+  if (bytes::get_le32(bytes.data() + 12) != header_bytes) {
     out.problem = "unexpected segment header size";
     return out;
   }
-  out.header = Header{encoding::get_u64(bytes.data() + 16), encoding::get_u64(bytes.data() + 24)};
+  out.header = Header{bytes::get_le64(bytes.data() + 16), bytes::get_le64(bytes.data() + 24)};
   return out;
 }
 
@@ -141,13 +141,13 @@ namespace detail {
 template <class Fill>
 void append_record(std::string& out, RecordKind kind, std::size_t payload_bytes, Fill&& fill) {
   std::size_t start = out.size();
-  encoding::put_u32(out, 0);  // crc, set below
-  encoding::put_u32(out, static_cast<std::uint32_t>(payload_bytes));
+  bytes::put_le32(out, 0);  // crc, set below
+  bytes::put_le32(out, static_cast<std::uint32_t>(payload_bytes));
   out.push_back(static_cast<char>(kind));
   out.append(3, '\0');
   fill(out);
   auto crc = crc32c::value(std::string_view(out).substr(start + 4));
-  encoding::set_u32(out, start, crc);
+  bytes::set_le32(out, start, crc);
   out.append(align_up(out.size() - start) - (out.size() - start), '\0');
 }
 }  // namespace detail
@@ -156,8 +156,8 @@ void append_record(std::string& out, RecordKind kind, std::size_t payload_bytes,
 inline void append_entry_record(std::string& out, const Entry& e) {
   detail::append_record(out, RecordKind::entry, entry_fixed_bytes + e.data.size(),
                         [&](std::string& o) {
-                          encoding::put_u64(o, e.index);
-                          encoding::put_u64(o, e.term);
+                          bytes::put_le64(o, e.index);
+                          bytes::put_le64(o, e.term);
                           o.push_back(static_cast<char>(e.type));
                           o.append(e.data);
                         });
@@ -166,7 +166,7 @@ inline void append_entry_record(std::string& out, const Entry& e) {
 /// Appends a record removing the entries at and after `index` to `out`.
 inline void append_truncate_record(std::string& out, LogIndex index) {
   detail::append_record(out, RecordKind::truncate, 8,
-                        [&](std::string& o) { encoding::put_u64(o, index); });
+                        [&](std::string& o) { bytes::put_le64(o, index); });
 }
 
 /// The outcome of reading the record frame at one offset.
@@ -203,13 +203,13 @@ inline Frame read_frame(std::string_view file, std::uint64_t offset) {
     f.status = FrameStatus::zero;
     return f;
   }
-  auto length = encoding::get_u32(head.data() + 4);
+  auto length = bytes::get_le32(head.data() + 4);
   auto kind = static_cast<std::uint8_t>(head[8]);
   if (length > max_payload_bytes || length > file.size() - offset - frame_bytes) {
     f.problem = fmt::format("record length {} runs past the end of the file", length);
     return f;
   }
-  if (encoding::get_u32(head.data()) !=
+  if (bytes::get_le32(head.data()) !=
       crc32c::value(file.substr(offset + 4, frame_bytes - 4 + length))) {
     f.problem = "record checksum mismatch";
     return f;
@@ -242,12 +242,12 @@ inline std::optional<Record> decode_payload(RecordKind kind, std::string_view pa
   r.kind = kind;
   if (kind == RecordKind::truncate) {
     if (payload.size() != 8) return std::nullopt;
-    r.index = encoding::get_u64(payload.data());
+    r.index = bytes::get_le64(payload.data());
     return r;
   }
   if (payload.size() < entry_fixed_bytes) return std::nullopt;
-  r.index = encoding::get_u64(payload.data());
-  r.term = encoding::get_u64(payload.data() + 8);
+  r.index = bytes::get_le64(payload.data());
+  r.term = bytes::get_le64(payload.data() + 8);
   auto type = static_cast<std::uint8_t>(payload[16]);
   if (type > static_cast<std::uint8_t>(EntryType::config_change)) return std::nullopt;
   r.type = static_cast<EntryType>(type);

@@ -7,15 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <memory>
 #include <string_view>
-#include <utility>
 
 #include "dengine/backends/sqlite/engine.hpp"
 #include "dengine/backends/sqlite/kv_store.hpp"
 #include "dengine/backends/sqlite/options.hpp"
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
+#include "dengine/storage/backend_traits.hpp"
 
 namespace dengine::sqlite {
 
@@ -32,8 +31,8 @@ struct Tuning {
   bool create_if_missing = Options{}.create_if_missing;
 };
 
-/// Traits of the SQLite backend, for EmbeddedEngine<dengine::sqlite::Backend>.
-struct Backend {
+/// What is particular to the SQLite backend's traits (storage::BackendTraits adds the rest).
+struct BackendSpec {
   using storage_engine = Engine;
   using kv_store = KvStore;
   using tuning = Tuning;
@@ -47,31 +46,8 @@ struct Backend {
   /// A log row holds the entry's data beside three integers.
   static constexpr std::size_t max_entry_bytes = 1'000'000'000 - 64;
 
-  /// Opens (or creates) the log database in `dir` with the default tuning.
-  static result<std::unique_ptr<Engine>> open_storage(const std::filesystem::path& dir,
-                                                      PersistenceMode mode) {
-    return open_storage(dir, mode, Tuning{});
-  }
-  /// Opens (or creates) the log database in `dir`, syncing per `mode`.
-  static result<std::unique_ptr<Engine>> open_storage(const std::filesystem::path& dir,
-                                                      PersistenceMode mode, const Tuning& t) {
-    DENGINE_TRY(engine, Engine::open(dir, options(mode, t)));
-    return std::make_unique<Engine>(std::move(engine));
-  }
-  /// Opens (or creates) the KV database in `dir` with the default tuning.
-  static result<std::unique_ptr<KvStore>> open_kv_store(const std::filesystem::path& dir,
-                                                        PersistenceMode mode) {
-    return open_kv_store(dir, mode, Tuning{});
-  }
-  /// Opens (or creates) the KV database in `dir`, syncing per `mode`.
-  static result<std::unique_ptr<KvStore>> open_kv_store(const std::filesystem::path& dir,
-                                                        PersistenceMode mode, const Tuning& t) {
-    DENGINE_TRY(store, KvStore::open(dir, options(mode, t)));
-    return std::make_unique<KvStore>(std::move(store));
-  }
-
- private:
-  static Options options(PersistenceMode mode, const Tuning& t) {
+  /// The options both stores open with.
+  static Options storage_options(PersistenceMode mode, const Tuning& t) {
     Options o;
     o.mode = mode;
     o.busy_timeout = t.busy_timeout;
@@ -79,6 +55,12 @@ struct Backend {
     o.create_if_missing = t.create_if_missing;
     return o;
   }
+  static Options kv_options(PersistenceMode mode, const Tuning& t) {
+    return storage_options(mode, t);
+  }
 };
+
+/// Traits of the SQLite backend, for EmbeddedEngine<dengine::sqlite::Backend>.
+struct Backend : storage::BackendTraits<BackendSpec> {};
 
 }  // namespace dengine::sqlite

@@ -24,6 +24,7 @@
 #include "dengine/backends/sqlite/statement.hpp"
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
+#include "dengine/storage/sync_dir.hpp"
 
 namespace dengine::sqlite {
 
@@ -32,17 +33,7 @@ inline constexpr std::string_view database_file_name = "dengine.sqlite3";
 
 /// fsyncs a directory, so that files created in it (or it, in its parent) survive power loss.
 inline result<void> sync_dir(const std::filesystem::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return error(errc::io_error, "sqlite: cannot open dir " + dir.string() +
-                                     " to fsync it: " + std::strerror(errno));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0)
-    return error(errc::io_error,
-                 "sqlite: fsync of dir " + dir.string() + ": " + std::strerror(err));
-  return success();
+  return storage::sync_dir(dir, "sqlite");
 }
 
 /// The dengine error for SQLite result code `rc` (extended codes allowed) from `what` on `file`.

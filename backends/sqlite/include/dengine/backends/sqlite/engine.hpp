@@ -46,6 +46,7 @@
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
+#include "dengine/storage/append_check.hpp"
 #include "dengine/storage/concepts.hpp"
 #include "dengine/storage/crc32c.hpp"
 
@@ -126,29 +127,16 @@ class Engine {
 
   // ---- StorageEngine -------------------------------------------------------------------------
 
-  /// Appends a non-empty contiguous batch starting in [first_index(), last_index() + 1],
-  /// replacing every entry at or after its first index, in one transaction. Durable on return
-  /// with DiskFirst; with MemFirst after sync(). A batch breaking those rules fails with
-  /// invalid_argument and changes nothing.
+  /// StorageEngine::append in one SQLite transaction (deleting the conflicting rows, inserting
+  /// the batch, updating the table's stats); storage::check_append refuses a malformed batch
+  /// first. With DiskFirst the commit is durable (synchronous=FULL); with MemFirst after sync().
   result<void> append(std::span<const Entry> batch) {
     Impl& s = *impl_;
     std::lock_guard lock(s.write_mutex);
     const LogIndex first = s.first.load();
     const LogIndex last = s.last.load();
-    if (batch.empty()) return error(errc::invalid_argument, where() + ": append of an empty batch");
+    DENGINE_TRYV(storage::check_append(batch, first, last, [&] { return where(); }));
     const LogIndex from = batch.front().index;
-    if (from < first || from > last + 1)
-      return error(errc::invalid_argument, where() + ": append at index " + std::to_string(from) +
-                                               " outside [" + std::to_string(first) + ", " +
-                                               std::to_string(last + 1) +
-                                               "] (first index, last index + 1)");
-    for (std::size_t k = 1; k < batch.size(); ++k) {
-      if (batch[k].index != from + k)
-        return error(errc::invalid_argument, where() + ": append batch not contiguous: entry " +
-                                                 std::to_string(k) + " has index " +
-                                                 std::to_string(batch[k].index) + ", expected " +
-                                                 std::to_string(from + k));
-    }
     if (batch.back().index > detail::max_index) return index_too_large(batch.back().index);
     WriteTransaction txn(s.writer);
     DENGINE_TRYV(txn.begin());

@@ -35,25 +35,25 @@ inline constexpr std::string_view applied_row = "kv_applied_index";
 /// A u64 row's value.
 inline std::string encode_u64(std::uint64_t v) {
   std::string out;
-  record::put_u64(out, v);
+  bytes::put_be64(out, v);
   return out;
 }
 
 inline std::string encode_hard_state(const HardState& h) {
   std::string out;
-  record::put_u64(out, h.term);
-  record::put_u64(out, h.vote);
-  record::put_u64(out, h.commit);
+  bytes::put_be64(out, h.term);
+  bytes::put_be64(out, h.vote);
+  bytes::put_be64(out, h.commit);
   return out;
 }
 
 inline std::string encode_snapshot(const SnapshotMeta& m) {
   std::string out;
-  record::put_u64(out, m.index);
-  record::put_u64(out, m.term);
+  bytes::put_be64(out, m.index);
+  bytes::put_be64(out, m.term);
   for (const auto* ids : {&m.membership.voters, &m.membership.learners}) {
-    record::put_u32(out, static_cast<std::uint32_t>(ids->size()));
-    for (NodeId id : *ids) record::put_u64(out, id);
+    bytes::put_be32(out, static_cast<std::uint32_t>(ids->size()));
+    for (NodeId id : *ids) bytes::put_be64(out, id);
   }
   return out;
 }
@@ -61,28 +61,30 @@ inline std::string encode_snapshot(const SnapshotMeta& m) {
 /// Decodes a u64 row; false when the size is wrong.
 inline bool decode_u64(std::string_view in, std::uint64_t& out) {
   if (in.size() != 8) return false;
-  out = record::get_u64(in, 0);
+  out = bytes::get_be64(in.data());
   return true;
 }
 
 inline bool decode_hard_state(std::string_view in, HardState& out) {
   if (in.size() != 24) return false;
-  out = HardState{record::get_u64(in, 0), record::get_u64(in, 8), record::get_u64(in, 16)};
+  out = HardState{bytes::get_be64(in.data()), bytes::get_be64(in.data() + 8),
+                  bytes::get_be64(in.data() + 16)};
   return true;
 }
 
 inline bool decode_snapshot(std::string_view in, SnapshotMeta& out) {
   if (in.size() < 16) return false;
-  out.index = record::get_u64(in, 0);
-  out.term = record::get_u64(in, 8);
+  out.index = bytes::get_be64(in.data());
+  out.term = bytes::get_be64(in.data() + 8);
   std::size_t pos = 16;
   for (auto* ids : {&out.membership.voters, &out.membership.learners}) {
     if (in.size() - pos < 4) return false;
-    const std::uint32_t n = record::get_u32(in, pos);
+    const std::uint32_t n = bytes::get_be32(in.data() + pos);
     pos += 4;
     if ((in.size() - pos) / 8 < n) return false;
     ids->clear();
-    for (std::uint32_t k = 0; k < n; ++k, pos += 8) ids->push_back(record::get_u64(in, pos));
+    for (std::uint32_t k = 0; k < n; ++k, pos += 8)
+      ids->push_back(bytes::get_be64(in.data() + pos));
   }
   return pos == in.size();
 }

@@ -28,7 +28,9 @@
 
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
+#include "dengine/storage/byte_codec.hpp"
 #include "dengine/storage/crc32c.hpp"
+#include "dengine/storage/record_check.hpp"
 
 namespace dengine::sqlite {
 
@@ -47,46 +49,13 @@ inline constexpr std::string_view kv_table = "kv";
 
 namespace record {
 
-/// Appends v as 8 big-endian bytes.
-inline void put_u64(std::string& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8)
-    out.push_back(static_cast<char>((v >> shift) & 0xff));
-}
-
-/// Appends v as 4 big-endian bytes.
-inline void put_u32(std::string& out, std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8)
-    out.push_back(static_cast<char>((v >> shift) & 0xff));
-}
-
-/// Reads 8 big-endian bytes at `pos` (the caller checked the size).
-inline std::uint64_t get_u64(std::string_view in, std::size_t pos) {
-  std::uint64_t v = 0;
-  for (std::size_t k = 0; k < 8; ++k) v = (v << 8) | static_cast<unsigned char>(in[pos + k]);
-  return v;
-}
-
-/// Reads 4 big-endian bytes at `pos` (the caller checked the size).
-inline std::uint32_t get_u32(std::string_view in, std::size_t pos) {
-  std::uint32_t v = 0;
-  for (std::size_t k = 0; k < 4; ++k) v = (v << 8) | static_cast<unsigned char>(in[pos + k]);
-  return v;
-}
-
 /// The checksum of a row of `table` (see the file comment).
 inline std::uint32_t crc(std::string_view table, std::string_view key, std::string_view value) {
-  unsigned char frame[5] = {0, 0, 0, 0, 0};
-  const auto n = static_cast<std::uint32_t>(key.size());
-  for (int k = 0; k < 4; ++k) frame[1 + k] = static_cast<unsigned char>(n >> (24 - 8 * k));
-  std::uint32_t c = crc32c::extend(0, table.data(), table.size());
-  c = crc32c::extend(c, frame, sizeof frame);
-  c = crc32c::extend(c, key.data(), key.size());
-  return crc32c::extend(c, value.data(), value.size());
-}
-
-/// Writes v as 8 big-endian bytes at p.
-inline void store_u64(char* p, std::uint64_t v) {
-  for (int k = 0; k < 8; ++k) p[k] = static_cast<char>((v >> (56 - 8 * k)) & 0xff);
+  const char separator = 0;
+  storage::KeyedCrc c(crc32c::extend(crc32c::extend(0, table.data(), table.size()), &separator, 1),
+                      key);
+  c.add(value);
+  return c.value();
 }
 
 /// The checksum of a raft_log row from its stored integer columns (no allocation: it runs for
@@ -95,21 +64,16 @@ inline std::uint32_t log_crc(std::int64_t index, std::int64_t term, std::int64_t
                              std::int64_t data_crc) {
   char key[8];
   char value[24];
-  store_u64(key, static_cast<std::uint64_t>(index));
-  store_u64(value, static_cast<std::uint64_t>(term));
-  store_u64(value + 8, static_cast<std::uint64_t>(type));
-  store_u64(value + 16, static_cast<std::uint64_t>(data_crc));
+  bytes::store_be64(key, static_cast<std::uint64_t>(index));
+  bytes::store_be64(value, static_cast<std::uint64_t>(term));
+  bytes::store_be64(value + 8, static_cast<std::uint64_t>(type));
+  bytes::store_be64(value + 16, static_cast<std::uint64_t>(data_crc));
   return crc(log_table, std::string_view(key, sizeof key), std::string_view(value, sizeof value));
 }
 
-/// A 64-bit mix of a row checksum (the splitmix64 finaliser), so that the digest's sum spreads
-/// each row over all 64 bits.
-inline std::uint64_t mix(std::uint32_t row_crc) {
-  std::uint64_t z = row_crc + 0x9E3779B97F4A7C15ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
+/// A 64-bit mix of a row checksum (storage::mix64), so that the digest's sum spreads each row
+/// over all 64 bits.
+inline std::uint64_t mix(std::uint32_t row_crc) { return storage::mix64(row_crc); }
 
 /// A table's row count and the digest of its rows' checksums. Adding and removing commute, so
 /// the stats follow any sequence of inserts and deletes; a verification walk recomputes them.
@@ -130,15 +94,15 @@ struct TableStats {
   /// The meta row's value: u64 rows ‖ u64 digest.
   [[nodiscard]] std::string encode() const {
     std::string out;
-    put_u64(out, rows);
-    put_u64(out, digest);
+    bytes::put_be64(out, rows);
+    bytes::put_be64(out, digest);
     return out;
   }
   /// Decodes encode(); false when the size is wrong.
   bool decode(std::string_view in) {
     if (in.size() != 16) return false;
-    rows = get_u64(in, 0);
-    digest = get_u64(in, 8);
+    rows = bytes::get_be64(in.data());
+    digest = bytes::get_be64(in.data() + 8);
     return true;
   }
   friend bool operator==(const TableStats&, const TableStats&) = default;
@@ -147,28 +111,7 @@ struct TableStats {
 /// The meta row holding `table`'s stats.
 inline std::string stats_row(std::string_view table) { return "rows:" + std::string(table); }
 
-/// `bytes` quoted, printable ASCII as is and everything else as \xNN, cut after `limit` bytes
-/// (then the full length is given): for keys in error messages.
-inline std::string printable(std::string_view bytes, std::size_t limit = 64) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out = "\"";
-  for (std::size_t k = 0; k < bytes.size() && k < limit; ++k) {
-    const auto c = static_cast<unsigned char>(bytes[k]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
-    }
-  }
-  out += '"';
-  if (bytes.size() > limit) out += "... (" + std::to_string(bytes.size()) + " bytes)";
-  return out;
-}
+using storage::printable;
 
 /// Where a row lives, for messages: "table kv, key \"a\"", "table raft_log, index 7".
 inline std::string kv_row(std::string_view key) {
