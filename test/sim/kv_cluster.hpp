@@ -1,7 +1,7 @@
 #pragma once
 /// The KV stack under simulation: 3 or 5 engine::KvReplica instances (node::Node + KV state
 /// machine + lessor + housekeeping) in the deterministic arrangement — every role of every
-/// replica an event on one node::SimExecutor, over node::SimNetwork — driven by clients through
+/// replica an event on one sim::SimExecutor, over sim::SimNetwork — driven by clients through
 /// engine::LocalKvClient's asynchronous API, under network faults, partitions, replicas going
 /// down and coming back (graceful stops, process crashes, power losses) and leader transfers.
 /// Everything the checks need is recorded here (kv_checks.hpp checks it after the run).
@@ -25,10 +25,10 @@
 #include "dengine/backends/memory/kv_store.hpp"
 #include "dengine/engine/kv_replica.hpp"
 #include "dengine/engine/local_kv_client.hpp"
-#include "dengine/node/sim_executor.hpp"
-#include "dengine/node/sim_transport.hpp"
 #include "dengine/node/snapshot_store.hpp"
+#include "dengine/sim/deterministic.hpp"
 #include "dengine/sim/random.hpp"
+#include "dengine/sim/transport.hpp"
 #include "dengine/statemachines/kv/codec.hpp"
 #include "invariants.hpp"
 #include "kv_options.hpp"
@@ -87,7 +87,7 @@ static_assert(StorageEngine<RecordingEngine>);
 
 /// The replica and client types under test.
 using Replica =
-    engine::KvReplica<RecordingEngine, memory::KvStore, node::SimTransport, node::SimClock>;
+    engine::KvReplica<RecordingEngine, memory::KvStore, sim::SimTransport, sim::Deterministic>;
 using Client = engine::LocalKvClient<Replica>;
 static_assert(Replica::deterministic);
 
@@ -330,8 +330,8 @@ class KvCluster {
   [[nodiscard]] sim_time now() const { return executor_.now(); }
 
   KvSimOptions opt_;
-  node::SimExecutor executor_;  // declared first: outlives the network and the replicas
-  node::SimNetwork net_;
+  sim::SimExecutor executor_;  // declared first: outlives the network and the replicas
+  sim::SimNetwork net_;
   Rng fault_rng_;
   Trace trace_;
   KvRunResult result_;

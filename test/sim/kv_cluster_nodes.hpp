@@ -89,7 +89,7 @@ inline void KvCluster::open(Member& m) {
                " (term " + std::to_string(term) + ")");
   };
   auto opened = Replica::open(config_for(m), m.disk, *m.store, m.snapshots,
-                              node::SimTransport(net_, m.id), node::SimClock{&executor_});
+                              sim::SimTransport(net_, m.id), sim::SimClock{&executor_});
   if (!opened) {
     violation("restart",
               "n" + std::to_string(m.id) + " could not open: " + opened.error().message());
