@@ -133,14 +133,10 @@ class Node {
   auto propose(std::string command, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(result<response_type>)>(
         [this](auto handler, std::string cmd) {
-          std::shared_lock lock(api_mutex_);
-          auto ticket = admit(pending_proposals_, config_.max_pending_proposals,
-                              metrics_.pending_proposals, metrics_.proposals_failed, "proposals");
-          if (!ticket) return reject<response_type>(std::move(handler), std::move(ticket).error());
-          Completion<response_type> done(std::move(handler), ticket.value());
-          runtime_->submit([c = std::move(cmd), d = std::move(done)](auto& driver) mutable {
-            driver.propose(std::move(c), std::move(d));
-          });
+          submit_proposal<response_type>(std::move(handler),
+                                         [c = std::move(cmd)](auto& driver, auto done) mutable {
+                                           driver.propose(std::move(c), std::move(done));
+                                         });
         },
         token, std::move(command));
   }
@@ -172,13 +168,8 @@ class Node {
   auto change_membership(raft::ConfigChange change, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(result<Membership>)>(
         [this](auto handler, raft::ConfigChange ch) {
-          std::shared_lock lock(api_mutex_);
-          auto ticket = admit(pending_proposals_, config_.max_pending_proposals,
-                              metrics_.pending_proposals, metrics_.proposals_failed, "proposals");
-          if (!ticket) return reject<Membership>(std::move(handler), std::move(ticket).error());
-          Completion<Membership> done(std::move(handler), ticket.value());
-          runtime_->submit([c = std::move(ch), d = std::move(done)](auto& driver) mutable {
-            driver.change_membership(c, std::move(d));
+          submit_proposal<Membership>(std::move(handler), [ch](auto& driver, auto done) mutable {
+            driver.change_membership(ch, std::move(done));
           });
         },
         token, std::move(change));
@@ -190,13 +181,8 @@ class Node {
   auto transfer_leadership(NodeId target, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(result<void>)>(
         [this, target](auto handler) {
-          std::shared_lock lock(api_mutex_);
-          auto ticket = admit(pending_proposals_, config_.max_pending_proposals,
-                              metrics_.pending_proposals, metrics_.proposals_failed, "proposals");
-          if (!ticket) return reject<void>(std::move(handler), std::move(ticket).error());
-          Completion<void> done(std::move(handler), ticket.value());
-          runtime_->submit([target, d = std::move(done)](auto& driver) mutable {
-            driver.transfer_leadership(target, std::move(d));
+          submit_proposal<void>(std::move(handler), [target](auto& driver, auto done) mutable {
+            driver.transfer_leadership(target, std::move(done));
           });
         },
         token);
@@ -264,6 +250,13 @@ class Node {
     return runtime_->halt();
   }
 
+  /// Deterministic runtime only, for simulators and tests: the node's raft::Core, read-only, so
+  /// that checks can observe its state (term, vote, log, commit index) between events. Valid
+  /// until the node is destroyed; never call it from inside one of the node's events.
+  [[nodiscard]] const raft::Core& core() const noexcept requires(deterministic) {
+    return runtime_->core();
+  }
+
   /// The commit index at which a lease read may be served right now, from any thread, without
   /// a trip through the event loop: set while this node leads with a held lease (the event loop
   /// publishes the lease as a clock deadline, raft::Core::lease_ticks_left), nullopt otherwise.
@@ -315,6 +308,21 @@ class Node {
     }
     gauge.add(1);
     return Ticket{&pending, &gauge, &failures};
+  }
+
+  /// Admits a request that takes a proposal slot (a proposal, a membership change, a transfer)
+  /// and hands `then(driver, Completion<V>)` to the runtime, or completes `handler` with the
+  /// refusal.
+  template <class V, class Handler, class Then>
+  void submit_proposal(Handler&& handler, Then then) {
+    std::shared_lock lock(api_mutex_);
+    auto ticket = admit(pending_proposals_, config_.max_pending_proposals,
+                        metrics_.pending_proposals, metrics_.proposals_failed, "proposals");
+    if (!ticket) return reject<V>(std::forward<Handler>(handler), std::move(ticket).error());
+    Completion<V> done(std::forward<Handler>(handler), ticket.value());
+    runtime_->submit([t = std::move(then), d = std::move(done)](auto& driver) mutable {
+      t(driver, std::move(d));
+    });
   }
 
   /// Completes a request refused at admission: dispatched to the handler's associated executor,

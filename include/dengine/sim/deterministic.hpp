@@ -16,6 +16,7 @@
 
 #include <deque>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -79,6 +80,9 @@ class DeterministicRuntime {
     });
   }
 
+  /// The node's raft::Core, read-only (Node::core): for checks between events.
+  [[nodiscard]] const raft::Core& core() const noexcept { return driver_.core(); }
+
   /// True inside one of this node's events (where stop() is refused: it would re-enter).
   [[nodiscard]] bool on_own_thread() const noexcept { return in_event_; }
 
@@ -87,15 +91,8 @@ class DeterministicRuntime {
   /// fail with stopped). Pending events become no-ops. Pair it with the storage's crash hook
   /// (memory::Engine::crash) to also lose what was not synced.
   result<void> halt() {
-    if (!started_ || stopped_) return success();
-    if (in_event_)
-      return error(errc::invalid_argument,
-                   "node halt() called from inside one of the node's own events");
-    stopped_ = true;
-    alive_.reset();
-    transport_.stop();
-    driver_.shutdown(error(errc::stopped, "the node crashed"));
-    fail_inbox();
+    DENGINE_TRY(stopping, begin_stop("halt", "the node crashed"));
+    if (!stopping) return success();
     driver_.messages_out().clear();
     driver_.persist_out().clear();
     writer_pending_.clear();
@@ -128,16 +125,8 @@ class DeterministicRuntime {
   /// everything queued, the applier processes everything queued and fails the waiting reads.
   /// Pending events of this node become no-ops. Idempotent.
   result<void> stop() {
-    if (!started_ || stopped_) return success();
-    if (in_event_)
-      return error(errc::invalid_argument,
-                   "node stop() called from inside one of the node's own events (a completion "
-                   "handler or callback): call it from outside");
-    stopped_ = true;
-    alive_.reset();
-    transport_.stop();
-    driver_.shutdown(error(errc::stopped, "the node is stopping"));
-    fail_inbox();
+    DENGINE_TRY(stopping, begin_stop("stop", "the node is stopping"));
+    if (!stopping) return success();
     drain();
     (void)writer_.process(writer_pending_);
     writer_pending_.clear();
@@ -150,16 +139,30 @@ class DeterministicRuntime {
   }
 
  private:
+  /// What halt() and stop() begin with: refused inside one of the node's events (it would
+  /// re-enter); else the node's pending events become no-ops, the transport detaches, the driver
+  /// stops (`why`) and fails the requests still on their way in. False: nothing to stop.
+  result<bool> begin_stop(const char* what, const char* why) {
+    if (!started_ || stopped_) return false;
+    if (in_event_)
+      return error(errc::invalid_argument,
+                   std::string("node ") + what +
+                       "() called from inside one of the node's own events (a completion "
+                       "handler or callback): call it from outside");
+    stopped_ = true;
+    alive_.reset();
+    transport_.stop();
+    driver_.shutdown(error(errc::stopped, why));
+    fail_inbox();
+    return true;
+  }
+
   /// Schedules `fn` as an event of this node, now.
   template <class F>
   void post(F&& fn) {
-    executor_->post([alive = std::weak_ptr<int>(alive_), this, fn = std::forward<F>(fn)]() mutable {
-      if (alive.expired()) return;
-      in_event_ = true;
-      fn();
-      in_event_ = false;
-    });
+    post_after(std::chrono::microseconds(0), std::forward<F>(fn));
   }
+  /// Schedules `fn` as an event of this node, `d` from now.
   template <class F>
   void post_after(std::chrono::microseconds d, F&& fn) {
     executor_->post_after(

@@ -16,10 +16,13 @@
 
 namespace dengine::sim {
 
-/// Messages between the nodes of one simulated cluster. Single-threaded (the executor's thread).
-/// Must outlive the nodes attached to it; events it scheduled become no-ops once it is gone.
+/// Messages between the nodes of one simulated cluster (a node::Hub). Single-threaded (the
+/// executor's thread). Must outlive the nodes attached to it; events it scheduled become no-ops
+/// once it is gone.
 class SimNetwork {
  public:
+  static constexpr const char* port_name = "sim transport";
+
   /// A network on `executor`'s virtual time, with faults drawn from `seed`.
   SimNetwork(SimExecutor& executor, std::uint64_t seed, NetworkFaults faults = {})
       : executor_(&executor), net_(executor.clock(), seed, faults) {}
@@ -35,7 +38,7 @@ class SimNetwork {
   void detach(NodeId id) { nodes_.erase(id); }
 
   /// Puts `m` in flight from m.from to m.to.
-  void send(raft::Message m) {
+  void deliver(raft::Message m) {
     const NodeId from = m.from;
     const NodeId to = m.to;
     if (net_.send(from, to, std::move(m)).copies > 0) schedule_pump();
@@ -70,23 +73,7 @@ class SimNetwork {
 };
 
 /// One node's port on a SimNetwork.
-class SimTransport {
- public:
-  /// The port of node `self` on `network` (which must outlive it).
-  SimTransport(SimNetwork& network, NodeId self) : network_(&network), self_(self) {}
-
-  result<void> start(node::InboundHandler inbound) {
-    if (self_ == no_node) return error(errc::invalid_argument, "sim transport: node id 0");
-    network_->attach(self_, std::move(inbound));
-    return success();
-  }
-  void send(raft::Message m) { network_->send(std::move(m)); }
-  void stop() { network_->detach(self_); }
-
- private:
-  SimNetwork* network_;
-  NodeId self_;
-};
+using SimTransport = node::HubPort<SimNetwork>;
 
 static_assert(node::Transport<SimTransport>);
 
