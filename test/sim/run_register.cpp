@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cluster.hpp"
+#include "dengine/core/test_hooks.hpp"
 #include "runner.hpp"
 
 namespace dengine::sim {
@@ -39,6 +40,10 @@ SeedReport register_run(const Args& args, std::uint64_t seed) {
   if (args.mix) o.mix = *find_mix(*args.mix);
   if (!args.inject.empty()) o.inject = *parse_injection(args.inject);
   o.verbose = args.verbose;
+  // Bugs injected in the real raft::Core (dengine/core/test_hooks.hpp; this program is built
+  // with DENGINE_TEST_HOOKS); the others are injected by the harness (cluster*.hpp).
+  test_hooks::switches() = {.vote_twice = o.inject == Injection::vote_twice,
+                            .commit_uncommitted = o.inject == Injection::commit_uncommitted};
   Cluster cluster(o);
   RunResult r = cluster.run();
 
