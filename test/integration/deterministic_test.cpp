@@ -46,7 +46,7 @@ class SimCluster {
     cfg.persistence = mode_;
     m.sm = std::make_unique<CounterMachine>();
     auto opened = SimNode::open(cfg, m.disk.engine, *m.sm, m.disk.snapshots,
-                                node::SimTransport(net_, id), node::SimClock{&executor_});
+                                sim::SimTransport(net_, id), sim::SimClock{&executor_});
     REQUIRE_MESSAGE(opened, (opened ? "" : opened.error().message()));
     m.node = std::move(opened).value();
     note("start " + std::to_string(id));
@@ -61,7 +61,7 @@ class SimCluster {
     note("crash " + std::to_string(id));
   }
   bool up(NodeId id) { return member(id).node != nullptr; }
-  node::SimNetwork& network() { return net_; }
+  sim::SimNetwork& network() { return net_; }
   /// Runs until some node leads and every running node knows it; returns it (no_node if none).
   NodeId settle() {
     NodeId found = no_node;
@@ -166,7 +166,7 @@ class SimCluster {
     history_ += std::to_string(executor_.now()) + " " + what + "\n";
   }
 
-  node::SimExecutor executor_;  // declared first: outlives the network and the nodes
+  sim::SimExecutor executor_;  // declared first: outlives the network and the nodes
   std::string history_;
   bool lose_unsynced = true;
   std::vector<std::uint64_t> acknowledged_;
@@ -183,7 +183,7 @@ class SimCluster {
 
   std::uint64_t seed_;
   PersistenceMode mode_;
-  node::SimNetwork net_;
+  sim::SimNetwork net_;
   sim::Rng rng_;
   std::vector<NodeId> founders_;
   std::vector<std::unique_ptr<Member>> members_;
@@ -297,12 +297,12 @@ TEST_SUITE("integration") {
   }
 
   TEST_CASE("deterministic: proposals arriving together share one sync and one apply batch") {
-    node::SimExecutor executor;
-    node::SimNetwork net(executor, 1);
+    sim::SimExecutor executor;
+    sim::SimNetwork net(executor, 1);
     Disk disk;
     CounterMachine sm;
     auto opened = SimNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
-                                node::SimTransport(net, 1), node::SimClock{&executor});
+                                sim::SimTransport(net, 1), sim::SimClock{&executor});
     REQUIRE(opened);
     auto& n = *opened.value();
     REQUIRE(
@@ -320,14 +320,14 @@ TEST_SUITE("integration") {
   }
 
   TEST_CASE("deterministic: a node halted mid-run restarts with what was acknowledged") {
-    node::SimExecutor executor;
-    node::SimNetwork net(executor, 5);
+    sim::SimExecutor executor;
+    sim::SimNetwork net(executor, 5);
     Disk disk;
     std::int64_t acked = 0;
     {
       CounterMachine sm;
       auto opened = SimNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
-                                  node::SimTransport(net, 1), node::SimClock{&executor});
+                                  sim::SimTransport(net, 1), sim::SimClock{&executor});
       REQUIRE(opened);
       auto& n = *opened.value();
       REQUIRE(executor.run_until([&] { return n.is_leader(); }, 1'000'000));
@@ -342,7 +342,7 @@ TEST_SUITE("integration") {
     CHECK(acked > 0);
     CounterMachine sm;
     auto opened = SimNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
-                                node::SimTransport(net, 1), node::SimClock{&executor});
+                                sim::SimTransport(net, 1), sim::SimClock{&executor});
     REQUIRE(opened);
     auto& n = *opened.value();
     std::optional<std::int64_t> value;

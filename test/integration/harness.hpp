@@ -15,14 +15,15 @@
 #include "counter_machine.hpp"
 #include "dengine/backends/memory/engine.hpp"
 #include "dengine/node/node.hpp"
-#include "dengine/node/sim_transport.hpp"
+#include "dengine/sim/deterministic.hpp"
+#include "dengine/sim/transport.hpp"
 
 namespace dengine::test {
 
 /// A node in the threaded arrangement over the in-process hub.
 using ThreadedNode = node::Node<memory::Engine, CounterMachine, node::LocalTransport>;
 /// A node in the deterministic arrangement over the simulated network.
-using SimNode = node::Node<memory::Engine, CounterMachine, node::SimTransport, node::SimClock>;
+using SimNode = node::Node<memory::Engine, CounterMachine, sim::SimTransport, sim::Deterministic>;
 
 /// What survives a node's restart: its log, hard state and snapshot image. (The CounterMachine
 /// is volatile, like any in-memory state machine: a restarted node gets a fresh one.)

@@ -136,8 +136,8 @@ std::int64_t value_after_restart(S& storage, node::MemorySnapshotStore& snapshot
 /// Members are destroyed in reverse order: the nodes (each stops itself) before their disks,
 /// the network and the executor.
 struct SimTrio {
-  node::SimExecutor executor;
-  node::SimNetwork net{executor, 11};
+  sim::SimExecutor executor;
+  sim::SimNetwork net{executor, 11};
   std::array<Disk, 3> disks;
   std::array<std::unique_ptr<CounterMachine>, 3> sms;
   std::array<std::unique_ptr<SimNode>, 3> nodes;
@@ -149,7 +149,7 @@ struct SimTrio {
       cfg.request_timeout = 500ms;
       sms[id - 1] = std::make_unique<CounterMachine>();
       auto opened = SimNode::open(cfg, disks[id - 1].engine, *sms[id - 1], disks[id - 1].snapshots,
-                                  node::SimTransport(net, id), node::SimClock{&executor});
+                                  sim::SimTransport(net, id), sim::SimClock{&executor});
       REQUIRE_MESSAGE(opened, (opened ? "" : opened.error().message()));
       nodes[id - 1] = std::move(opened).value();
     }

@@ -225,10 +225,10 @@ TEST_SUITE("integration") {
     SUBCASE("a SimClock without an executor") {
       Disk disk;
       CounterMachine sm;
-      node::SimExecutor ex;
-      node::SimNetwork net(ex, 1);
+      sim::SimExecutor ex;
+      sim::SimNetwork net(ex, 1);
       auto r = SimNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
-                             node::SimTransport(net, 1), node::SimClock{});
+                             sim::SimTransport(net, 1), sim::SimClock{});
       REQUIRE_FALSE(r);
       CHECK(r.error() == errc::invalid_argument);
     }

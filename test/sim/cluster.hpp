@@ -32,30 +32,19 @@
 #include "kv_machine.hpp"
 #include "linearizability.hpp"
 #include "options.hpp"
+#include "runner.hpp"
 #include "trace.hpp"
 
 namespace dengine::sim {
 
-/// The outcome of one run.
-struct RunResult {
-  /// What broke, in the order found: the first safety or liveness violation stops the run; the
-  /// history is still checked after a liveness failure, which may add a linearizability one.
-  std::vector<Violation> violations;
-  /// The last events before the violation, formatted.
-  std::vector<std::string> trace;
-  /// For a linearizability violation: where the search got stuck on the offending key.
-  std::vector<std::string> history;
-  std::uint64_t events = 0;
-  sim_time end_time = 0;
-  std::uint64_t ops_ok = 0;       ///< client operations with a known outcome
-  std::uint64_t ops_unknown = 0;  ///< timed out and not resolved from the log
-  std::uint64_t crashes = 0;
+/// The outcome of one run. The first safety or liveness violation stops the run; the history
+/// is still checked after a liveness failure, which may add a linearizability one (`details`:
+/// where the search got stuck on the offending key).
+struct RunResult : RunOutcome {
   std::uint64_t config_changes = 0;
   std::uint64_t snapshots_installed = 0;
   std::uint64_t max_commit = 0;
   std::uint64_t lin_steps = 0;
-  /// The linearizability search ran out of budget (neither verdict could be proven).
-  bool lin_unknown = false;
 };
 
 /// Durable work of one Ready that waits for a sync, with the acknowledgements it releases.

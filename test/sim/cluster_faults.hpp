@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cluster.hpp"
+#include "net_faults.hpp"
 
 namespace dengine::sim {
 
@@ -60,13 +61,8 @@ inline void Cluster::fault_event() {
   const FaultMix& m = opt_.mix;
   const unsigned weights[] = {m.w_net,    m.w_partition, m.w_heal,  m.w_crash,
                               m.w_member, m.w_transfer,  m.w_pause, m.w_clock_jump};
-  unsigned total = 0;
-  for (unsigned w : weights) total += w;
-  if (total > 0) {
-    unsigned roll = static_cast<unsigned>(fault_rng_.below(total));
-    std::size_t pick = 0;
-    while (roll >= weights[pick]) roll -= weights[pick++];
-    switch (pick) {
+  if (const auto pick = weighted_pick(fault_rng_, weights)) {
+    switch (*pick) {
       case 0: fault_net(); break;
       case 1: fault_partition(); break;
       case 2:
@@ -108,32 +104,8 @@ inline void Cluster::fault_partition() {
     if (n->status == SimNode::Status::up || n->status == SimNode::Status::down)
       members.push_back(n->id);
   if (members.size() < 2) return;
-  fault_rng_.shuffle(std::span<NodeId>(members));
-  const std::size_t side = fault_rng_.between(1, members.size() / 2);
-  std::vector<NodeId> a(members.begin(), members.begin() + static_cast<std::ptrdiff_t>(side));
-  std::vector<NodeId> b(members.begin() + static_cast<std::ptrdiff_t>(side), members.end());
-  auto list = [](const std::vector<NodeId>& v) {
-    std::string s;
-    for (NodeId id : v) s += (s.empty() ? "n" : ",n") + std::to_string(id);
-    return s;
-  };
-  switch (fault_rng_.below(3)) {
-    case 0:
-      net_.partition({a, b});
-      trace_.note(clock_.now(), TraceKind::fault, no_node,
-                  "partition {" + list(a) + "} | {" + list(b) + "}");
-      break;
-    case 1:
-      if (fault_rng_.chance(0.5)) std::swap(a, b);
-      net_.partition_one_way(a, b);
-      trace_.note(clock_.now(), TraceKind::fault, no_node,
-                  "one-way cut {" + list(a) + "} -/-> {" + list(b) + "}");
-      break;
-    default:
-      net_.isolate(a.front());
-      trace_.note(clock_.now(), TraceKind::fault, a.front(), "isolated");
-      break;
-  }
+  const SplitNote note = split_network(fault_rng_, net_, std::move(members), true);
+  trace_.note(clock_.now(), TraceKind::fault, note.node, note.text);
 }
 
 inline void Cluster::fault_crash() {

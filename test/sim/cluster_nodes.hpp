@@ -252,15 +252,6 @@ inline void Cluster::process_ready(SimNode& n) {
 }
 
 inline void Cluster::send_message(SimNode& from, raft::Message m) {
-  if (opt_.inject == Injection::commit_uncommitted && from.core &&
-      from.core->role() == raft::Role::leader) {
-    // Injected bug: tell followers that everything they are sent (or hold) is committed.
-    if (m.type == raft::MessageType::append)
-      m.commit = std::max(m.commit, m.index + m.entries.size());
-    if (m.type == raft::MessageType::heartbeat)
-      if (const raft::Progress* pr = from.core->progress(m.to))
-        m.commit = std::max(m.commit, pr->match);
-  }
   note_sent(from, m);
   TraceEvent ev;
   ev.time = clock_.now();
@@ -313,14 +304,6 @@ inline void Cluster::persist_ready(SimNode& n, raft::Ready& rd) {
     } else if (auto r = n.engine.save_hard_state(*rd.hard_state); !r) {
       return fail("storage", r.error().message());
     }
-  }
-  if (opt_.inject == Injection::vote_twice) {
-    // Injected bug: a voter that already voted for someone else this term grants anyway.
-    const HardState hs = n.core->hard_state();
-    for (raft::Message& m : rd.messages_after_persist)
-      if (m.type == raft::MessageType::vote_response && m.reject && hs.vote != no_node &&
-          hs.vote != m.to && m.term == hs.term)
-        m.reject = false;
   }
   const bool needs_sync = b.last_entry || b.snapshot_index || b.deferred_hard_state;
   if (early_acks) {

@@ -206,7 +206,7 @@ inline void Cluster::check_history(RunResult& out) {
   const lin::KvCheckResult res = lin::check_kv(std::span<const lin::KvOp>(history), lin_budget_);
   out.lin_steps = res.steps;
   if (res.verdict == lin::Verdict::not_linearizable) {
-    out.history = explain(res);
+    out.details = explain(res);
     fail("linearizability", "the history of key \"" + res.key + "\" (" +
                                 std::to_string(res.key_history.size()) +
                                 " operations) is not linearizable");

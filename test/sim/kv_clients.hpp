@@ -57,6 +57,19 @@ inline OpRecord& KvCluster::begin_op(ClientState& c, OpKind kind, NodeId node) {
   return ops_.back();
 }
 
+template <class Response, class More>
+auto KvCluster::on_done(ClientState& c, const OpRecord& op, More more) {
+  return [this, &c, oid = op.id, more = std::move(more)](result<Response> r) mutable {
+    OpRecord& o = ops_[oid - 1];
+    if (o.outcome != OpRecord::Outcome::pending) return;  // the harness gave up on it (timed out)
+    if (!r) return fail_op(c, o, r.error());
+    o.outcome = OpRecord::Outcome::ok;
+    o.revision = r.value().header.revision;
+    more(o, r.value());
+    finish_op(c, o);
+  };
+}
+
 inline void KvCluster::finish_op(ClientState& c, OpRecord& op) {
   op.ret = now();
   c.in_flight = 0;
@@ -99,7 +112,6 @@ inline void KvCluster::client_issue(ClientState& c) {
   const NodeId target = pick_target(c);
   if (target == no_node) return client_later(c, sim_ms(10));
   Client client(*member(target).replica);
-  using Outcome = OpRecord::Outcome;
 
   // A lease just granted: put a key with it.
   kv::LeaseId lease_for_put = std::exchange(c.put_next, kv::no_lease);
@@ -114,14 +126,7 @@ inline void KvCluster::client_issue(ClientState& c) {
         OpRecord& op = begin_op(c, OpKind::lease_revoke, target);
         op.lease = id;
         client.async_lease_revoke(kv::LeaseRevokeRequest{id},
-                                  [this, &c, oid = op.id](result<kv::LeaseRevokeResponse> r) {
-                                    OpRecord& o = ops_[oid - 1];
-                                    if (o.outcome != Outcome::pending) return;
-                                    if (!r) return fail_op(c, o, r.error());
-                                    o.outcome = Outcome::ok;
-                                    o.revision = r.value().header.revision;
-                                    finish_op(c, o);
-                                  });
+                                  on_done<kv::LeaseRevokeResponse>(c, op));
         return;
       }
       const bool live =
@@ -140,28 +145,23 @@ inline void KvCluster::client_issue(ClientState& c) {
       const sim_duration keep_for = c.rng.between(sim_ms(500), sim_s(4));
       client.async_lease_grant(
           kv::LeaseGrantRequest{op.ttl, kv::no_lease},
-          [this, &c, oid = op.id, plan, keep_for](result<kv::LeaseGrantResponse> r) {
-            OpRecord& o = ops_[oid - 1];
-            if (o.outcome != Outcome::pending) return;
-            if (!r) return fail_op(c, o, r.error());
-            o.outcome = Outcome::ok;
-            o.revision = r.value().header.revision;
-            o.lease = r.value().id;
-            o.ttl = r.value().ttl;
-            LeaseRecord l;
-            l.id = o.lease;
-            l.client = c.id;
-            l.ttl = o.ttl;
-            l.plan = plan;
-            l.granted_at = now();
-            l.keep_until = now() + keep_for;
-            if (!leases_.emplace(l.id, l).second)
-              violation("leases", "lease " + std::to_string(l.id) + " granted twice");
-            ++result_.leases;
-            c.leases.push_back(o.lease);
-            c.put_next = o.lease;
-            finish_op(c, o);
-          });
+          on_done<kv::LeaseGrantResponse>(
+              c, op, [this, &c, plan, keep_for](OpRecord& o, const kv::LeaseGrantResponse& r) {
+                o.lease = r.id;
+                o.ttl = r.ttl;
+                LeaseRecord l;
+                l.id = o.lease;
+                l.client = c.id;
+                l.ttl = o.ttl;
+                l.plan = plan;
+                l.granted_at = now();
+                l.keep_until = now() + keep_for;
+                if (!leases_.emplace(l.id, l).second)
+                  violation("leases", "lease " + std::to_string(l.id) + " granted twice");
+                ++result_.leases;
+                c.leases.push_back(o.lease);
+                c.put_next = o.lease;
+              }));
       return;
     }
     if (lease_for_put == kv::no_lease) return client_later(c, sim_ms(5));
@@ -179,14 +179,7 @@ inline void KvCluster::client_issue(ClientState& c) {
     req.key = op.key;
     req.value = op.value;
     req.lease = l.id;
-    client.async_put(std::move(req), [this, &c, oid = op.id](result<kv::PutResponse> r) {
-      OpRecord& o = ops_[oid - 1];
-      if (o.outcome != Outcome::pending) return;
-      if (!r) return fail_op(c, o, r.error());
-      o.outcome = Outcome::ok;
-      o.revision = r.value().header.revision;
-      finish_op(c, o);
-    });
+    client.async_put(std::move(req), on_done<kv::PutResponse>(c, op));
     return;
   }
 
@@ -221,17 +214,12 @@ inline void KvCluster::client_issue(ClientState& c) {
       op.node = c.rng.pick(std::span<const NodeId>(up));
       client = Client(*member(op.node).replica);
     }
-    client.async_range(std::move(req), consistency,
-                       [this, &c, oid = op.id](result<kv::RangeResponse> r) {
-                         OpRecord& o = ops_[oid - 1];
-                         if (o.outcome != Outcome::pending) return;
-                         if (!r) return fail_op(c, o, r.error());
-                         o.outcome = Outcome::ok;
-                         o.revision = r.value().header.revision;
-                         o.read_value = r.value().kvs.empty() ? "" : r.value().kvs.front().value;
-                         c.last_seen[o.key] = o.read_value;
-                         finish_op(c, o);
-                       });
+    client.async_range(
+        std::move(req), consistency,
+        on_done<kv::RangeResponse>(c, op, [&c](OpRecord& o, const kv::RangeResponse& r) {
+          o.read_value = r.kvs.empty() ? "" : r.kvs.front().value;
+          c.last_seen[o.key] = o.read_value;
+        }));
   } else if (roll < 55) {
     OpRecord& op = begin_op(c, OpKind::put, target);
     op.key = key;
@@ -239,15 +227,10 @@ inline void KvCluster::client_issue(ClientState& c) {
     kv::PutRequest req;
     req.key = key;
     req.value = value;
-    client.async_put(std::move(req), [this, &c, oid = op.id](result<kv::PutResponse> r) {
-      OpRecord& o = ops_[oid - 1];
-      if (o.outcome != Outcome::pending) return;
-      if (!r) return fail_op(c, o, r.error());
-      o.outcome = Outcome::ok;
-      o.revision = r.value().header.revision;
-      c.last_seen[o.key] = o.value;
-      finish_op(c, o);
-    });
+    client.async_put(std::move(req),
+                     on_done<kv::PutResponse>(c, op, [&c](OpRecord& o, const kv::PutResponse&) {
+                       c.last_seen[o.key] = o.value;
+                     }));
   } else if (roll < 80) {
     OpRecord& op = begin_op(c, OpKind::cas, target);
     op.key = key;
@@ -257,32 +240,21 @@ inline void KvCluster::client_issue(ClientState& c) {
       op.expected = seen->second;
     client.async_txn(Client::cas_request(key, op.expected, value),
                      engine::ReadConsistency::linearizable,
-                     [this, &c, oid = op.id](result<kv::TxnResponse> r) {
-                       OpRecord& o = ops_[oid - 1];
-                       if (o.outcome != Outcome::pending) return;
-                       if (!r) return fail_op(c, o, r.error());
-                       o.outcome = Outcome::ok;
-                       o.revision = r.value().header.revision;
-                       o.cas_ok = r.value().succeeded;
+                     on_done<kv::TxnResponse>(c, op, [&c](OpRecord& o, const kv::TxnResponse& r) {
+                       o.cas_ok = r.succeeded;
                        if (o.cas_ok) c.last_seen[o.key] = o.value;
-                       finish_op(c, o);
-                     });
+                     }));
   } else {
     OpRecord& op = begin_op(c, OpKind::del, target);
     op.key = key;
     kv::DeleteRangeRequest req;
     req.key = key;
     client.async_delete_range(std::move(req),
-                              [this, &c, oid = op.id](result<kv::DeleteRangeResponse> r) {
-                                OpRecord& o = ops_[oid - 1];
-                                if (o.outcome != Outcome::pending) return;
-                                if (!r) return fail_op(c, o, r.error());
-                                o.outcome = Outcome::ok;
-                                o.revision = r.value().header.revision;
-                                o.deleted = r.value().deleted;
-                                c.last_seen[o.key] = "";
-                                finish_op(c, o);
-                              });
+                              on_done<kv::DeleteRangeResponse>(
+                                  c, op, [&c](OpRecord& o, const kv::DeleteRangeResponse& r) {
+                                    o.deleted = r.deleted;
+                                    c.last_seen[o.key] = "";
+                                  }));
   }
 }
 

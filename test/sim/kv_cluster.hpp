@@ -1,7 +1,7 @@
 #pragma once
 /// The KV stack under simulation: 3 or 5 engine::KvReplica instances (node::Node + KV state
 /// machine + lessor + housekeeping) in the deterministic arrangement — every role of every
-/// replica an event on one node::SimExecutor, over node::SimNetwork — driven by clients through
+/// replica an event on one sim::SimExecutor, over sim::SimNetwork — driven by clients through
 /// engine::LocalKvClient's asynchronous API, under network faults, partitions, replicas going
 /// down and coming back (graceful stops, process crashes, power losses) and leader transfers.
 /// Everything the checks need is recorded here (kv_checks.hpp checks it after the run).
@@ -25,13 +25,14 @@
 #include "dengine/backends/memory/kv_store.hpp"
 #include "dengine/engine/kv_replica.hpp"
 #include "dengine/engine/local_kv_client.hpp"
-#include "dengine/node/sim_executor.hpp"
-#include "dengine/node/sim_transport.hpp"
 #include "dengine/node/snapshot_store.hpp"
+#include "dengine/sim/deterministic.hpp"
 #include "dengine/sim/random.hpp"
+#include "dengine/sim/transport.hpp"
 #include "dengine/statemachines/kv/codec.hpp"
 #include "invariants.hpp"
 #include "kv_options.hpp"
+#include "runner.hpp"
 #include "trace.hpp"
 
 namespace dengine::sim::kvsim {
@@ -50,13 +51,13 @@ struct RevokeAppend {
 
 /// A memory::Engine that reports the lease revoke entries appended to it: the only way to see
 /// when a leader's lessor decided that a lease expired (housekeeping proposes the revoke).
-class RecordingEngine {
+class RecordingEngine : public memory::Engine {
  public:
   /// Called for each revoke entry appended: (index, term, lease).
   std::function<void(LogIndex, Term, kv::LeaseId)> on_revoke;
 
   result<void> append(std::span<const Entry> batch) {
-    DENGINE_TRYV(inner.append(batch));
+    DENGINE_TRYV(memory::Engine::append(batch));
     if (on_revoke) {
       for (const Entry& e : batch) {
         if (e.type != EntryType::normal || e.data.empty()) continue;
@@ -68,26 +69,12 @@ class RecordingEngine {
     }
     return success();
   }
-  result<void> sync() { return inner.sync(); }
-  [[nodiscard]] result<std::vector<Entry>> entries(LogIndex lo, LogIndex hi,
-                                                   std::size_t max_bytes) const {
-    return inner.entries(lo, hi, max_bytes);
-  }
-  [[nodiscard]] result<Term> term(LogIndex i) const { return inner.term(i); }
-  [[nodiscard]] LogIndex first_index() const { return inner.first_index(); }
-  [[nodiscard]] LogIndex last_index() const { return inner.last_index(); }
-  result<void> compact(const SnapshotMeta& meta) { return inner.compact(meta); }
-  result<void> reset(const SnapshotMeta& meta) { return inner.reset(meta); }
-  result<void> save_hard_state(const HardState& hs) { return inner.save_hard_state(hs); }
-  result<RecoveredState> load() { return inner.load(); }
-
-  memory::Engine inner;
 };
 static_assert(StorageEngine<RecordingEngine>);
 
 /// The replica and client types under test.
 using Replica =
-    engine::KvReplica<RecordingEngine, memory::KvStore, node::SimTransport, node::SimClock>;
+    engine::KvReplica<RecordingEngine, memory::KvStore, sim::SimTransport, sim::Deterministic>;
 using Client = engine::LocalKvClient<Replica>;
 static_assert(Replica::deterministic);
 
@@ -215,16 +202,8 @@ struct Member {
 };
 
 /// What a run found and did.
-struct KvRunResult {
-  std::vector<Violation> violations;
-  std::vector<std::string> trace;
-  std::vector<std::string> details;  ///< e.g. the offending key's history
-  std::uint64_t events = 0;
-  sim_time end_time = 0;
-  std::uint64_t ops_ok = 0;
-  std::uint64_t ops_unknown = 0;
+struct KvRunResult : RunOutcome {
   std::uint64_t stops = 0;
-  std::uint64_t crashes = 0;
   std::uint64_t power_losses = 0;
   std::uint64_t transfers = 0;
   std::uint64_t keep_alives = 0;
@@ -233,7 +212,12 @@ struct KvRunResult {
   std::uint64_t watch_events = 0;
   std::uint64_t watch_cancels = 0;
   kv::Revision final_revision = 0;
-  bool lin_unknown = false;
+};
+
+/// Nothing more to record from a response (KvCluster::on_done).
+struct NoMore {
+  template <class Op, class Response>
+  void operator()(Op& /*op*/, const Response& /*response*/) const {}
 };
 
 /// A client: one operation in flight at a time, against the replica it believes leads.
@@ -307,6 +291,11 @@ class KvCluster {
   /// not_leader hint.
   void fail_op(ClientState& c, OpRecord& op, const error& e);
   void finish_op(ClientState& c, OpRecord& op);
+  /// The completion handler of `op`: a late answer (the harness gave up on the op) is ignored;
+  /// a failure goes to fail_op; a success records the header's revision, runs
+  /// `more(op, response)` and finishes the op.
+  template <class Response, class More = NoMore>
+  auto on_done(ClientState& c, const OpRecord& op, More more = {});
   void keep_alive_tick(ClientState& c);
   bool live_write(sim_time deadline);
 
@@ -330,8 +319,8 @@ class KvCluster {
   [[nodiscard]] sim_time now() const { return executor_.now(); }
 
   KvSimOptions opt_;
-  node::SimExecutor executor_;  // declared first: outlives the network and the replicas
-  node::SimNetwork net_;
+  sim::SimExecutor executor_;  // declared first: outlives the network and the replicas
+  sim::SimNetwork net_;
   Rng fault_rng_;
   Trace trace_;
   KvRunResult result_;

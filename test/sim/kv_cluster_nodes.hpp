@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kv_cluster.hpp"
+#include "net_faults.hpp"
 
 namespace dengine::sim::kvsim {
 
@@ -89,7 +90,7 @@ inline void KvCluster::open(Member& m) {
                " (term " + std::to_string(term) + ")");
   };
   auto opened = Replica::open(config_for(m), m.disk, *m.store, m.snapshots,
-                              node::SimTransport(net_, m.id), node::SimClock{&executor_});
+                              sim::SimTransport(net_, m.id), sim::SimClock{&executor_});
   if (!opened) {
     violation("restart",
               "n" + std::to_string(m.id) + " could not open: " + opened.error().message());
@@ -122,7 +123,7 @@ inline void KvCluster::take_down(Member& m, Down how) {
       // The machine lost power: unsynced log data is gone, and so is the KV store (the memory
       // KvStore does not model its own durability: recovery restores the snapshot image and
       // replays the log, node/recovery.hpp).
-      m.disk.inner.crash();
+      m.disk.crash();
       m.store = std::make_unique<memory::KvStore>();
       ++result_.crashes;
       ++result_.power_losses;
@@ -170,13 +171,8 @@ inline void KvCluster::fault_event() {
   reconcile();
   const unsigned weights[] = {opt_.w_net,   opt_.w_partition, opt_.w_heal,
                               opt_.w_crash, opt_.w_transfer,  opt_.w_member};
-  unsigned total = 0;
-  for (unsigned w : weights) total += w;
-  if (total > 0) {
-    auto roll = static_cast<unsigned>(fault_rng_.below(total));
-    std::size_t pick = 0;
-    while (roll >= weights[pick]) roll -= weights[pick++];
-    switch (pick) {
+  if (const auto pick = weighted_pick(fault_rng_, weights)) {
+    switch (*pick) {
       case 0: fault_net(); break;
       case 1: fault_partition(); break;
       case 2:
@@ -211,29 +207,8 @@ inline void KvCluster::fault_net() {
 inline void KvCluster::fault_partition() {
   std::vector<NodeId> ids;
   for (const auto& m : members_) ids.push_back(m->id);
-  fault_rng_.shuffle(std::span<NodeId>(ids));
-  const std::size_t side = fault_rng_.between(1, ids.size() / 2);
-  std::vector<NodeId> a(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(side));
-  std::vector<NodeId> b(ids.begin() + static_cast<std::ptrdiff_t>(side), ids.end());
-  auto list = [](const std::vector<NodeId>& v) {
-    std::string s;
-    for (NodeId id : v) s += (s.empty() ? "n" : ",n") + std::to_string(id);
-    return s;
-  };
-  switch (fault_rng_.below(3)) {
-    case 0:
-      net_.net().partition({a, b});
-      note(TraceKind::fault, no_node, "partition {" + list(a) + "} | {" + list(b) + "}");
-      break;
-    case 1:
-      net_.net().partition_one_way(a, b);
-      note(TraceKind::fault, no_node, "one-way cut {" + list(a) + "} -> {" + list(b) + "}");
-      break;
-    default:
-      net_.net().isolate(a.front());
-      note(TraceKind::fault, a.front(), "isolated");
-      break;
-  }
+  const SplitNote split = split_network(fault_rng_, net_.net(), std::move(ids), false);
+  note(TraceKind::fault, split.node, split.text);
 }
 
 inline void KvCluster::fault_crash() {

@@ -1,6 +1,7 @@
 #pragma once
-/// What one run of dengine-sim-kv does: the cluster size and a fault mix, workload and timing
-/// drawn from the seed, so that `dengine-sim-kv --seed S` replays exactly what a batch run did.
+/// What one run of `dengine-sim --machine kv` does: the cluster size and a fault mix, workload
+/// and timing drawn from the seed, so that `dengine-sim --machine kv --seed S` replays exactly
+/// what a batch run did.
 
 #include <algorithm>
 #include <chrono>

@@ -11,9 +11,10 @@
 ///                              │                   │                   snapshots by log size)
 ///                              ◄───────────────────┘ ApplyReport (applied index, snapshot image)
 ///
-/// The Clock chooses the arrangement: SteadyClock runs the roles on three threads
-/// (threaded.hpp); SimClock runs them as events on a SimExecutor in virtual time
-/// (deterministic.hpp). The roles and everything in this file are shared.
+/// The runtime is the last template parameter (a RuntimeTag, runtime.hpp): node::Threaded, the
+/// default, runs the roles on three threads (threaded.hpp); sim::Deterministic
+/// (sim/deterministic.hpp, for tests) runs them as events on a SimExecutor in virtual
+/// time. The roles and everything in this file are shared.
 ///
 /// Threading: every public member may be called from any thread, except that stop() and the
 /// blocking helpers must not be called from a completion handler or callback (they would wait
@@ -42,13 +43,12 @@
 #include "dengine/node/clock.hpp"
 #include "dengine/node/completion.hpp"
 #include "dengine/node/config.hpp"
-#include "dengine/node/deterministic.hpp"
 #include "dengine/node/driver.hpp"
 #include "dengine/node/events.hpp"
 #include "dengine/node/log_writer.hpp"
 #include "dengine/node/metrics.hpp"
 #include "dengine/node/recovery.hpp"
-#include "dengine/node/sim_executor.hpp"
+#include "dengine/node/runtime.hpp"
 #include "dengine/node/snapshot_store.hpp"
 #include "dengine/node/status.hpp"
 #include "dengine/node/threaded.hpp"
@@ -58,25 +58,16 @@
 
 namespace dengine::node {
 
-namespace detail {
-template <class S, class M, class T, class C, bool = DeterministicClock<C>>
-struct runtime_for {
-  using type = ThreadedRuntime<S, M, T, C>;
-};
-template <class S, class M, class T, class C>
-struct runtime_for<S, M, T, C, true> {
-  using type = DeterministicRuntime<S, M, T, C>;
-};
-}  // namespace detail
-
-template <StorageEngine S, StateMachine M, Transport T, Clock C = SteadyClock>
+template <StorageEngine S, StateMachine M, Transport T, RuntimeTag R = Threaded>
 class Node {
  public:
   using response_type = typename M::response_type;
-  using clock_type = C;
-  /// ThreadedRuntime or DeterministicRuntime, chosen by the clock.
-  using Runtime = typename detail::runtime_for<S, M, T, C>::type;
-  static constexpr bool deterministic = DeterministicClock<C>;
+  using runtime_tag = R;
+  using clock_type = typename R::clock_type;
+  /// The class that runs the roles: ThreadedRuntime, or what the tag names.
+  using Runtime = typename R::template arrangement<S, M, T>;
+  /// No threads of its own (the deterministic runtime): blocking helpers unavailable.
+  static constexpr bool deterministic = R::deterministic;
 
   /// Opens a node: recovers from `storage`, `snapshots` and `sm` (recovery.hpp; a fresh storage
   /// starts a new cluster with config.initial_members), then starts the roles. A node that is
@@ -84,14 +75,12 @@ class Node {
   /// field), unreadable or inconsistent data (storage_corrupt and the like, naming what, and
   /// where as `where` tells).
   static result<std::unique_ptr<Node>> open(NodeConfig config, S& storage, M& sm,
-                                            SnapshotStore& snapshots, T transport, C clock = C{},
+                                            SnapshotStore& snapshots, T transport,
+                                            clock_type clock = clock_type{},
                                             NodeCallbacks callbacks = {},
                                             const DataLocations& where = {}) {
     DENGINE_TRYV(config.validate());
-    if constexpr (deterministic) {
-      if (clock.executor == nullptr)
-        return error(errc::invalid_argument, "node open: SimClock without an executor");
-    }
+    DENGINE_TRYV(R::check(clock));
     DENGINE_TRY(rec, recover(config, storage, sm, snapshots, where));
     const LogIndex last_snapshot = rec.state.snapshot.index;
     const HardState durable = rec.state.hard_state;
@@ -103,16 +92,17 @@ class Node {
     if (!core) return detail::open_error(core.error(), "starting the raft core");
     const bool solo =
         core.value().membership().voters == std::vector<NodeId>{node->config_.raft.id};
-    Driver<M, C> driver(std::move(core).value(), durable, node->config_, clock, node->metrics_,
-                        node->callbacks_, node->status_);
+    Driver<M, clock_type> driver(std::move(core).value(), durable, node->config_, clock,
+                                 node->metrics_, node->callbacks_, node->status_);
     if (solo) driver.campaign();  // the only voter: no reason to wait out an election timeout
     const LogIndex applied = sm.applied_index();
     node->runtime_ = std::make_unique<Runtime>(
         node->config_, clock, std::move(driver),
-        LogWriter<S, C>(storage, snapshots, node->config_.persistence, clock, node->metrics_),
-        Applier<M, C>(sm, clock, node->metrics_, node->callbacks_,
-                      node->config_.snapshot_threshold_bytes, node->config_.apply_chunk_entries,
-                      last_snapshot, applied_term, applied_bytes),
+        LogWriter<S, clock_type>(storage, snapshots, node->config_.persistence, clock,
+                                 node->metrics_),
+        Applier<M, clock_type>(
+            sm, clock, node->metrics_, node->callbacks_, node->config_.snapshot_threshold_bytes,
+            node->config_.apply_chunk_entries, last_snapshot, applied_term, applied_bytes),
         std::move(transport));
     node->status_.publish_applied(applied);
     node->metrics_.applied_index.set(static_cast<std::int64_t>(applied));
@@ -143,14 +133,10 @@ class Node {
   auto propose(std::string command, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(result<response_type>)>(
         [this](auto handler, std::string cmd) {
-          std::shared_lock lock(api_mutex_);
-          auto ticket = admit(pending_proposals_, config_.max_pending_proposals,
-                              metrics_.pending_proposals, metrics_.proposals_failed, "proposals");
-          if (!ticket) return reject<response_type>(std::move(handler), std::move(ticket).error());
-          Completion<response_type> done(std::move(handler), ticket.value());
-          runtime_->submit([c = std::move(cmd), d = std::move(done)](auto& driver) mutable {
-            driver.propose(std::move(c), std::move(d));
-          });
+          submit_proposal<response_type>(std::move(handler),
+                                         [c = std::move(cmd)](auto& driver, auto done) mutable {
+                                           driver.propose(std::move(c), std::move(done));
+                                         });
         },
         token, std::move(command));
   }
@@ -182,13 +168,8 @@ class Node {
   auto change_membership(raft::ConfigChange change, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(result<Membership>)>(
         [this](auto handler, raft::ConfigChange ch) {
-          std::shared_lock lock(api_mutex_);
-          auto ticket = admit(pending_proposals_, config_.max_pending_proposals,
-                              metrics_.pending_proposals, metrics_.proposals_failed, "proposals");
-          if (!ticket) return reject<Membership>(std::move(handler), std::move(ticket).error());
-          Completion<Membership> done(std::move(handler), ticket.value());
-          runtime_->submit([c = std::move(ch), d = std::move(done)](auto& driver) mutable {
-            driver.change_membership(c, std::move(d));
+          submit_proposal<Membership>(std::move(handler), [ch](auto& driver, auto done) mutable {
+            driver.change_membership(ch, std::move(done));
           });
         },
         token, std::move(change));
@@ -200,13 +181,8 @@ class Node {
   auto transfer_leadership(NodeId target, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(result<void>)>(
         [this, target](auto handler) {
-          std::shared_lock lock(api_mutex_);
-          auto ticket = admit(pending_proposals_, config_.max_pending_proposals,
-                              metrics_.pending_proposals, metrics_.proposals_failed, "proposals");
-          if (!ticket) return reject<void>(std::move(handler), std::move(ticket).error());
-          Completion<void> done(std::move(handler), ticket.value());
-          runtime_->submit([target, d = std::move(done)](auto& driver) mutable {
-            driver.transfer_leadership(target, std::move(d));
+          submit_proposal<void>(std::move(handler), [target](auto& driver, auto done) mutable {
+            driver.transfer_leadership(target, std::move(done));
           });
         },
         token);
@@ -261,7 +237,7 @@ class Node {
     return runtime_->stop();
   }
 
-  /// Deterministic arrangement only: a simulated crash (DeterministicRuntime::halt). The node
+  /// Deterministic runtime only: a simulated crash (sim::DeterministicRuntime::halt). The node
   /// accepts nothing more; requests fail with stopped. Afterwards crash the storage
   /// (memory::Engine::crash) and open a new Node on it to simulate the restart.
   result<void> halt() requires(deterministic) {
@@ -272,6 +248,13 @@ class Node {
     }
     status_.publish_running(false);
     return runtime_->halt();
+  }
+
+  /// Deterministic runtime only, for simulators and tests: the node's raft::Core, read-only, so
+  /// that checks can observe its state (term, vote, log, commit index) between events. Valid
+  /// until the node is destroyed; never call it from inside one of the node's events.
+  [[nodiscard]] const raft::Core& core() const noexcept requires(deterministic) {
+    return runtime_->core();
   }
 
   /// The commit index at which a lease read may be served right now, from any thread, without
@@ -327,6 +310,21 @@ class Node {
     return Ticket{&pending, &gauge, &failures};
   }
 
+  /// Admits a request that takes a proposal slot (a proposal, a membership change, a transfer)
+  /// and hands `then(driver, Completion<V>)` to the runtime, or completes `handler` with the
+  /// refusal.
+  template <class V, class Handler, class Then>
+  void submit_proposal(Handler&& handler, Then then) {
+    std::shared_lock lock(api_mutex_);
+    auto ticket = admit(pending_proposals_, config_.max_pending_proposals,
+                        metrics_.pending_proposals, metrics_.proposals_failed, "proposals");
+    if (!ticket) return reject<V>(std::forward<Handler>(handler), std::move(ticket).error());
+    Completion<V> done(std::forward<Handler>(handler), ticket.value());
+    runtime_->submit([t = std::move(then), d = std::move(done)](auto& driver) mutable {
+      t(driver, std::move(d));
+    });
+  }
+
   /// Completes a request refused at admission: dispatched to the handler's associated executor,
   /// which for a handler without one means inside the initiating call.
   template <class V, class Handler>
@@ -342,7 +340,7 @@ class Node {
   }
 
   NodeConfig config_;
-  C clock_{};
+  clock_type clock_{};
   NodeCallbacks callbacks_;
   Registry registry_;
   NodeMetrics metrics_;

@@ -38,6 +38,7 @@
 #include "dengine/node/config.hpp"
 #include "dengine/node/driver.hpp"
 #include "dengine/node/log_writer.hpp"
+#include "dengine/node/runtime.hpp"
 #include "dengine/node/transport.hpp"
 #include "dengine/node/unique_function.hpp"
 #include "dengine/node/work_queue.hpp"
@@ -308,5 +309,17 @@ class ThreadedRuntime {
   bool started_ = false;
   bool stopped_ = false;
 };
+
+/// The production runtime tag (RuntimeTag, runtime.hpp): ThreadedRuntime on SteadyClock. The
+/// default of Node.
+struct Threaded {
+  using clock_type = SteadyClock;
+  static constexpr bool deterministic = false;
+  template <StorageEngine S, StateMachine M, Transport T>
+  using arrangement = ThreadedRuntime<S, M, T, SteadyClock>;
+  static result<void> check(const SteadyClock& /*clock*/) { return success(); }
+};
+
+static_assert(RuntimeTag<Threaded>);
 
 }  // namespace dengine::node

@@ -1,7 +1,8 @@
 #pragma once
-/// How a Node exchanges raft::Message with its peers: the Transport concept, and LocalHub /
-/// LocalTransport for an in-process cluster in the threaded arrangement. (The TCP transport and
-/// the wire codec live in net/ and wire/; the simulated one in sim_transport.hpp.)
+/// How a Node exchanges raft::Message with its peers: the Transport concept, HubPort (one node's
+/// port on a medium several nodes attach to), and LocalHub / LocalTransport for an in-process
+/// cluster on the threaded runtime. (The TCP transport and the wire codec live in net/ and
+/// wire/; the simulated medium, sim::SimNetwork, in the sim/ layer.)
 
 #include <concepts>
 #include <functional>
@@ -10,6 +11,7 @@
 #include <mutex>
 #include <set>
 #include <shared_mutex>
+#include <string>
 #include <utility>
 
 #include "dengine/core/error.hpp"
@@ -35,11 +37,46 @@ concept Transport = requires(T& t, raft::Message m, InboundHandler inbound) {
   { t.stop() } -> std::same_as<void>;
 };
 
+/// **Hub** — a medium nodes attach to: `attach(id, inbound)` registers a node's inbound handler,
+/// `detach(id)` unregisters it (no call of it once detach returned), `deliver(m)` carries `m`
+/// towards m.to (or drops it). `port_name` names its ports in errors.
+template <class H>
+concept Hub = requires(H& h, NodeId id, InboundHandler inbound, raft::Message m) {
+  h.attach(id, std::move(inbound));
+  h.detach(id);
+  h.deliver(std::move(m));
+  { H::port_name } -> std::convertible_to<const char*>;
+};
+
+/// One node's port on a Hub: the Transport that attaches at start, sends through the hub, and
+/// detaches at stop.
+template <Hub H>
+class HubPort {
+ public:
+  /// The port of node `self` on `hub` (which must outlive it).
+  HubPort(H& hub, NodeId self) : hub_(&hub), self_(self) {}
+
+  result<void> start(InboundHandler inbound) {
+    if (self_ == no_node)
+      return error(errc::invalid_argument, std::string(H::port_name) + ": node id 0");
+    hub_->attach(self_, std::move(inbound));
+    return success();
+  }
+  void send(raft::Message m) { hub_->deliver(std::move(m)); }
+  void stop() { hub_->detach(self_); }
+
+ private:
+  H* hub_;
+  NodeId self_;
+};
+
 /// An in-process "network" between nodes of one process (threaded arrangement): a message is
 /// handed to the target's inbound handler (which posts it to the target's event loop), or
 /// dropped when the target is not attached or the link is cut. Thread-safe.
 class LocalHub {
  public:
+  static constexpr const char* port_name = "local transport";
+
   /// Registers `id`'s inbound handler (replacing any earlier one).
   void attach(NodeId id, InboundHandler inbound) {
     std::unique_lock lock(mutex_);
@@ -92,23 +129,7 @@ class LocalHub {
 };
 
 /// One node's port on a LocalHub.
-class LocalTransport {
- public:
-  /// The port of node `self` on `hub` (which must outlive it).
-  LocalTransport(LocalHub& hub, NodeId self) : hub_(&hub), self_(self) {}
-
-  result<void> start(InboundHandler inbound) {
-    if (self_ == no_node) return error(errc::invalid_argument, "local transport: node id 0");
-    hub_->attach(self_, std::move(inbound));
-    return success();
-  }
-  void send(raft::Message m) { hub_->deliver(std::move(m)); }
-  void stop() { hub_->detach(self_); }
-
- private:
-  LocalHub* hub_;
-  NodeId self_;
-};
+using LocalTransport = HubPort<LocalHub>;
 
 static_assert(Transport<LocalTransport>);
 

@@ -20,6 +20,7 @@
 
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
+#include "dengine/core/test_hooks.hpp"
 #include "dengine/core/types.hpp"
 #include "dengine/raft/config_change.hpp"
 #include "dengine/raft/log.hpp"
@@ -461,6 +462,15 @@ inline std::uint64_t Core::next_random() noexcept {
 inline void Core::send(Message m) {
   m.from = config_.id;
   if (m.term == 0) m.term = term_;
+#if defined(DENGINE_TEST_HOOKS)
+  // Injected bug (core/test_hooks.hpp): a leader tells each follower that everything it sends
+  // it, or the follower holds, is committed.
+  if (test_hooks::switches().commit_uncommitted && role_ == Role::leader) {
+    if (m.type == MessageType::append) m.commit = std::max(m.commit, m.index + m.entries.size());
+    if (m.type == MessageType::heartbeat)
+      if (const Progress* pr = progress(m.to)) m.commit = std::max(m.commit, pr->match);
+  }
+#endif
   switch (m.type) {
     // These promise the receiver something about our durable state (a vote, a matching log),
     // or, for a candidate's requests, ask for votes that count its own not-yet-durable vote.

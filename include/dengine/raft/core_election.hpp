@@ -153,6 +153,13 @@ inline void Core::handle_vote_request(const Message& m) {
       vote_ = m.from;
     }
   } else {
+#if defined(DENGINE_TEST_HOOKS)
+    // Injected bug (core/test_hooks.hpp): grant although this term's vote went to another.
+    if (test_hooks::switches().vote_twice && !pre && vote_ != no_node && vote_ != m.from) {
+      send({.type = response, .to = m.from, .term = term_, .reject = false});
+      return;
+    }
+#endif
     send({.type = response, .to = m.from, .term = term_, .reject = true});
   }
 }

@@ -4,10 +4,11 @@
 /// replicated as revoke entries), watch progress notifications, and request validation before
 /// proposing. LocalKvClient is its typed API; EmbeddedEngine opens one over a backend.
 ///
-/// The same class runs in both arrangements of the Node (node.hpp): with SteadyClock on threads
-/// (housekeeping on a thread of its own), with SimClock as events on the simulator's executor
-/// (housekeeping as recurring events), so the simulator drives the whole KV stack
-/// deterministically.
+/// The same class runs with either runtime of the Node (node.hpp, the last template parameter):
+/// node::Threaded on threads (housekeeping on a thread of its own), or a deterministic runtime
+/// such as sim::Deterministic as events on the simulator's executor (housekeeping as recurring
+/// events, scheduled through the tag's post_after), so the simulator drives the whole KV stack
+/// deterministically. Nothing here includes the sim/ headers.
 ///
 /// Lease rules (etcd's): only the leader tracks deadlines; when it becomes leader every lease
 /// gets its full TTL plus LessorOptions::promote_extend; expired leases are revoked through the
@@ -65,21 +66,21 @@ struct ReplicaCounters {
   std::atomic<std::uint64_t> progress_notifications{0};  ///< progress_notify passes
 };
 
-/// One KV replica over storage `S`, KV store `Store`, transport `T` and clock `C`.
-template <StorageEngine S, KvStore Store, node::Transport T, node::Clock C = node::SteadyClock>
+/// One KV replica over storage `S`, KV store `Store`, transport `T` and runtime `R`.
+template <StorageEngine S, KvStore Store, node::Transport T, node::RuntimeTag R = node::Threaded>
 class KvReplica {
  public:
   using machine_type = kv::KvStateMachine<Store>;
-  using node_type = node::Node<S, machine_type, T, C>;
-  using clock_type = C;
-  /// True in the simulator's arrangement (SimClock): no threads, blocking calls unavailable.
+  using node_type = node::Node<S, machine_type, T, R>;
+  using clock_type = typename R::clock_type;
+  /// True with a deterministic runtime: no threads, blocking calls unavailable.
   static constexpr bool deterministic = node_type::deterministic;
 
   /// Opens the KV state machine over `store` and a Node over `storage`, recovering what they
   /// hold, and starts housekeeping. `storage`, `store` and `snapshots` must outlive the replica.
   static result<std::unique_ptr<KvReplica>> open(EngineConfig config, S& storage, Store& store,
                                                  node::SnapshotStore& snapshots, T transport,
-                                                 C clock = C{}) {
+                                                 clock_type clock = clock_type{}) {
     DENGINE_TRYV(config.validate());
     std::unique_ptr<KvReplica> r(new KvReplica(config, clock));
     auto machine = machine_type::open(store, config.kv);
@@ -266,7 +267,7 @@ class KvReplica {
   [[nodiscard]] const EngineConfig& config() const noexcept { return config_; }
 
  private:
-  KvReplica(const EngineConfig& config, C clock)
+  KvReplica(const EngineConfig& config, clock_type clock)
       : config_(config), clock_(clock), lessor_(config.lessor) {
     config_.callbacks = {};  // held by the node, not here
   }
@@ -450,10 +451,11 @@ class KvReplica {
     }
   }
 
-  // Deterministic arrangement: one recurring event on the simulator's executor. `alive_` lets
+  // Deterministic runtime: one recurring event on the simulator's executor. `alive_` lets
   // an event scheduled before the replica was destroyed find out and do nothing.
   void schedule_housekeeping() requires(deterministic) {
-    clock_.executor->post_after(
+    R::post_after(
+        clock_,
         std::chrono::duration_cast<std::chrono::microseconds>(config_.housekeeping_interval),
         [this, alive = std::weak_ptr<int>(alive_)] {
           if (alive.expired() || housekeeping_stopped_) return;
@@ -472,10 +474,10 @@ class KvReplica {
   }
 
   EngineConfig config_;
-  C clock_;
+  clock_type clock_;
   kv::Lessor lessor_;
   ReplicaCounters counters_;
-  typename C::time_point next_progress_{};  // housekeeping thread/event only
+  typename clock_type::time_point next_progress_{};  // housekeeping thread/event only
   std::mutex housekeeping_mutex_;
   std::condition_variable housekeeping_cv_;
   bool housekeeping_stopped_ = false;  // guarded by housekeeping_mutex_ (threaded arrangement)

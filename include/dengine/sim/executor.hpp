@@ -4,8 +4,8 @@
 /// a simulated cluster runs as events here, on the thread that calls run_*(), so a run is a pure
 /// function of its inputs and seeds.
 ///
-/// SimClock is the Clock a Node is instantiated with to select this arrangement
-/// (DeterministicClock); it reads the executor's virtual time.
+/// SimClock is the Clock of the deterministic runtime (sim::Deterministic, deterministic.hpp);
+/// it reads the executor's virtual time.
 
 #include <chrono>
 #include <cstdint>
@@ -15,15 +15,15 @@
 #include "dengine/node/unique_function.hpp"
 #include "dengine/sim/clock.hpp"
 
-namespace dengine::node {
+namespace dengine::sim {
 
 /// A single-threaded executor in virtual time. Not thread-safe: one thread drives it.
 class SimExecutor {
  public:
-  using task = unique_function<void()>;
+  using task = node::unique_function<void()>;
 
   /// The virtual time now, in microseconds.
-  [[nodiscard]] sim::sim_time now() const noexcept { return clock_.now(); }
+  [[nodiscard]] sim_time now() const noexcept { return clock_.now(); }
   /// The virtual clock (e.g. for a sim::Network).
   [[nodiscard]] const sim::VirtualClock& clock() const noexcept { return clock_; }
 
@@ -51,7 +51,7 @@ class SimExecutor {
     return true;
   }
   /// Runs `hook` after every event from now on (a simulator's invariant checks); empty: none.
-  void after_each(unique_function<void()> hook) { after_each_ = std::move(hook); }
+  void after_each(node::unique_function<void()> hook) { after_each_ = std::move(hook); }
   /// Runs every event scheduled up to `t`, then moves the clock to `t`.
   void run_until(sim::sim_time t) {
     while (!queue_.empty() && queue_.next_time() <= t) run_one();
@@ -84,10 +84,10 @@ class SimExecutor {
   sim::VirtualClock clock_;
   sim::EventQueue<task> queue_;
   std::uint64_t executed_ = 0;
-  unique_function<void()> after_each_;
+  node::unique_function<void()> after_each_;
 };
 
-/// The virtual-time Clock: reads a SimExecutor's time. Selects the deterministic arrangement.
+/// The virtual-time Clock: reads a SimExecutor's time.
 struct SimClock {
   using duration = std::chrono::microseconds;
   using rep = duration::rep;
@@ -105,11 +105,11 @@ struct SimClock {
 
 /// **DeterministicClock** — a Clock that also names the SimExecutor every role runs on.
 template <class C>
-concept DeterministicClock = Clock<C> && requires(const C& c) {
+concept DeterministicClock = node::Clock<C> && requires(const C& c) {
   { c.executor } -> std::convertible_to<SimExecutor*>;
 };
 
 static_assert(DeterministicClock<SimClock>);
-static_assert(!DeterministicClock<SteadyClock>);
+static_assert(!DeterministicClock<node::SteadyClock>);
 
-}  // namespace dengine::node
+}  // namespace dengine::sim

@@ -1,6 +1,7 @@
 #pragma once
-/// The deterministic arrangement: the same three roles as the threaded one (threaded.hpp), run
-/// as events on one SimExecutor in virtual time. Only the scheduling differs:
+/// The deterministic runtime (sim::Deterministic, a node::RuntimeTag): the same three roles as
+/// the threaded one (node/threaded.hpp), the same Driver, LogWriter and Applier, run as events on
+/// one SimExecutor in virtual time. Only the scheduling differs:
 ///
 ///   event loop  — every input (client request, arriving message, tick, worker report) is an
 ///                 event; a flush (process_ready + drain) is one more event, scheduled once per
@@ -15,6 +16,7 @@
 
 #include <deque>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -22,20 +24,22 @@
 #include "dengine/node/config.hpp"
 #include "dengine/node/driver.hpp"
 #include "dengine/node/log_writer.hpp"
-#include "dengine/node/sim_executor.hpp"
+#include "dengine/node/runtime.hpp"
 #include "dengine/node/transport.hpp"
+#include "dengine/node/unique_function.hpp"
+#include "dengine/sim/executor.hpp"
 
-namespace dengine::node {
+namespace dengine::sim {
 
-template <StorageEngine S, StateMachine M, Transport T, DeterministicClock C>
+template <StorageEngine S, StateMachine M, node::Transport T, DeterministicClock C>
 class DeterministicRuntime {
  public:
-  using DriverT = Driver<M, C>;
-  using WriterT = LogWriter<S, C>;
-  using ApplierT = Applier<M, C>;
+  using DriverT = node::Driver<M, C>;
+  using WriterT = node::LogWriter<S, C>;
+  using ApplierT = node::Applier<M, C>;
   using Work = typename DriverT::Work;
 
-  DeterministicRuntime(const NodeConfig& config, C clock, DriverT driver, WriterT writer,
+  DeterministicRuntime(const node::NodeConfig& config, C clock, DriverT driver, WriterT writer,
                        ApplierT applier, T transport)
       : config_(&config),
         executor_(clock.executor),
@@ -76,6 +80,9 @@ class DeterministicRuntime {
     });
   }
 
+  /// The node's raft::Core, read-only (Node::core): for checks between events.
+  [[nodiscard]] const raft::Core& core() const noexcept { return driver_.core(); }
+
   /// True inside one of this node's events (where stop() is refused: it would re-enter).
   [[nodiscard]] bool on_own_thread() const noexcept { return in_event_; }
 
@@ -84,15 +91,8 @@ class DeterministicRuntime {
   /// fail with stopped). Pending events become no-ops. Pair it with the storage's crash hook
   /// (memory::Engine::crash) to also lose what was not synced.
   result<void> halt() {
-    if (!started_ || stopped_) return success();
-    if (in_event_)
-      return error(errc::invalid_argument,
-                   "node halt() called from inside one of the node's own events");
-    stopped_ = true;
-    alive_.reset();
-    transport_.stop();
-    driver_.shutdown(error(errc::stopped, "the node crashed"));
-    fail_inbox();
+    DENGINE_TRY(stopping, begin_stop("halt", "the node crashed"));
+    if (!stopping) return success();
     driver_.messages_out().clear();
     driver_.persist_out().clear();
     writer_pending_.clear();
@@ -125,16 +125,8 @@ class DeterministicRuntime {
   /// everything queued, the applier processes everything queued and fails the waiting reads.
   /// Pending events of this node become no-ops. Idempotent.
   result<void> stop() {
-    if (!started_ || stopped_) return success();
-    if (in_event_)
-      return error(errc::invalid_argument,
-                   "node stop() called from inside one of the node's own events (a completion "
-                   "handler or callback): call it from outside");
-    stopped_ = true;
-    alive_.reset();
-    transport_.stop();
-    driver_.shutdown(error(errc::stopped, "the node is stopping"));
-    fail_inbox();
+    DENGINE_TRY(stopping, begin_stop("stop", "the node is stopping"));
+    if (!stopping) return success();
     drain();
     (void)writer_.process(writer_pending_);
     writer_pending_.clear();
@@ -147,16 +139,30 @@ class DeterministicRuntime {
   }
 
  private:
+  /// What halt() and stop() begin with: refused inside one of the node's events (it would
+  /// re-enter); else the node's pending events become no-ops, the transport detaches, the driver
+  /// stops (`why`) and fails the requests still on their way in. False: nothing to stop.
+  result<bool> begin_stop(const char* what, const char* why) {
+    if (!started_ || stopped_) return false;
+    if (in_event_)
+      return error(errc::invalid_argument,
+                   std::string("node ") + what +
+                       "() called from inside one of the node's own events (a completion "
+                       "handler or callback): call it from outside");
+    stopped_ = true;
+    alive_.reset();
+    transport_.stop();
+    driver_.shutdown(error(errc::stopped, why));
+    fail_inbox();
+    return true;
+  }
+
   /// Schedules `fn` as an event of this node, now.
   template <class F>
   void post(F&& fn) {
-    executor_->post([alive = std::weak_ptr<int>(alive_), this, fn = std::forward<F>(fn)]() mutable {
-      if (alive.expired()) return;
-      in_event_ = true;
-      fn();
-      in_event_ = false;
-    });
+    post_after(std::chrono::microseconds(0), std::forward<F>(fn));
   }
+  /// Schedules `fn` as an event of this node, `d` from now.
   template <class F>
   void post_after(std::chrono::microseconds d, F&& fn) {
     executor_->post_after(
@@ -195,7 +201,7 @@ class DeterministicRuntime {
     for (raft::Message& m : driver_.messages_out()) transport_.send(std::move(m));
     driver_.messages_out().clear();
     if (!driver_.persist_out().empty()) {
-      for (PersistWork& w : driver_.persist_out()) writer_pending_.push_back(std::move(w));
+      for (node::PersistWork& w : driver_.persist_out()) writer_pending_.push_back(std::move(w));
       driver_.persist_out().clear();
       if (!writer_scheduled_ && !stopped_) {
         writer_scheduled_ = true;
@@ -214,9 +220,9 @@ class DeterministicRuntime {
 
   void writer_step() {
     writer_scheduled_ = false;
-    std::vector<PersistWork> group = std::move(writer_pending_);
+    std::vector<node::PersistWork> group = std::move(writer_pending_);
     writer_pending_.clear();
-    PersistReport report = writer_.process(group);
+    node::PersistReport report = writer_.process(group);
     if (writer_.sync_pending()) {
       if (auto r = writer_.sync(); !r) report.failure = r.error();
     }
@@ -230,7 +236,7 @@ class DeterministicRuntime {
     applier_scheduled_ = false;
     std::vector<Work> group = std::move(applier_pending_);
     applier_pending_.clear();
-    ApplyReport report = applier_.process(group);
+    node::ApplyReport report = applier_.process(group);
     post([this, report = std::move(report)]() mutable {
       driver_.on_applied(std::move(report));
       flush();
@@ -246,14 +252,14 @@ class DeterministicRuntime {
     });
   }
 
-  const NodeConfig* config_;
+  const node::NodeConfig* config_;
   SimExecutor* executor_;
   DriverT driver_;
   WriterT writer_;
   ApplierT applier_;
   T transport_;
-  std::deque<unique_function<void(DriverT&)>> inbox_;
-  std::vector<PersistWork> writer_pending_;
+  std::deque<node::unique_function<void(DriverT&)>> inbox_;
+  std::vector<node::PersistWork> writer_pending_;
   std::vector<Work> applier_pending_;
   bool writer_scheduled_ = false;
   bool applier_scheduled_ = false;
@@ -264,4 +270,26 @@ class DeterministicRuntime {
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
-}  // namespace dengine::node
+/// The deterministic runtime tag (node::RuntimeTag): DeterministicRuntime on SimClock. A Node
+/// (or engine::KvReplica) instantiated with it runs wholly on the clock's SimExecutor.
+struct Deterministic {
+  using clock_type = SimClock;
+  static constexpr bool deterministic = true;
+  template <StorageEngine S, StateMachine M, node::Transport T>
+  using arrangement = DeterministicRuntime<S, M, T, SimClock>;
+  static result<void> check(const SimClock& clock) {
+    if (clock.executor == nullptr)
+      return error(errc::invalid_argument, "node open: SimClock without an executor");
+    return success();
+  }
+  /// Runs `fn` after `d` of virtual time on the clock's executor (recurring work of layers
+  /// above the node, e.g. engine::KvReplica's housekeeping).
+  static void post_after(const SimClock& clock, std::chrono::microseconds d,
+                         node::unique_function<void()> fn) {
+    clock.executor->post_after(d, std::move(fn));
+  }
+};
+
+static_assert(node::RuntimeTag<Deterministic>);
+
+}  // namespace dengine::sim

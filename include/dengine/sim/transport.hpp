@@ -9,33 +9,36 @@
 #include <utility>
 
 #include "dengine/core/error.hpp"
-#include "dengine/node/sim_executor.hpp"
 #include "dengine/node/transport.hpp"
 #include "dengine/raft/message.hpp"
+#include "dengine/sim/executor.hpp"
 #include "dengine/sim/network.hpp"
 
-namespace dengine::node {
+namespace dengine::sim {
 
-/// Messages between the nodes of one simulated cluster. Single-threaded (the executor's thread).
-/// Must outlive the nodes attached to it; events it scheduled become no-ops once it is gone.
+/// Messages between the nodes of one simulated cluster (a node::Hub). Single-threaded (the
+/// executor's thread). Must outlive the nodes attached to it; events it scheduled become no-ops
+/// once it is gone.
 class SimNetwork {
  public:
+  static constexpr const char* port_name = "sim transport";
+
   /// A network on `executor`'s virtual time, with faults drawn from `seed`.
-  SimNetwork(SimExecutor& executor, std::uint64_t seed, sim::NetworkFaults faults = {})
+  SimNetwork(SimExecutor& executor, std::uint64_t seed, NetworkFaults faults = {})
       : executor_(&executor), net_(executor.clock(), seed, faults) {}
   SimNetwork(const SimNetwork&) = delete;
   SimNetwork& operator=(const SimNetwork&) = delete;
 
   /// The underlying network: set faults, partition, isolate, heal; read stats.
-  [[nodiscard]] sim::Network<raft::Message>& net() noexcept { return net_; }
+  [[nodiscard]] Network<raft::Message>& net() noexcept { return net_; }
 
   /// Registers `id`'s inbound handler.
-  void attach(NodeId id, InboundHandler inbound) { nodes_[id] = std::move(inbound); }
+  void attach(NodeId id, node::InboundHandler inbound) { nodes_[id] = std::move(inbound); }
   /// Unregisters `id`: messages arriving for it are dropped.
   void detach(NodeId id) { nodes_.erase(id); }
 
   /// Puts `m` in flight from m.from to m.to.
-  void send(raft::Message m) {
+  void deliver(raft::Message m) {
     const NodeId from = m.from;
     const NodeId to = m.to;
     if (net_.send(from, to, std::move(m)).copies > 0) schedule_pump();
@@ -43,8 +46,8 @@ class SimNetwork {
 
  private:
   void schedule_pump() {
-    const sim::sim_time t = net_.next_delivery_time();
-    if (t == sim::sim_never || pumps_.contains(t)) return;
+    const sim_time t = net_.next_delivery_time();
+    if (t == sim_never || pumps_.contains(t)) return;
     pumps_.insert(t);
     executor_->post_at(t, [alive = std::weak_ptr<int>(alive_), this, t] {
       if (alive.expired()) return;
@@ -63,31 +66,15 @@ class SimNetwork {
   }
 
   SimExecutor* executor_;
-  sim::Network<raft::Message> net_;
-  std::map<NodeId, InboundHandler> nodes_;
-  std::set<sim::sim_time> pumps_;
+  Network<raft::Message> net_;
+  std::map<NodeId, node::InboundHandler> nodes_;
+  std::set<sim_time> pumps_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 /// One node's port on a SimNetwork.
-class SimTransport {
- public:
-  /// The port of node `self` on `network` (which must outlive it).
-  SimTransport(SimNetwork& network, NodeId self) : network_(&network), self_(self) {}
+using SimTransport = node::HubPort<SimNetwork>;
 
-  result<void> start(InboundHandler inbound) {
-    if (self_ == no_node) return error(errc::invalid_argument, "sim transport: node id 0");
-    network_->attach(self_, std::move(inbound));
-    return success();
-  }
-  void send(raft::Message m) { network_->send(std::move(m)); }
-  void stop() { network_->detach(self_); }
+static_assert(node::Transport<SimTransport>);
 
- private:
-  SimNetwork* network_;
-  NodeId self_;
-};
-
-static_assert(Transport<SimTransport>);
-
-}  // namespace dengine::node
+}  // namespace dengine::sim

@@ -1,0 +1,31 @@
+#pragma once
+/// Deliberate bugs, for proving that the simulator's checks can fail (`dengine-sim --inject`).
+/// They exist only in test builds: with DENGINE_TEST_HOOKS defined (the simulator's compile
+/// flags), the code at each hook reads this process-wide switch; without it — every production
+/// build — the hooks are not compiled at all (`#if defined(DENGINE_TEST_HOOKS)` around each).
+/// Single-threaded use only: the simulator sets them before a run.
+
+#if defined(DENGINE_TEST_HOOKS)
+
+namespace dengine::test_hooks {
+
+/// Which bugs are on. Each names the code it breaks and the check that must catch it.
+struct Switches {
+  /// raft/core_election.hpp: a voter that already voted for another candidate in this term
+  /// grants later vote requests of the term too (its recorded vote stays the first): election
+  /// safety.
+  bool vote_twice = false;
+  /// raft/core.hpp (Core::send): a leader tells each follower that everything it sends it (or
+  /// the follower holds) is committed: a safety invariant or linearizability.
+  bool commit_uncommitted = false;
+};
+
+/// The process-wide switches.
+inline Switches& switches() noexcept {
+  static Switches s;
+  return s;
+}
+
+}  // namespace dengine::test_hooks
+
+#endif
