@@ -115,7 +115,7 @@ format-check:
 # clang-tidy over every .cpp of ours in the compilation database (after a build, so that generated
 # headers exist), diagnostics from our own headers included. Checks and WarningsAsErrors come from
 # .clang-tidy. Runs even when format-check fails, so one run reports both.
-TIDY_HEADERS := ^$(CURDIR)/(include|backends|statemachines|server|test|bench|examples)/
+TIDY_HEADERS := ^$(CURDIR)/(include|backends|statemachines|engine|server|tools|test|bench|examples)/
 TIDY_FILES := ^$(CURDIR)/(?!subprojects/|build)
 lint: build
 	@status=0; \

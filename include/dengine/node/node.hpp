@@ -133,10 +133,10 @@ class Node {
   auto propose(std::string command, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(result<response_type>)>(
         [this](auto handler, std::string cmd) {
-          submit_proposal<response_type>(std::move(handler),
-                                         [c = std::move(cmd)](auto& driver, auto done) mutable {
-                                           driver.propose(std::move(c), std::move(done));
-                                         });
+          this->template submit_proposal<response_type>(
+              std::move(handler), [c = std::move(cmd)](auto& driver, auto done) mutable {
+                driver.propose(std::move(c), std::move(done));
+              });
         },
         token, std::move(command));
   }
@@ -168,9 +168,10 @@ class Node {
   auto change_membership(raft::ConfigChange change, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(result<Membership>)>(
         [this](auto handler, raft::ConfigChange ch) {
-          submit_proposal<Membership>(std::move(handler), [ch](auto& driver, auto done) mutable {
-            driver.change_membership(ch, std::move(done));
-          });
+          this->template submit_proposal<Membership>(
+              std::move(handler), [ch](auto& driver, auto done) mutable {
+                driver.change_membership(ch, std::move(done));
+              });
         },
         token, std::move(change));
   }
@@ -181,9 +182,10 @@ class Node {
   auto transfer_leadership(NodeId target, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken, void(result<void>)>(
         [this, target](auto handler) {
-          submit_proposal<void>(std::move(handler), [target](auto& driver, auto done) mutable {
-            driver.transfer_leadership(target, std::move(done));
-          });
+          this->template submit_proposal<void>(
+              std::move(handler), [target](auto& driver, auto done) mutable {
+                driver.transfer_leadership(target, std::move(done));
+              });
         },
         token);
   }
