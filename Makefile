@@ -7,6 +7,7 @@
 #   make test-asan    AddressSanitizer + UBSan build (build-asan/): builds and runs suites unit, sim
 #   make bench        build and run every benchmark program under build/bench
 #   make soak         long simulation run: dengine-sim --seeds 100000
+#   make stress       the integration suite 20 times while two busy loads compete for the cores
 #   make format       clang-format -i over our sources;  make format-check: check only
 #   make lint         format-check + clang-tidy (warnings are errors)
 #   make clean        remove build/ and build-asan/
@@ -36,7 +37,7 @@ endif
 werror_on = python3 -c 'import json, sys; sys.exit(not any(o["name"] == "werror" and o["value"] \
   for o in json.load(open(sys.argv[1]))))' $(1)/meson-info/intro-buildoptions.json 2>/dev/null
 
-.PHONY: deps configure build run test test-asan bench soak format format-check lint clean
+.PHONY: deps configure build run test test-asan bench soak stress format format-check lint clean
 
 # Installs the Debian packages only when one is missing: `setup --check` asks dpkg (milliseconds),
 # so on a prepared machine this never calls apt-get.
@@ -105,6 +106,9 @@ soak: build
 	  exit 1; \
 	fi
 	$(BUILD)/test/sim/dengine-sim --seeds $(SOAK_SEEDS)
+
+stress: build
+	scripts/stress-integration 20 2
 
 format:
 	scripts/format

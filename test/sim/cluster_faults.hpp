@@ -15,8 +15,8 @@ namespace dengine::sim {
 inline SimNode* Cluster::current_leader() {
   SimNode* best = nullptr;
   for (auto& n : nodes_) {
-    if (n->status != SimNode::Status::up || n->core->role() != raft::Role::leader) continue;
-    if (best == nullptr || n->core->term() > best->core->term()) best = n.get();
+    if (n->status != SimNode::Status::up || n->core().role() != raft::Role::leader) continue;
+    if (best == nullptr || n->core().term() > best->core().term()) best = n.get();
   }
   return best;
 }
@@ -30,11 +30,13 @@ inline std::string Cluster::describe_nodes() const {
       s += n->status == SimNode::Status::down ? "down" : "removed";
       continue;
     }
-    const raft::Core& c = *n->core;
+    const raft::Core& c = n->core();
     s += std::string(raft::to_string(c.role())) + " term " + std::to_string(c.term()) + " leader " +
          std::to_string(c.leader()) + " commit " + std::to_string(c.commit_index()) + " last " +
          std::to_string(c.last_index()) + " persisted " + std::to_string(c.persisted_index()) +
-         " applied " + std::to_string(n->sm.applied_index()) + " voters";
+         " applied " + std::to_string(n->sm->applied_index());
+    if (paused(*n)) s += " (event loop frozen)";
+    s += " voters";
     for (NodeId v : c.membership().voters) s += " " + std::to_string(v);
     if (!c.membership().learners.empty()) {
       s += " learners";
@@ -66,9 +68,9 @@ inline void Cluster::fault_event() {
       case 0: fault_net(); break;
       case 1: fault_partition(); break;
       case 2:
-        if (net_.partitioned()) {
-          net_.heal();
-          trace_.note(clock_.now(), TraceKind::fault, no_node, "partitions healed");
+        if (net_.net().partitioned()) {
+          net_.net().heal();
+          trace_.note(executor_.now(), TraceKind::fault, no_node, "partitions healed");
         }
         break;
       case 3: fault_crash(); break;
@@ -78,8 +80,7 @@ inline void Cluster::fault_event() {
       default: fault_clock_jump(); break;
     }
   }
-  schedule(fault_rng_.between(m.fault_every / 2, m.fault_every * 3 / 2),
-           Event{Event::Kind::fault, no_node});
+  schedule(fault_rng_.between(m.fault_every / 2, m.fault_every * 3 / 2), [this] { fault_event(); });
 }
 
 inline void Cluster::fault_net() {
@@ -91,8 +92,8 @@ inline void Cluster::fault_net() {
   f.max_delay = fault_rng_.between(sim_ms(1), std::max(sim_ms(1), m.delay_max));
   f.spike = m.spike;
   f.spike_delay = sim_ms(200);
-  net_.set_faults(f);
-  trace_.note(clock_.now(), TraceKind::fault, no_node,
+  net_.net().set_faults(f);
+  trace_.note(executor_.now(), TraceKind::fault, no_node,
               "network: drop " + std::to_string(static_cast<int>(f.drop * 100)) + "% dup " +
                   std::to_string(static_cast<int>(f.duplicate * 100)) +
                   "% delay <= " + std::to_string(f.max_delay / 1000) + "ms");
@@ -104,8 +105,8 @@ inline void Cluster::fault_partition() {
     if (n->status == SimNode::Status::up || n->status == SimNode::Status::down)
       members.push_back(n->id);
   if (members.size() < 2) return;
-  const SplitNote note = split_network(fault_rng_, net_, std::move(members), true);
-  trace_.note(clock_.now(), TraceKind::fault, note.node, note.text);
+  const SplitNote note = split_network(fault_rng_, net_.net(), std::move(members), true);
+  trace_.note(executor_.now(), TraceKind::fault, note.node, note.text);
 }
 
 inline void Cluster::fault_crash() {
@@ -119,15 +120,15 @@ inline void Cluster::fault_crash() {
   if (candidates.empty() || down >= std::max<std::size_t>(max_down, 1)) return;
   SimNode& n = *candidates[fault_rng_.below(candidates.size())];
   crash_node(n, "crashed");
-  schedule(fault_rng_.between(sim_ms(20), sim_ms(600)),
-           Event{Event::Kind::restart, n.id, n.incarnation});
+  schedule_for(n, fault_rng_.between(sim_ms(20), sim_ms(600)), [this, &n] {
+    if (n.status == SimNode::Status::down) start_node(n);
+  });
 }
 
 inline void Cluster::fault_membership() {
   SimNode* leader = current_leader();
   if (leader == nullptr) return;
-  raft::Core& c = *leader->core;
-  const Membership cur = c.membership();
+  const Membership cur = leader->core().membership();
   std::vector<raft::ConfigChange> options;
   for (const auto& n : nodes_) {
     const NodeId id = n->id;
@@ -146,34 +147,37 @@ inline void Cluster::fault_membership() {
   const char* kind = change.kind == raft::ConfigChange::Kind::add_learner ? "add learner"
                      : change.kind == raft::ConfigChange::Kind::add_voter ? "promote"
                                                                           : "remove";
-  auto r = c.propose_config_change(change);
-  trace_.note(clock_.now(), TraceKind::fault, leader->id,
-              std::string(kind) + " n" + std::to_string(change.node) +
-                  (r ? " proposed at index " + std::to_string(r.value())
-                     : " refused: " + r.error().message()));
-  if (!r) return;
+  const std::string what = std::string(kind) + " n" + std::to_string(change.node);
+  trace_.note(executor_.now(), TraceKind::fault, leader->id, what + " asked");
+  leader->node->change_membership(
+      change, [this, from = leader->id, what](const result<Membership>& r) {
+        trace_.note(executor_.now(), TraceKind::fault, from,
+                    what + (r ? " applied" : " failed: " + r.error().message()));
+      });
   ++stats_.config_changes;
   SimNode& target = node(change.node);
-  // The operator starts the new member's process (a removed node keeps its old disk).
-  if (change.kind == raft::ConfigChange::Kind::add_learner && target.status != SimNode::Status::up)
+  // The operator starts the new member's process (a removed node keeps its old disk); if the
+  // change fails, reconciliation stops it again.
+  if (change.kind == raft::ConfigChange::Kind::add_learner &&
+      (target.status == SimNode::Status::idle || target.status == SimNode::Status::removed))
     start_node(target);
-  touched(*leader);
 }
 
 inline void Cluster::fault_transfer() {
   SimNode* leader = current_leader();
   if (leader == nullptr) return;
-  raft::Core& c = *leader->core;
   std::vector<NodeId> voters;
-  for (NodeId v : c.membership().voters)
+  for (NodeId v : leader->core().membership().voters)
     if (v != leader->id) voters.push_back(v);
   if (voters.empty()) return;
   const NodeId target = voters[fault_rng_.below(voters.size())];
-  auto r = c.transfer_leader(target);
-  trace_.note(clock_.now(), TraceKind::fault, leader->id,
-              "transfer leadership to n" + std::to_string(target) +
-                  (r ? "" : " refused: " + r.error().message()));
-  touched(*leader);
+  trace_.note(executor_.now(), TraceKind::fault, leader->id,
+              "transfer leadership to n" + std::to_string(target));
+  leader->node->transfer_leadership(target, [this, from = leader->id](const result<void>& r) {
+    if (!r)
+      trace_.note(executor_.now(), TraceKind::fault, from,
+                  "transfer refused: " + r.error().message());
+  });
 }
 
 inline void Cluster::fault_pause() {
@@ -188,10 +192,10 @@ inline void Cluster::fault_pause() {
   }
   if (paused(*target)) return;
   const sim_duration d = fault_rng_.between(sim_ms(5), opt_.mix.pause_max);
-  target->paused_until = clock_.now() + d;
-  trace_.note(clock_.now(), TraceKind::fault, target->id,
+  target->paused_until = executor_.now() + d;
+  target->node->freeze_for(std::chrono::microseconds(d));
+  trace_.note(executor_.now(), TraceKind::fault, target->id,
               "event loop frozen for " + std::to_string(d / 1000) + " ms");
-  schedule(d, Event{Event::Kind::resume, target->id, target->incarnation});
 }
 
 inline void Cluster::fault_clock_jump() {
@@ -204,8 +208,8 @@ inline void Cluster::fault_clock_jump() {
   // (The tick timers are re-armed on each tick and do not fire early: a follower's promise
   // rests on ticks coming no faster than the period, which a jump does not change here.)
   const sim_duration jump = fault_rng_.between(sim_ms(1), 3 * nominal_tick);
-  n.clock_offset += jump;
-  trace_.note(clock_.now(), TraceKind::fault, n.id,
+  n.local_time.offset += jump;
+  trace_.note(executor_.now(), TraceKind::fault, n.id,
               "clock jumps " + std::to_string(jump / 1000) + " ms forward");
   check_lease_overlap();
 }
@@ -215,18 +219,20 @@ inline void Cluster::reconcile_membership() {
   // processes whose removal the leader has committed.
   SimNode* leader = current_leader();
   if (leader == nullptr) return;
-  const Membership committed = leader->core->membership_at(leader->core->commit_index());
-  const Membership latest = leader->core->membership();
+  const Membership committed = leader->core().membership_at(leader->core().commit_index());
+  const Membership latest = leader->core().membership();
   for (auto& n : nodes_) {
     if (violation_) return;
     if (n.get() == leader) continue;
     const bool member = committed.contains(n->id) || latest.contains(n->id);
     if (member && (n->status == SimNode::Status::idle || n->status == SimNode::Status::removed)) {
-      trace_.note(clock_.now(), TraceKind::fault, n->id, "a member without a process: starting it");
+      trace_.note(executor_.now(), TraceKind::fault, n->id,
+                  "a member without a process: starting it");
       start_node(*n);
     } else if (!member &&
                (n->status == SimNode::Status::up || n->status == SimNode::Status::down)) {
-      trace_.note(clock_.now(), TraceKind::fault, n->id, "removed from the cluster: stopping it");
+      trace_.note(executor_.now(), TraceKind::fault, n->id,
+                  "removed from the cluster: stopping it");
       stop_node(*n);
     }
   }
@@ -235,17 +241,17 @@ inline void Cluster::reconcile_membership() {
 inline void Cluster::heal_all() {
   faults_on_ = false;
   clients_on_ = false;
-  net_.heal();
-  net_.set_faults(NetworkFaults{});
-  trace_.note(clock_.now(), TraceKind::fault, no_node, "all faults healed; checking liveness");
+  net_.net().heal();
+  net_.net().set_faults(NetworkFaults{});
+  trace_.note(executor_.now(), TraceKind::fault, no_node, "all faults healed; checking liveness");
   reconcile_membership();
   for (auto& n : nodes_) {
     if (violation_) return;
     if (n->status == SimNode::Status::down) start_node(*n);
   }
-  heal_at_ = clock_.now();
+  heal_at_ = executor_.now();
   liveness_deadline_ = heal_at_ + liveness_bound_;
-  schedule(sim_ms(10), Event{Event::Kind::probe, no_node});
+  schedule(sim_ms(10), [this] { probe_event(); });
 }
 
 inline void Cluster::probe_event() {
@@ -259,41 +265,46 @@ inline void Cluster::probe_event() {
   if (probe_index_ != 0 && leader != nullptr) {
     // Committed; now every live member must catch up to it (by entries or by a snapshot).
     std::string behind;
-    for (NodeId id : leader->core->membership().all()) {
+    for (NodeId id : leader->core().membership().all()) {
       const SimNode& n = node(id);
-      if (n.status != SimNode::Status::up || n.sm.applied_index() < probe_index_)
+      if (n.status != SimNode::Status::up || n.sm->applied_index() < probe_index_)
         behind += " n" + std::to_string(id);
     }
     if (behind.empty()) {
       liveness_ok_ = true;
-      end_at_ = clock_.now() + sim_ms(300);
-      trace_.note(clock_.now(), TraceKind::fault, no_node, "liveness: every member caught up");
+      end_at_ = executor_.now() + sim_ms(300);
+      trace_.note(executor_.now(), TraceKind::fault, no_node, "liveness: every member caught up");
       return;
     }
-    if (clock_.now() >= liveness_deadline_)
+    if (executor_.now() >= liveness_deadline_)
       return fail("liveness", "the probe committed at index " + std::to_string(probe_index_) +
                                   " but members" + behind + " did not apply it within " +
                                   std::to_string(liveness_bound_ / 1000) +
                                   " ms after all faults healed; nodes:" + describe_nodes());
   }
-  if (clock_.now() >= liveness_deadline_)
+  if (executor_.now() >= liveness_deadline_)
     return fail("liveness",
                 std::string(leader == nullptr ? "no leader" : "no new proposal committed") +
                     " within " + std::to_string(liveness_bound_ / 1000) +
                     " ms after all faults healed; nodes:" + describe_nodes());
   if (leader != nullptr && probe_index_ == 0) {
-    const std::pair<NodeId, Term> key{leader->id, leader->core->term()};
+    const std::pair<NodeId, Term> key{leader->id, leader->core().term()};
     if (probe_ != key) {
-      Command c{0, Command::Kind::put, probe_key, std::to_string(++probe_seq_), {}};
-      if (auto r = leader->core->propose(encode(c))) {
-        probe_ = key;
-        trace_.note(clock_.now(), TraceKind::fault, leader->id,
-                    "liveness probe proposed at index " + std::to_string(r.value()));
-        touched(*leader);
-      }
+      // Proposed once per (leader, term); a failed one is proposed again by the next leader.
+      probe_ = key;
+      const Command c{0, Command::Kind::put, probe_key, std::to_string(++probe_seq_), {}};
+      trace_.note(executor_.now(), TraceKind::fault, leader->id,
+                  "liveness probe " + c.value + " proposed");
+      leader->node->propose(encode(c), [this, from = leader->id](const result<ApplyResult>& r) {
+        if (r) return;
+        // Refused (a transfer running, too busy, ...): the next probe event proposes again.
+        trace_.note(executor_.now(), TraceKind::fault, from,
+                    "liveness probe failed: " + r.error().message());
+        if (r.error() != errc::outcome_unknown) probe_.reset();
+      });
     }
   }
-  schedule(sim_ms(20), Event{Event::Kind::probe, no_node});
+  schedule(sim_ms(20), [this] { probe_event(); });
 }
 
 }  // namespace dengine::sim

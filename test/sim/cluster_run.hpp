@@ -1,9 +1,9 @@
 #pragma once
-/// Set-up, the event loop, and the final history check. Part of Cluster (cluster.hpp).
+/// Set-up, the run, and the final history check. Part of Cluster (cluster.hpp).
 ///
-/// The loop merges two time-ordered sources — the network's deliveries and the harness's own
-/// events (ticks, syncs, restarts, clients, faults) — taking the network first on a tie, so a
-/// run is a pure function of its options.
+/// Everything — the nodes' roles, the network, clients, faults — is an event on one
+/// SimExecutor, ordered by (time, sequence): a run is a pure function of its options. The
+/// checks run after every event.
 
 #include <algorithm>
 #include <string>
@@ -19,7 +19,7 @@ inline Cluster::Cluster(SimOptions options)
       fault_rng_(mix_seed(opt_.seed, 2)),
       client_rng_(mix_seed(opt_.seed, 3)),
       lease_rng_(mix_seed(opt_.seed, 5)),
-      net_(clock_, mix_seed(opt_.seed, 4)),
+      net_(executor_, mix_seed(opt_.seed, 4)),
       trace_(200, opt_.verbose) {
   pre_vote_ = rng_.chance(opt_.mix.pre_vote);
   check_quorum_ = !lease_rng_.chance(opt_.mix.no_check_quorum);
@@ -29,103 +29,40 @@ inline Cluster::Cluster(SimOptions options)
   for (NodeId id = 1; id <= total; ++id) {
     auto n = std::make_unique<SimNode>();
     n->id = id;
-    // Clock drift: each node's tick period is 10 ms ± 3%.
-    n->tick_period = sim_us(10'000 - 300 + rng_.below(601));
+    // Clock drift: each node's tick period is 10 ms ± 3% of virtual time.
+    n->local_time = LocalTime{0, nominal_tick, sim_us(10'000 - 300 + rng_.below(601))};
     n->snapshot_every = static_cast<std::uint32_t>(rng_.between(
         opt_.mix.snapshot_min, std::max(opt_.mix.snapshot_min, opt_.mix.snapshot_max)));
-    // Every node, founding or joining, starts from the cluster's founding configuration at
-    // index 0; a joiner learns the rest from the log or a snapshot.
-    (void)n->engine.reset(SnapshotMeta{0, 0, founding_});
-    (void)n->engine.sync();
     nodes_.push_back(std::move(n));
   }
   clients_.resize(3);
+  net_.set_tap(
+      NetworkTap{[this](const raft::Message& m) { return before_send(m); },
+                 [this](const SendReport& r) { after_send(r); },
+                 [this](const raft::Message& m, const char* dropped) { arrived(m, dropped); }});
   fault_net();
-}
-
-inline void Cluster::dispatch(Event& ev) {
-  switch (ev.kind) {
-    case Event::Kind::tick: {
-      SimNode& n = node(ev.node);
-      if (n.status != SimNode::Status::up || n.incarnation != ev.a) return;
-      if (paused(n)) {
-        n.tick_held = true;
-        return;
-      }
-      tick_node(n);
-      return;
-    }
-    case Event::Kind::sync: {
-      SimNode& n = node(ev.node);
-      if (n.status != SimNode::Status::up || n.incarnation != ev.a) return;
-      if (paused(n)) {
-        n.sync_held = true;  // the disk finished; the event loop hears of it when it runs
-        return;
-      }
-      on_sync(n);
-      touched(n);
-      return;
-    }
-    case Event::Kind::resume: {
-      SimNode& n = node(ev.node);
-      if (n.status == SimNode::Status::up && n.incarnation == ev.a) resume_node(n);
-      return;
-    }
-    case Event::Kind::restart: {
-      SimNode& n = node(ev.node);
-      if (n.status == SimNode::Status::down && n.incarnation == ev.a) start_node(n);
-      return;
-    }
-    case Event::Kind::client_wake: client_wake(static_cast<std::size_t>(ev.a)); return;
-    case Event::Kind::client_arrive: client_arrive(ev); return;
-    case Event::Kind::client_response: client_response(ev); return;
-    case Event::Kind::client_timeout: client_timeout(ev); return;
-    case Event::Kind::fault: fault_event(); return;
-    case Event::Kind::heal: heal_all(); return;
-    case Event::Kind::probe: probe_event(); return;
-  }
 }
 
 inline RunResult Cluster::run() {
   for (NodeId id = 1; id <= opt_.nodes; ++id) start_node(node(id));
   for (std::size_t c = 0; c < clients_.size(); ++c)
-    schedule(client_rng_.between(0, sim_ms(50)), Event{Event::Kind::client_wake, no_node, c});
-  schedule(opt_.mix.fault_every, Event{Event::Kind::fault, no_node});
-
-  while (!violation_) {
-    const sim_time tn = net_.next_delivery_time();
-    const sim_time te = events_.next_time();
-    if (tn == sim_never && te == sim_never) break;
-    if (std::min(tn, te) >= end_at_) break;
-    if (tn <= te) {
-      clock_.advance_to(tn);
-      auto a = net_.pop_due();
-      deliver(*a);
-    } else {
-      clock_.advance_to(te);
-      Scheduled<Event> s = events_.pop();
-      dispatch(s.value);
-    }
-    ++event_count_;
-    if (faults_on_ && event_count_ >= opt_.steps) {
+    schedule(client_rng_.between(0, sim_ms(50)), [this, c] { client_wake(c); });
+  schedule(opt_.mix.fault_every, [this] { fault_event(); });
+  executor_.after_each([this] {
+    after_event();
+    if (faults_on_ && executor_.executed() >= opt_.steps) {
       faults_on_ = false;
-      schedule(0, Event{Event::Kind::heal, no_node});
+      schedule(0, [this] { heal_all(); });
     }
-    // A full log-matching sweep now and then, beyond the per-step checks of changed entries.
-    if (event_count_ % 1024 == 0) {
-      for (auto& n : nodes_) {
-        if (violation_) break;
-        if (n->status == SimNode::Status::up)
-          if (auto v = inv_.check_log_matching(*n->core)) fail(v->invariant, v->detail);
-      }
-    }
-  }
+  });
+  while (!violation_ && executor_.next_time() < end_at_) executor_.run_one();
+  executor_.after_each({});
 
   RunResult out = stats_;
   if (!violation_) {
     for (auto& n : nodes_)
       if (!violation_ && n->status == SimNode::Status::up)
-        if (auto v = inv_.check_all(*n->core)) fail(v->invariant, v->detail);
+        if (auto v = inv_.check_all(n->core())) fail(v->invariant, v->detail);
   }
   if (violation_) out.violations.push_back(*violation_);
   // A liveness failure does not make the history uncheckable (only less resolvable).
@@ -134,9 +71,11 @@ inline RunResult Cluster::run() {
     check_history(out);
     if (violation_) out.violations.push_back(*violation_);
   }
-  out.events = event_count_;
-  out.end_time = clock_.now();
+  out.events = executor_.executed();
+  out.end_time = executor_.now();
   if (!out.violations.empty()) out.trace = trace_.lines();
+  // The nodes go before the network and executor they use.
+  for (auto& n : nodes_) n->node.reset();
   return out;
 }
 

@@ -37,6 +37,21 @@ class InvariantChecker {
     committed_stable_.on_restart(node);
     state_machine_safety_.on_restart(node);
   }
+  /// The same, for a node whose durable hard state lags what it ran with (node::Node saves it
+  /// on the log writer, after the core adopted it): the term and the vote it had not saved are
+  /// lost with the process, and may come out differently in the next incarnation.
+  void on_restart(NodeId node, const HardState& durable) {
+    on_restart(node);
+    term_monotonic_.on_restart(node, durable.term);
+    vote_once_.on_restart(node, durable);
+  }
+
+  /// A granted vote left `voter` for `candidate` in `term` (a harness that sees the messages
+  /// calls this for every vote response that grants; pre-votes promise nothing).
+  [[nodiscard]] std::optional<Violation> check_vote_granted(NodeId voter, Term term,
+                                                            NodeId candidate) {
+    return vote_once_.check_grant(voter, term, candidate);
+  }
 
   /// A node installed a snapshot into its state machine: its next applied entry follows `index`.
   void on_snapshot_restored(NodeId node, LogIndex index) {

@@ -6,6 +6,7 @@
 /// Satisfies the StateMachine concept (storage/concepts.hpp); its snapshot is a plain text image.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -96,6 +97,11 @@ class KvMachine {
  public:
   using response_type = ApplyResult;
 
+  /// Called by apply() with each entry and what it did (a simulator's checks); empty: none.
+  std::function<void(const Entry&, const ApplyResult&)> on_apply;
+  /// Called by restore() with the applied index of the image it installed; empty: none.
+  std::function<void(LogIndex)> on_restore;
+
   /// Applies committed entries in order. An entry that does not follow applied_index() is a
   /// harness bug (the invariant checker reports the order separately), reported as an error.
   result<void> apply(std::span<const Entry> batch, std::vector<ApplyResult>& responses) {
@@ -104,6 +110,7 @@ class KvMachine {
         return error(errc::invalid_argument, "kv machine: entry " + std::to_string(e.index) +
                                                  " applied after " + std::to_string(applied_));
       responses.push_back(apply_one(e));
+      if (on_apply) on_apply(e, responses.back());
     }
     return success();
   }
@@ -170,6 +177,7 @@ class KvMachine {
     if (!rest.empty()) return error(errc::storage_corrupt, "kv machine snapshot: trailing bytes");
     data_ = std::move(data);
     applied_ = applied;
+    if (on_restore) on_restore(applied_);
     return applied_;
   }
 

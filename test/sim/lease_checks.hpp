@@ -20,15 +20,13 @@
 namespace dengine::sim {
 
 inline bool Cluster::lease_valid(const SimNode& n) const {
-  if (n.status != SimNode::Status::up || n.core->role() != raft::Role::leader) return false;
-  if (!n.core->lease_read()) return false;
-  if (opt_.inject == Injection::tick_lease) return true;  // injected bug: ticks alone
-  const auto deadline = n.lease_clock->deadline(n.core->lease_anchor_tick());
-  return deadline && local_now(n) < *deadline;
+  if (n.status != SimNode::Status::up || n.core().role() != raft::Role::leader) return false;
+  // What the node's Driver published for lease reads, against the node's clock now.
+  return n.node->lease_read_index().has_value();
 }
 
 inline void Cluster::note_delivered(SimNode& n, const raft::Message& m) {
-  if (m.type == raft::MessageType::heartbeat && m.term >= n.core->term()) {
+  if (m.type == raft::MessageType::heartbeat && m.term >= n.core().term()) {
     n.heartbeats_in[{m.from, m.context}] = n.ticks;
     // Rounds that were never acknowledged (their acknowledgement was still waiting for a sync
     // when the next arrived) need not be kept for long.
@@ -43,7 +41,7 @@ inline void Cluster::note_sent(SimNode& n, const raft::Message& m) {
     auto it = n.heartbeats_in.find({m.to, m.context});
     if (it == n.heartbeats_in.end()) return;
     // Only a leader that serves lease reads counts on the acknowledgement as a promise.
-    if (config_for(node(m.to)).lease_reads) {
+    if (config_for(node(m.to)).raft.lease_reads) {
       if (n.promised_to != m.to) n.promised_at_tick = 0;
       n.promised_to = m.to;
       n.promised_at_tick = std::max(n.promised_at_tick, it->second);
@@ -51,6 +49,8 @@ inline void Cluster::note_sent(SimNode& n, const raft::Message& m) {
     n.heartbeats_in.erase(it);
     return;
   }
+  if (m.type == raft::MessageType::vote_response && !m.reject)
+    if (auto v = inv_.check_vote_granted(n.id, m.term, m.to)) return fail(v->invariant, v->detail);
   const bool grant = (m.type == raft::MessageType::vote_response ||
                       m.type == raft::MessageType::pre_vote_response) &&
                      !m.reject;
@@ -59,7 +59,7 @@ inline void Cluster::note_sent(SimNode& n, const raft::Message& m) {
   // same term (a late one) repeats that vote.
   if (n.transfer_requests.contains({m.to, m.term})) return;
   const std::uint64_t since = n.ticks - n.promised_at_tick;
-  const std::uint32_t timeout = config_for(n).election_ticks;
+  const std::uint32_t timeout = config_for(n).raft.election_ticks;
   if (since < timeout)
     fail("leader promise",
          "n" + std::to_string(n.id) + " granted a " +
@@ -74,21 +74,21 @@ inline void Cluster::check_lease_overlap() {
   if (violation_) return;
   const SimNode* newest = nullptr;
   for (const auto& n : nodes_)
-    if (n->status == SimNode::Status::up && n->core->role() == raft::Role::leader &&
-        (newest == nullptr || n->core->term() > newest->core->term()))
+    if (n->status == SimNode::Status::up && n->core().role() == raft::Role::leader &&
+        (newest == nullptr || n->core().term() > newest->core().term()))
       newest = n.get();
   if (newest == nullptr) return;
   for (const auto& n : nodes_) {
     if (n.get() == newest || n->status != SimNode::Status::up ||
-        n->core->term() >= newest->core->term() || !lease_valid(*n))
+        n->core().term() >= newest->core().term() || !lease_valid(*n))
       continue;
     return fail("lease overlap",
                 "n" + std::to_string(n->id) + " (leader of term " +
-                    std::to_string(n->core->term()) + ") holds a lease (" +
-                    std::to_string(n->core->lease_ticks_left()) + " ticks left, commit " +
-                    std::to_string(n->core->commit_index()) + ") while n" +
+                    std::to_string(n->core().term()) + ") holds a lease (" +
+                    std::to_string(n->core().lease_ticks_left()) + " ticks left, commit " +
+                    std::to_string(n->core().commit_index()) + ") while n" +
                     std::to_string(newest->id) + " leads term " +
-                    std::to_string(newest->core->term()) + (paused(*n) ? "; n" : "") +
+                    std::to_string(newest->core().term()) + (paused(*n) ? "; n" : "") +
                     (paused(*n) ? std::to_string(n->id) + "'s event loop is frozen" : ""));
   }
 }

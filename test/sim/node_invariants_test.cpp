@@ -87,7 +87,7 @@ class Run {
                                      SimTransport(net_, m.id), SimClock{&executor_});
     REQUIRE_MESSAGE(opened, "node " << m.id << ": " << opened.error().message());
     m.node = std::move(opened).value();
-    invariants_.on_restart(m.id);
+    invariants_.on_restart(m.id, m.disk.hard_state());
   }
 
   void check() {

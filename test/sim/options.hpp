@@ -235,7 +235,7 @@ struct SimOptions {
   /// Founding voters (3 or 5 by default; spares for membership changes come on top).
   std::size_t nodes = 3;
   /// Events processed in the fault phase before faults heal and liveness is checked.
-  std::uint64_t steps = 40000;
+  std::uint64_t steps = 100000;
   FaultMix mix;
   Injection inject = Injection::none;
   bool verbose = false;

@@ -40,10 +40,15 @@ SeedReport register_run(const Args& args, std::uint64_t seed) {
   if (args.mix) o.mix = *find_mix(*args.mix);
   if (!args.inject.empty()) o.inject = *parse_injection(args.inject);
   o.verbose = args.verbose;
-  // Bugs injected in the real raft::Core (dengine/core/test_hooks.hpp; this program is built
-  // with DENGINE_TEST_HOOKS); the others are injected by the harness (cluster*.hpp).
-  test_hooks::switches() = {.vote_twice = o.inject == Injection::vote_twice,
-                            .commit_uncommitted = o.inject == Injection::commit_uncommitted};
+  // The bugs live in the real raft::Core and node::Driver (dengine/core/test_hooks.hpp; this
+  // program is built with DENGINE_TEST_HOOKS), except no-stickiness: a configuration mistake
+  // (check-quorum off on some nodes), made by the harness (cluster_nodes.hpp).
+  test_hooks::switches() = {
+      .vote_twice = o.inject == Injection::vote_twice,
+      .commit_uncommitted = o.inject == Injection::commit_uncommitted,
+      .read_without_confirmation = o.inject == Injection::read_without_confirmation,
+      .ack_before_persist = o.inject == Injection::ack_before_persist,
+      .tick_lease = o.inject == Injection::tick_lease};
   Cluster cluster(o);
   RunResult r = cluster.run();
 

@@ -18,6 +18,17 @@ struct Switches {
   /// raft/core.hpp (Core::send): a leader tells each follower that everything it sends it (or
   /// the follower holds) is committed: a safety invariant or linearizability.
   bool commit_uncommitted = false;
+  /// node/driver.hpp (Driver::read): a node that believes it leads serves every read from its
+  /// state machine at once, without confirming its leadership (ReadIndex) or a lease:
+  /// linearizability (a deposed leader answers stale values).
+  bool read_without_confirmation = false;
+  /// node/driver.hpp (Driver::handle): acknowledgements (append and vote responses) leave with
+  /// the Ready's other messages, before the log writer made what they promise durable: a crash
+  /// then loses acknowledged entries or votes (safety invariants, linearizability).
+  bool ack_before_persist = false;
+  /// node/driver.hpp (Driver::lease_deadline): the lease is judged by the core's tick count
+  /// alone, not anchored to the clock, so a frozen event loop stretches it: lease overlap.
+  bool tick_lease = false;
 };
 
 /// The process-wide switches.

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "dengine/core/error.hpp"
+#include "dengine/core/test_hooks.hpp"
 #include "dengine/node/clock.hpp"
 #include "dengine/node/config.hpp"
 #include "dengine/node/events.hpp"
@@ -97,6 +98,10 @@ class Driver {
   void read(ReadConsistency consistency, ReadJob<M> job) {
     if (stopped_) return fail_read(std::move(job), *refusal_);
     const time_point deadline = clock_.now() + config_->request_timeout;
+#if defined(DENGINE_TEST_HOOKS)
+    if (test_hooks::switches().read_without_confirmation && core_.role() == raft::Role::leader)
+      consistency = ReadConsistency::serializable;  // deliberate bug (core/test_hooks.hpp)
+#endif
     if (consistency == ReadConsistency::serializable)
       return apply_out_.push_back(Work{typename Work::Read{0, deadline, std::move(job)}});
     if (consistency == ReadConsistency::lease) {
@@ -286,11 +291,15 @@ class Driver {
         a.last_entry.emplace(rd.entries.back().index, rd.entries.back().term);
       a.snapshot = rd.snapshot;
       a.after = std::move(rd.messages_after_persist);
+      if (acks_before_persist()) {
+        for (raft::Message& m : a.after) messages_out_.push_back(std::move(m));
+        a.after.clear();
+      }
       persist_out_.push_back(PersistWork{PersistWork::Kind::write, a.seq, std::move(rd.snapshot),
                                          std::move(rd.entries), hard_state});
       awaiting_.push_back(std::move(a));
     } else if (!rd.messages_after_persist.empty()) {
-      if (awaiting_.empty()) {
+      if (awaiting_.empty() || acks_before_persist()) {
         for (raft::Message& m : rd.messages_after_persist) messages_out_.push_back(std::move(m));
       } else {
         auto& after = awaiting_.back().after;
@@ -515,9 +524,23 @@ class Driver {
     metrics_->commit_index.set(static_cast<std::int64_t>(core_.commit_index()));
   }
 
+  /// False, except in the simulator with the ack-before-persist bug on (core/test_hooks.hpp):
+  /// then acknowledgements leave before what they promise is durable.
+  [[nodiscard]] static bool acks_before_persist() noexcept {
+#if defined(DENGINE_TEST_HOOKS)
+    return test_hooks::switches().ack_before_persist;
+#else
+    return false;
+#endif
+  }
+
   /// The core's lease as a deadline on this node's clock, or nullopt when it holds none.
   [[nodiscard]] std::optional<time_point> lease_deadline() const {
     if (core_.lease_ticks_left() == 0) return std::nullopt;
+#if defined(DENGINE_TEST_HOOKS)
+    if (test_hooks::switches().tick_lease)  // deliberate bug (core/test_hooks.hpp)
+      return clock_.now() + std::chrono::hours(1);
+#endif
     return lease_clock_.deadline(core_.lease_anchor_tick());
   }
   [[nodiscard]] bool lease_held_now() const {

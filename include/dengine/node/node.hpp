@@ -252,6 +252,11 @@ class Node {
     return runtime_->halt();
   }
 
+  /// Deterministic runtime only, for simulators: freezes every role of the node for `d` of
+  /// virtual time, as a stopped process or a paused VM (its clock runs on; what comes due waits
+  /// and then runs in order).
+  void freeze_for(std::chrono::microseconds d) requires(deterministic) { runtime_->freeze_for(d); }
+
   /// Deterministic runtime only, for simulators and tests: the node's raft::Core, read-only, so
   /// that checks can observe its state (term, vote, log, commit index) between events. Valid
   /// until the node is destroyed; never call it from inside one of the node's events.

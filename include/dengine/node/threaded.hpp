@@ -16,8 +16,8 @@
 ///                 each chunk of completions (submit()).
 ///
 /// Nothing blocks the event loop: it never syncs, never touches the state machine, never runs a
-/// user callback. After every input it schedules one flush (process_ready + drain the outboxes),
-/// so inputs that arrive together share one Ready (proposal batching).
+/// user callback. What is batched and when the writer syncs is node::Pipeline's (pipeline.hpp),
+/// shared with the deterministic runtime; this file only says which thread runs what.
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -33,11 +33,9 @@
 #include <utility>
 #include <vector>
 
-#include "dengine/node/applier.hpp"
 #include "dengine/node/clock.hpp"
 #include "dengine/node/config.hpp"
-#include "dengine/node/driver.hpp"
-#include "dengine/node/log_writer.hpp"
+#include "dengine/node/pipeline.hpp"
 #include "dengine/node/runtime.hpp"
 #include "dengine/node/transport.hpp"
 #include "dengine/node/unique_function.hpp"
@@ -48,20 +46,19 @@ namespace dengine::node {
 template <StorageEngine S, StateMachine M, Transport T, Clock C>
 class ThreadedRuntime {
  public:
-  using DriverT = Driver<M, C>;
-  using WriterT = LogWriter<S, C>;
-  using ApplierT = Applier<M, C>;
-  using Work = typename DriverT::Work;
+  using PipelineT = Pipeline<S, M, C>;
+  using DriverT = typename PipelineT::DriverT;
+  using WriterT = typename PipelineT::WriterT;
+  using ApplierT = typename PipelineT::ApplierT;
+  using Work = typename PipelineT::Work;
 
+  /// The log writer runs inline on the event loop whenever it never blocks (pipeline.hpp).
   ThreadedRuntime(const NodeConfig& config, C /*clock*/, DriverT driver, WriterT writer,
                   ApplierT applier, T transport)
       : config_(&config),
-        driver_(std::move(driver)),
-        writer_(std::move(writer)),
-        applier_(std::move(applier)),
+        pipe_(std::move(driver), std::move(writer), std::move(applier), true),
         transport_(std::move(transport)),
-        timer_(io_),
-        inline_writer_(writer_.never_blocks()) {}
+        timer_(io_) {}
 
   ThreadedRuntime(const ThreadedRuntime&) = delete;
   ThreadedRuntime& operator=(const ThreadedRuntime&) = delete;
@@ -71,19 +68,20 @@ class ThreadedRuntime {
   result<void> start() {
     DENGINE_TRYV(transport_.start([this](raft::Message m) {
       boost::asio::post(io_, [this, m = std::move(m)]() mutable {
-        driver_.step(std::move(m));
+        pipe_.driver().step(std::move(m));
         schedule_flush();
       });
     }));
     work_.emplace(io_.get_executor());
-    if (!inline_writer_) writer_thread_ = named_thread("dengine-writer", [this] { writer_loop(); });
+    if (!pipe_.inline_writer())
+      writer_thread_ = named_thread("dengine-writer", [this] { writer_loop(); });
     applier_thread_ = named_thread("dengine-apply", [this] { applier_loop(); });
     loop_thread_ = named_thread("dengine-loop", [this] {
       loop_id_ = std::this_thread::get_id();
       run_loop();
     });
     boost::asio::post(io_, [this] {
-      flush();
+      pipe_.flush(sink_);
       arm_timer();
     });
     started_ = true;
@@ -102,11 +100,11 @@ class ThreadedRuntime {
   template <class F>
   void submit(F&& f) {
     if (std::this_thread::get_id() == applier_id_.load(std::memory_order_relaxed)) {
-      issued_while_applying_.emplace_back(std::forward<F>(f));
+      pipe_.gather(std::forward<F>(f));
       return;
     }
     boost::asio::post(io_, [this, f = std::forward<F>(f)]() mutable {
-      f(driver_);
+      f(pipe_.driver());
       schedule_flush();
     });
   }
@@ -132,8 +130,8 @@ class ThreadedRuntime {
     boost::asio::post(io_, [this, &shut] {
       timer_.cancel();
       transport_.stop();
-      driver_.shutdown(error(errc::stopped, "the node is stopping"));
-      drain();
+      pipe_.driver().shutdown(error(errc::stopped, "the node is stopping"));
+      pipe_.drain(sink_);
       shut.set_value();
     });
     shut.get_future().wait();
@@ -145,7 +143,7 @@ class ThreadedRuntime {
     io_.stop();
     loop_thread_.join();
     // Inline writer: the loop is gone, so nothing else touches the storage now.
-    if (inline_writer_ && writer_.sync_pending()) (void)writer_.sync();
+    if (pipe_.inline_writer() && pipe_.writer().sync_pending()) (void)pipe_.writer().sync();
     stopped_ = true;
     return success();
   }
@@ -179,49 +177,29 @@ class ThreadedRuntime {
     }
   }
 
-  void schedule_flush() {
-    if (flush_scheduled_) return;
-    flush_scheduled_ = true;
-    boost::asio::post(io_, [this] {
-      flush_scheduled_ = false;
-      flush();
-    });
-  }
-
-  /// Event loop: handle Readies, then hand the outboxes to the transport and the workers.
-  void flush() {
-    driver_.process_ready();
-    drain();
-  }
-
-  void drain() {
-    // Inline writer: persist here, then let the core see it (which may commit entries and make
-    // more work: a hard state, the applier's batch), until nothing is left to persist.
-    while (inline_writer_ && !driver_.persist_out().empty()) {
-      PersistReport report = writer_.process(driver_.persist_out());
-      driver_.persist_out().clear();
-      // MemFirst: the writer thread would sync in the background; a sync here is a memory
-      // copy too.
-      if (!report.failure && writer_.sync_pending()) {
-        if (auto r = writer_.sync(); !r) report.failure = r.error();
-      }
-      driver_.on_persisted(report);
-      driver_.process_ready();
+  /// The event loop's hand-offs (Pipeline::drain): the transport, and the workers' queues.
+  /// After stop() closed a queue, push() refuses and the items are destroyed here: a dropped
+  /// Completion fails its request with `stopped` (completion.hpp).
+  struct Sink {
+    ThreadedRuntime* rt;
+    void send(raft::Message m) { rt->transport_.send(std::move(m)); }
+    void to_writer(std::vector<PersistWork>& items) {
+      if (!rt->writer_q_.push(items)) items.clear();
     }
-    for (raft::Message& m : driver_.messages_out()) transport_.send(std::move(m));
-    driver_.messages_out().clear();
-    // After stop() closed a queue, push() refuses and the items are destroyed here: a dropped
-    // Completion fails its request with `stopped` (completion.hpp).
-    if (!writer_q_.push(driver_.persist_out())) driver_.persist_out().clear();
-    if (!applier_q_.push(driver_.apply_out())) driver_.apply_out().clear();
+    void to_applier(std::vector<Work>& items) {
+      if (!rt->applier_q_.push(items)) items.clear();
+    }
+  };
+
+  void schedule_flush() {
+    if (pipe_.want_flush()) boost::asio::post(io_, [this] { pipe_.run_scheduled_flush(sink_); });
   }
 
   void arm_timer() {
     timer_.expires_after(config_->tick_period);
     timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (ec || driver_.stopped()) return;
-      driver_.tick();
-      flush();
+      if (ec || pipe_.driver().stopped()) return;
+      pipe_.on_tick(sink_);
       arm_timer();
     });
   }
@@ -229,66 +207,51 @@ class ThreadedRuntime {
   void writer_loop() {
     writer_id_ = std::this_thread::get_id();
     std::vector<PersistWork> group;
-    std::uint64_t groups_unsynced = 0;
     while (writer_q_.pop_all(group, config_->idle_spin)) {
-      PersistReport report = writer_.process(group);
-      group.clear();
-      boost::asio::post(io_, [this, report] {
-        driver_.on_persisted(report);
-        flush();
-      });
-      // MemFirst: sync in the background when idle, or after a run of busy groups.
-      if (writer_.sync_pending() && (writer_q_.empty() || ++groups_unsynced >= 64)) {
-        groups_unsynced = 0;
-        if (auto r = writer_.sync(); !r) post_writer_failure(r.error());
+      post_written(pipe_.write_group(group));
+      if (pipe_.sync_due(!writer_q_.empty())) {
+        if (auto r = pipe_.writer().sync(); !r) {
+          PersistReport failed;
+          failed.failure = r.error();
+          post_written(std::move(failed));
+        }
       }
     }
-    if (writer_.sync_pending()) (void)writer_.sync();
+    if (pipe_.writer().sync_pending()) (void)pipe_.writer().sync();
   }
 
-  void post_writer_failure(error e) {
-    PersistReport report;
-    report.failure = std::move(e);
-    boost::asio::post(io_, [this, report] {
-      driver_.on_persisted(report);
-      flush();
-    });
+  void post_written(PersistReport report) {
+    boost::asio::post(io_, [this, report = std::move(report)] { pipe_.on_written(report, sink_); });
   }
 
   void applier_loop() {
     applier_id_ = std::this_thread::get_id();
-    applier_.set_after_completions([this] {
-      if (!issued_while_applying_.empty()) post_from_applier(std::nullopt);
+    pipe_.applier().set_after_completions([this] {
+      if (pipe_.has_gathered()) post_from_applier(std::nullopt);
     });
     std::vector<Work> group;
-    while (applier_q_.pop_all(group, config_->idle_spin)) {
-      ApplyReport report = applier_.process(group);
-      group.clear();
-      post_from_applier(std::move(report));
-    }
-    applier_.fail_waiting(
+    while (applier_q_.pop_all(group, config_->idle_spin))
+      post_from_applier(pipe_.apply_group(group));
+    pipe_.applier().fail_waiting(
         error(errc::stopped, "the node stopped before the read's index was applied"));
     // Requests issued by the last completions (stop() is under way): the stopped driver fails
     // them (or, if the loop is gone, dropping them does: completion.hpp).
-    if (!issued_while_applying_.empty()) post_from_applier(std::nullopt);
+    if (pipe_.has_gathered()) post_from_applier(std::nullopt);
   }
 
-  /// Applier thread: sends the event loop `report` (if any) and the requests issued on this
-  /// thread since the last call, as one handler, then a flush.
+  /// Applier thread: sends the event loop `report` (if any) and the requests gathered on this
+  /// thread since the last call, as one handler.
   void post_from_applier(std::optional<ApplyReport> report) {
-    boost::asio::post(io_, [this, report = std::move(report),
-                            issued = std::exchange(issued_while_applying_, {})]() mutable {
-      if (report) driver_.on_applied(std::move(*report));
-      for (auto& f : issued) f(driver_);
-      flush();
-    });
+    boost::asio::post(io_,
+                      [this, report = std::move(report), issued = pipe_.take_gathered()]() mutable {
+                        pipe_.on_applied(std::move(report), std::move(issued), sink_);
+                      });
   }
 
   const NodeConfig* config_;
-  DriverT driver_;
-  WriterT writer_;
-  ApplierT applier_;
+  PipelineT pipe_;
   T transport_;
+  Sink sink_{this};
 
   boost::asio::io_context io_;
   boost::asio::steady_timer timer_;
@@ -301,11 +264,6 @@ class ThreadedRuntime {
   std::atomic<std::thread::id> loop_id_{};
   std::atomic<std::thread::id> writer_id_{};
   std::atomic<std::thread::id> applier_id_{};
-  /// Requests submitted on the applier thread during its current group (applier thread only).
-  std::vector<unique_function<void(DriverT&)>> issued_while_applying_;
-  bool flush_scheduled_ = false;  // event loop only
-  /// No writer thread: the event loop runs the writer's work (see the file comment).
-  const bool inline_writer_;
   bool started_ = false;
   bool stopped_ = false;
 };

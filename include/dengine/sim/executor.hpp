@@ -77,6 +77,8 @@ class SimExecutor {
 
   /// Events run so far.
   [[nodiscard]] std::uint64_t executed() const noexcept { return executed_; }
+  /// When the next event is due (sim_never when none is scheduled).
+  [[nodiscard]] sim::sim_time next_time() const noexcept { return queue_.next_time(); }
   /// Events scheduled and not yet run.
   [[nodiscard]] std::size_t pending() const noexcept { return queue_.size(); }
 
@@ -87,7 +89,28 @@ class SimExecutor {
   node::unique_function<void()> after_each_;
 };
 
-/// The virtual-time Clock: reads a SimExecutor's time.
+/// One node's own view of time, for simulations whose nodes do not share a perfect clock: its
+/// clock runs at its own rate (drift) and may jump forward; it never goes back. Local time is
+/// `offset + virtual * nominal_tick / actual_tick`: a tick period of `nominal_tick` on the
+/// node's clock lasts `actual_tick` of virtual time. The simulator owns it and may raise
+/// `offset` (a forward jump) between events.
+struct LocalTime {
+  sim_duration offset = 0;
+  sim_duration nominal_tick = 1;
+  sim_duration actual_tick = 1;
+
+  /// The local time at virtual time `t`.
+  [[nodiscard]] sim_time at(sim_time t) const noexcept {
+    return offset + t * nominal_tick / actual_tick;
+  }
+  /// How much virtual time passes while `d` passes on the local clock.
+  [[nodiscard]] sim_duration to_virtual(sim_duration d) const noexcept {
+    return d * actual_tick / nominal_tick;
+  }
+};
+
+/// The virtual-time Clock: reads a SimExecutor's time, through a node's LocalTime when it has
+/// one (timers armed through to_virtual() then run at the node's rate too).
 struct SimClock {
   using duration = std::chrono::microseconds;
   using rep = duration::rep;
@@ -97,16 +120,26 @@ struct SimClock {
 
   /// The executor whose time this clock reads (must outlive the clock's users).
   SimExecutor* executor = nullptr;
+  /// The node's own time (must outlive the clock's users); null: the executor's time.
+  const LocalTime* local = nullptr;
 
   [[nodiscard]] time_point now() const noexcept {
-    return time_point(duration(static_cast<rep>(executor->now())));
+    const sim_time t = local != nullptr ? local->at(executor->now()) : executor->now();
+    return time_point(duration(static_cast<rep>(t)));
+  }
+  /// The virtual time a timer of `d` on this clock waits.
+  [[nodiscard]] std::chrono::microseconds to_virtual(std::chrono::microseconds d) const noexcept {
+    if (local == nullptr || d.count() <= 0) return d;
+    return std::chrono::microseconds(
+        static_cast<rep>(local->to_virtual(static_cast<sim_duration>(d.count()))));
   }
 };
 
 /// **DeterministicClock** — a Clock that also names the SimExecutor every role runs on.
 template <class C>
-concept DeterministicClock = node::Clock<C> && requires(const C& c) {
+concept DeterministicClock = node::Clock<C> && requires(const C& c, std::chrono::microseconds d) {
   { c.executor } -> std::convertible_to<SimExecutor*>;
+  { c.to_virtual(d) } -> std::same_as<std::chrono::microseconds>;
 };
 
 static_assert(DeterministicClock<SimClock>);

@@ -1,6 +1,7 @@
 #pragma once
-/// Term monotonic: a node's term never decreases, across restarts too (the term is in the
-/// durable hard state).
+/// Term monotonic: a node's term never decreases while it runs, and a restart resumes at least
+/// at the term it made durable (a term it had adopted but not yet saved may be lost with the
+/// process: nothing it promised depended on it).
 
 #include <map>
 #include <optional>
@@ -20,6 +21,9 @@ class TermMonotonic {
     last = n.term();
     return std::nullopt;
   }
+
+  /// `node` restarted from a durable hard state at `durable_term`.
+  void on_restart(NodeId node, Term durable_term) { terms_[node] = durable_term; }
 
  private:
   std::map<NodeId, Term> terms_;
