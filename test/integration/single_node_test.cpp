@@ -22,6 +22,7 @@
 #include <numeric>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "../backends/temp_dir.hpp"
@@ -162,8 +163,10 @@ TEST_SUITE("integration") {
       REQUIRE(snapshots);
       memory::Engine engine;
       CounterMachine sm;
-      auto opened = ThreadedNode::open(test_config(1, {1}), engine, sm, snapshots.value(),
-                                       node::LocalTransport(hub, 1), node::SteadyClock{});
+      using FileImageNode = node::Node<memory::Engine, CounterMachine, node::LocalTransport,
+                                       node::Threaded, node::FileSnapshotStore>;
+      auto opened = FileImageNode::open(test_config(1, {1}), engine, sm, snapshots.value(),
+                                        node::LocalTransport(hub, 1), node::SteadyClock{});
       REQUIRE(opened);
       auto n = std::move(opened).value();
       REQUIRE(eventually([&] { return n->is_leader(); }));
@@ -414,7 +417,8 @@ TEST_SUITE("integration") {
     node::MemorySnapshotStore snapshots;
     CounterMachine sm;
     node::LocalHub hub;
-    using FaultyNode = node::Node<FaultyEngine, CounterMachine, node::LocalTransport>;
+    using FaultyNode = node::Node<FaultyEngine, CounterMachine, node::LocalTransport,
+                                  node::Threaded, node::MemorySnapshotStore>;
     auto opened =
         FaultyNode::open(test_config(1, {1}), engine, sm, snapshots, node::LocalTransport(hub, 1));
     REQUIRE(opened);

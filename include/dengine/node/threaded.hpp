@@ -45,11 +45,11 @@
 
 namespace dengine::node {
 
-template <StorageEngine S, StateMachine M, Transport T, Clock C>
+template <StorageEngine S, dengine::SnapshotStore SS, StateMachine M, Transport T, Clock C>
 class ThreadedRuntime {
  public:
   using DriverT = Driver<M, C>;
-  using WriterT = LogWriter<S, C>;
+  using WriterT = LogWriter<S, SS, C>;
   using ApplierT = Applier<M, C>;
   using Work = typename DriverT::Work;
 
@@ -315,8 +315,8 @@ class ThreadedRuntime {
 struct Threaded {
   using clock_type = SteadyClock;
   static constexpr bool deterministic = false;
-  template <StorageEngine S, StateMachine M, Transport T>
-  using arrangement = ThreadedRuntime<S, M, T, SteadyClock>;
+  template <StorageEngine S, dengine::SnapshotStore SS, StateMachine M, Transport T>
+  using arrangement = ThreadedRuntime<S, SS, M, T, SteadyClock>;
   static result<void> check(const SteadyClock& /*clock*/) { return success(); }
 };
 

@@ -31,11 +31,12 @@
 
 namespace dengine::sim {
 
-template <StorageEngine S, StateMachine M, node::Transport T, DeterministicClock C>
+template <StorageEngine S, SnapshotStore SS, StateMachine M, node::Transport T,
+          DeterministicClock C>
 class DeterministicRuntime {
  public:
   using DriverT = node::Driver<M, C>;
-  using WriterT = node::LogWriter<S, C>;
+  using WriterT = node::LogWriter<S, SS, C>;
   using ApplierT = node::Applier<M, C>;
   using Work = typename DriverT::Work;
 
@@ -275,8 +276,8 @@ class DeterministicRuntime {
 struct Deterministic {
   using clock_type = SimClock;
   static constexpr bool deterministic = true;
-  template <StorageEngine S, StateMachine M, node::Transport T>
-  using arrangement = DeterministicRuntime<S, M, T, SimClock>;
+  template <StorageEngine S, SnapshotStore SS, StateMachine M, node::Transport T>
+  using arrangement = DeterministicRuntime<S, SS, M, T, SimClock>;
   static result<void> check(const SimClock& clock) {
     if (clock.executor == nullptr)
       return error(errc::invalid_argument, "node open: SimClock without an executor");
