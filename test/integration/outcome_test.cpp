@@ -78,7 +78,8 @@ class ApplyFaultMachine {
 };
 static_assert(StateMachine<ApplyFaultMachine>);
 
-using SyncFaultNode = node::Node<SyncFaultEngine, CounterMachine, node::LocalTransport>;
+using SyncFaultNode = node::Node<SyncFaultEngine, CounterMachine, node::LocalTransport,
+                                 node::Threaded, node::MemorySnapshotStore>;
 using ApplyFaultNode = node::Node<memory::Engine, ApplyFaultMachine, node::LocalTransport>;
 
 /// The lines a node logged (NodeCallbacks::log), from any thread.
@@ -100,9 +101,9 @@ struct LogLines {
   }
 };
 
-template <class N, class S, class M>
-std::unique_ptr<N> open_leader(S& storage, M& sm, node::SnapshotStore& snapshots,
-                               node::LocalHub& hub, node::NodeConfig cfg = test_config(1, {1}),
+template <class N, class S, class M, class SS>
+std::unique_ptr<N> open_leader(S& storage, M& sm, SS& snapshots, node::LocalHub& hub,
+                               node::NodeConfig cfg = test_config(1, {1}),
                                node::NodeCallbacks callbacks = {}) {
   auto opened = N::open(std::move(cfg), storage, sm, snapshots, node::LocalTransport(hub, 1),
                         node::SteadyClock{}, std::move(callbacks));
@@ -121,7 +122,8 @@ bool contains(const std::string& text, std::string_view part) {
 template <class S>
 std::int64_t value_after_restart(S& storage, node::MemorySnapshotStore& snapshots,
                                  const std::string& key) {
-  using N = node::Node<S, CounterMachine, node::LocalTransport>;
+  using N = node::Node<S, CounterMachine, node::LocalTransport, node::Threaded,
+                       node::MemorySnapshotStore>;
   CounterMachine sm;
   node::LocalHub hub;
   auto n = open_leader<N>(storage, sm, snapshots, hub);

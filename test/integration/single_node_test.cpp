@@ -22,6 +22,7 @@
 #include <numeric>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "../backends/temp_dir.hpp"
@@ -162,8 +163,10 @@ TEST_SUITE("integration") {
       REQUIRE(snapshots);
       memory::Engine engine;
       CounterMachine sm;
-      auto opened = ThreadedNode::open(test_config(1, {1}), engine, sm, snapshots.value(),
-                                       node::LocalTransport(hub, 1), node::SteadyClock{});
+      using FileImageNode = node::Node<memory::Engine, CounterMachine, node::LocalTransport,
+                                       node::Threaded, node::FileSnapshotStore>;
+      auto opened = FileImageNode::open(test_config(1, {1}), engine, sm, snapshots.value(),
+                                        node::LocalTransport(hub, 1), node::SteadyClock{});
       REQUIRE(opened);
       auto n = std::move(opened).value();
       REQUIRE(eventually([&] { return n->is_leader(); }));
@@ -414,7 +417,8 @@ TEST_SUITE("integration") {
     node::MemorySnapshotStore snapshots;
     CounterMachine sm;
     node::LocalHub hub;
-    using FaultyNode = node::Node<FaultyEngine, CounterMachine, node::LocalTransport>;
+    using FaultyNode = node::Node<FaultyEngine, CounterMachine, node::LocalTransport,
+                                  node::Threaded, node::MemorySnapshotStore>;
     auto opened =
         FaultyNode::open(test_config(1, {1}), engine, sm, snapshots, node::LocalTransport(hub, 1));
     REQUIRE(opened);
@@ -493,6 +497,67 @@ TEST_SUITE("integration") {
     std::lock_guard lock(mutex);
     CHECK(changes.back().leader == 1);
     CHECK(changes.back().term >= 1);
+  }
+
+  /// A user's snapshot store: no base class, only the dengine::SnapshotStore concept, and an
+  /// in_memory() answered at run time (as a store that picks memory or disk when opened would).
+  class OwnImageStore {
+   public:
+    explicit OwnImageStore(bool keeps_in_memory) : in_memory_(keeps_in_memory) {}
+    result<void> save(const std::shared_ptr<const Snapshot>& s) {
+      ++saves;
+      return kept.save(s);
+    }
+    result<std::shared_ptr<const Snapshot>> load() {
+      ++loads;
+      return kept.load();
+    }
+    [[nodiscard]] bool in_memory() const noexcept { return in_memory_; }
+
+    node::MemorySnapshotStore kept;
+    std::atomic<int> saves{0};
+    std::atomic<int> loads{0};
+
+   private:
+    bool in_memory_;
+  };
+
+  static_assert(std::is_same_v<ThreadedNode::snapshot_store_type, node::MemorySnapshotStore>);
+  static_assert(
+      std::is_same_v<node::default_snapshot_store_t<FaultyEngine>, node::FileSnapshotStore>);
+
+  TEST_CASE("single node: a snapshot store of the user's own type takes the images and restores") {
+    using OwnStoreNode = node::Node<memory::Engine, CounterMachine, node::LocalTransport,
+                                    node::Threaded, OwnImageStore>;
+    for (const bool keeps_in_memory : {true, false}) {
+      CAPTURE(keeps_in_memory);
+      memory::Engine engine;
+      OwnImageStore images(keeps_in_memory);
+      node::LocalHub hub;
+      auto cfg = test_config(1, {1});
+      cfg.snapshot_threshold_bytes = 256;
+      std::int64_t total = 0;
+      {
+        CounterMachine sm;
+        auto n = OwnStoreNode::open(cfg, engine, sm, images, node::LocalTransport(hub, 1)).value();
+        REQUIRE(eventually([&] { return n->is_leader(); }));
+        for (int i = 1; i <= 40; ++i) {
+          REQUIRE(n->propose_wait(add_cmd("s", i)));
+          total += i;
+        }
+        REQUIRE(eventually([&] { return images.saves.load() >= 1; }));
+        REQUIRE(n->stop());
+      }
+      CHECK(images.loads.load() == 1);  // Node::open read it once
+      CounterMachine sm;
+      auto n = OwnStoreNode::open(cfg, engine, sm, images, node::LocalTransport(hub, 1)).value();
+      CHECK(images.loads.load() == 2);
+      CHECK(sm.restores() == 1);  // the state came back from this store's image
+      auto v = n->read_wait(ReadConsistency::linearizable,
+                            [](const CounterMachine& m) { return m.get("s"); });
+      REQUIRE(v);
+      CHECK(v.value() == total);
+    }
   }
 }
 

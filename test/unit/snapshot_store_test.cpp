@@ -16,6 +16,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include "../backends/temp_dir.hpp"
 #include "dengine/node/snapshot_store.hpp"
@@ -67,6 +68,12 @@ static_assert(dengine::SnapshotStore<node::FileSnapshotStore>);
 static_assert(!dengine::SnapshotStore<MissingLoad>);
 static_assert(!dengine::SnapshotStore<LoadReturnsValue>);
 static_assert(!dengine::SnapshotStore<int>);
+// The concept is the only contract: neither model has a virtual function (no base class on the
+// storage path), and both answer in_memory() at compile time.
+static_assert(!std::is_polymorphic_v<node::MemorySnapshotStore>);
+static_assert(!std::is_polymorphic_v<node::FileSnapshotStore>);
+static_assert(node::MemorySnapshotStore::in_memory());
+static_assert(!node::FileSnapshotStore::in_memory());
 
 }  // namespace
 

@@ -5,7 +5,8 @@
 ///
 /// Single-threaded object: the arrangement calls it from one thread at a time (its own thread in
 /// the threaded arrangement, the simulator's thread in the deterministic one). It is the only
-/// user of the StorageEngine and of the SnapshotStore's save() while the Node runs.
+/// user of the StorageEngine and of the snapshot store's save() while the Node runs. Both are
+/// template parameters (S: a StorageEngine, SS: a dengine::SnapshotStore), called directly.
 ///
 /// Persistence modes (docs/persistence.md):
 ///  - DiskFirst: a group is reported only after its sync() returned.
@@ -21,7 +22,6 @@
 #include "dengine/core/error.hpp"
 #include "dengine/node/clock.hpp"
 #include "dengine/node/metrics.hpp"
-#include "dengine/node/snapshot_store.hpp"
 #include "dengine/node/work.hpp"
 #include "dengine/storage/concepts.hpp"
 
@@ -34,12 +34,11 @@ inline constexpr bool storage_in_memory = requires {
   requires S::in_memory;
 };
 
-template <StorageEngine S, Clock C>
+template <StorageEngine S, dengine::SnapshotStore SS, Clock C>
 class LogWriter {
  public:
   /// Writes to `storage` and `snapshots` (both must outlive the writer).
-  LogWriter(S& storage, SnapshotStore& snapshots, PersistenceMode mode, C clock,
-            NodeMetrics& metrics)
+  LogWriter(S& storage, SS& snapshots, PersistenceMode mode, C clock, NodeMetrics& metrics)
       : storage_(&storage),
         snapshots_(&snapshots),
         mode_(mode),
@@ -146,7 +145,7 @@ class LogWriter {
   }
 
   S* storage_;
-  SnapshotStore* snapshots_;
+  SS* snapshots_;
   PersistenceMode mode_;
   C clock_;
   NodeMetrics* metrics_;

@@ -16,6 +16,13 @@
 /// (sim/deterministic.hpp, for tests) runs them as events on a SimExecutor in virtual
 /// time. The roles and everything in this file are shared.
 ///
+/// The snapshot store is a template parameter too (SS, a dengine::SnapshotStore; the
+/// parameter after the runtime, so that `Node<S, M, T>` and `Node<S, M, T, sim::Deterministic>`
+/// keep their meaning). It defaults to default_snapshot_store_t<S>: MemorySnapshotStore for a
+/// storage that keeps everything in memory (memory::Engine: nothing outlives the process
+/// anyway), FileSnapshotStore for any other. Name it to pair them otherwise, e.g.
+/// `Node<MyLog, M, T, Threaded, MemorySnapshotStore>`, or to plug in a store of your own.
+///
 /// Threading: every public member may be called from any thread, except that stop() and the
 /// blocking helpers must not be called from a completion handler or callback (they would wait
 /// on the thread that runs them: they return invalid_argument instead). Completions run on the
@@ -58,14 +65,23 @@
 
 namespace dengine::node {
 
-template <StorageEngine S, StateMachine M, Transport T, RuntimeTag R = Threaded>
+/// The snapshot store a Node over storage S gets when its SS parameter is not named: in memory
+/// when the storage is (storage_in_memory, log_writer.hpp), a file otherwise.
+template <StorageEngine S>
+using default_snapshot_store_t =
+    std::conditional_t<storage_in_memory<S>, MemorySnapshotStore, FileSnapshotStore>;
+
+template <StorageEngine S, StateMachine M, Transport T, RuntimeTag R = Threaded,
+          dengine::SnapshotStore SS = default_snapshot_store_t<S>>
 class Node {
  public:
   using response_type = typename M::response_type;
   using runtime_tag = R;
   using clock_type = typename R::clock_type;
+  /// The snapshot store type open() takes.
+  using snapshot_store_type = SS;
   /// The class that runs the roles: ThreadedRuntime, or what the tag names.
-  using Runtime = typename R::template arrangement<S, M, T>;
+  using Runtime = typename R::template arrangement<S, SS, M, T>;
   /// No threads of its own (the deterministic runtime): blocking helpers unavailable.
   static constexpr bool deterministic = R::deterministic;
 
@@ -74,9 +90,8 @@ class Node {
   /// the only voter campaigns at once. Errors: invalid config (invalid_argument naming the
   /// field), unreadable or inconsistent data (storage_corrupt and the like, naming what, and
   /// where as `where` tells).
-  static result<std::unique_ptr<Node>> open(NodeConfig config, S& storage, M& sm,
-                                            SnapshotStore& snapshots, T transport,
-                                            clock_type clock = clock_type{},
+  static result<std::unique_ptr<Node>> open(NodeConfig config, S& storage, M& sm, SS& snapshots,
+                                            T transport, clock_type clock = clock_type{},
                                             NodeCallbacks callbacks = {},
                                             const DataLocations& where = {}) {
     DENGINE_TRYV(config.validate());
@@ -98,8 +113,8 @@ class Node {
     const LogIndex applied = sm.applied_index();
     node->runtime_ = std::make_unique<Runtime>(
         node->config_, clock, std::move(driver),
-        LogWriter<S, clock_type>(storage, snapshots, node->config_.persistence, clock,
-                                 node->metrics_),
+        LogWriter<S, SS, clock_type>(storage, snapshots, node->config_.persistence, clock,
+                                     node->metrics_),
         Applier<M, clock_type>(
             sm, clock, node->metrics_, node->callbacks_, node->config_.snapshot_threshold_bytes,
             node->config_.apply_chunk_entries, last_snapshot, applied_term, applied_bytes),

@@ -49,11 +49,11 @@ concept DrainSink = requires(O& o, raft::Message m, std::vector<PersistWork>& p,
   o.to_applier(a);       // to the applier (likewise)
 };
 
-template <StorageEngine S, StateMachine M, Clock C>
+template <StorageEngine S, dengine::SnapshotStore SS, StateMachine M, Clock C>
 class Pipeline {
  public:
   using DriverT = Driver<M, C>;
-  using WriterT = LogWriter<S, C>;
+  using WriterT = LogWriter<S, SS, C>;
   using ApplierT = Applier<M, C>;
   using Work = typename DriverT::Work;
   /// A request for the event loop: runs against the driver.

@@ -26,7 +26,6 @@
 
 #include "dengine/core/error.hpp"
 #include "dengine/node/config.hpp"
-#include "dengine/node/snapshot_store.hpp"
 #include "dengine/raft/core.hpp"
 #include "dengine/storage/concepts.hpp"
 #include "dengine/storage/snapshot_io.hpp"
@@ -39,7 +38,7 @@ namespace dengine::node {
 struct DataLocations {
   std::string log;            ///< the StorageEngine's files (Raft log, hard state)
   std::string state_machine;  ///< the state machine's files
-  std::string snapshots;      ///< the SnapshotStore's files (the snapshot image)
+  std::string snapshots;      ///< the snapshot store's files (the snapshot image)
 };
 
 /// The starting point Node::open computed.
@@ -83,8 +82,8 @@ inline error ahead_of_the_log(LogIndex applied, LogIndex last, LogIndex compacte
 
 /// Reads (and, where an interrupted operation left it inconsistent, repairs) `storage`,
 /// `snapshots` and `sm` into the state the core starts from.
-template <StorageEngine S, StateMachine M>
-result<Recovered> recover(const NodeConfig& config, S& storage, M& sm, SnapshotStore& snapshots,
+template <StorageEngine S, StateMachine M, dengine::SnapshotStore SS>
+result<Recovered> recover(const NodeConfig& config, S& storage, M& sm, SS& snapshots,
                           const DataLocations& where = {}) {
   auto loaded = storage.load();
   if (!loaded)

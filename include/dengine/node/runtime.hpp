@@ -16,8 +16,10 @@ namespace dengine::node {
 /// - `clock_type`: the Clock the node reads (request deadlines, ticks, leases).
 /// - `deterministic`: true when nothing runs on a thread of the node's own (blocking helpers are
 ///   unavailable, Node::halt() simulates a crash).
-/// - `arrangement<S, M, T>`: the class that runs the roles (constructed by Node::open with the
-///   config, clock, Driver, LogWriter, Applier and transport; start/submit/stop/on_own_thread).
+/// - `arrangement<S, SS, M, T>`: the class that runs the roles over storage S, snapshot store
+///   SS (a dengine::SnapshotStore), state machine M and transport T (constructed by Node::open
+///   with the config, clock, Driver, LogWriter<S, SS, clock>, Applier and transport;
+///   start/submit/stop/on_own_thread).
 /// - `check(clock)`: refuses a clock this runtime cannot run on (invalid_argument).
 ///
 /// A deterministic tag also offers `post_after(clock, d, fn)`: run `fn` after `d` on the

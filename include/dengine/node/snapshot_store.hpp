@@ -4,16 +4,14 @@
 /// lives here. The Node saves an image before it compacts the storage or resets it for an
 /// installed snapshot, so a crash never leaves a compaction point without an image at or past it.
 ///
-/// The contract is the SnapshotStore concept (dengine::SnapshotStore, storage/concepts.hpp). Two
-/// models: MemorySnapshotStore (tests and the simulator: "durable" for as long as the object
-/// lives, like memory::Engine) and FileSnapshotStore (one CRC-checked file in a data dir,
-/// replaced atomically by write-to-temporary, fsync, rename, fsync of the directory).
+/// The contract is the SnapshotStore concept (dengine::SnapshotStore, storage/concepts.hpp);
+/// there is no base class: Node, LogWriter, recover() and engine::KvReplica take the store's
+/// type as a template parameter (Node's defaults to default_snapshot_store_t, node.hpp), so a
+/// save is a direct call. Two models: MemorySnapshotStore (tests and the simulator: "durable"
+/// for as long as the object lives, like memory::Engine) and FileSnapshotStore (one CRC-checked
+/// file in a data dir, replaced atomically by write-to-temporary, fsync, rename, fsync of the
+/// directory). A user's own store is any type that satisfies the concept.
 /// Called from the log writer (save) and from Node::open (load); never concurrently.
-///
-/// node::SnapshotStore, the abstract class both models still derive from, remains only while
-/// Node, LogWriter, recover() and EmbeddedEngine take a `node::SnapshotStore&` (or own one
-/// through a unique_ptr); once they take a type satisfying the concept as a template parameter,
-/// the class and the `override`s go and the concept is the only contract.
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -39,27 +37,12 @@
 
 namespace dengine::node {
 
-/// Keeps the latest snapshot image durably: the runtime interface node/ takes today (see the
-/// file comment); the contract is the dengine::SnapshotStore concept.
-class SnapshotStore {
- public:
-  virtual ~SnapshotStore() = default;
-  /// Replaces the stored image, atomically and durably: once this returns success a crash leaves
-  /// `snapshot`; a crash during the call leaves the previous image or the new one, never a mix.
-  virtual result<void> save(const std::shared_ptr<const Snapshot>& snapshot) = 0;
-  /// The stored image, or nullptr when none was saved. Corrupt data → storage_corrupt naming
-  /// where; an image written by an incompatible version → incompatible_version.
-  virtual result<std::shared_ptr<const Snapshot>> load() = 0;
-  /// True when save() never touches a disk (it only keeps the image in memory): the threaded
-  /// arrangement may then run the log writer's work on the event loop (threaded.hpp).
-  [[nodiscard]] virtual bool in_memory() const noexcept { return false; }
-};
-
 /// An in-memory SnapshotStore: survives the Node (keep it with the memory::Engine to restart a
 /// node in a test), not the process. Thread-safe.
-class MemorySnapshotStore final : public SnapshotStore {
+class MemorySnapshotStore {
  public:
-  result<void> save(const std::shared_ptr<const Snapshot>& snapshot) override {
+  /// Replaces the kept image (invalid_argument for a null snapshot).
+  result<void> save(const std::shared_ptr<const Snapshot>& snapshot) {
     if (!snapshot)
       return error(errc::invalid_argument, "memory snapshot store: save of no snapshot");
     std::lock_guard lock(mutex_);
@@ -67,11 +50,14 @@ class MemorySnapshotStore final : public SnapshotStore {
     ++saves_;
     return success();
   }
-  result<std::shared_ptr<const Snapshot>> load() override {
+  /// The kept image, or nullptr when none was saved.
+  result<std::shared_ptr<const Snapshot>> load() {
     std::lock_guard lock(mutex_);
     return image_;
   }
-  [[nodiscard]] bool in_memory() const noexcept override { return true; }
+  /// A save never touches a disk: with an in-memory storage the threaded runtime runs the log
+  /// writer's work on the event loop (LogWriter::never_blocks).
+  [[nodiscard]] static constexpr bool in_memory() noexcept { return true; }
   /// Number of successful saves (tests).
   [[nodiscard]] std::uint64_t save_count() const {
     std::lock_guard lock(mutex_);
@@ -92,7 +78,7 @@ class MemorySnapshotStore final : public SnapshotStore {
 /// A save writes `<dir>/snapshot.tmp` first. A failed save removes it (an image is about as
 /// large as the state machine's data: leaving it would keep that much of a full disk taken);
 /// one left by a crash is removed when the store is opened.
-class FileSnapshotStore final : public SnapshotStore {
+class FileSnapshotStore {
  public:
   static constexpr std::string_view magic = "DENGSNAP";
   static constexpr std::uint32_t version = 1;
@@ -116,7 +102,12 @@ class FileSnapshotStore final : public SnapshotStore {
   /// The image file's path.
   [[nodiscard]] std::filesystem::path path() const { return dir_ / "snapshot"; }
 
-  result<void> save(const std::shared_ptr<const Snapshot>& snapshot) override {
+  /// Saves are fsynced file writes: the log writer keeps a thread of its own.
+  [[nodiscard]] static constexpr bool in_memory() noexcept { return false; }
+
+  /// Replaces the image file atomically and durably (see the class comment); invalid_argument
+  /// for a null snapshot, the OS error naming the file otherwise.
+  result<void> save(const std::shared_ptr<const Snapshot>& snapshot) {
     if (!snapshot) return error(errc::invalid_argument, "snapshot store: save of no snapshot");
     const std::filesystem::path tmp = dir_ / temp_file_name;
     auto written = write_temp(encode(*snapshot), tmp);
@@ -163,7 +154,9 @@ class FileSnapshotStore final : public SnapshotStore {
     return *index;
   }
 
-  result<std::shared_ptr<const Snapshot>> load() override {
+  /// The image the file holds, checked whole (CRC, sizes); nullptr when there is none;
+  /// storage_corrupt naming the file and offset, incompatible_version for another format.
+  result<std::shared_ptr<const Snapshot>> load() {
     const std::filesystem::path p = path();
     const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {

@@ -43,10 +43,10 @@
 
 namespace dengine::node {
 
-template <StorageEngine S, StateMachine M, Transport T, Clock C>
+template <StorageEngine S, dengine::SnapshotStore SS, StateMachine M, Transport T, Clock C>
 class ThreadedRuntime {
  public:
-  using PipelineT = Pipeline<S, M, C>;
+  using PipelineT = Pipeline<S, SS, M, C>;
   using DriverT = typename PipelineT::DriverT;
   using WriterT = typename PipelineT::WriterT;
   using ApplierT = typename PipelineT::ApplierT;
@@ -273,8 +273,8 @@ class ThreadedRuntime {
 struct Threaded {
   using clock_type = SteadyClock;
   static constexpr bool deterministic = false;
-  template <StorageEngine S, StateMachine M, Transport T>
-  using arrangement = ThreadedRuntime<S, M, T, SteadyClock>;
+  template <StorageEngine S, dengine::SnapshotStore SS, StateMachine M, Transport T>
+  using arrangement = ThreadedRuntime<S, SS, M, T, SteadyClock>;
   static result<void> check(const SteadyClock& /*clock*/) { return success(); }
 };
 

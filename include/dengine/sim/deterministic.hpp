@@ -41,10 +41,11 @@
 
 namespace dengine::sim {
 
-template <StorageEngine S, StateMachine M, node::Transport T, DeterministicClock C>
+template <StorageEngine S, SnapshotStore SS, StateMachine M, node::Transport T,
+          DeterministicClock C>
 class DeterministicRuntime {
  public:
-  using PipelineT = node::Pipeline<S, M, C>;
+  using PipelineT = node::Pipeline<S, SS, M, C>;
   using DriverT = typename PipelineT::DriverT;
   using WriterT = typename PipelineT::WriterT;
   using ApplierT = typename PipelineT::ApplierT;
@@ -324,8 +325,8 @@ class DeterministicRuntime {
 struct Deterministic {
   using clock_type = SimClock;
   static constexpr bool deterministic = true;
-  template <StorageEngine S, StateMachine M, node::Transport T>
-  using arrangement = DeterministicRuntime<S, M, T, SimClock>;
+  template <StorageEngine S, SnapshotStore SS, StateMachine M, node::Transport T>
+  using arrangement = DeterministicRuntime<S, SS, M, T, SimClock>;
   static result<void> check(const SimClock& clock) {
     if (clock.executor == nullptr)
       return error(errc::invalid_argument, "node open: SimClock without an executor");

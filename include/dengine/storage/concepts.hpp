@@ -117,7 +117,9 @@ concept KvStore = requires(S& s, const S& cs, std::string_view key, const WriteB
 
 /// **SnapshotStore** — where a node keeps the latest snapshot image (meta + state machine bytes);
 /// the StorageEngine keeps only the log and its compaction point. Models:
-/// node::MemorySnapshotStore and node::FileSnapshotStore (node/snapshot_store.hpp).
+/// node::MemorySnapshotStore and node::FileSnapshotStore (node/snapshot_store.hpp). node::Node,
+/// node::LogWriter, node::recover and engine::KvReplica take the store's type as a template
+/// parameter: this concept is the whole contract.
 ///
 /// - `save(snapshot)`: replaces the stored image, atomically and durably: once it returns success
 ///   a crash leaves `snapshot`; a crash during the call leaves the previous image or the new one,
@@ -125,7 +127,8 @@ concept KvStore = requires(S& s, const S& cs, std::string_view key, const WriteB
 /// - `load()`: the stored image, or nullptr when none was saved. Corrupt data →
 ///   `storage_corrupt` naming where; an image of an incompatible format → `incompatible_version`.
 /// - `in_memory()`: true when save() never touches a disk (the threaded runtime may then run the
-///   log writer's work on the event loop).
+///   log writer's work on the event loop). Both models make it `static constexpr`; a store
+///   that decides at run time may make it an ordinary const member.
 template <class S>
 concept SnapshotStore = requires(S& s, const S& cs, const std::shared_ptr<const Snapshot>& image) {
   { s.save(image) } -> std::same_as<result<void>>;

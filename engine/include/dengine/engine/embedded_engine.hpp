@@ -29,6 +29,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 #include <utility>
 
 #include "dengine/core/error.hpp"
@@ -118,7 +119,13 @@ class EmbeddedEngine {
  public:
   using storage_type = typename B::storage_engine;
   using kv_store_type = typename B::kv_store;
-  using replica_type = KvReplica<storage_type, kv_store_type, node::LocalTransport>;
+  /// Where snapshot images go, chosen by the backend at compile time: a file in the data dir
+  /// (`<data_dir>/snap`) for a persistent backend, memory for the others (their data dir is
+  /// unused and nothing of theirs outlives the process).
+  using snapshot_store_type =
+      std::conditional_t<B::persistent, node::FileSnapshotStore, node::MemorySnapshotStore>;
+  using replica_type = KvReplica<storage_type, kv_store_type, node::LocalTransport, node::Threaded,
+                                 snapshot_store_type>;
   using client_type = LocalKvClient<replica_type>;
 
   /// NodeConfig::apply_chunk_entries used for a non-persistent backend when the config leaves
@@ -190,7 +197,7 @@ class EmbeddedEngine {
         return opened.error();
       }
     } else {
-      e->snapshots_ = std::make_unique<node::MemorySnapshotStore>();
+      e->snapshots_ = std::make_unique<snapshot_store_type>();
       // Applying is a memory write here, so small apply chunks cost little and pipeline the
       // clients' next requests (node/config.hpp, apply_chunk_entries).
       if (config.node.apply_chunk_entries == 0)
@@ -370,9 +377,7 @@ class EmbeddedEngine {
     }
     const PersistenceMode mode = config.node.persistence;
     DENGINE_TRY(snapshots, node::FileSnapshotStore::open(dir / "snap"));
-    auto file_snapshots = std::make_unique<node::FileSnapshotStore>(std::move(snapshots));
-    file_snapshots_ = file_snapshots.get();
-    snapshots_ = std::move(file_snapshots);
+    snapshots_ = std::make_unique<node::FileSnapshotStore>(std::move(snapshots));
     DENGINE_TRYV(guard_->check_store_dirs({dir / "raft", dir / "kv"}));
     auto storage = open_storage(dir / "raft", mode, t);
     if (!storage) return opening(storage.error(), dir / "raft");
@@ -380,8 +385,8 @@ class EmbeddedEngine {
     auto kv_store = open_kv_store(dir / "kv", mode, t);
     if (!kv_store) return opening(kv_store.error(), dir / "kv");
     store_ = std::move(kv_store).value();
-    DENGINE_TRY(image_index, file_snapshots_->peek_index());
-    DENGINE_TRYV(guard_->check_stores(*storage_, *store_, image_index, file_snapshots_->path(),
+    DENGINE_TRY(image_index, snapshots_->peek_index());
+    DENGINE_TRYV(guard_->check_stores(*storage_, *store_, image_index, snapshots_->path(),
                                       dir / "raft", dir / "kv"));
     DENGINE_TRY(recovered, storage_->load());
     disk_first_ = mode == PersistenceMode::disk_first;
@@ -406,7 +411,10 @@ class EmbeddedEngine {
   // An index the data dir holds durably now (data_dir_guard.hpp): the applied index in
   // DiskFirst, else the last snapshot image's index.
   [[nodiscard]] LogIndex durable_bound() const {
-    LogIndex bound = file_snapshots_ != nullptr ? file_snapshots_->saved_index() : 0;
+    LogIndex bound = 0;
+    if constexpr (B::persistent) {
+      if (snapshots_) bound = snapshots_->saved_index();
+    }
     if (disk_first_ && replica_) bound = std::max(bound, replica_->node().status().applied);
     return bound;
   }
@@ -417,7 +425,6 @@ class EmbeddedEngine {
     replica_.reset();
     store_.reset();
     storage_.reset();
-    file_snapshots_ = nullptr;
     snapshots_.reset();
   }
 
@@ -442,8 +449,7 @@ class EmbeddedEngine {
   detail::DirLock lock_;
   std::unique_ptr<DataDirGuard> guard_;
   std::unique_ptr<node::LocalHub> own_hub_;
-  std::unique_ptr<node::SnapshotStore> snapshots_;
-  node::FileSnapshotStore* file_snapshots_ = nullptr;  // snapshots_, when it is a file store
+  std::unique_ptr<snapshot_store_type> snapshots_;
   bool disk_first_ = false;
   std::unique_ptr<storage_type> storage_;
   std::unique_ptr<kv_store_type> store_;

@@ -8,7 +8,8 @@
 /// node::Threaded on threads (housekeeping on a thread of its own), or a deterministic runtime
 /// such as sim::Deterministic as events on the simulator's executor (housekeeping as recurring
 /// events, scheduled through the tag's post_after), so the simulator drives the whole KV stack
-/// deterministically. Nothing here includes the sim/ headers.
+/// deterministically. Nothing here includes the sim/ headers. The snapshot store's type is the
+/// last template parameter, with the Node's default (node::default_snapshot_store_t, node.hpp).
 ///
 /// Lease rules (etcd's): only the leader tracks deadlines; when it becomes leader every lease
 /// gets its full TTL plus LessorOptions::promote_extend; expired leases are revoked through the
@@ -66,12 +67,15 @@ struct ReplicaCounters {
   std::atomic<std::uint64_t> progress_notifications{0};  ///< progress_notify passes
 };
 
-/// One KV replica over storage `S`, KV store `Store`, transport `T` and runtime `R`.
-template <StorageEngine S, KvStore Store, node::Transport T, node::RuntimeTag R = node::Threaded>
+/// One KV replica over storage `S`, KV store `Store`, transport `T`, runtime `R` and snapshot
+/// store `SS`.
+template <StorageEngine S, KvStore Store, node::Transport T, node::RuntimeTag R = node::Threaded,
+          SnapshotStore SS = node::default_snapshot_store_t<S>>
 class KvReplica {
  public:
   using machine_type = kv::KvStateMachine<Store>;
-  using node_type = node::Node<S, machine_type, T, R>;
+  using node_type = node::Node<S, machine_type, T, R, SS>;
+  using snapshot_store_type = SS;
   using clock_type = typename R::clock_type;
   /// True with a deterministic runtime: no threads, blocking calls unavailable.
   static constexpr bool deterministic = node_type::deterministic;
@@ -79,7 +83,7 @@ class KvReplica {
   /// Opens the KV state machine over `store` and a Node over `storage`, recovering what they
   /// hold, and starts housekeeping. `storage`, `store` and `snapshots` must outlive the replica.
   static result<std::unique_ptr<KvReplica>> open(EngineConfig config, S& storage, Store& store,
-                                                 node::SnapshotStore& snapshots, T transport,
+                                                 SS& snapshots, T transport,
                                                  clock_type clock = clock_type{}) {
     DENGINE_TRYV(config.validate());
     std::unique_ptr<KvReplica> r(new KvReplica(config, clock));
