@@ -179,6 +179,7 @@ class Cluster {
   void fault_event();
   void fault_partition();
   void fault_net();
+  void heal_partitions();
   void fault_crash();
   void fault_membership();
   void fault_transfer();

@@ -61,26 +61,21 @@ inline void Cluster::fault_event() {
   if (!faults_on_ || violation_) return;
   reconcile_membership();
   const FaultMix& m = opt_.mix;
-  const unsigned weights[] = {m.w_net,    m.w_partition, m.w_heal,  m.w_crash,
-                              m.w_member, m.w_transfer,  m.w_pause, m.w_clock_jump};
-  if (const auto pick = weighted_pick(fault_rng_, weights)) {
-    switch (*pick) {
-      case 0: fault_net(); break;
-      case 1: fault_partition(); break;
-      case 2:
-        if (net_.net().partitioned()) {
-          net_.net().heal();
-          trace_.note(executor_.now(), TraceKind::fault, no_node, "partitions healed");
-        }
-        break;
-      case 3: fault_crash(); break;
-      case 4: fault_membership(); break;
-      case 5: fault_transfer(); break;
-      case 6: fault_pause(); break;
-      default: fault_clock_jump(); break;
-    }
-  }
+  run_weighted(fault_rng_, {{m.w_net, [this] { fault_net(); }},
+                            {m.w_partition, [this] { fault_partition(); }},
+                            {m.w_heal, [this] { heal_partitions(); }},
+                            {m.w_crash, [this] { fault_crash(); }},
+                            {m.w_member, [this] { fault_membership(); }},
+                            {m.w_transfer, [this] { fault_transfer(); }},
+                            {m.w_pause, [this] { fault_pause(); }},
+                            {m.w_clock_jump, [this] { fault_clock_jump(); }}});
   schedule(fault_rng_.between(m.fault_every / 2, m.fault_every * 3 / 2), [this] { fault_event(); });
+}
+
+inline void Cluster::heal_partitions() {
+  if (!net_.net().partitioned()) return;
+  net_.net().heal();
+  trace_.note(executor_.now(), TraceKind::fault, no_node, "partitions healed");
 }
 
 inline void Cluster::fault_net() {

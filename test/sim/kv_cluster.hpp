@@ -260,6 +260,7 @@ class KvCluster {
   void on_role(NodeId id, const node::LeaderChange& change);
   void fault_event();
   void fault_net();
+  void heal_partitions();
   void fault_partition();
   void fault_crash();
   void fault_transfer();

@@ -169,26 +169,21 @@ inline void KvCluster::on_role(NodeId id, const node::LeaderChange& change) {
 inline void KvCluster::fault_event() {
   if (!faults_on_ || stopping_) return;
   reconcile();
-  const unsigned weights[] = {opt_.w_net,   opt_.w_partition, opt_.w_heal,
-                              opt_.w_crash, opt_.w_transfer,  opt_.w_member};
-  if (const auto pick = weighted_pick(fault_rng_, weights)) {
-    switch (*pick) {
-      case 0: fault_net(); break;
-      case 1: fault_partition(); break;
-      case 2:
-        if (net_.net().partitioned()) {
-          net_.net().heal();
-          note(TraceKind::fault, no_node, "partitions healed");
-        }
-        break;
-      case 3: fault_crash(); break;
-      case 4: fault_transfer(); break;
-      default: fault_membership(); break;
-    }
-  }
+  run_weighted(fault_rng_, {{opt_.w_net, [this] { fault_net(); }},
+                            {opt_.w_partition, [this] { fault_partition(); }},
+                            {opt_.w_heal, [this] { heal_partitions(); }},
+                            {opt_.w_crash, [this] { fault_crash(); }},
+                            {opt_.w_transfer, [this] { fault_transfer(); }},
+                            {opt_.w_member, [this] { fault_membership(); }}});
   executor_.post_after(
       std::chrono::microseconds(fault_rng_.between(opt_.fault_every / 2, opt_.fault_every * 3 / 2)),
       [this] { fault_event(); });
+}
+
+inline void KvCluster::heal_partitions() {
+  if (!net_.net().partitioned()) return;
+  net_.net().heal();
+  note(TraceKind::fault, no_node, "partitions healed");
 }
 
 inline void KvCluster::fault_net() {

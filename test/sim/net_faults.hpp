@@ -4,6 +4,9 @@
 /// applied as a symmetric partition, a one-way cut or an isolated node.
 
 #include <cstddef>
+#include <functional>
+#include <initializer_list>
+#include <iterator>
 #include <optional>
 #include <span>
 #include <string>
@@ -27,6 +30,20 @@ namespace dengine::sim {
   std::size_t pick = 0;
   while (roll >= weights[pick]) roll -= weights[pick++];
   return pick;
+}
+
+/// A fault a scheduler may pick, and how often relative to the others.
+struct WeightedFault {
+  unsigned weight = 0;
+  std::function<void()> run;
+};
+
+/// Runs one of `faults`, drawn as weighted_pick draws (nothing, and no draw, when every weight
+/// is 0).
+inline void run_weighted(Rng& rng, std::initializer_list<WeightedFault> faults) {
+  std::vector<unsigned> weights;
+  for (const WeightedFault& f : faults) weights.push_back(f.weight);
+  if (const auto pick = weighted_pick(rng, weights)) std::data(faults)[*pick].run();
 }
 
 /// "n1,n3,n4".

@@ -54,124 +54,95 @@ struct FaultMix {
 
 /// The built-in mixes; seeds cycle through them.
 [[nodiscard]] inline const std::vector<FaultMix>& fault_mixes() {
-  static const std::vector<FaultMix> mixes = [] {
-    std::vector<FaultMix> v;
-    FaultMix calm;
-    calm.name = "calm";
-    calm.w_net = 1;
-    calm.snapshot_min = 8;
-    calm.snapshot_max = 32;
-    v.push_back(calm);
-
-    FaultMix lossy;
-    lossy.name = "lossy";
-    lossy.drop_max = 0.25;
-    lossy.duplicate_max = 0.15;
-    lossy.delay_max = sim_ms(25);
-    lossy.spike = 0.02;
-    lossy.w_net = 4;
-    lossy.w_heal = 1;
-    v.push_back(lossy);
-
-    FaultMix part;
-    part.name = "partition";
-    part.drop_max = 0.05;
-    part.delay_max = sim_ms(5);
-    part.w_net = 1;
-    part.w_partition = 4;
-    part.w_heal = 2;
-    v.push_back(part);
-
-    FaultMix crash;
-    crash.name = "crash";
-    crash.drop_max = 0.05;
-    crash.duplicate_max = 0.05;
-    crash.delay_max = sim_ms(5);
-    crash.w_net = 1;
-    crash.w_crash = 4;
-    crash.w_heal = 1;
-    crash.sync_delay_max = sim_ms(8);
-    v.push_back(crash);
-
-    FaultMix member;
-    member.name = "membership";
-    member.drop_max = 0.05;
-    member.delay_max = sim_ms(5);
-    member.w_net = 1;
-    member.w_partition = 1;
-    member.w_heal = 2;
-    member.w_crash = 1;
-    member.w_member = 5;
-    member.w_transfer = 2;
-    v.push_back(member);
-
-    FaultMix snap;
-    snap.name = "snapshot";
-    snap.drop_max = 0.1;
-    snap.delay_max = sim_ms(5);
-    snap.w_net = 1;
-    snap.w_partition = 3;
-    snap.w_heal = 2;
-    snap.w_crash = 2;
-    snap.snapshot_min = 3;
-    snap.snapshot_max = 10;
-    snap.sync_delay_max = sim_ms(4);
-    v.push_back(snap);
-
-    FaultMix chaos;
-    chaos.name = "chaos";
-    chaos.drop_max = 0.15;
-    chaos.duplicate_max = 0.1;
-    chaos.delay_max = sim_ms(15);
-    chaos.spike = 0.01;
-    chaos.w_net = 2;
-    chaos.w_partition = 3;
-    chaos.w_heal = 2;
-    chaos.w_crash = 3;
-    chaos.w_member = 2;
-    chaos.w_transfer = 1;
-    chaos.snapshot_min = 4;
-    chaos.snapshot_max = 40;
-    chaos.sync_delay_max = sim_ms(6);
-    chaos.fault_every = sim_ms(100);
-    v.push_back(chaos);
-    return v;
-  }();
+  static const std::vector<FaultMix> mixes{
+      FaultMix{.name = "calm", .w_net = 1, .snapshot_min = 8, .snapshot_max = 32},
+      FaultMix{.name = "lossy",
+               .drop_max = 0.25,
+               .duplicate_max = 0.15,
+               .delay_max = sim_ms(25),
+               .spike = 0.02,
+               .w_net = 4,
+               .w_heal = 1},
+      FaultMix{.name = "partition",
+               .drop_max = 0.05,
+               .delay_max = sim_ms(5),
+               .w_net = 1,
+               .w_partition = 4,
+               .w_heal = 2},
+      FaultMix{.name = "crash",
+               .drop_max = 0.05,
+               .duplicate_max = 0.05,
+               .delay_max = sim_ms(5),
+               .w_net = 1,
+               .w_heal = 1,
+               .w_crash = 4,
+               .sync_delay_max = sim_ms(8)},
+      FaultMix{.name = "membership",
+               .drop_max = 0.05,
+               .delay_max = sim_ms(5),
+               .w_net = 1,
+               .w_partition = 1,
+               .w_heal = 2,
+               .w_crash = 1,
+               .w_member = 5,
+               .w_transfer = 2},
+      FaultMix{.name = "snapshot",
+               .drop_max = 0.1,
+               .delay_max = sim_ms(5),
+               .w_net = 1,
+               .w_partition = 3,
+               .w_heal = 2,
+               .w_crash = 2,
+               .snapshot_min = 3,
+               .snapshot_max = 10,
+               .sync_delay_max = sim_ms(4)},
+      FaultMix{.name = "chaos",
+               .drop_max = 0.15,
+               .duplicate_max = 0.1,
+               .delay_max = sim_ms(15),
+               .spike = 0.01,
+               .w_net = 2,
+               .w_partition = 3,
+               .w_heal = 2,
+               .w_crash = 3,
+               .w_member = 2,
+               .w_transfer = 1,
+               .snapshot_min = 4,
+               .snapshot_max = 40,
+               .sync_delay_max = sim_ms(6),
+               .fault_every = sim_ms(100)},
+  };
   return mixes;
 }
 
 /// Mixes that seeds do not cycle through (so that adding one does not change what an existing
 /// seed replays); run them with --mix NAME.
 [[nodiscard]] inline const std::vector<FaultMix>& extra_fault_mixes() {
-  static const std::vector<FaultMix> mixes = [] {
-    std::vector<FaultMix> v;
-    // Leases under pressure: short, frequent partitions and one-way cuts, slow election
-    // messages, frozen event loops and clock jumps, check-quorum on or off.
-    FaultMix lease;
-    lease.name = "lease";
-    lease.drop_max = 0.05;
-    lease.delay_max = sim_ms(30);
-    lease.w_net = 1;
-    lease.w_partition = 4;
-    lease.w_heal = 3;
-    lease.w_crash = 1;
-    lease.w_transfer = 1;
-    lease.w_member = 1;
-    lease.w_pause = 2;
-    lease.w_clock_jump = 1;
-    lease.election_delay_max = sim_ms(30);
-    lease.sync_delay_max = sim_ms(4);
-    lease.fault_every = sim_ms(40);
-    // Pre-vote always on (with and without check-quorum): without it, a candidate that cannot
-    // win (a stale configuration, a short log) keeps raising the term ahead of one that can, and
-    // under this mix's membership churn that livelocks for seconds now and then (seed 9675 with
-    // 5 nodes, before: no leader for 5 s after the heal) — a liveness limit of Raft without
-    // pre-vote, not a safety question; the other mixes keep runs without pre-vote.
-    lease.pre_vote = 1.0;
-    lease.no_check_quorum = 0.25;
-    v.push_back(lease);
-    return v;
-  }();
+  static const std::vector<FaultMix> mixes{
+      // Leases under pressure: short, frequent partitions and one-way cuts, slow election
+      // messages, frozen event loops and clock jumps, check-quorum on or off. Pre-vote always
+      // on (with and without check-quorum): without it, a candidate that cannot win (a stale
+      // configuration, a short log) keeps raising the term ahead of one that can, and under
+      // this mix's membership churn that livelocks for seconds now and then (seed 9675 with 5
+      // nodes, before: no leader for 5 s after the heal) — a liveness limit of Raft without
+      // pre-vote, not a safety question; the other mixes keep runs without pre-vote.
+      FaultMix{.name = "lease",
+               .drop_max = 0.05,
+               .delay_max = sim_ms(30),
+               .w_net = 1,
+               .w_partition = 4,
+               .w_heal = 3,
+               .w_crash = 1,
+               .w_member = 1,
+               .w_transfer = 1,
+               .w_pause = 2,
+               .w_clock_jump = 1,
+               .election_delay_max = sim_ms(30),
+               .pre_vote = 1.0,
+               .no_check_quorum = 0.25,
+               .sync_delay_max = sim_ms(4),
+               .fault_every = sim_ms(40)},
+  };
   return mixes;
 }
 
