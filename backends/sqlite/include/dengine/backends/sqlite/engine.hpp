@@ -34,6 +34,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -99,7 +100,9 @@ inline result<SnapshotMeta> snapshot_point(const Database& db, std::string_view 
 
 }  // namespace detail
 
-/// The Raft log and hard state of one data dir, in SQLite (see the file comment).
+/// The Raft log and hard state of one data dir, in SQLite (see the file comment). Move-only
+/// (its state is owned by unique_ptr: moves are noexcept, copies do not compile); destroying it
+/// closes both connections.
 class Engine {
  public:
   /// Opens the engine in `dir` (file dengine.sqlite3, shared with a KvStore opened on the same
@@ -117,13 +120,6 @@ class Engine {
     DENGINE_TRYV(engine.load_bounds());
     return engine;
   }
-
-  Engine(Engine&&) noexcept = default;
-  Engine& operator=(Engine&&) noexcept = default;
-  Engine(const Engine&) = delete;
-  Engine& operator=(const Engine&) = delete;
-  /// Closes both connections.
-  ~Engine() = default;
 
   // ---- StorageEngine -------------------------------------------------------------------------
 
@@ -500,6 +496,9 @@ class Engine {
   std::unique_ptr<Impl> impl_;
 };
 
+/// Moves are noexcept (the state sits behind a unique_ptr) and copies do not compile.
+static_assert(std::is_nothrow_move_constructible_v<Engine> &&
+              std::is_nothrow_move_assignable_v<Engine> && !std::is_copy_constructible_v<Engine>);
 static_assert(dengine::StorageEngine<Engine>);
 
 }  // namespace dengine::sqlite
