@@ -22,6 +22,7 @@
 #include <fmt/core.h>
 
 #include "dengine/core/error.hpp"
+#include "dengine/storage/file_descriptor.hpp"
 
 namespace dengine::rawfile::io {
 
@@ -34,35 +35,7 @@ inline error sys_error(std::string_view call, const std::filesystem::path& file,
 }
 
 /// An owned file descriptor, closed in the destructor. Movable, not copyable.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) noexcept : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-
-  /// The raw descriptor (-1 when empty).
-  [[nodiscard]] int get() const noexcept { return fd_; }
-  /// True when a descriptor is held.
-  explicit operator bool() const noexcept { return fd_ >= 0; }
-  /// Closes the descriptor, if any.
-  void reset() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
+using Fd = storage::UniqueFd;
 
 /// open(2) with O_CLOEXEC; `what` names the file in errors.
 inline result<Fd> open_file(const std::filesystem::path& file, int flags, mode_t mode = 0644) {
