@@ -82,24 +82,26 @@ inline result<void> pread_exact(int fd, char* out, std::size_t n, std::uint64_t 
   return success();
 }
 
-/// fdatasync(2): the file's data and the metadata needed to read it back.
-inline result<void> datasync(int fd, const std::filesystem::path& file) {
+/// Calls `sync_call` (fsync or fdatasync) on `fd` until no signal interrupts it; errors name
+/// the call `name` and `file`.
+inline result<void> sync_retrying(int (*sync_call)(int), std::string_view name, int fd,
+                                  const std::filesystem::path& file) {
   int rc;
   do {
-    rc = ::fdatasync(fd);
+    rc = sync_call(fd);
   } while (rc < 0 && errno == EINTR);
-  if (rc < 0) return sys_error("fdatasync", file, errno);
+  if (rc < 0) return sys_error(name, file, errno);
   return success();
+}
+
+/// fdatasync(2): the file's data and the metadata needed to read it back.
+inline result<void> datasync(int fd, const std::filesystem::path& file) {
+  return sync_retrying(::fdatasync, "fdatasync", fd, file);
 }
 
 /// fsync(2): data and all metadata (used for new files and directories).
 inline result<void> full_sync(int fd, const std::filesystem::path& file) {
-  int rc;
-  do {
-    rc = ::fsync(fd);
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0) return sys_error("fsync", file, errno);
-  return success();
+  return sync_retrying(::fsync, "fsync", fd, file);
 }
 
 /// Reserves [0, bytes) of the file so later writes need no allocation (and a full disk shows up
