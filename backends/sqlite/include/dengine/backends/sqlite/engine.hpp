@@ -286,7 +286,7 @@ class Engine {
     DENGINE_TRY(stats, s.writer_meta.stats(log_table));
     DENGINE_TRYV(drop_rows(s.crcs_upto, s.delete_upto, meta.index, stats, "idx <= "));
     DENGINE_TRYV(s.writer_meta.put(record::stats_row(log_table), stats.encode()));
-    DENGINE_TRYV(s.writer_meta.put(meta::snapshot_row, meta::encode_snapshot(meta)));
+    DENGINE_TRYV(s.writer_meta.put(meta::snapshot_row, meta::encode_snapshot_meta(meta)));
     DENGINE_TRYV(txn.commit());
     s.snapshot_index = meta.index;
     s.snapshot_term = meta.term;
@@ -308,7 +308,7 @@ class Engine {
         return s.writer.failure(rc, "DELETE FROM raft_log (reset)");
     }
     DENGINE_TRYV(s.writer_meta.put(record::stats_row(log_table), record::TableStats{}.encode()));
-    DENGINE_TRYV(s.writer_meta.put(meta::snapshot_row, meta::encode_snapshot(meta)));
+    DENGINE_TRYV(s.writer_meta.put(meta::snapshot_row, meta::encode_snapshot_meta(meta)));
     DENGINE_TRYV(txn.commit());
     s.snapshot_index = meta.index;
     s.snapshot_term = meta.term;
