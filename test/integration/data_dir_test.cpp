@@ -278,7 +278,11 @@ TEST_SUITE("data dir") {
     // Nothing of theirs was created in it, and rawfile still opens it.
     CHECK_FALSE(fs::exists(dir.path() / "raft" / "data.mdb"));
     CHECK_FALSE(fs::exists(dir.path() / "raft" / "dengine.sqlite3"));
-    CHECK(ready<rawfile::Backend>(dir_config(dir.path()))->client().get("k4").value().has_value());
+    CHECK(start_ready<rawfile::Backend>(dir_config(dir.path()))
+              ->client()
+              .get("k4")
+              .value()
+              .has_value());
   }
 
   TEST_CASE("data dir: rawfile's segment size and preallocation come from backend_tuning") {
@@ -291,7 +295,7 @@ TEST_SUITE("data dir") {
     TempDir small;
     EngineConfig c = dir_config(small.path());
     c.backend_tuning = rawfile::Tuning{.segment_bytes = 64U << 10};
-    auto e = ready<rawfile::Backend>(c);
+    auto e = start_ready<rawfile::Backend>(c);
     // A fresh start makes one segment, not two (bootstrap reuses the empty first one).
     CHECK(segments(small.path()) == std::vector<std::uintmax_t>{64U << 10});
     auto kv = e->client();
@@ -302,7 +306,7 @@ TEST_SUITE("data dir") {
     TempDir lazy;
     EngineConfig l = dir_config(lazy.path());
     l.backend_tuning = rawfile::Tuning{.preallocate = false};
-    auto n = ready<rawfile::Backend>(l);
+    auto n = start_ready<rawfile::Backend>(l);
     REQUIRE(n->client().put("k", "v"));
     REQUIRE(n->stop());
     n.reset();
@@ -310,7 +314,7 @@ TEST_SUITE("data dir") {
     REQUIRE(sizes.size() == 1);
     CHECK(sizes[0] < 4096);  // grown to its records, not reserved to 64 MiB
     // And it reopens (recovery reads a segment that ends at its last record).
-    CHECK(ready<rawfile::Backend>(l)->client().get("k").value()->value == "v");
+    CHECK(start_ready<rawfile::Backend>(l)->client().get("k").value()->value == "v");
   }
 #endif
 
