@@ -5,14 +5,17 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -70,6 +73,52 @@ inline void scribble(const std::filesystem::path& file, std::size_t bytes) {
   const std::string junk(bytes, '\xAB');
   f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
   REQUIRE(f.good());
+}
+
+/// Opens an `Engine` whose data dir is a regular file (`dir/not-a-dir`), CHECKing that this
+/// fails with io_error naming the path; returns the path.
+template <class Engine>
+fs::path check_open_on_a_file_fails(const TempDir& dir) {
+  const auto path = dir.path() / "not-a-dir";
+  std::ofstream(path) << "x";
+  auto r = Engine::open(path);
+  CONF_REQUIRE_ERROR(errc::io_error, r);
+  CHECK(contains(r.error().detail, path.string()));
+  return path;
+}
+
+/// Appends `batches` batches of 10 entries from a writer thread (batch b: indexes 10b-9 to 10b,
+/// all with term b; each synced when `sync_each`) while this thread reads the log, and CHECKs
+/// that every read saw whole batches. The log writer and the event loop use an engine from two
+/// threads: a read must see a batch entirely or not at all.
+template <class E>
+void check_reads_see_whole_batches(E& engine, LogIndex batches, bool sync_each) {
+  std::atomic<bool> done{false};
+  std::atomic<bool> writer_ok{true};
+  std::thread writer([&] {
+    for (LogIndex b = 1; b <= batches; ++b) {
+      const auto batch = make_entries((b - 1) * 10 + 1, b * 10, b);
+      if (!engine.append(std::span<const Entry>(batch)) || (sync_each && !engine.sync())) {
+        writer_ok = false;
+        break;
+      }
+    }
+    done = true;
+  });
+  bool consistent = true;
+  while (!done) {
+    const LogIndex last = engine.last_index();
+    if (last % 10 != 0) consistent = false;
+    if (last == 0) continue;
+    auto got = engine.entries(1, last + 1, unbounded);
+    if (!got || got.value().size() != last) consistent = false;
+    auto term = engine.term(last);
+    if (!term || term.value() != last / 10) consistent = false;
+  }
+  writer.join();
+  CHECK(writer_ok);
+  CHECK(consistent);
+  CHECK(engine.last_index() == batches * 10);
 }
 
 /// Opens `T` on `dir` or throws with the backend's message (the conformance fixture rule).

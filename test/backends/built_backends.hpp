@@ -1,8 +1,9 @@
 #pragma once
-/// The disk backends a test or benchmark program was built with, for the programs that pick one
-/// by name at run time (test/crash, bench/storage_bench.cpp). A backend is compiled in when the
-/// build defines DENGINE_HAVE_<NAME> (those programs' meson.build files do so for every entry of
-/// `backend_deps`); a backend added there and here is known to all of them. Not installed.
+/// The disk backends a test or benchmark program was built with: their headers, for the tests
+/// that run a case on every backend (test/integration), and the traits by name, for the programs
+/// that pick one at run time (test/crash, bench/storage_bench.cpp). A backend is compiled in when
+/// the build defines DENGINE_HAVE_<NAME> (those programs' meson.build files do so for every entry
+/// of `backend_deps`); a backend added there and here is known to all of them. Not installed.
 
 #include <string>
 #include <string_view>

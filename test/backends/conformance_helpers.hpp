@@ -129,4 +129,12 @@ void append_ok(E& engine, const std::vector<Entry>& batch) {
   CONF_REQUIRE_OK(engine.append(std::span<const Entry>(batch)));
 }
 
+/// Appends batch, then syncs: the batch (and every append before it) is durable. REQUIREs
+/// success of both.
+template <class E>
+void append_synced(E& engine, const std::vector<Entry>& batch) {
+  append_ok(engine, batch);
+  CONF_REQUIRE_OK(engine.sync());
+}
+
 }  // namespace dengine::conformance

@@ -34,6 +34,15 @@ Options tiny_map(PersistenceMode mode = PersistenceMode::disk_first) {
   return o;
 }
 
+/// Writes `bytes` bytes at `key` in one batch recording applied index `index`, and CHECKs that
+/// the value reads back whole (the map must have grown to hold it).
+void write_big_value(KvStore& store, const std::string& key, std::size_t bytes, LogIndex index) {
+  WriteBatch batch;
+  batch.put(key, std::string(bytes, 'v'));
+  CONF_REQUIRE_OK(store.write(batch, index));
+  CHECK(CONF_VALUE(store.get(key))->size() == bytes);
+}
+
 std::vector<Entry> big_entries(LogIndex from, LogIndex to, std::size_t bytes) {
   std::vector<Entry> out;
   for (LogIndex i = from; i <= to; ++i)
@@ -61,10 +70,7 @@ TEST_CASE("lmdb engine: the map grows when large entries fill a tiny one") {
   auto engine = CONF_VALUE(Engine::open(dir.path(), tiny_map()));
   CHECK(CONF_VALUE(engine.entries(1, 25, unbounded)) == log);
   auto store = CONF_VALUE(KvStore::open(dir.path(), tiny_map()));
-  WriteBatch batch;
-  batch.put("big", std::string(3 << 20, 'v'));
-  CONF_REQUIRE_OK(store.write(batch, 1));
-  CHECK(CONF_VALUE(store.get("big"))->size() == std::size_t{3} << 20);
+  write_big_value(store, "big", std::size_t{3} << 20, 1);
 }
 
 TEST_CASE("lmdb engine: a write past max_map_size fails with no_space and changes nothing") {
@@ -141,11 +147,8 @@ TEST_CASE(
   CONF_REQUIRE_ERROR(errc::too_busy, inner);
   CHECK(contains(inner.error().detail, "scan visitor"));
   CHECK(store.applied_index() == 1);
-  // Outside the scan the same write grows the map and succeeds.
-  WriteBatch big;
-  big.put("b", std::string(1 << 20, 'x'));
-  CONF_REQUIRE_OK(store.write(big, 2));
-  CHECK(CONF_VALUE(store.get("b"))->size() == std::size_t{1} << 20);
+  // Outside the scan a write of the same size grows the map and succeeds.
+  write_big_value(store, "b", std::size_t{1} << 20, 2);
 }
 
 TEST_CASE("lmdb: stale reader slots left by dead processes are cleared at open") {
@@ -256,11 +259,7 @@ TEST_CASE("lmdb kv store: a key longer than LMDB allows fails with too_large nam
 
 TEST_CASE("lmdb: a data dir that is a file fails with io_error naming it") {
   TempDir dir("dengine-lmdb-file-");
-  const auto path = dir.path() / "not-a-dir";
-  std::ofstream(path) << "x";
-  auto r = Engine::open(path);
-  CONF_REQUIRE_ERROR(errc::io_error, r);
-  CHECK(contains(r.error().detail, path.string()));
+  const auto path = check_open_on_a_file_fails<Engine>(dir);
   CONF_REQUIRE_ERROR(errc::io_error, KvStore::open(path / "below"));
 }
 

@@ -163,29 +163,8 @@ TEST_CASE("memory engine: moving keeps both images") {
 }
 
 TEST_CASE("memory engine: a reader thread sees a consistent log while another appends") {
-  // The log writer and the event loop use the engine from two threads; every read must see a
-  // whole batch or none of it. Each batch i holds 10 entries, all with term i.
   dengine::memory::Engine e;
-  constexpr LogIndex batches = 300;
-  std::atomic<bool> done{false};
-  std::thread writer([&] {
-    for (LogIndex b = 1; b <= batches; ++b) {
-      auto batch = make_entries((b - 1) * 10 + 1, b * 10, b);
-      if (!e.append(std::span<const Entry>(batch)) || !e.sync()) break;
-    }
-    done = true;
-  });
-  bool consistent = true;
-  while (!done) {
-    const LogIndex last = e.last_index();
-    if (last % 10 != 0) consistent = false;
-    if (last == 0) continue;
-    auto got = e.entries(1, last + 1, dengine::conformance::unbounded);
-    if (!got || got.value().size() != last) consistent = false;
-  }
-  writer.join();
-  CHECK(consistent);
-  CHECK(e.last_index() == batches * 10);
+  check_reads_see_whole_batches(e, 300, /*sync_each=*/true);
 }
 
 TEST_CASE("memory kv store: test hooks and moves") {

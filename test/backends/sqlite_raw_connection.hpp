@@ -13,8 +13,9 @@ namespace dengine::test::backend {
 
 class RawConnection {
  public:
-  explicit RawConnection(const std::filesystem::path& file) {
-    REQUIRE(sqlite3_open_v2(file.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
+  /// Opens `file` with `flags` (SQLITE_OPEN_CREATE added: a file dengine never wrote).
+  explicit RawConnection(const std::filesystem::path& file, int flags = SQLITE_OPEN_READWRITE) {
+    REQUIRE(sqlite3_open_v2(file.c_str(), &db_, flags, nullptr) == SQLITE_OK);
   }
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;

@@ -13,6 +13,7 @@
 #include <iterator>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -29,6 +30,25 @@ using dengine::sqlite::KvStore;
 using dengine::sqlite::Options;
 
 std::filesystem::path db_file(const TempDir& dir) { return dir.path() / "dengine.sqlite3"; }
+
+/// Creates the database file of `dir` outside the backend (as another program or an older
+/// dengine would), running `sql` in it.
+void create_raw_file(const TempDir& dir, const std::string& sql) {
+  RawConnection raw(db_file(dir), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  REQUIRE(raw.exec(sql) == SQLITE_OK);
+}
+
+/// CHECKs that both stores refuse to open `dir` with `code` (the engine's error naming the file
+/// and saying `what`), leaving its file as it was.
+void check_refused_unchanged(const TempDir& dir, errc code, std::string_view what) {
+  const std::string before = read_file(db_file(dir));
+  auto engine = Engine::open(dir.path());
+  CONF_REQUIRE_ERROR(code, engine);
+  CHECK(contains(engine.error().detail, what));
+  CHECK(contains(engine.error().detail, db_file(dir).string()));
+  CONF_REQUIRE_ERROR(code, KvStore::open(dir.path()));
+  CHECK(read_file(db_file(dir)) == before);
+}
 
 TEST_CASE("sqlite: a data dir of another format version fails with incompatible_version") {
   TempDir dir("dengine-sqlite-version-");
@@ -58,49 +78,25 @@ TEST_CASE("sqlite: a data dir of another format version fails with incompatible_
 TEST_CASE("sqlite: a format-1 data dir (before record checksums) is refused, unchanged") {
   // The schema dengine wrote before format 2, with a log entry, a KV row and its version row.
   TempDir dir("dengine-sqlite-format1-");
-  {
-    sqlite3* raw = nullptr;
-    REQUIRE(sqlite3_open_v2(db_file(dir).c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                            nullptr) == SQLITE_OK);
-    const char* sql =
-        "PRAGMA journal_mode=WAL;"
-        "CREATE TABLE dengine_meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
-        "INSERT INTO dengine_meta VALUES ('schema_version', 1), ('kv_applied_index', 3);"
-        "CREATE TABLE raft_hard_state(id INTEGER PRIMARY KEY CHECK (id = 0), term INTEGER NOT "
-        "NULL, vote INTEGER NOT NULL, commit_index INTEGER NOT NULL);"
-        "CREATE TABLE raft_log(idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT "
-        "NULL, data BLOB NOT NULL);"
-        "INSERT INTO raft_log VALUES (1, 1, 0, x'6869');"
-        "CREATE TABLE kv(key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
-        "INSERT INTO kv VALUES (x'6b', x'76');";
-    REQUIRE(sqlite3_exec(raw, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close_v2(raw);
-  }
-  const std::string before = read_file(db_file(dir));
-  auto engine = Engine::open(dir.path());
-  CONF_REQUIRE_ERROR(errc::incompatible_version, engine);
-  CHECK(contains(engine.error().detail, "format version 1"));
-  CHECK(contains(engine.error().detail, db_file(dir).string()));
-  CONF_REQUIRE_ERROR(errc::incompatible_version, KvStore::open(dir.path()));
-  CHECK(read_file(db_file(dir)) == before);
+  create_raw_file(
+      dir,
+      "PRAGMA journal_mode=WAL;"
+      "CREATE TABLE dengine_meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+      "INSERT INTO dengine_meta VALUES ('schema_version', 1), ('kv_applied_index', 3);"
+      "CREATE TABLE raft_hard_state(id INTEGER PRIMARY KEY CHECK (id = 0), term INTEGER NOT "
+      "NULL, vote INTEGER NOT NULL, commit_index INTEGER NOT NULL);"
+      "CREATE TABLE raft_log(idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT "
+      "NULL, data BLOB NOT NULL);"
+      "INSERT INTO raft_log VALUES (1, 1, 0, x'6869');"
+      "CREATE TABLE kv(key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+      "INSERT INTO kv VALUES (x'6b', x'76');");
+  check_refused_unchanged(dir, errc::incompatible_version, "format version 1");
 }
 
 TEST_CASE("sqlite: an SQLite file that is not dengine's is refused with storage_corrupt") {
   TempDir dir("dengine-sqlite-foreign-");
-  {
-    sqlite3* raw = nullptr;
-    REQUIRE(sqlite3_open_v2(db_file(dir).c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                            nullptr) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(raw, "CREATE TABLE t(x); INSERT INTO t VALUES (1);", nullptr, nullptr,
-                         nullptr) == SQLITE_OK);
-    sqlite3_close_v2(raw);
-  }
-  const std::string before = read_file(db_file(dir));
-  auto r = Engine::open(dir.path());
-  CONF_REQUIRE_ERROR(errc::storage_corrupt, r);
-  CHECK(contains(r.error().detail, "not a dengine"));
-  CHECK(contains(r.error().detail, db_file(dir).string()));
-  CHECK(read_file(db_file(dir)) == before);
+  create_raw_file(dir, "CREATE TABLE t(x); INSERT INTO t VALUES (1);");
+  check_refused_unchanged(dir, errc::storage_corrupt, "not a dengine");
 }
 
 TEST_CASE("sqlite: a write lock held by another connection fails writes with too_busy") {
@@ -264,11 +260,7 @@ TEST_CASE("sqlite: a damaged log row is storage_corrupt naming its index") {
 
 TEST_CASE("sqlite: a data dir that cannot hold the file fails with io_error naming it") {
   TempDir dir("dengine-sqlite-file-");
-  const auto path = dir.path() / "not-a-dir";
-  std::ofstream(path) << "x";
-  auto r = Engine::open(path);
-  CONF_REQUIRE_ERROR(errc::io_error, r);
-  CHECK(contains(r.error().detail, path.string()));
+  check_open_on_a_file_fails<Engine>(dir);
   // /proc refuses new files even to root.
   auto p = KvStore::open("/proc/self");
   CONF_REQUIRE_ERROR(errc::io_error, p);
@@ -305,32 +297,7 @@ TEST_CASE("sqlite engine: a reader thread sees whole batches while another threa
   TempDir dir("dengine-sqlite-mt-");
   auto engine = CONF_VALUE(Engine::open(dir.path()));
   CHECK(engine.mode() == PersistenceMode::disk_first);  // the default
-  constexpr LogIndex batches = 100;
-  std::atomic<bool> done{false};
-  std::atomic<bool> writer_ok{true};
-  std::thread writer([&] {
-    for (LogIndex b = 1; b <= batches; ++b) {
-      if (!engine.append(make_entries((b - 1) * 10 + 1, b * 10, b))) {
-        writer_ok = false;
-        break;
-      }
-    }
-    done = true;
-  });
-  bool consistent = true;
-  while (!done) {
-    const LogIndex last = engine.last_index();
-    if (last % 10 != 0) consistent = false;
-    if (last == 0) continue;
-    auto got = engine.entries(1, last + 1, unbounded);
-    if (!got || got.value().size() != last) consistent = false;
-    auto t = engine.term(last);
-    if (!t || t.value() != last / 10) consistent = false;
-  }
-  writer.join();
-  CHECK(writer_ok);
-  CHECK(consistent);
-  CHECK(engine.last_index() == batches * 10);
+  check_reads_see_whole_batches(engine, 100, /*sync_each=*/false);
 }
 
 TEST_CASE("sqlite kv store: keys are bytes, ordered as memcmp orders them") {

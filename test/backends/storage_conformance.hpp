@@ -92,8 +92,7 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: append replaces a conflict
   F f;
   auto e = [&]() -> typename F::engine_type& { return f.engine(); };
 
-  conformance::append_ok(e(), make_entries(1, 10, 1));
-  CONF_REQUIRE_OK(e().sync());
+  conformance::append_synced(e(), make_entries(1, 10, 1));
 
   SUBCASE("in the middle: the rest of the old suffix is gone") {
     conformance::append_ok(e(), make_entries(5, 6, 2));
@@ -129,8 +128,7 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: append replaces a conflict
   SUBCASE("a shorter suffix replaced before the previous one was synced") {
     conformance::append_ok(e(), make_entries(11, 20, 1));
     conformance::append_ok(e(), make_entries(8, 9, 2));
-    conformance::append_ok(e(), make_entries(9, 9, 3));
-    CONF_REQUIRE_OK(e().sync());
+    conformance::append_synced(e(), make_entries(9, 9, 3));
     f.reopen();
     auto expected = make_entries(1, 7, 1);
     expected.push_back(conformance::make_entry(8, 2));
@@ -236,8 +234,7 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: compact", F, dengine_conf_
   auto e = [&]() -> typename F::engine_type& { return f.engine(); };
   auto log = make_entries(1, 6, 1);
   for (auto& x : make_entries(7, 10, 2)) log.push_back(x);
-  conformance::append_ok(e(), log);
-  CONF_REQUIRE_OK(e().sync());
+  conformance::append_synced(e(), log);
 
   const SnapshotMeta meta{7, 2, conformance::sample_membership()};
   CONF_REQUIRE_OK(e().compact(meta));
@@ -284,8 +281,7 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: reset to a snapshot", F,
   using conformance::make_entries;
   F f;
   auto e = [&]() -> typename F::engine_type& { return f.engine(); };
-  conformance::append_ok(e(), make_entries(1, 10, 1));
-  CONF_REQUIRE_OK(e().sync());
+  conformance::append_synced(e(), make_entries(1, 10, 1));
 
   SUBCASE("ahead of the log") {
     const SnapshotMeta meta{50, 7, conformance::sample_membership()};

@@ -25,8 +25,7 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: restart round trip", F,
   auto log = make_entries(1, 20, 1);
   for (auto& x : make_entries(21, 30, 2)) log.push_back(x);
   conformance::append_ok(e(), std::vector<Entry>(log.begin(), log.begin() + 20));
-  conformance::append_ok(e(), std::vector<Entry>(log.begin() + 20, log.end()));
-  CONF_REQUIRE_OK(e().sync());
+  conformance::append_synced(e(), std::vector<Entry>(log.begin() + 20, log.end()));
   const HardState hs{2, 1, 25};
   CONF_REQUIRE_OK(e().save_hard_state(hs));
 
@@ -40,8 +39,7 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: restart round trip", F,
   CHECK(CONF_VALUE(e().term(30)) == 2);
 
   // The reopened engine keeps working: append, truncate, sync, restart again.
-  conformance::append_ok(e(), make_entries(29, 31, 3));
-  CONF_REQUIRE_OK(e().sync());
+  conformance::append_synced(e(), make_entries(29, 31, 3));
   f.reopen();
   log.resize(28);
   for (auto& x : make_entries(29, 31, 3)) log.push_back(x);
@@ -55,8 +53,7 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: compaction survives restar
   using conformance::make_entries;
   F f;
   auto e = [&]() -> typename F::engine_type& { return f.engine(); };
-  conformance::append_ok(e(), make_entries(1, 20, 1));
-  CONF_REQUIRE_OK(e().sync());
+  conformance::append_synced(e(), make_entries(1, 20, 1));
   const SnapshotMeta meta{10, 1, conformance::sample_membership()};
   CONF_REQUIRE_OK(e().compact(meta));
   // compact() is durable on return: no sync() before the restart.
@@ -75,8 +72,7 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: compaction survives restar
   CHECK(CONF_VALUE(e().load()).snapshot == later);
   CHECK(e().first_index() == 21);
   CHECK(e().last_index() == 20);
-  conformance::append_ok(e(), make_entries(21, 22, 2));
-  CONF_REQUIRE_OK(e().sync());
+  conformance::append_synced(e(), make_entries(21, 22, 2));
   f.reopen();
   CHECK(conformance::read_log(e()) == make_entries(21, 22, 2));
   CHECK(CONF_VALUE(e().term(20)) == 1);
@@ -129,8 +125,7 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: large entries", F,
     for (std::size_t k = 0; k < size; ++k) data[k] = static_cast<char>((k * 131 + i * 7) & 0xff);
     batch.push_back(Entry{i, i, EntryType::normal, std::move(data)});
   }
-  conformance::append_ok(e(), batch);
-  CONF_REQUIRE_OK(e().sync());
+  conformance::append_synced(e(), batch);
   CHECK(CONF_VALUE(e().entries(1, 4, 1U << 20)).size() == 1);
   CHECK(CONF_VALUE(e().entries(1, 4, conformance::unbounded)) == batch);
   f.reopen();
@@ -158,8 +153,7 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: many small entries, sync p
   for (LogIndex from = 1; from <= count; from += per_batch) {
     std::vector<Entry> batch;
     for (LogIndex i = from; i < from + per_batch; ++i) batch.push_back(make(i));
-    conformance::append_ok(e(), batch);
-    CONF_REQUIRE_OK(e().sync());
+    conformance::append_synced(e(), batch);
   }
   CHECK(e().last_index() == count);
   f.reopen();

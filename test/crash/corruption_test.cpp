@@ -62,6 +62,8 @@ constexpr int recovered_code = 0;
 constexpr int named_error_code = 70;
 constexpr int unnamed_error_code = 71;
 constexpr int wrong_answer_code = 72;
+// What run_child returns for a child it had to kill after waiting too long.
+constexpr int hung_code = -2;
 
 /// A config for the node under test: fast timers, a snapshot every 16 KiB of entries, the
 /// backend's tuning small where it has any (smaller files, more of them to damage).
@@ -195,6 +197,31 @@ struct Counts {
   int crashes = 0;
   int hangs = 0;
   [[nodiscard]] int failures() const { return unnamed_errors + wrong_answers + crashes + hangs; }
+
+  /// Counts a trial whose child ended with `code` (run_child's result); returns how the report
+  /// names that outcome.
+  std::string add(int code) {
+    struct Kind {
+      int code;
+      int Counts::*count;
+      const char* name;
+    };
+    static constexpr Kind kinds[] = {
+        {recovered_code, &Counts::recovered, "recovered"},
+        {named_error_code, &Counts::named_errors, "clean error"},
+        {unnamed_error_code, &Counts::unnamed_errors, "ERROR NOT NAMING THE FILE"},
+        {wrong_answer_code, &Counts::wrong_answers, "WRONG ANSWER"},
+        {hung_code, &Counts::hangs, "HANG"},
+    };
+    for (const Kind& k : kinds) {
+      if (k.code == code) {
+        ++(this->*k.count);
+        return k.name;
+      }
+    }
+    ++crashes;
+    return fmt::format("CRASH (status {})", code);
+  }
 };
 
 /// Every non-empty regular file under `dir`.
@@ -272,7 +299,7 @@ int run_child(const fs::path& dir, const Expected& want, const std::vector<std::
   for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;)
     detail.append(buf, static_cast<std::size_t>(n));
   ::close(fds[0]);
-  if (hung) return -2;
+  if (hung) return hung_code;
   if (WIFSIGNALED(status)) return -1;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -302,33 +329,7 @@ bool run_backend(int trials, std::uint64_t seed, bool verbose) {
     const std::vector<std::string> names{target.filename().string(), target.parent_path().string()};
     std::string detail;
     const int code = run_child<B>(dir, *want, names, detail);
-    std::string outcome;
-    switch (code) {
-      case recovered_code:
-        ++counts.recovered;
-        outcome = "recovered";
-        break;
-      case named_error_code:
-        ++counts.named_errors;
-        outcome = "clean error";
-        break;
-      case unnamed_error_code:
-        ++counts.unnamed_errors;
-        outcome = "ERROR NOT NAMING THE FILE";
-        break;
-      case wrong_answer_code:
-        ++counts.wrong_answers;
-        outcome = "WRONG ANSWER";
-        break;
-      case -2:
-        ++counts.hangs;
-        outcome = "HANG";
-        break;
-      default:
-        ++counts.crashes;
-        outcome = fmt::format("CRASH (status {})", code);
-        break;
-    }
+    const std::string outcome = counts.add(code);
     const bool failed = code != recovered_code && code != named_error_code;
     if (failed) ++failures_by_file[rel.string()];
     if (verbose || failed)

@@ -47,7 +47,7 @@ auto engine_options(PersistenceMode mode, const recovery_log& log) {
 /// hide that).
 template <class B>
 auto kv_options(PersistenceMode mode) {
-  auto o = B::kv_options(mode, typename B::tuning{});
+  auto o = B::kv_store_options(mode, typename B::tuning{});
 #if defined(DENGINE_HAVE_RAWFILE)
   if constexpr (std::is_same_v<B, rawfile::Backend>) {
     o.checkpoint_on_close = false;

@@ -27,12 +27,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <random>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <fmt/core.h>
@@ -180,29 +182,47 @@ struct Stats {
   LogIndex longest_log = 0;
 };
 
+/// A run of the child that the parent killed, and how a failure names it.
+struct KilledRun {
+  ChildRun child;
+  std::string context;
+};
+
+/// Run `run` of the child in `mode` ("log" or "kv") on `dir`, alternating DiskFirst and MemFirst,
+/// killed after a random delay; its context names it after `label`. Counts the kill; nullopt,
+/// after printing the failure, when the child ended by itself.
+std::optional<KilledRun> killed_run(const std::string& backend, const std::string& label,
+                                    const std::string& child, const std::filesystem::path& dir,
+                                    const char* mode, int run, std::mt19937_64& rng, Stats& stats) {
+  const auto persistence = run % 2 == 0 ? "disk_first" : "mem_first";
+  const auto delay = std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 300)(rng));
+  const auto seed = std::to_string(rng());
+  auto out = run_child(child,
+                       {"--backend", backend, "--dir", dir.string(), "--mode", mode, "--seed", seed,
+                        "--persistence", persistence},
+                       delay);
+  auto context = fmt::format("{}, run {} (child seed {}, {}, killed after {} ms)", label, run, seed,
+                             persistence, delay.count());
+  if (!out.killed) {
+    fmt::print(stderr, "FAIL {}: the child ended by itself (status {}); its last line: {}\n",
+               context, out.status, out.lines.empty() ? "(none)" : out.lines.back());
+    return std::nullopt;
+  }
+  ++stats.kills;
+  return KilledRun{std::move(out), std::move(context)};
+}
+
 /// The log test: `kills` runs of the child, each killed and checked. Returns false on a failure.
 bool log_test(const std::string& backend, const std::string& child, int kills, std::mt19937_64& rng,
               Stats& stats) {
   dengine::test::TempDir dir("dengine-crash-");
   LogModel durable;
   for (int run = 0; run < kills; ++run) {
-    const auto persistence = run % 2 == 0 ? "disk_first" : "mem_first";
-    const auto delay = std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 300)(rng));
-    const auto seed = std::to_string(rng());
-    auto out = run_child(child,
-                         {"--backend", backend, "--dir", dir.path().string(), "--mode", "log",
-                          "--seed", seed, "--persistence", persistence},
-                         delay);
-    auto context = [&] {
-      return fmt::format("backend {}, run {} (child seed {}, {}, killed after {} ms)", backend, run,
-                         seed, persistence, delay.count());
-    };
-    if (!out.killed) {
-      fmt::print(stderr, "FAIL {}: the child ended by itself (status {}); its last line: {}\n",
-                 context(), out.status, out.lines.empty() ? "(none)" : out.lines.back());
-      return false;
-    }
-    ++stats.kills;
+    const auto killed =
+        killed_run(backend, "backend " + backend, child, dir.path(), "log", run, rng, stats);
+    if (!killed) return false;
+    const ChildRun& out = killed->child;
+    const std::string& context = killed->context;
     LogModel model = durable;
     std::optional<Operation> pending;
     bool opened = false;
@@ -215,36 +235,35 @@ bool log_test(const std::string& backend, const std::string& child, int kills, s
         in >> first >> last;
         if (first != durable.first() || last != durable.last()) {
           fmt::print(stderr, "FAIL {}: the child opened [{}, {}], the parent had verified {}\n",
-                     context(), first, last, describe(durable));
+                     context, first, last, describe(durable));
           return false;
         }
       } else if (line.rfind("S ", 0) == 0) {
         if (!pending) {
-          fmt::print(stderr, "FAIL {}: protocol: acknowledgement without an operation\n",
-                     context());
+          fmt::print(stderr, "FAIL {}: protocol: acknowledgement without an operation\n", context);
           return false;
         }
         model = crash::apply(model, *pending);
         pending.reset();
         ++stats.acknowledged;
         if (std::to_string(model.last()) != line.substr(2)) {
-          fmt::print(stderr, "FAIL {}: the child reports last index {}, the model {}\n", context(),
+          fmt::print(stderr, "FAIL {}: the child reports last index {}, the model {}\n", context,
                      line.substr(2), model.last());
           return false;
         }
       } else if (line.rfind("E ", 0) == 0) {
-        fmt::print(stderr, "FAIL {}: the child reported an error: {}\n", context(), line.substr(2));
+        fmt::print(stderr, "FAIL {}: the child reported an error: {}\n", context, line.substr(2));
         return false;
       } else if (parse_op(line, op)) {
         if (pending) {
           fmt::print(stderr,
                      "FAIL {}: protocol: a second operation before the first was acknowledged\n",
-                     context());
+                     context);
           return false;
         }
         pending = op;
       } else {
-        fmt::print(stderr, "FAIL {}: unparsable line from the child: {}\n", context(), line);
+        fmt::print(stderr, "FAIL {}: unparsable line from the child: {}\n", context, line);
         return false;
       }
     }
@@ -263,7 +282,7 @@ bool log_test(const std::string& backend, const std::string& child, int kills, s
           torn = torn || message.find("torn tail") != std::string_view::npos;
         });
     if (!checked) {
-      fmt::print(stderr, "FAIL {}: reopening after the kill: {}\n", context(),
+      fmt::print(stderr, "FAIL {}: reopening after the kill: {}\n", context,
                  checked.error().message());
       return false;
     }
@@ -280,7 +299,7 @@ bool log_test(const std::string& backend, const std::string& child, int kills, s
       fmt::print(stderr,
                  "FAIL {}: recovered state is not one the acknowledged operations allow.\n"
                  "  recovered:    {}\n  acknowledged: {}\n  pending:      {}\n",
-                 context(), describe(observed), describe(model),
+                 context, describe(observed), describe(model),
                  pending
                      ? fmt::format("{} {} {} {}", pending->kind, pending->a, pending->b, pending->c)
                      : "none");
@@ -299,23 +318,11 @@ bool kv_test(const std::string& backend, const std::string& child, int kills, st
   LogIndex verified = 0;
   std::map<std::string, std::string> expected;
   for (int run = 0; run < kills; ++run) {
-    const auto persistence = run % 2 == 0 ? "disk_first" : "mem_first";
-    const auto delay = std::chrono::milliseconds(std::uniform_int_distribution<int>(5, 300)(rng));
-    const auto seed = std::to_string(rng());
-    auto out = run_child(child,
-                         {"--backend", backend, "--dir", dir.path().string(), "--mode", "kv",
-                          "--seed", seed, "--persistence", persistence},
-                         delay);
-    auto context = [&] {
-      return fmt::format("backend {} kv, run {} (child seed {}, {}, killed after {} ms)", backend,
-                         run, seed, persistence, delay.count());
-    };
-    if (!out.killed) {
-      fmt::print(stderr, "FAIL {}: the child ended by itself (status {}); its last line: {}\n",
-                 context(), out.status, out.lines.empty() ? "(none)" : out.lines.back());
-      return false;
-    }
-    ++stats.kills;
+    const auto killed =
+        killed_run(backend, "backend " + backend + " kv", child, dir.path(), "kv", run, rng, stats);
+    if (!killed) return false;
+    const ChildRun& out = killed->child;
+    const std::string& context = killed->context;
     LogIndex written = verified;
     LogIndex durable = verified;
     for (const auto& line : out.lines) {
@@ -325,7 +332,7 @@ bool kv_test(const std::string& backend, const std::string& child, int kills, st
       if (line[0] == 'R' && index != verified) {
         fmt::print(stderr,
                    "FAIL {}: the child opened at applied index {}, the parent had verified {}\n",
-                   context(), index, verified);
+                   context, index, verified);
         return false;
       }
       if (line[0] == 'W') written = index;
@@ -334,7 +341,7 @@ bool kv_test(const std::string& backend, const std::string& child, int kills, st
         ++stats.acknowledged;
       }
       if (line[0] == 'E') {
-        fmt::print(stderr, "FAIL {}: the child reported an error: {}\n", context(), line.substr(2));
+        fmt::print(stderr, "FAIL {}: the child reported an error: {}\n", context, line.substr(2));
         return false;
       }
     }
@@ -362,7 +369,7 @@ bool kv_test(const std::string& backend, const std::string& child, int kills, st
           return success();
         });
     if (!checked) {
-      fmt::print(stderr, "FAIL {}: {}\n", context(), checked.error().message());
+      fmt::print(stderr, "FAIL {}: {}\n", context, checked.error().message());
       return false;
     }
   }

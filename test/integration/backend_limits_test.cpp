@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "../backends/built_backends.hpp"
 #include "../backends/temp_dir.hpp"
 #include "dengine/backends/memory.hpp"
 #include "dengine/engine/embedded_engine.hpp"
-#include "disk_backends.hpp"
 #include "harness.hpp"
 
 namespace dengine::test {

@@ -13,16 +13,18 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <iterator>
 #include <map>
 #include <memory>
 #include <string>
 
+#include "../backends/built_backends.hpp"
 #include "../backends/temp_dir.hpp"
 #include "dengine/backends/memory.hpp"
 #include "dengine/engine/data_dir_marker.hpp"
 #include "dengine/engine/embedded_engine.hpp"
-#include "disk_backends.hpp"
+#include "engine_harness.hpp"
 #include "harness.hpp"
 
 #ifndef DENGINE_CHECK_BIN
@@ -60,6 +62,14 @@ bool has(const CheckRun& r, const std::string& text) {
   return r.output.find(text) != std::string::npos;
 }
 
+/// Checks that run `r` reported damage (exit status 1) and that its report says each of `texts`;
+/// a failure shows the whole report.
+void check_damage_reported(const CheckRun& r, std::initializer_list<std::string> texts) {
+  INFO(r.output);
+  CHECK(r.exit_code == 1);
+  for (const std::string& text : texts) CHECK_MESSAGE(has(r, text), "not in the report: " << text);
+}
+
 EngineConfig check_config(const fs::path& dir) {
   EngineConfig c = EngineConfig::cluster_member(dir, 1, {1});
   c.node = test_config(1, {1});
@@ -72,14 +82,20 @@ const std::string unique_value = "dengine-check-value-7f3a9c";
 /// Starts, writes `n` keys (one of them holding unique_value), stops cleanly.
 template <class B>
 void fill(const fs::path& dir, int n = 40) {
-  auto e = EmbeddedEngine<B>::start(check_config(dir));
-  REQUIRE_MESSAGE(e, (e ? "" : e.error().message()));
-  REQUIRE(e.value()->wait_ready(std::chrono::seconds(20)));
-  auto kv = e.value()->client();
+  auto e = start_ready<B>(check_config(dir));
+  auto kv = e->client();
   for (int i = 0; i < n; ++i)
     REQUIRE(kv.put("key" + std::to_string(i), "value" + std::to_string(i)));
   REQUIRE(kv.put("special", unique_value));
-  REQUIRE(e.value()->stop());
+  REQUIRE(e->stop());
+}
+
+/// A new data dir where an engine on backend B ran: fill<B> with `n` keys.
+template <class B>
+TempDir filled_dir(int n = 40) {
+  TempDir dir;
+  fill<B>(dir.path(), n);
+  return dir;
 }
 
 std::string read_file(const fs::path& p) {
@@ -130,8 +146,7 @@ TEST_SUITE("dengine-check") {
   TEST_CASE_TEMPLATE("dengine-check: a sound data dir passes and is left as it was", B,
                      DENGINE_DISK_BACKENDS) {
     if constexpr (B::persistent) {
-      TempDir dir;
-      fill<B>(dir.path());
+      const TempDir dir = filled_dir<B>();
       const auto before = contents(dir.path());
       const CheckRun r = run_check(dir.path());
       MESSAGE(r.output);
@@ -152,8 +167,7 @@ TEST_SUITE("dengine-check") {
   TEST_CASE_TEMPLATE("dengine-check: a flipped byte in a stored value is damage naming the file", B,
                      DENGINE_DISK_BACKENDS) {
     if constexpr (B::persistent) {
-      TempDir dir;
-      fill<B>(dir.path());
+      const TempDir dir = filled_dir<B>();
       const auto changed = flip_value(dir.path());
       REQUIRE_FALSE(changed.empty());
       const CheckRun r = run_check(dir.path());
@@ -171,8 +185,7 @@ TEST_SUITE("dengine-check") {
   TEST_CASE_TEMPLATE("dengine-check: a truncated store file is damage, never a crash", B,
                      DENGINE_DISK_BACKENDS) {
     if constexpr (B::persistent) {
-      TempDir dir;
-      fill<B>(dir.path(), 300);
+      const TempDir dir = filled_dir<B>(300);
       // The largest file of the KV store, cut in half.
       fs::path biggest;
       std::uintmax_t size = 0;
@@ -183,56 +196,42 @@ TEST_SUITE("dengine-check") {
         }
       REQUIRE(size > 0);
       fs::resize_file(biggest, size / 2);
-      const CheckRun r = run_check(dir.path());
-      INFO(r.output);
-      CHECK(r.exit_code == 1);
-      CHECK(has(r, "DAMAGED"));
-      CHECK(has(r, (dir.path() / "kv").string()));
+      check_damage_reported(run_check(dir.path()), {"DAMAGED", (dir.path() / "kv").string()});
     }
   }
 
   TEST_CASE_TEMPLATE("dengine-check: a store behind its marker is reported", B,
                      DENGINE_DISK_BACKENDS) {
     if constexpr (B::persistent) {
-      TempDir dir;
-      fill<B>(dir.path());
+      const TempDir dir = filled_dir<B>();
       auto m = DataDirMarker::read(dir.path());
       REQUIRE(m);
       REQUIRE(m.value().has_value());
       DataDirMarker raised = *m.value();
       raised.log_at_least += 1000;  // as if the log had been restored from an older copy
       REQUIRE(raised.write(dir.path()));
-      const CheckRun r = run_check(dir.path());
-      INFO(r.output);
-      CHECK(r.exit_code == 1);
-      CHECK(has(r, "committed entries are missing"));
-      CHECK(has(r, (dir.path() / "dengine.marker").string()));
+      check_damage_reported(run_check(dir.path()), {"committed entries are missing",
+                                                    (dir.path() / "dengine.marker").string()});
     }
   }
 
   TEST_CASE_TEMPLATE("dengine-check: a missing or damaged marker is reported", B,
                      DENGINE_DISK_BACKENDS) {
     if constexpr (B::persistent) {
-      TempDir dir;
-      fill<B>(dir.path());
+      const TempDir dir = filled_dir<B>();
       const fs::path marker = dir.path() / "dengine.marker";
       SUBCASE("missing") {
         fs::remove(marker);
-        const CheckRun r = run_check(dir.path());
-        INFO(r.output);
-        CHECK(r.exit_code == 1);
-        CHECK(has(r, marker.string() + " is missing"));
-        CHECK(has(r, "backend " + std::string(B::name)));  // found from the files
+        // The backend is found from the files.
+        check_damage_reported(run_check(dir.path()),
+                              {marker.string() + " is missing", "backend " + std::string(B::name)});
       }
       SUBCASE("damaged") {
         std::string bytes = read_file(marker);
         bytes[bytes.find("member") + 1] ^= 0x01;
         write_file(marker, bytes);
-        const CheckRun r = run_check(dir.path(), "--backend " + std::string(B::name));
-        INFO(r.output);
-        CHECK(r.exit_code == 1);
-        CHECK(has(r, marker.string()));
-        CHECK(has(r, "DAMAGED"));
+        check_damage_reported(run_check(dir.path(), "--backend " + std::string(B::name)),
+                              {marker.string(), "DAMAGED"});
       }
     }
   }

@@ -123,6 +123,14 @@ void add(ThreadedNode& n, std::map<std::string, std::int64_t>& expected, const s
   CHECK(r.value().value == expected[key]);
 }
 
+/// Checks that a follower refused request `r` with not_leader, naming `leader` as the hint.
+template <class T>
+void check_refused_for(const result<T>& r, NodeId leader) {
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::not_leader);
+  CHECK(r.error().leader_hint == leader);
+}
+
 TEST_SUITE("integration") {
   TEST_CASE("cluster: a write on the leader reaches every node") {
     Cluster c(3);
@@ -143,16 +151,10 @@ TEST_SUITE("integration") {
     const NodeId f = c.other_than(l);
     REQUIRE(eventually([&] { return c.node(f).leader() == l; }));
 
-    auto p = c.node(f).propose_wait(add_cmd("x", 1));
-    REQUIRE_FALSE(p);
-    CHECK(p.error() == errc::not_leader);
-    CHECK(p.error().leader_hint == l);
-
-    auto lease = c.node(f).read_wait(ReadConsistency::lease,
-                                     [](const CounterMachine& m) { return m.get("x"); });
-    REQUIRE_FALSE(lease);
-    CHECK(lease.error() == errc::not_leader);
-    CHECK(lease.error().leader_hint == l);
+    check_refused_for(c.node(f).propose_wait(add_cmd("x", 1)), l);
+    check_refused_for(c.node(f).read_wait(ReadConsistency::lease,
+                                          [](const CounterMachine& m) { return m.get("x"); }),
+                      l);
 
     // A write acknowledged by the leader is visible to a linearizable read on any node at once.
     for (int i = 1; i <= 5; ++i) {
@@ -181,10 +183,7 @@ TEST_SUITE("integration") {
     add(c.node(l), expected, "a", 5);
     const NodeId f = c.other_than(l);
     REQUIRE(eventually([&] { return c.node(f).leader() == l; }));
-    auto refused = c.node(f).propose_wait(add_cmd("a", 1));
-    REQUIRE_FALSE(refused);
-    CHECK(refused.error() == errc::not_leader);
-    CHECK(refused.error().leader_hint == l);
+    check_refused_for(c.node(f).propose_wait(add_cmd("a", 1)), l);
 
     c.start(old_leader);  // rejoins as a follower and catches up
     CHECK(c.converges(old_leader, expected));

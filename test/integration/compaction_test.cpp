@@ -11,16 +11,15 @@
 #include <memory>
 #include <string>
 
+#include "../backends/built_backends.hpp"
 #include "../backends/temp_dir.hpp"
 #include "dengine/backends/memory.hpp"
 #include "dengine/engine/embedded_engine.hpp"
-#include "disk_backends.hpp"
+#include "engine_harness.hpp"
 #include "harness.hpp"
 
 namespace dengine::test {
 namespace {
-
-using namespace std::chrono_literals;
 
 #define DENGINE_COMPACTION_BACKENDS memory::Backend DENGINE_TEST_EXTRA_BACKENDS
 
@@ -47,10 +46,7 @@ TEST_SUITE("integration") {
     std::uint64_t snapshots = 0;
     for (int round = 0; round < incarnations; ++round) {
       CAPTURE(round);
-      auto started = EmbeddedEngine<B>::start(config());
-      REQUIRE_MESSAGE(started, (started ? "" : started.error().message()));
-      auto e = std::move(started).value();
-      REQUIRE(e->wait_ready(20s));
+      auto e = start_ready<B>(config());
       auto kv = e->client();
       for (int i = 0; i < puts_per_incarnation; ++i) {
         const std::string key = "k" + std::to_string(i % 10);
@@ -66,8 +62,7 @@ TEST_SUITE("integration") {
 
     // Whatever the last incarnation left pending, the next start has the bytes applied since
     // the last snapshot to count from: the log is (or is soon) compacted, and nothing is lost.
-    auto e = EmbeddedEngine<B>::start(config()).value();
-    REQUIRE(e->wait_ready(20s));
+    auto e = start_ready<B>(config());
     CHECK(eventually([&] { return e->storage().first_index() > 1; }));
     auto kv = e->client();
     for (const auto& [key, value] : expected) {

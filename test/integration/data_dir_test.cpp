@@ -21,11 +21,12 @@
 #include <thread>
 #include <vector>
 
+#include "../backends/built_backends.hpp"
 #include "../backends/temp_dir.hpp"
 #include "dengine/backends/memory.hpp"
 #include "dengine/engine/data_dir_marker.hpp"
 #include "dengine/engine/embedded_engine.hpp"
-#include "disk_backends.hpp"
+#include "engine_harness.hpp"
 #include "harness.hpp"
 
 namespace dengine::test {
@@ -42,19 +43,10 @@ EngineConfig dir_config(const fs::path& dir, NodeId id = 1) {
   return c;
 }
 
-template <class B>
-std::unique_ptr<EmbeddedEngine<B>> ready(EngineConfig config) {
-  auto e = EmbeddedEngine<B>::start(std::move(config));
-  REQUIRE_MESSAGE(e, (e ? "" : e.error().message()));
-  auto r = e.value()->wait_ready(std::chrono::seconds(20));
-  REQUIRE_MESSAGE(r, (r ? "" : r.error().message()));
-  return std::move(e).value();
-}
-
 /// Starts, writes `n` keys prefix0..prefix{n-1}, stops cleanly.
 template <class B>
 void write_keys(const fs::path& dir, const std::string& prefix, int n) {
-  auto e = ready<B>(dir_config(dir));
+  auto e = start_ready<B>(dir_config(dir));
   auto kv = e->client();
   for (int i = 0; i < n; ++i) REQUIRE(kv.put(prefix + std::to_string(i), "v"));
   REQUIRE(e->stop());
@@ -109,7 +101,7 @@ TEST_SUITE("data dir") {
                      DENGINE_PERSISTENT_BACKENDS) {
     if constexpr (!B::persistent) return;
     TempDir dir;
-    auto e = ready<B>(dir_config(dir.path()));
+    auto e = start_ready<B>(dir_config(dir.path()));
     DataDirMarker m = marker_of(dir.path());
     CHECK(m.backend == B::name);
     CHECK(m.member_id == 1);
@@ -131,14 +123,14 @@ TEST_SUITE("data dir") {
     CHECK(mentions(other.error(), "belongs to member 1"));
     EngineConfig c7 = dir_config(dir.path());
     c7.cluster_id = 7;
-    ready<B>(c7)->stop().value();  // a marker without a cluster id takes the first one given
+    start_ready<B>(c7)->stop().value();  // a marker without a cluster id takes the first one given
     CHECK(marker_of(dir.path()).cluster_id == 7);
     EngineConfig c8 = dir_config(dir.path());
     c8.cluster_id = 8;
     auto wrong_cluster = EmbeddedEngine<B>::start(c8);
     REQUIRE_FALSE(wrong_cluster);
     CHECK(mentions(wrong_cluster.error(), "belongs to cluster 7"));
-    CHECK(ready<B>(dir_config(dir.path()))->client().get("k49").value().has_value());
+    CHECK(start_ready<B>(dir_config(dir.path()))->client().get("k49").value().has_value());
   }
 
   TEST_CASE_TEMPLATE("data dir: a store restored from an older copy is refused, not served", B,
@@ -208,7 +200,7 @@ TEST_SUITE("data dir") {
     EngineConfig c = dir_config(dir.path());
     c.node.snapshot_threshold_bytes = 1024;
     {
-      auto e = ready<B>(c);
+      auto e = start_ready<B>(c);
       for (int i = 0; i < 100; ++i) REQUIRE(e->client().put("s" + std::to_string(i), "v"));
       REQUIRE(e->node_metrics().snapshots_taken.value() > 0);
       REQUIRE(e->stop());
@@ -286,7 +278,11 @@ TEST_SUITE("data dir") {
     // Nothing of theirs was created in it, and rawfile still opens it.
     CHECK_FALSE(fs::exists(dir.path() / "raft" / "data.mdb"));
     CHECK_FALSE(fs::exists(dir.path() / "raft" / "dengine.sqlite3"));
-    CHECK(ready<rawfile::Backend>(dir_config(dir.path()))->client().get("k4").value().has_value());
+    CHECK(start_ready<rawfile::Backend>(dir_config(dir.path()))
+              ->client()
+              .get("k4")
+              .value()
+              .has_value());
   }
 
   TEST_CASE("data dir: rawfile's segment size and preallocation come from backend_tuning") {
@@ -299,7 +295,7 @@ TEST_SUITE("data dir") {
     TempDir small;
     EngineConfig c = dir_config(small.path());
     c.backend_tuning = rawfile::Tuning{.segment_bytes = 64U << 10};
-    auto e = ready<rawfile::Backend>(c);
+    auto e = start_ready<rawfile::Backend>(c);
     // A fresh start makes one segment, not two (bootstrap reuses the empty first one).
     CHECK(segments(small.path()) == std::vector<std::uintmax_t>{64U << 10});
     auto kv = e->client();
@@ -310,7 +306,7 @@ TEST_SUITE("data dir") {
     TempDir lazy;
     EngineConfig l = dir_config(lazy.path());
     l.backend_tuning = rawfile::Tuning{.preallocate = false};
-    auto n = ready<rawfile::Backend>(l);
+    auto n = start_ready<rawfile::Backend>(l);
     REQUIRE(n->client().put("k", "v"));
     REQUIRE(n->stop());
     n.reset();
@@ -318,7 +314,7 @@ TEST_SUITE("data dir") {
     REQUIRE(sizes.size() == 1);
     CHECK(sizes[0] < 4096);  // grown to its records, not reserved to 64 MiB
     // And it reopens (recovery reads a segment that ends at its last record).
-    CHECK(ready<rawfile::Backend>(l)->client().get("k").value()->value == "v");
+    CHECK(start_ready<rawfile::Backend>(l)->client().get("k").value()->value == "v");
   }
 #endif
 

@@ -18,11 +18,12 @@
 #include <thread>
 #include <vector>
 
+#include "../backends/built_backends.hpp"
 #include "../backends/temp_dir.hpp"
 #include "dengine/backends/memory.hpp"
 #include "dengine/engine/embedded_engine.hpp"
 #include "dengine/engine/kv_client.hpp"
-#include "disk_backends.hpp"
+#include "engine_harness.hpp"
 #include "harness.hpp"
 
 namespace dengine::test {
@@ -44,16 +45,6 @@ EngineConfig fast_config(const fs::path& dir, NodeId id = 1, std::vector<NodeId>
   c.housekeeping_interval = std::chrono::milliseconds(10);
   c.progress_notify_interval = std::chrono::milliseconds(50);
   return c;
-}
-
-template <class B>
-std::unique_ptr<EmbeddedEngine<B>> start_ready(EngineConfig config) {
-  auto started = EmbeddedEngine<B>::start(std::move(config));
-  REQUIRE_MESSAGE(started, (started ? "" : started.error().message()));
-  auto e = std::move(started).value();
-  auto ready = e->wait_ready(std::chrono::seconds(20));
-  REQUIRE_MESSAGE(ready, (ready ? "" : ready.error().message()));
-  return e;
 }
 
 #define DENGINE_ENGINE_BACKENDS memory::Backend DENGINE_TEST_EXTRA_BACKENDS

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <future>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -115,6 +116,18 @@ std::unique_ptr<N> open_leader(S& storage, M& sm, SS& snapshots, node::LocalHub&
 
 bool contains(const std::string& text, std::string_view part) {
   return text.find(part) != std::string::npos;
+}
+
+/// Checks that `r` failed with outcome_unknown caused by `cause`, the detail saying each of
+/// `texts`.
+template <class T>
+void check_outcome_unknown(const result<T>& r, errc cause,
+                           std::initializer_list<std::string_view> texts = {}) {
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == errc::outcome_unknown);
+  CHECK(r.error().cause == cause);
+  for (std::string_view text : texts)
+    CHECK_MESSAGE(contains(r.error().detail, text), "not in the detail: " << text);
 }
 
 /// The counter `key` as a node over `storage` restarted now reads it (a process restart: what
@@ -223,13 +236,8 @@ TEST_SUITE("integration") {
     REQUIRE(n->propose_wait(add_cmd("x", 1)));
 
     storage.fail_syncs = true;
-    auto r = n->propose_wait(add_cmd("x", 10));
-    REQUIRE_FALSE(r);
-    CHECK(r.error() == errc::outcome_unknown);
-    CHECK(r.error().cause == errc::io_error);
-    CHECK(contains(r.error().detail, "was appended"));
-    CHECK(contains(r.error().detail, "log writer: syncing the log"));
-    CHECK(contains(r.error().detail, "/data/raft/log-000001"));
+    check_outcome_unknown(n->propose_wait(add_cmd("x", 10)), errc::io_error,
+                          {"was appended", "log writer: syncing the log", "/data/raft/log-000001"});
 
     // A request after the stop never reached the log: definite, with the cause.
     auto again = n->propose_wait(add_cmd("x", 100));
@@ -363,9 +371,7 @@ TEST_SUITE("integration") {
 
     REQUIRE(
         trio.executor.run_until([&] { return put.has_value(); }, trio.executor.now() + 5'000'000));
-    REQUIRE_FALSE(*put);
-    CHECK(put->error() == errc::outcome_unknown);
-    CHECK(put->error().cause == errc::timeout);
+    check_outcome_unknown(*put, errc::timeout);
 
     const NodeId next = trio.leader(old);
     REQUIRE(next != no_node);
@@ -388,12 +394,8 @@ TEST_SUITE("integration") {
                                          log.callbacks());
     REQUIRE(n->propose_wait(add_cmd("a", 1)));
     sm.fail = true;
-    auto r = n->propose_wait(add_cmd("a", 5));
-    REQUIRE_FALSE(r);
-    CHECK(r.error() == errc::outcome_unknown);
-    CHECK(r.error().cause == errc::io_error);
-    CHECK(contains(r.error().detail, "was committed, then applying it here failed"));
-    CHECK(contains(r.error().detail, "/data/kv/data.mdb"));
+    check_outcome_unknown(n->propose_wait(add_cmd("a", 5)), errc::io_error,
+                          {"was committed, then applying it here failed", "/data/kv/data.mdb"});
     REQUIRE(eventually([&] { return !n->status().running; }));
     REQUIRE(n->status().failure);
     CHECK(contains(n->status().failure->detail, "state machine apply"));
@@ -421,10 +423,7 @@ TEST_SUITE("integration") {
     CHECK_FALSE(e.status().failure);
 
     SyncFaultLog::fail = true;
-    auto put = kv.put("a", "2");
-    REQUIRE_FALSE(put);
-    CHECK(put.error() == errc::outcome_unknown);
-    CHECK(put.error().cause == errc::io_error);
+    check_outcome_unknown(kv.put("a", "2"), errc::io_error);
 
     const node::NodeStatus s = e.status();
     CHECK_FALSE(s.running);

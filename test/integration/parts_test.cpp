@@ -11,6 +11,7 @@
 #include <fstream>
 #include <future>
 #include <string>
+#include <string_view>
 
 #include "harness.hpp"
 
@@ -178,53 +179,38 @@ TEST_SUITE("integration") {
 
   TEST_CASE("node open: errors name what is wrong") {
     node::LocalHub hub;
-    SUBCASE("fresh storage without initial members") {
-      Disk disk;
-      CounterMachine sm;
-      auto r = TestNode::open(test_config(1, {}), disk.engine, sm, disk.snapshots,
-                              node::LocalTransport(hub, 1));
-      REQUIRE_FALSE(r);
-      CHECK(r.error() == errc::invalid_argument);
-      CHECK(r.error().detail.find("initial_members") != std::string::npos);
-    }
-    SUBCASE("invalid config") {
-      Disk disk;
-      CounterMachine sm;
-      auto cfg = test_config(1, {1});
-      cfg.raft.election_ticks = 2;
+    Disk disk;  // fresh in every SUBCASE (doctest runs the case from the top for each)
+    CounterMachine sm;
+    // Opening a node over `disk` and `sm` fails with `code`, its detail naming `what`.
+    auto check_open_fails = [&](const node::NodeConfig& cfg, errc code, std::string_view what) {
       auto r = TestNode::open(cfg, disk.engine, sm, disk.snapshots, node::LocalTransport(hub, 1));
       REQUIRE_FALSE(r);
-      CHECK(r.error() == errc::invalid_argument);
+      CHECK(r.error() == code);
+      CHECK(r.error().detail.find(what) != std::string::npos);
+    };
+    SUBCASE("fresh storage without initial members") {
+      check_open_fails(test_config(1, {}), errc::invalid_argument, "initial_members");
+    }
+    SUBCASE("invalid config") {
+      auto cfg = test_config(1, {1});
+      cfg.raft.election_ticks = 2;
+      check_open_fails(cfg, errc::invalid_argument, "election_ticks");
     }
     SUBCASE("a compacted log without its snapshot image") {
-      Disk disk;
       REQUIRE(disk.engine.reset(SnapshotMeta{0, 0, Membership{{1}, {}}}));
       REQUIRE(disk.engine.append(
           std::vector<Entry>{{1, 1, EntryType::noop, ""}, {1, 2, EntryType::normal, "x"}}));
       REQUIRE(disk.engine.sync());
       REQUIRE(disk.engine.compact(SnapshotMeta{2, 1, Membership{{1}, {}}}));
-      CounterMachine sm;
-      auto r = TestNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
-                              node::LocalTransport(hub, 1));
-      REQUIRE_FALSE(r);
-      CHECK(r.error() == errc::storage_corrupt);
-      CHECK(r.error().detail.find("compacted through index 2") != std::string::npos);
+      check_open_fails(test_config(1, {1}), errc::storage_corrupt, "compacted through index 2");
     }
     SUBCASE("a state machine ahead of the log") {
-      Disk disk;
-      CounterMachine sm;
       std::vector<CounterResponse> out;
       std::vector<Entry> entries{{1, 1, EntryType::normal, add_cmd("x", 1)}};
       REQUIRE(sm.apply(entries, out));
-      auto r = TestNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
-                              node::LocalTransport(hub, 1));
-      REQUIRE_FALSE(r);
-      CHECK(r.error() == errc::storage_corrupt);
-      CHECK(r.error().detail.find("applied index 1") != std::string::npos);
+      check_open_fails(test_config(1, {1}), errc::storage_corrupt, "applied index 1");
     }
     SUBCASE("a SimClock without an executor") {
-      Disk disk;
-      CounterMachine sm;
       sim::SimExecutor ex;
       sim::SimNetwork net(ex, 1);
       auto r = SimNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
@@ -251,9 +237,17 @@ TEST_SUITE("integration") {
           Snapshot{SnapshotMeta{index, term, Membership{{1}, {}}}, sink.data});
     };
     node::LocalHub hub;
+    Disk disk;  // fresh in every SUBCASE (doctest runs the case from the top for each)
+    CounterMachine sm;
+    REQUIRE(disk.engine.reset(SnapshotMeta{0, 0, Membership{{1}, {}}}));
+    // Opens a node over `disk` and `sm`, which must succeed: open() repairs what the crash left.
+    auto open_node = [&] {
+      auto r = TestNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
+                              node::LocalTransport(hub, 1));
+      REQUIRE(r);
+      return std::move(r).value();
+    };
     SUBCASE("compaction: the log holds the image's last entry") {
-      Disk disk;
-      REQUIRE(disk.engine.reset(SnapshotMeta{0, 0, Membership{{1}, {}}}));
       std::vector<Entry> log;
       for (LogIndex i = 1; i <= 5; ++i)
         log.push_back({1, i, EntryType::normal, i == 3 ? set_cmd("v", 3) : add_cmd("w", 1)});
@@ -261,33 +255,25 @@ TEST_SUITE("integration") {
       REQUIRE(disk.engine.sync());
       REQUIRE(disk.engine.save_hard_state({1, 1, 5}));
       REQUIRE(disk.snapshots.save(image_at(3, 1, 3)));
-      CounterMachine sm;
-      auto r = TestNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
-                              node::LocalTransport(hub, 1));
-      REQUIRE(r);
+      auto n = open_node();
       CHECK(disk.engine.first_index() == 4);  // compacted to the image
       CHECK(sm.restores() == 1);
-      auto v = r.value()->read_wait(
-          node::ReadConsistency::linearizable,
-          [](const CounterMachine& m) { return std::make_pair(m.get("v"), m.get("w")); });
+      auto v = n->read_wait(node::ReadConsistency::linearizable, [](const CounterMachine& m) {
+        return std::make_pair(m.get("v"), m.get("w"));
+      });
       REQUIRE(v);
       CHECK(v.value() ==
             std::make_pair<std::int64_t, std::int64_t>(3, 2));  // image, then entries 4 and 5
     }
     SUBCASE("install: the log does not hold the image's last entry") {
-      Disk disk;
-      REQUIRE(disk.engine.reset(SnapshotMeta{0, 0, Membership{{1}, {}}}));
       REQUIRE(disk.engine.append(std::vector<Entry>{{1, 1, EntryType::normal, add_cmd("w", 1)}}));
       REQUIRE(disk.engine.sync());
       REQUIRE(disk.engine.save_hard_state({2, 1, 1}));
       REQUIRE(disk.snapshots.save(image_at(10, 2, 10)));
-      CounterMachine sm;
-      auto r = TestNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
-                              node::LocalTransport(hub, 1));
-      REQUIRE(r);
+      auto n = open_node();
       CHECK(disk.engine.first_index() == 11);  // reset to the image
-      auto v = r.value()->read_wait(node::ReadConsistency::linearizable,
-                                    [](const CounterMachine& m) { return m.get("v"); });
+      auto v = n->read_wait(node::ReadConsistency::linearizable,
+                            [](const CounterMachine& m) { return m.get("v"); });
       REQUIRE(v);
       CHECK(v.value() == 10);
     }

@@ -46,6 +46,13 @@ std::unique_ptr<ThreadedNode> open_single(Disk& disk, CounterMachine& sm, node::
   return n;
 }
 
+/// A single node's test_config with MemFirst persistence (acknowledged before the sync).
+node::NodeConfig mem_first_config() {
+  auto cfg = test_config(1, {1});
+  cfg.persistence = PersistenceMode::mem_first;
+  return cfg;
+}
+
 /// Threads of this process named `name` (ThreadedRuntime names its threads).
 int threads_named(const std::string& name) {
   int n = 0;
@@ -98,8 +105,7 @@ TEST_SUITE("integration") {
     Disk disk;
     CounterMachine sm;
     node::LocalHub hub;
-    auto cfg = test_config(1, {1});
-    cfg.persistence = PersistenceMode::mem_first;
+    auto cfg = mem_first_config();
     cfg.apply_chunk_entries = 3;  // many chunks per batch: requests go out between chunks
     auto n = open_single(disk, sm, hub, cfg);
     constexpr int clients = 24;
@@ -393,8 +399,7 @@ TEST_SUITE("integration") {
     Disk disk;
     CounterMachine sm;
     node::LocalHub hub;
-    auto cfg = test_config(1, {1});
-    cfg.persistence = PersistenceMode::mem_first;
+    auto cfg = mem_first_config();
     auto n = open_single(disk, sm, hub, cfg);
     for (int i = 1; i <= 20; ++i) {
       auto r = n->propose_wait(add_cmd("m", 1));

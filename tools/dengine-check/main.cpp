@@ -50,6 +50,7 @@
 #include "dengine/engine/data_dir_marker.hpp"
 #include "dengine/engine/embedded_engine.hpp"
 #include "dengine/node/snapshot_store.hpp"
+#include "dengine/storage/file_descriptor.hpp"
 #ifdef DENGINE_HAVE_RAWFILE
 #include "dengine/backends/rawfile.hpp"
 #endif
@@ -94,6 +95,25 @@ void write_all(int fd, std::string_view text) {
   }
 }
 
+/// Appends what child `pid` writes to `fd` to `text`, until the child closes it; false, after
+/// killing the child, when it has not done so within `limit`.
+bool read_child_output(int fd, pid_t pid, std::chrono::seconds limit, std::string& text) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      ::kill(pid, SIGKILL);
+      return false;
+    }
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) continue;
+    if (dengine::storage::read_append(fd, text) <= 0) return true;
+  }
+}
+
 /// Runs `step` in a child process and returns what it found. The child sends its outcome as
 /// lines "F <fact>", "P <problem>", "C <cannot>" (newlines inside a line escaped as " | ");
 /// a child killed by a signal is a problem naming `what` and the signal; one silent for
@@ -133,26 +153,7 @@ StepOutcome run_isolated(const std::string& what, std::chrono::seconds limit,
   }
   ::close(fds[1]);
   std::string text;
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  bool timed_out = false;
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 1000)));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) continue;
-    char buf[4096];
-    const ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
+  const bool timed_out = !read_child_output(fds[0], pid, limit, text);
   ::close(fds[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {

@@ -43,6 +43,7 @@
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
 #include "dengine/storage/crc32c.hpp"
+#include "dengine/storage/file_descriptor.hpp"
 
 namespace dengine::engine {
 
@@ -153,29 +154,18 @@ struct DataDirMarker {
   /// The marker in `dir`, or nullopt when there is none.
   static result<std::optional<DataDirMarker>> read(const std::filesystem::path& dir) {
     const std::filesystem::path path = dir / file_name;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    const storage::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
       if (errno == ENOENT) return std::optional<DataDirMarker>{};
       return os_error(errno, "cannot open", path);
     }
     std::string bytes;
-    char buf[512];
     for (;;) {
-      const ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        const int err = errno;
-        ::close(fd);
-        return os_error(err, "cannot read", path);
-      }
+      const ssize_t n = storage::read_append(fd.get(), bytes);
+      if (n < 0) return os_error(errno, "cannot read", path);
       if (n == 0) break;
-      bytes.append(buf, static_cast<std::size_t>(n));
-      if (bytes.size() > 4096) {
-        ::close(fd);
-        return decode("", path).error();  // far larger than any marker: not one
-      }
+      if (bytes.size() > 4096) return decode("", path).error();  // far larger than any marker
     }
-    ::close(fd);
     DENGINE_TRY(m, decode(bytes, path));
     return std::optional<DataDirMarker>(std::move(m));
   }

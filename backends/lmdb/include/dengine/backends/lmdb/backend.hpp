@@ -33,13 +33,8 @@ struct Tuning {
 };
 
 /// What is particular to the LMDB backend's traits (storage::BackendTraits adds the rest).
-struct BackendSpec {
-  using storage_engine = Engine;
-  using kv_store = KvStore;
-  using tuning = Tuning;
+struct BackendSpec : storage::PersistentSpec<Engine, KvStore, Tuning> {
   static constexpr std::string_view name = "lmdb";
-  /// Data survives the process (and, in DiskFirst, power loss).
-  static constexpr bool persistent = true;
   /// LMDB's key limit (mdb_env_get_maxkeysize: 511 bytes as Debian and the wrap build it) minus
   /// the KvStore's tag byte. check_kv_store refuses a library built with a smaller limit.
   static constexpr std::size_t max_key_bytes = 510;
@@ -49,18 +44,13 @@ struct BackendSpec {
   /// A log entry's value is term and type (9 bytes) plus the data, under the same bound.
   static constexpr std::size_t max_entry_bytes = max_value_bytes - 9;
 
-  /// The options both stores open with: one environment per data dir.
+  /// The options both stores open with (one environment per data dir).
   static Options storage_options(PersistenceMode mode, const Tuning& t) {
-    Options o;
-    o.mode = mode;
-    o.initial_map_size = t.initial_map_size;
-    o.max_map_size = t.max_map_size;
-    o.max_readers = t.max_readers;
-    o.create_if_missing = t.create_if_missing;
-    return o;
-  }
-  static Options kv_options(PersistenceMode mode, const Tuning& t) {
-    return storage_options(mode, t);
+    return {.mode = mode,
+            .initial_map_size = t.initial_map_size,
+            .max_map_size = t.max_map_size,
+            .max_readers = t.max_readers,
+            .create_if_missing = t.create_if_missing};
   }
   /// incompatible_version if the LMDB library stores shorter keys than max_key_bytes says.
   static result<void> check_kv_store(const KvStore& store, const std::filesystem::path& dir) {

@@ -34,6 +34,7 @@
 
 #include "dengine/core/types.hpp"
 #include "dengine/storage/byte_codec.hpp"
+#include "dengine/storage/meta_codec.hpp"
 
 namespace dengine::lmdb::detail {
 
@@ -120,53 +121,16 @@ inline std::optional<Term> decode_entry_term(std::string_view payload) noexcept 
   return bytes::get_be64(payload.data() + payload.size() - entry_tail_size);
 }
 
-inline std::string encode_hard_state(const HardState& hs) {
-  std::string out;
-  bytes::put_be64(out, hs.term);
-  bytes::put_be64(out, hs.vote);
-  bytes::put_be64(out, hs.commit);
-  return out;
-}
-
-inline std::optional<HardState> decode_hard_state(std::string_view v) noexcept {
-  if (v.size() != 24) return std::nullopt;
-  return HardState{bytes::get_be64(v.data()), bytes::get_be64(v.data() + 8),
-                   bytes::get_be64(v.data() + 16)};
-}
-
-inline std::string encode_snapshot_meta(const SnapshotMeta& meta) {
-  std::string out;
-  bytes::put_be64(out, meta.index);
-  bytes::put_be64(out, meta.term);
-  for (const auto* ids : {&meta.membership.voters, &meta.membership.learners}) {
-    bytes::put_be32(out, static_cast<std::uint32_t>(ids->size()));
-    for (NodeId id : *ids) bytes::put_be64(out, id);
-  }
-  return out;
-}
+// The hard state and snapshot meta payloads (the layouts above) are storage/meta_codec.hpp's.
+using storage::decode_hard_state;
+using storage::decode_snapshot_meta;
+using storage::encode_hard_state;
+using storage::encode_snapshot_meta;
 
 /// Just the index and term of an encoded snapshot meta (what term() needs); nullopt if short.
 inline std::optional<std::pair<LogIndex, Term>> decode_snapshot_point(std::string_view v) noexcept {
   if (v.size() < 16) return std::nullopt;
   return std::pair<LogIndex, Term>{bytes::get_be64(v.data()), bytes::get_be64(v.data() + 8)};
-}
-
-inline std::optional<SnapshotMeta> decode_snapshot_meta(std::string_view v) {
-  if (v.size() < 16) return std::nullopt;
-  SnapshotMeta meta;
-  meta.index = bytes::get_be64(v.data());
-  meta.term = bytes::get_be64(v.data() + 8);
-  std::size_t pos = 16;
-  for (auto* ids : {&meta.membership.voters, &meta.membership.learners}) {
-    if (v.size() - pos < 4) return std::nullopt;
-    const std::uint32_t n = bytes::get_be32(v.data() + pos);
-    pos += 4;
-    if ((v.size() - pos) / 8 < n) return std::nullopt;
-    ids->reserve(n);
-    for (std::uint32_t k = 0; k < n; ++k, pos += 8) ids->push_back(bytes::get_be64(v.data() + pos));
-  }
-  if (pos != v.size()) return std::nullopt;
-  return meta;
 }
 
 }  // namespace dengine::lmdb::detail

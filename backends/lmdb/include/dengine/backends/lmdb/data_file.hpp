@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "dengine/core/error.hpp"
+#include "dengine/storage/file_descriptor.hpp"
 
 namespace dengine::lmdb::detail::file {
 
@@ -174,19 +175,7 @@ struct DataFile {
 };
 
 /// A file descriptor closed on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) noexcept : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  [[nodiscard]] int get() const noexcept { return fd_; }
-
- private:
-  int fd_;
-};
+using Fd = storage::UniqueFd;
 
 /// Reads exactly `n` bytes at `offset`; false (errno set, or 0 at end of file) otherwise.
 inline bool pread_exact(int fd, void* out, std::size_t n, std::uint64_t offset) noexcept {

@@ -32,6 +32,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -49,7 +50,9 @@
 
 namespace dengine::lmdb {
 
-/// The Raft log and hard state of one data dir, in LMDB (see the file comment).
+/// The Raft log and hard state of one data dir, in LMDB (see the file comment). Move-only (its
+/// state is owned by unique_ptr: moves are noexcept, copies do not compile); destroying it
+/// closes the engine, and the environment if no KvStore shares it.
 class Engine {
  public:
   /// Opens (creating if needed) the engine in `dir`, sharing the dir's LMDB environment with
@@ -64,13 +67,6 @@ class Engine {
     engine.state_->last.store(bounds.second);
     return engine;
   }
-
-  Engine(Engine&&) noexcept = default;
-  Engine& operator=(Engine&&) noexcept = default;
-  Engine(const Engine&) = delete;
-  Engine& operator=(const Engine&) = delete;
-  /// Closes the engine (and the environment, if no KvStore shares it).
-  ~Engine() = default;
 
   // ---- StorageEngine -------------------------------------------------------------------------
 
@@ -374,6 +370,9 @@ class Engine {
   std::unique_ptr<State> state_;
 };
 
+/// Moves are noexcept (the state sits behind a unique_ptr) and copies do not compile.
+static_assert(std::is_nothrow_move_constructible_v<Engine> &&
+              std::is_nothrow_move_assignable_v<Engine> && !std::is_copy_constructible_v<Engine>);
 static_assert(dengine::StorageEngine<Engine>);
 
 }  // namespace dengine::lmdb

@@ -41,6 +41,7 @@
 #include "dengine/backends/lmdb/codec.hpp"
 #include "dengine/backends/lmdb/report.hpp"
 #include "dengine/core/error.hpp"
+#include "dengine/storage/file_descriptor.hpp"
 
 namespace dengine::lmdb::detail {
 
@@ -199,11 +200,7 @@ VerifyReport report_from_child(const std::filesystem::path& file, Walk&& walk,
       ::kill(pid, SIGKILL);
       break;
     }
-    char buf[4096];
-    const ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    bytes.append(buf, static_cast<std::size_t>(n));
+    if (storage::read_append(fds[0], bytes) <= 0) break;  // the child closed its end (or died)
   }
   ::close(fds[0]);
   int status = 0;

@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "dengine/backends/lmdb/codec.hpp"
@@ -44,7 +45,9 @@
 
 namespace dengine::lmdb {
 
-/// An ordered byte map plus applied index, in LMDB (see the file comment).
+/// An ordered byte map plus applied index, in LMDB (see the file comment). Move-only (its state
+/// is owned by unique_ptr: moves are noexcept, copies do not compile); destroying it closes the
+/// store, and the environment if no Engine shares it.
 class KvStore {
  public:
   /// Opens (creating if needed) the store in `dir`, sharing the dir's environment with an
@@ -63,13 +66,6 @@ class KvStore {
     store.state_->applied.store(applied);
     return store;
   }
-
-  KvStore(KvStore&&) noexcept = default;
-  KvStore& operator=(KvStore&&) noexcept = default;
-  KvStore(const KvStore&) = delete;
-  KvStore& operator=(const KvStore&) = delete;
-  /// Closes the store (and the environment, if no Engine shares it).
-  ~KvStore() = default;
 
   // ---- KvStore -------------------------------------------------------------------------------
 
@@ -204,6 +200,9 @@ class KvStore {
   std::unique_ptr<State> state_;
 };
 
+/// Moves are noexcept (the state sits behind a unique_ptr) and copies do not compile.
+static_assert(std::is_nothrow_move_constructible_v<KvStore> &&
+              std::is_nothrow_move_assignable_v<KvStore> && !std::is_copy_constructible_v<KvStore>);
 static_assert(dengine::KvStore<KvStore>);
 
 }  // namespace dengine::lmdb

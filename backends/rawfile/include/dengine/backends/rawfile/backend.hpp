@@ -38,13 +38,8 @@ struct Tuning {
 };
 
 /// What is particular to the raw-file backend's traits (storage::BackendTraits adds the rest).
-struct BackendSpec {
-  using storage_engine = Engine;
-  using kv_store = KvStore;
-  using tuning = Tuning;
+struct BackendSpec : storage::PersistentSpec<Engine, KvStore, Tuning> {
   static constexpr std::string_view name = "rawfile";
-  /// Data survives the process (and, in DiskFirst, power loss).
-  static constexpr bool persistent = true;
   /// kv.snapshot stores key and value lengths as u32; the map itself is in memory.
   static constexpr std::size_t max_key_bytes = max_field_bytes;
   static constexpr std::size_t max_value_bytes = max_field_bytes;
@@ -55,22 +50,17 @@ struct BackendSpec {
 
   /// The segmented log's options; MemFirst syncs in the background.
   static Options storage_options(PersistenceMode mode, const Tuning& t) {
-    Options options;
-    options.mode = mode;
-    options.segment_bytes = t.segment_bytes;
-    options.preallocate = t.preallocate;
-    options.mem_first_sync_interval = t.mem_first_sync_interval;
-    options.mem_first_sync_bytes = t.mem_first_sync_bytes;
-    options.log = t.log;
-    return options;
+    return {.mode = mode,
+            .segment_bytes = t.segment_bytes,
+            .preallocate = t.preallocate,
+            .mem_first_sync_interval = t.mem_first_sync_interval,
+            .mem_first_sync_bytes = t.mem_first_sync_bytes,
+            .log = t.log};
   }
   /// The checkpointed KV map's options. Its durability comes from checkpoints plus replay of
   /// the Raft log, so `mode` does not change it.
   static KvOptions kv_options(PersistenceMode /*mode*/, const Tuning& t) {
-    KvOptions options;
-    options.checkpoint_bytes = t.checkpoint_bytes;
-    options.log = t.log;
-    return options;
+    return {.checkpoint_bytes = t.checkpoint_bytes, .log = t.log};
   }
 };
 

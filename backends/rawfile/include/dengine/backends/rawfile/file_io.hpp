@@ -22,6 +22,7 @@
 #include <fmt/core.h>
 
 #include "dengine/core/error.hpp"
+#include "dengine/storage/file_descriptor.hpp"
 
 namespace dengine::rawfile::io {
 
@@ -34,35 +35,7 @@ inline error sys_error(std::string_view call, const std::filesystem::path& file,
 }
 
 /// An owned file descriptor, closed in the destructor. Movable, not copyable.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) noexcept : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-
-  /// The raw descriptor (-1 when empty).
-  [[nodiscard]] int get() const noexcept { return fd_; }
-  /// True when a descriptor is held.
-  explicit operator bool() const noexcept { return fd_ >= 0; }
-  /// Closes the descriptor, if any.
-  void reset() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
+using Fd = storage::UniqueFd;
 
 /// open(2) with O_CLOEXEC; `what` names the file in errors.
 inline result<Fd> open_file(const std::filesystem::path& file, int flags, mode_t mode = 0644) {
@@ -109,24 +82,26 @@ inline result<void> pread_exact(int fd, char* out, std::size_t n, std::uint64_t 
   return success();
 }
 
-/// fdatasync(2): the file's data and the metadata needed to read it back.
-inline result<void> datasync(int fd, const std::filesystem::path& file) {
+/// Calls `sync_call` (fsync or fdatasync) on `fd` until no signal interrupts it; errors name
+/// the call `name` and `file`.
+inline result<void> sync_retrying(int (*sync_call)(int), std::string_view name, int fd,
+                                  const std::filesystem::path& file) {
   int rc;
   do {
-    rc = ::fdatasync(fd);
+    rc = sync_call(fd);
   } while (rc < 0 && errno == EINTR);
-  if (rc < 0) return sys_error("fdatasync", file, errno);
+  if (rc < 0) return sys_error(name, file, errno);
   return success();
+}
+
+/// fdatasync(2): the file's data and the metadata needed to read it back.
+inline result<void> datasync(int fd, const std::filesystem::path& file) {
+  return sync_retrying(::fdatasync, "fdatasync", fd, file);
 }
 
 /// fsync(2): data and all metadata (used for new files and directories).
 inline result<void> full_sync(int fd, const std::filesystem::path& file) {
-  int rc;
-  do {
-    rc = ::fsync(fd);
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0) return sys_error("fsync", file, errno);
-  return success();
+  return sync_retrying(::fsync, "fsync", fd, file);
 }
 
 /// Reserves [0, bytes) of the file so later writes need no allocation (and a full disk shows up

@@ -32,13 +32,8 @@ struct Tuning {
 };
 
 /// What is particular to the SQLite backend's traits (storage::BackendTraits adds the rest).
-struct BackendSpec {
-  using storage_engine = Engine;
-  using kv_store = KvStore;
-  using tuning = Tuning;
+struct BackendSpec : storage::PersistentSpec<Engine, KvStore, Tuning> {
   static constexpr std::string_view name = "sqlite";
-  /// Data survives the process (and, in DiskFirst, power loss).
-  static constexpr bool persistent = true;
   /// SQLite bounds a BLOB and a whole row by SQLITE_MAX_LENGTH (1,000,000,000 bytes unless the
   /// library is built otherwise). A KV row holds a key and a value: each gets half.
   static constexpr std::size_t max_key_bytes = 500'000'000;
@@ -48,15 +43,10 @@ struct BackendSpec {
 
   /// The options both stores open with.
   static Options storage_options(PersistenceMode mode, const Tuning& t) {
-    Options o;
-    o.mode = mode;
-    o.busy_timeout = t.busy_timeout;
-    o.max_db_bytes = t.max_db_bytes;
-    o.create_if_missing = t.create_if_missing;
-    return o;
-  }
-  static Options kv_options(PersistenceMode mode, const Tuning& t) {
-    return storage_options(mode, t);
+    return {.mode = mode,
+            .busy_timeout = t.busy_timeout,
+            .max_db_bytes = t.max_db_bytes,
+            .create_if_missing = t.create_if_missing};
   }
 };
 

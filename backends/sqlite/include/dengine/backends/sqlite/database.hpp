@@ -257,23 +257,31 @@ class Database {
   Statement rollback_;
 };
 
-/// A write transaction (BEGIN IMMEDIATE) rolled back on scope exit unless committed.
-class WriteTransaction {
+/// What a Transaction is for.
+enum class TransactionKind {
+  read,   ///< BEGIN DEFERRED: several SELECTs see one snapshot; nothing to commit
+  write,  ///< BEGIN IMMEDIATE: takes the write lock at begin()
+};
+
+/// A transaction on `db`, begun by begin() and rolled back on scope exit unless committed (a
+/// read transaction is always ended that way).
+template <TransactionKind Kind>
+class Transaction {
  public:
-  explicit WriteTransaction(Database& db) noexcept : db_(db) {}
-  WriteTransaction(const WriteTransaction&) = delete;
-  WriteTransaction& operator=(const WriteTransaction&) = delete;
-  ~WriteTransaction() {
+  explicit Transaction(Database& db) noexcept : db_(db) {}
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction() {
     if (open_) db_.rollback();
   }
   /// Starts the transaction.
   result<void> begin() {
-    DENGINE_TRYV(db_.begin_write());
+    DENGINE_TRYV(Kind == TransactionKind::write ? db_.begin_write() : db_.begin_read());
     open_ = true;
     return success();
   }
-  /// Commits it (on failure the destructor rolls back).
-  result<void> commit() {
+  /// Commits a write transaction (on failure the destructor rolls back).
+  result<void> commit() requires(Kind == TransactionKind::write) {
     DENGINE_TRYV(db_.commit());
     open_ = false;
     return success();
@@ -284,25 +292,9 @@ class WriteTransaction {
   bool open_ = false;
 };
 
+/// A write transaction (BEGIN IMMEDIATE) rolled back on scope exit unless committed.
+using WriteTransaction = Transaction<TransactionKind::write>;
 /// A read transaction (BEGIN DEFERRED), ended on scope exit: several SELECTs see one snapshot.
-class ReadTransaction {
- public:
-  explicit ReadTransaction(Database& db) noexcept : db_(db) {}
-  ReadTransaction(const ReadTransaction&) = delete;
-  ReadTransaction& operator=(const ReadTransaction&) = delete;
-  ~ReadTransaction() {
-    if (open_) db_.rollback();  // a read transaction has nothing to commit
-  }
-  /// Starts the transaction.
-  result<void> begin() {
-    DENGINE_TRYV(db_.begin_read());
-    open_ = true;
-    return success();
-  }
-
- private:
-  Database& db_;
-  bool open_ = false;
-};
+using ReadTransaction = Transaction<TransactionKind::read>;
 
 }  // namespace dengine::sqlite

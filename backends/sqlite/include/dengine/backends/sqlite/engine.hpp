@@ -34,6 +34,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -99,7 +100,9 @@ inline result<SnapshotMeta> snapshot_point(const Database& db, std::string_view 
 
 }  // namespace detail
 
-/// The Raft log and hard state of one data dir, in SQLite (see the file comment).
+/// The Raft log and hard state of one data dir, in SQLite (see the file comment). Move-only
+/// (its state is owned by unique_ptr: moves are noexcept, copies do not compile); destroying it
+/// closes both connections.
 class Engine {
  public:
   /// Opens the engine in `dir` (file dengine.sqlite3, shared with a KvStore opened on the same
@@ -117,13 +120,6 @@ class Engine {
     DENGINE_TRYV(engine.load_bounds());
     return engine;
   }
-
-  Engine(Engine&&) noexcept = default;
-  Engine& operator=(Engine&&) noexcept = default;
-  Engine(const Engine&) = delete;
-  Engine& operator=(const Engine&) = delete;
-  /// Closes both connections.
-  ~Engine() = default;
 
   // ---- StorageEngine -------------------------------------------------------------------------
 
@@ -290,7 +286,7 @@ class Engine {
     DENGINE_TRY(stats, s.writer_meta.stats(log_table));
     DENGINE_TRYV(drop_rows(s.crcs_upto, s.delete_upto, meta.index, stats, "idx <= "));
     DENGINE_TRYV(s.writer_meta.put(record::stats_row(log_table), stats.encode()));
-    DENGINE_TRYV(s.writer_meta.put(meta::snapshot_row, meta::encode_snapshot(meta)));
+    DENGINE_TRYV(s.writer_meta.put(meta::snapshot_row, meta::encode_snapshot_meta(meta)));
     DENGINE_TRYV(txn.commit());
     s.snapshot_index = meta.index;
     s.snapshot_term = meta.term;
@@ -312,7 +308,7 @@ class Engine {
         return s.writer.failure(rc, "DELETE FROM raft_log (reset)");
     }
     DENGINE_TRYV(s.writer_meta.put(record::stats_row(log_table), record::TableStats{}.encode()));
-    DENGINE_TRYV(s.writer_meta.put(meta::snapshot_row, meta::encode_snapshot(meta)));
+    DENGINE_TRYV(s.writer_meta.put(meta::snapshot_row, meta::encode_snapshot_meta(meta)));
     DENGINE_TRYV(txn.commit());
     s.snapshot_index = meta.index;
     s.snapshot_term = meta.term;
@@ -500,6 +496,9 @@ class Engine {
   std::unique_ptr<Impl> impl_;
 };
 
+/// Moves are noexcept (the state sits behind a unique_ptr) and copies do not compile.
+static_assert(std::is_nothrow_move_constructible_v<Engine> &&
+              std::is_nothrow_move_assignable_v<Engine> && !std::is_copy_constructible_v<Engine>);
 static_assert(dengine::StorageEngine<Engine>);
 
 }  // namespace dengine::sqlite

@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "dengine/backends/sqlite/database.hpp"
@@ -43,7 +44,9 @@
 
 namespace dengine::sqlite {
 
-/// An ordered byte map plus applied index, in SQLite (see the file comment).
+/// An ordered byte map plus applied index, in SQLite (see the file comment). Move-only (its
+/// state is owned by unique_ptr: moves are noexcept, copies do not compile); destroying it
+/// closes the connection.
 class KvStore {
  public:
   /// Opens the store in `dir` (file dengine.sqlite3, shared with an Engine opened on the same
@@ -60,13 +63,6 @@ class KvStore {
     impl->applied.store(applied);
     return KvStore(std::move(impl));
   }
-
-  KvStore(KvStore&&) noexcept = default;
-  KvStore& operator=(KvStore&&) noexcept = default;
-  KvStore(const KvStore&) = delete;
-  KvStore& operator=(const KvStore&) = delete;
-  /// Closes the connection.
-  ~KvStore() = default;
 
   // ---- KvStore -------------------------------------------------------------------------------
 
@@ -337,6 +333,9 @@ class KvStore {
   std::unique_ptr<Impl> impl_;
 };
 
+/// Moves are noexcept (the state sits behind a unique_ptr) and copies do not compile.
+static_assert(std::is_nothrow_move_constructible_v<KvStore> &&
+              std::is_nothrow_move_assignable_v<KvStore> && !std::is_copy_constructible_v<KvStore>);
 static_assert(dengine::KvStore<KvStore>);
 
 }  // namespace dengine::sqlite

@@ -24,6 +24,7 @@
 #include "dengine/backends/sqlite/statement.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
+#include "dengine/storage/meta_codec.hpp"
 
 namespace dengine::sqlite::meta {
 
@@ -39,24 +40,9 @@ inline std::string encode_u64(std::uint64_t v) {
   return out;
 }
 
-inline std::string encode_hard_state(const HardState& h) {
-  std::string out;
-  bytes::put_be64(out, h.term);
-  bytes::put_be64(out, h.vote);
-  bytes::put_be64(out, h.commit);
-  return out;
-}
-
-inline std::string encode_snapshot(const SnapshotMeta& m) {
-  std::string out;
-  bytes::put_be64(out, m.index);
-  bytes::put_be64(out, m.term);
-  for (const auto* ids : {&m.membership.voters, &m.membership.learners}) {
-    bytes::put_be32(out, static_cast<std::uint32_t>(ids->size()));
-    for (NodeId id : *ids) bytes::put_be64(out, id);
-  }
-  return out;
-}
+// The hard state and snapshot rows (the layouts above) are storage/meta_codec.hpp's.
+using storage::encode_hard_state;
+using storage::encode_snapshot_meta;
 
 /// Decodes a u64 row; false when the size is wrong.
 inline bool decode_u64(std::string_view in, std::uint64_t& out) {
@@ -65,28 +51,18 @@ inline bool decode_u64(std::string_view in, std::uint64_t& out) {
   return true;
 }
 
+/// Decodes the hard state row; false when it is malformed.
 inline bool decode_hard_state(std::string_view in, HardState& out) {
-  if (in.size() != 24) return false;
-  out = HardState{bytes::get_be64(in.data()), bytes::get_be64(in.data() + 8),
-                  bytes::get_be64(in.data() + 16)};
-  return true;
+  const auto decoded = storage::decode_hard_state(in);
+  if (decoded) out = *decoded;
+  return decoded.has_value();
 }
 
+/// Decodes the snapshot row; false when it is malformed.
 inline bool decode_snapshot(std::string_view in, SnapshotMeta& out) {
-  if (in.size() < 16) return false;
-  out.index = bytes::get_be64(in.data());
-  out.term = bytes::get_be64(in.data() + 8);
-  std::size_t pos = 16;
-  for (auto* ids : {&out.membership.voters, &out.membership.learners}) {
-    if (in.size() - pos < 4) return false;
-    const std::uint32_t n = bytes::get_be32(in.data() + pos);
-    pos += 4;
-    if ((in.size() - pos) / 8 < n) return false;
-    ids->clear();
-    for (std::uint32_t k = 0; k < n; ++k, pos += 8)
-      ids->push_back(bytes::get_be64(in.data() + pos));
-  }
-  return pos == in.size();
+  auto decoded = storage::decode_snapshot_meta(in);
+  if (decoded) out = std::move(*decoded);
+  return decoded.has_value();
 }
 
 /// Every row a new database starts with, as (name, value).
@@ -94,7 +70,7 @@ inline std::vector<std::pair<std::string, std::string>> initial_rows() {
   return {
       {std::string(format_row), encode_u64(static_cast<std::uint64_t>(format_version))},
       {std::string(hard_state_row), encode_hard_state(HardState{})},
-      {std::string(snapshot_row), encode_snapshot(SnapshotMeta{})},
+      {std::string(snapshot_row), encode_snapshot_meta(SnapshotMeta{})},
       {std::string(applied_row), encode_u64(0)},
       {record::stats_row(log_table), record::TableStats{}.encode()},
       {record::stats_row(kv_table), record::TableStats{}.encode()},

@@ -77,9 +77,7 @@ class Reset {
   explicit Reset(Statement& s) noexcept : s_(s) {}
   Reset(const Reset&) = delete;
   Reset& operator=(const Reset&) = delete;
-  ~Reset() {
-    if (armed_) s_.reset();
-  }
+  ~Reset() { now(); }
   /// Resets the statement now instead of at scope exit.
   void now() noexcept {
     if (armed_) s_.reset();
