@@ -22,11 +22,11 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "checks/leader_promise.hpp"
 #include "dengine/backends/memory/engine.hpp"
 #include "dengine/node/node.hpp"
 #include "dengine/node/snapshot_store.hpp"
@@ -80,18 +80,9 @@ struct SimNode {
   /// Virtual time until which the node's event loop is frozen (for the trace and reports).
   sim_time paused_until = 0;
 
-  // ---- the harness's own record of promises (lease_checks.hpp), across incarnations ----
+  // ---- ticks, for the leader-promise check (checks/leader_promise.hpp) ----
   std::uint64_t ticks = 0;       // ticks taken, over every incarnation
   std::uint64_t core_ticks = 0;  // the current incarnation's core had taken this many
-  /// Heartbeats delivered, by (leader, round): the tick count at arrival, until acknowledged.
-  std::map<std::pair<NodeId, std::uint64_t>, std::uint64_t> heartbeats_in;
-  /// The latest acknowledgement of a lease-holding leader's round: whom, and the tick count
-  /// when that round arrived. From then on the node may grant nobody else a vote for an
-  /// election timeout of its ticks.
-  NodeId promised_to = no_node;
-  std::uint64_t promised_at_tick = 0;
-  /// Vote requests that came as part of a leader transfer: (candidate, term).
-  std::set<std::pair<NodeId, Term>> transfer_requests;
 
   [[nodiscard]] const raft::Core& core() const { return node->core(); }
 };
@@ -203,6 +194,7 @@ class Cluster {
   std::vector<std::unique_ptr<SimNode>> nodes_;
   Membership founding_;
   InvariantChecker inv_;
+  checks::LeaderPromise promises_;
   Trace trace_;
   std::optional<Violation> violation_;
   bool faults_on_ = true;

@@ -105,7 +105,7 @@ inline void Cluster::crash_node(SimNode& n, std::string why) {
   n.engine.crash();
   n.sm.reset();
   n.paused_until = 0;
-  n.heartbeats_in.clear();
+  promises_.on_crash(n.id);
   n.status = SimNode::Status::down;
 }
 
@@ -155,9 +155,7 @@ inline void Cluster::after_event() {
 inline void Cluster::check_node(SimNode& n) {
   const raft::Core& c = n.core();
   if (c.role() != n.last_role || c.leader() != n.last_leader) {
-    // Winning an election took either an expired promise or the leader's own transfer: a
-    // leader owes nothing to the one it followed.
-    if (c.role() == raft::Role::leader) n.promised_to = no_node;
+    if (c.role() == raft::Role::leader) promises_.on_leading(n.id);
     trace_.note(executor_.now(), TraceKind::role, n.id,
                 std::string(raft::to_string(c.role())) + " term " + std::to_string(c.term()) +
                     " leader " + std::to_string(c.leader()) + " last " +
