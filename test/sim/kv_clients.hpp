@@ -202,12 +202,12 @@ inline void KvCluster::client_issue(ClientState& c) {
         c.rng.chance(0.3) ? engine::ReadConsistency::lease : engine::ReadConsistency::linearizable;
     op.consistency = consistency;
     // Some reads are serializable, at any replica: not linearizable, but each must be the
-    // state of the revision it names (check_reads). The injected bug reads the same way while
-    // claiming to be linearizable.
+    // state of the revision it names (check_reads). With the stale-reads bug on (a hook in
+    // node::Driver::read), reads go to any replica and every replica serves them from its own
+    // state while they claim to be linearizable.
     const bool injected = opt_.inject == KvInjection::stale_reads;
     if (injected || c.rng.chance(0.15)) {
-      consistency = engine::ReadConsistency::serializable;
-      if (!injected) op.consistency = consistency;
+      if (!injected) op.consistency = consistency = engine::ReadConsistency::serializable;
       std::vector<NodeId> up;
       for (auto& m : members_)
         if (m->up()) up.push_back(m->id);
@@ -271,13 +271,6 @@ inline void KvCluster::keep_alive_tick(ClientState& c) {
       if (r) {
         keep_alives_.push_back(KeepAlive{id, now(), target, m.lessor_term});
         ++result_.keep_alives;
-        if (opt_.inject == KvInjection::early_revoke && c.rng.chance(0.05)) {
-          // The injected bug: the leader revokes a lease it has just kept alive.
-          note(TraceKind::client, target, "injected: early revoke of lease " + std::to_string(id));
-          Client(*m.replica)
-              .async_lease_revoke(kv::LeaseRevokeRequest{id},
-                                  [](const result<kv::LeaseRevokeResponse>&) {});
-        }
       } else if (r.error() == errc::not_leader) {
         c.guess = r.error().leader_hint;
       } else {

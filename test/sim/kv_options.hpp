@@ -18,14 +18,15 @@ namespace dengine::sim::kvsim {
 /// A bug the harness injects (without touching the engine) to prove that a check catches it.
 enum class KvInjection : std::uint8_t {
   none,
-  /// Clients' reads are served from whichever replica they pick, serializably (stale reads):
-  /// caught by the linearizability check.
+  /// Every replica serves linearizable and lease reads from its own state (node::Driver::read
+  /// hook; clients then read at any replica): caught by the linearizability check.
   stale_reads,
-  /// The harness loses one event of every watcher now and then (a gap in a watch): caught by
-  /// the watch check.
+  /// The watch hub loses the events of some revisions (kv::WatchHub hook): caught by the watch
+  /// check.
   skip_watch_event,
-  /// Right after some successful keep-alives the harness revokes the lease at the same leader,
-  /// as a lessor that decides too early would: caught by the lease expiry check.
+  /// The lessor answers some keep-alives and leaves the lease expiring at once, so the leader
+  /// revokes a lease it has just kept alive (kv::Lessor::keep_alive hook): caught by the lease
+  /// expiry check.
   early_revoke,
 };
 

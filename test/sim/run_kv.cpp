@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <string>
 
+#include "dengine/core/test_hooks.hpp"
 #include "kv_run.hpp"
 #include "runner.hpp"
 
@@ -49,6 +50,11 @@ SeedReport kv_run(const Args& args, std::uint64_t seed) {
   if (!args.inject.empty()) o.inject = *parse_kv_injection(args.inject);
   if (args.fault_seconds != 0) o.fault_phase = sim_s(args.fault_seconds);
   if (args.membership) o.w_member = 2;
+  // The bugs are hooks in the real code (dengine/core/test_hooks.hpp; this program is built
+  // with DENGINE_TEST_HOOKS).
+  test_hooks::switches() = {.stale_reads = o.inject == kvsim::KvInjection::stale_reads,
+                            .skip_watch_event = o.inject == kvsim::KvInjection::skip_watch_event,
+                            .early_revoke = o.inject == kvsim::KvInjection::early_revoke};
   kvsim::KvRunResult r;
   {
     kvsim::KvCluster cluster(o);

@@ -29,6 +29,16 @@ struct Switches {
   /// node/driver.hpp (Driver::lease_deadline): the lease is judged by the core's tick count
   /// alone, not anchored to the clock, so a frozen event loop stretches it: lease overlap.
   bool tick_lease = false;
+  /// node/driver.hpp (Driver::read): every node, follower or leader, serves linearizable and
+  /// lease reads from its own state machine at once (stale reads): linearizability (KV runs).
+  bool stale_reads = false;
+  /// statemachines/kv/watch_hub.hpp (WatchHub::deliver_to_watchers): watchers lose the events of
+  /// some revisions (mod_revision % 37 == 5): the watch check (KV runs).
+  bool skip_watch_event = false;
+  /// statemachines/kv/lessor.hpp (Lessor::keep_alive): one keep-alive in 20 answers the full TTL
+  /// but leaves the lease expiring now, so the leader revokes a lease it has just kept alive:
+  /// the lease expiry check (KV runs).
+  bool early_revoke = false;
 };
 
 /// The process-wide switches.

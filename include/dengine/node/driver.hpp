@@ -99,8 +99,9 @@ class Driver {
     if (stopped_) return fail_read(std::move(job), *refusal_);
     const time_point deadline = clock_.now() + config_->request_timeout;
 #if defined(DENGINE_TEST_HOOKS)
-    if (test_hooks::switches().read_without_confirmation && core_.role() == raft::Role::leader)
-      consistency = ReadConsistency::serializable;  // deliberate bug (core/test_hooks.hpp)
+    if ((test_hooks::switches().read_without_confirmation && core_.role() == raft::Role::leader) ||
+        test_hooks::switches().stale_reads)
+      consistency = ReadConsistency::serializable;  // deliberate bugs (core/test_hooks.hpp)
 #endif
     if (consistency == ReadConsistency::serializable)
       return apply_out_.push_back(Work{typename Work::Read{0, deadline, std::move(job)}});

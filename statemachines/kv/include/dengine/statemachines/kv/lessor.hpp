@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "dengine/core/error.hpp"
+#include "dengine/core/test_hooks.hpp"
 #include "dengine/statemachines/kv/errors.hpp"
 #include "dengine/statemachines/kv/kv_core.hpp"
 #include "dengine/statemachines/kv/lease_store.hpp"
@@ -120,6 +121,10 @@ class Lessor {
     }
     const std::int64_t ttl = it->second.ttl;
     arm(id, ttl, now + std::chrono::seconds(ttl));
+#if defined(DENGINE_TEST_HOOKS)
+    if (test_hooks::switches().early_revoke && ++hook_keep_alives_ % 20 == 0)
+      arm(id, ttl, now);  // deliberate bug (core/test_hooks.hpp): expires at once
+#endif
     return ttl;
   }
 
@@ -187,6 +192,9 @@ class Lessor {
   }
 
  private:
+#if defined(DENGINE_TEST_HOOKS)
+  std::uint64_t hook_keep_alives_ = 0;  // keep-alives answered (the early-revoke bug's count)
+#endif
   struct Tracked {
     std::int64_t ttl = 0;
     std::optional<time_point> deadline;  ///< nullopt = granted, clock not started yet

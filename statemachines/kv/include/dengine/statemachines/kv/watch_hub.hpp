@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "dengine/core/error.hpp"
+#include "dengine/core/test_hooks.hpp"
 #include "dengine/statemachines/kv/errors.hpp"
 #include "dengine/statemachines/kv/mvcc_store.hpp"
 #include "dengine/statemachines/kv/types.hpp"
@@ -361,6 +362,10 @@ class WatchHub {
     if (events.empty() || watchers_.empty()) return;
     std::map<WatchId, std::vector<Event>> batches;
     for (const Event& e : events) {
+#if defined(DENGINE_TEST_HOOKS)
+      if (test_hooks::switches().skip_watch_event && e.kv.mod_revision % 37 == 5)
+        continue;  // deliberate bug (core/test_hooks.hpp)
+#endif
       for (WatchId id : candidates(e.kv.key)) {
         Watcher& w = *watchers_.at(id);
         if (e.kv.mod_revision < w.next_revision_ || !w.matches(e)) continue;
