@@ -189,7 +189,8 @@ inline void KvCluster::client_issue(ClientState& c) {
   const std::string value = "c" + std::to_string(c.id) + "." + std::to_string(++c.seq);
   if (roll < 30) {
     // Some reads are of a key under a lease (any client's): a key whose lease expired may
-    // vanish, once, and must not come back (kv_checks.hpp models the expiry as a delete).
+    // vanish, once, and must not come back (checks/kv_linearizable.hpp models the expiry as a
+    // delete).
     if (!lease_keys_.empty() && c.rng.chance(0.3))
       key = lease_keys_[c.rng.below(lease_keys_.size())];
     OpRecord& op = begin_op(c, OpKind::read, target);

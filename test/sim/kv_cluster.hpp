@@ -4,11 +4,12 @@
 /// replica an event on one sim::SimExecutor, over sim::SimNetwork — driven by clients through
 /// engine::LocalKvClient's asynchronous API, under network faults, partitions, replicas going
 /// down and coming back (graceful stops, process crashes, power losses) and leader transfers.
-/// Everything the checks need is recorded here (kv_checks.hpp checks it after the run).
+/// Everything the checks need is recorded here (kv_records.hpp); after the run kv_checks.hpp
+/// feeds it to the checks of checks/kv_*.hpp.
 ///
 /// Member definitions are split by concern: kv_cluster_nodes.hpp (replica lifecycle, faults,
-/// watchers), kv_clients.hpp (the client workload), kv_checks.hpp (the checks), kv_run.hpp (the
-/// run's phases).
+/// watchers), kv_clients.hpp (the client workload), kv_checks.hpp (feeding the checks), kv_run.hpp
+/// (the run's phases).
 
 #include <cstdint>
 #include <functional>
@@ -32,22 +33,11 @@
 #include "dengine/statemachines/kv/codec.hpp"
 #include "invariants.hpp"
 #include "kv_options.hpp"
+#include "kv_records.hpp"
 #include "runner.hpp"
 #include "trace.hpp"
 
 namespace dengine::sim::kvsim {
-
-/// A lease revoke entry as it reached some node's log (the checks find out which leader's
-/// lessor decided it, and by when).
-struct RevokeAppend {
-  NodeId node = no_node;
-  LogIndex index = 0;
-  Term term = 0;
-  kv::LeaseId lease = kv::no_lease;
-  sim_time at = 0;
-  /// The appending node believed it led in the entry's term (it proposed the entry).
-  bool by_leader = false;
-};
 
 /// A memory::Engine that reports the lease revoke entries appended to it: the only way to see
 /// when a leader's lessor decided that a lease expired (housekeeping proposes the revoke).
@@ -77,107 +67,6 @@ using Replica =
     engine::KvReplica<RecordingEngine, memory::KvStore, sim::SimTransport, sim::Deterministic>;
 using Client = engine::LocalKvClient<Replica>;
 static_assert(Replica::deterministic);
-
-/// A leader-change notification as a replica's applier ran it (in order with the lessor's
-/// promote/demote, which run just before it).
-struct RoleChange {
-  sim_time at = 0;
-  NodeId node = no_node;
-  Term term = 0;
-  bool leader = false;
-};
-
-/// A successful keep-alive.
-struct KeepAlive {
-  kv::LeaseId lease = kv::no_lease;
-  sim_time at = 0;
-  NodeId node = no_node;
-  /// The term in which the node's lessor became primary (its last leader notification).
-  Term lessor_term = 0;
-};
-
-/// What a client asked for.
-enum class OpKind : std::uint8_t { put, cas, read, del, lease_grant, lease_put, lease_revoke };
-
-[[nodiscard]] inline const char* to_string(OpKind k) noexcept {
-  switch (k) {
-    case OpKind::put: return "put";
-    case OpKind::cas: return "cas";
-    case OpKind::read: return "read";
-    case OpKind::del: return "delete";
-    case OpKind::lease_grant: return "lease-grant";
-    case OpKind::lease_put: return "lease-put";
-    case OpKind::lease_revoke: return "lease-revoke";
-  }
-  return "?";
-}
-
-/// One client operation and its outcome.
-struct OpRecord {
-  enum class Outcome : std::uint8_t {
-    pending,
-    ok,
-    failed,   ///< definitely had no effect
-    unknown,  ///< may or may not have taken effect
-  };
-  std::uint64_t id = 0;
-  std::uint64_t client = 0;
-  OpKind kind = OpKind::put;
-  NodeId node = no_node;
-  std::string key;
-  std::string value;                    ///< put / cas: the value written
-  std::optional<std::string> expected;  ///< cas: the value required (nullopt: key absent)
-  kv::LeaseId lease = kv::no_lease;
-  std::int64_t ttl = 0;  ///< grant: the TTL asked for, then the TTL granted
-  sim_time call = 0;
-  sim_time ret = 0;
-  Outcome outcome = Outcome::pending;
-  std::string read_value;  ///< read: "" when the key is absent
-  engine::ReadConsistency consistency = engine::ReadConsistency::linearizable;  ///< read
-  bool cas_ok = false;        ///< cas: whether it swapped
-  kv::Revision revision = 0;  ///< the response header's revision
-  std::int64_t deleted = 0;   ///< delete: keys deleted
-  std::string error;          ///< the error text, when not ok
-};
-
-/// What a lease is for, chosen at grant time.
-enum class LeasePlan : std::uint8_t {
-  lapse,   ///< never kept alive: must expire
-  keep,    ///< kept alive until `keep_until`, then left to expire
-  revoke,  ///< revoked by the client (never kept alive)
-};
-
-/// A lease granted to a client (its grant succeeded), and what the client did with it.
-struct LeaseRecord {
-  kv::LeaseId id = kv::no_lease;
-  std::uint64_t client = 0;
-  std::int64_t ttl = 0;  ///< granted TTL, seconds
-  LeasePlan plan = LeasePlan::lapse;
-  sim_time granted_at = 0;
-  sim_time keep_until = 0;        ///< plan keep: keep-alives stop here (or at the heal)
-  std::vector<std::string> keys;  ///< keys put with it (acknowledged or unknown)
-  bool revoke_sent = false;
-  bool gone = false;  ///< a keep-alive answered not_found
-};
-
-/// One stretch of one watcher: from its creation to its cancellation, its replica's crash or
-/// the end of the run.
-struct WatchSegment {
-  NodeId node = no_node;
-  std::uint64_t incarnation = 0;
-  kv::WatchId watch_id = -1;
-  kv::Revision requested = 0;  ///< start revision asked for (0: the next one)
-  kv::Revision start = 0;      ///< first revision it must deliver (known once created)
-  bool created = false;
-  bool canceled = false;
-  kv::Revision compact_revision = 0;
-  std::string cancel_reason;
-  /// Not canceled: every event up to here must have been delivered (the replica's revision at
-  /// its crash, or the final revision).
-  std::optional<kv::Revision> end;
-  std::vector<kv::Event> events;
-  std::vector<std::string> problems;  ///< protocol problems seen while draining
-};
 
 /// One simulated server: its "disk" (log, hard state, snapshot image, and — unless a power
 /// loss strikes — its KV store) survives crashes; its process does not.
@@ -300,18 +189,12 @@ class KvCluster {
   void keep_alive_tick(ClientState& c);
   bool live_write(sim_time deadline);
 
-  // ---- kv_checks.hpp ----
+  // ---- kv_checks.hpp: what the checks of checks/kv_*.hpp are fed ----
   /// After every event: no replica may hold a lease (lease_read_index() answers) while it leads
   /// a lower term than another replica that leads.
   void check_lease_overlap();
+  /// After the run: every check of checks/kv_*.hpp over the records and the final replicas.
   void check_all();
-  void check_replicas_agree(std::vector<std::map<kv::Revision, std::vector<kv::Event>>>& hist);
-  void check_linearizable();
-  void check_acknowledged(const std::map<kv::Revision, std::vector<kv::Event>>& history);
-  void check_reads(const std::map<kv::Revision, std::vector<kv::Event>>& history);
-  void check_watches(const std::map<kv::Revision, std::vector<kv::Event>>& history);
-  void check_leases(const std::map<kv::Revision, std::vector<kv::Event>>& history);
-  void check_keep_alives();
 
   void violation(std::string invariant, std::string detail);
   void note(TraceKind kind, NodeId node, std::string text) {
