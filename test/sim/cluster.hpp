@@ -68,6 +68,8 @@ struct SimNode {
   LocalTime local_time;
   std::uint32_t snapshot_every = 32;
   std::unique_ptr<KvMachine> sm;  // volatile: a new one per incarnation
+  /// The configuration of its current (or last) incarnation; default before the first.
+  node::NodeConfig config;
   /// The process; null unless up. Declared after what it uses: destroyed first.
   std::unique_ptr<RegisterNode> node;
 

@@ -67,6 +67,7 @@ inline void Cluster::start_node(SimNode& n) {
   node::NodeConfig config = config_for(n);
   config.sim_sync_latency = std::chrono::microseconds(
       rng_.chance(0.25) ? 0 : rng_.between(1, std::max<sim_duration>(1, opt_.mix.sync_delay_max)));
+  n.config = config;  // what the per-message checks read (lease_checks.hpp)
   auto opened =
       RegisterNode::open(std::move(config), n.engine, *n.sm, n.snapshots, SimTransport(net_, n.id),
                          SimClock{&executor_, &n.local_time}, node::NodeCallbacks{});

@@ -23,9 +23,8 @@ inline void Cluster::note_delivered(SimNode& n, const raft::Message& m) {
 inline void Cluster::note_sent(SimNode& n, const raft::Message& m) {
   if (m.type == raft::MessageType::vote_response && !m.reject)
     if (auto v = inv_.check_vote_granted(n.id, m.term, m.to)) return fail(v->invariant, v->detail);
-  const bool to_lease_leader = config_for(node(m.to)).raft.lease_reads;
-  if (auto v =
-          promises_.on_sent(n.id, m, n.ticks, to_lease_leader, config_for(n).raft.election_ticks))
+  const bool to_lease_leader = node(m.to).config.raft.lease_reads;
+  if (auto v = promises_.on_sent(n.id, m, n.ticks, to_lease_leader, n.config.raft.election_ticks))
     fail(v->invariant, v->detail);
 }
 
