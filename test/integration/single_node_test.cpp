@@ -446,7 +446,61 @@ TEST_SUITE("integration") {
     REQUIRE_FALSE(again);
     CHECK(again.error() == errc::stopped);  // refused before the log: definite
     CHECK(again.error().cause == errc::no_space);
+    auto ready = n.wait_ready(std::chrono::seconds(1));
+    REQUIRE_FALSE(ready);
+    CHECK(ready.error() == errc::stopped);
+    CHECK(ready.error().cause == errc::no_space);
     CHECK(n.stop());
+  }
+
+  TEST_CASE("single node: wait_ready — when a fresh node may propose") {
+    Disk disk;
+    CounterMachine sm;
+    node::LocalHub hub;
+    auto opened = ThreadedNode::open(test_config(1, {1}), disk.engine, sm, disk.snapshots,
+                                     node::LocalTransport(hub, 1), node::SteadyClock{});
+    REQUIRE(opened);
+    auto& n = *opened.value();
+    // A single voter elects itself at open and applies its first entry.
+    REQUIRE(n.wait_ready(std::chrono::seconds(10)));
+    const node::NodeStatus s = n.status();
+    CHECK(s.leader == 1);
+    CHECK(s.applied >= s.commit);
+    REQUIRE(n.propose_wait(add_cmd("x", 1)));
+
+    // From a completion handler it would wait on the thread that must make progress.
+    std::promise<result<void>> inside;
+    n.propose(add_cmd("x", 1), [&](const result<CounterResponse>&) {
+      inside.set_value(n.wait_ready(std::chrono::seconds(1)));
+    });
+    auto in_handler = inside.get_future().get();
+    REQUIRE_FALSE(in_handler);
+    CHECK(in_handler.error() == errc::invalid_argument);
+
+    REQUIRE(n.stop());
+    auto stopped = n.wait_ready(std::chrono::seconds(1));
+    REQUIRE_FALSE(stopped);
+    CHECK(stopped.error() == errc::stopped);
+  }
+
+  TEST_CASE("single node: wait_ready times out without a quorum, saying what it saw") {
+    Disk disk;
+    CounterMachine sm;
+    node::LocalHub hub;
+    // One of three voters, the other two never started: no leader can be elected.
+    auto opened = ThreadedNode::open(test_config(1, {1, 2, 3}), disk.engine, sm, disk.snapshots,
+                                     node::LocalTransport(hub, 1), node::SteadyClock{});
+    REQUIRE(opened);
+    auto& n = *opened.value();
+    auto r = n.wait_ready(std::chrono::milliseconds(50));
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == errc::timeout);
+    CHECK(r.error().detail.find("leader 0") != std::string::npos);
+    // Proposing before a leader is known is allowed, and fails definitely.
+    auto early = n.propose_wait(add_cmd("x", 1));
+    REQUIRE_FALSE(early);
+    CHECK(early.error() == errc::not_leader);
+    REQUIRE(n.stop());
   }
 
   TEST_CASE("single node: errors a caller can cause") {

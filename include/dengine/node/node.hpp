@@ -42,6 +42,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -291,6 +292,45 @@ class Node {
             .count();
     if (now_ns >= deadline_ns) return std::nullopt;
     return index;
+  }
+
+  /// Blocks until the node can serve, at most `timeout`: it knows a leader and has applied
+  /// everything committed so far. Then a proposal here succeeds if this node leads (else it
+  /// fails with not_leader naming the leader), and a read here sees every write committed before
+  /// the call. A single voter gets there right after open() (it elects itself at once and applies
+  /// its first entry, a few ms); a cluster member once an election is won (about an election
+  /// timeout). Calling the API earlier is allowed, not required to wait: proposals fail with
+  /// not_leader (leader_hint no_node) until a leader is known, and reads wait or fail the same
+  /// way. Errors: timeout (with the role, term, commit and applied index seen), stopped (the
+  /// failure that stopped the node as `cause`, its message in the detail), invalid_argument from
+  /// a completion handler or callback (it would wait on the thread that must make progress).
+  /// Threaded runtime only: a deterministic node is driven by the caller's executor.
+  [[nodiscard]] result<void> wait_ready(std::chrono::milliseconds timeout) const
+      requires(!deterministic) {
+    if (on_own_thread())
+      return error(errc::invalid_argument,
+                   "node wait_ready() called from a completion handler or callback");
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const NodeStatus s = status();
+      if (!s.running) {
+        if (!s.failure) return error(errc::stopped, "node wait_ready: the node is stopped");
+        error e(errc::stopped,
+                "node wait_ready: the node stopped on a fatal error: " + s.failure->message());
+        e.cause = s.failure->code;
+        return e;
+      }
+      if (s.leader != no_node && s.commit > 0 && s.applied >= s.commit) return success();
+      if (std::chrono::steady_clock::now() >= deadline)
+        return error(errc::timeout,
+                     "node wait_ready: not ready after " + std::to_string(timeout.count()) +
+                         " ms (leader " + std::to_string(s.leader) + ", term " +
+                         std::to_string(s.term) + ", commit " + std::to_string(s.commit) +
+                         ", applied " + std::to_string(s.applied) + ")");
+      // Polling the published status: readiness is a one-off wait at start-up, and a 1 ms poll
+      // keeps the event loop free of waiter bookkeeping.
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   }
 
   /// This node's id.

@@ -28,7 +28,6 @@
 #include <memory>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -228,25 +227,7 @@ class EmbeddedEngine {
   /// stopped — after a storage or state-machine failure with that failure as `cause` and its
   /// message (naming the file) in the detail.
   result<void> wait_ready(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (;;) {
-      const node::NodeStatus s = replica_->node().status();
-      if (!s.running) {
-        if (!s.failure) return error(errc::stopped, "engine wait_ready: the engine is stopped");
-        error e(errc::stopped,
-                "engine wait_ready: the engine stopped on a fatal error: " + s.failure->message());
-        e.cause = s.failure->code;
-        return e;
-      }
-      if (s.leader != no_node && s.commit > 0 && s.applied >= s.commit) return success();
-      if (std::chrono::steady_clock::now() >= deadline)
-        return error(errc::timeout,
-                     "engine wait_ready: not ready after " + std::to_string(timeout.count()) +
-                         " ms (leader " + std::to_string(s.leader) + ", term " +
-                         std::to_string(s.term) + ", commit " + std::to_string(s.commit) +
-                         ", applied " + std::to_string(s.applied) + ")");
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    return replica_->node().wait_ready(timeout);
   }
 
   /// A client of this engine (a cheap handle; must not outlive the engine).
