@@ -119,7 +119,11 @@ format-check:
 # clang-tidy over every .cpp of ours in the compilation database (after a build, so that generated
 # headers exist), diagnostics from our own headers included. Checks and WarningsAsErrors come from
 # .clang-tidy. Runs even when format-check fails, so one run reports both.
-TIDY_HEADERS := ^$(CURDIR)/(include|backends|statemachines|engine|server|tools|test|bench|examples)/
+# clang-tidy matches the header filter against a header's name as the compiler found it: the
+# compile commands run in $(BUILD) with -I../include etc., so our headers appear as
+# `../include/...` or `$(CURDIR)/$(BUILD)/../include/...`; subprojects and /usr/include do not match.
+TIDY_DIRS := (include|backends|statemachines|engine|server|tools|test|bench|examples)
+TIDY_HEADERS := ^(\.\./|$(CURDIR)/($(BUILD)/\.\./)?)$(TIDY_DIRS)/
 TIDY_FILES := ^$(CURDIR)/(?!subprojects/|build)
 lint: build
 	@status=0; \
