@@ -79,7 +79,7 @@ inline void scribble(const std::filesystem::path& file, std::size_t bytes) {
 /// fails with io_error naming the path; returns the path.
 template <class Engine>
 fs::path check_open_on_a_file_fails(const TempDir& dir) {
-  const auto path = dir.path() / "not-a-dir";
+  auto path = dir.path() / "not-a-dir";
   std::ofstream(path) << "x";
   auto r = Engine::open(path);
   CONF_REQUIRE_ERROR(errc::io_error, r);

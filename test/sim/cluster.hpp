@@ -134,7 +134,7 @@ class Cluster {
   }
   [[nodiscard]] node::NodeConfig config_for(const SimNode& n) const;
   void start_node(SimNode& n);
-  void crash_node(SimNode& n, std::string why);
+  void crash_node(SimNode& n, const std::string& why);
   void stop_node(SimNode& n);
   void fail(std::string invariant, std::string detail);
   void after_event();

@@ -92,7 +92,7 @@ inline void Cluster::start_node(SimNode& n) {
   if (auto v = inv_.check_log_matching(c)) return fail(v->invariant, v->detail);
 }
 
-inline void Cluster::crash_node(SimNode& n, std::string why) {
+inline void Cluster::crash_node(SimNode& n, const std::string& why) {
   if (n.status != SimNode::Status::up) return;
   const bool lost = n.engine.has_unsynced();
   trace_.note(executor_.now(), TraceKind::crash, n.id,

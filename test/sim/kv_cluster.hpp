@@ -126,7 +126,8 @@ class KvCluster {
   explicit KvCluster(const KvSimOptions& options);
   KvCluster(const KvCluster&) = delete;
   KvCluster& operator=(const KvCluster&) = delete;
-  ~KvCluster();
+  /// Stops every replica (an allocation failure while stopping terminates the run).
+  ~KvCluster();  // NOLINT(bugprone-exception-escape)
 
   /// Runs the whole scenario and the checks.
   KvRunResult run();
@@ -155,7 +156,7 @@ class KvCluster {
   void fault_transfer();
   void fault_membership();
   /// Proposes `change` at the leader (one change at a time); `why` goes to the trace.
-  void propose_change(Member& leader, raft::ConfigChange change, const char* why);
+  void propose_change(Member& leader, const raft::ConfigChange& change, const char* why);
   /// A replica applied a membership change: the newest one (by index) is the configuration.
   void on_membership(NodeId id, const node::MembershipChange& change);
   /// The operator's reconciliation: stops the processes of members whose removal committed.

@@ -34,7 +34,7 @@ inline KvCluster::KvCluster(const KvSimOptions& options)
   }
 }
 
-inline KvCluster::~KvCluster() {
+inline KvCluster::~KvCluster() {  // NOLINT(bugprone-exception-escape): see the declaration
   stopping_ = true;
   for (auto& m : members_) {
     m->watch.reset();
@@ -275,7 +275,8 @@ inline void KvCluster::fault_membership() {
   propose_change(*l, change, "fault");
 }
 
-inline void KvCluster::propose_change(Member& l, raft::ConfigChange change, const char* why) {
+inline void KvCluster::propose_change(Member& l, const raft::ConfigChange& change,
+                                      const char* why) {
   using Kind = raft::ConfigChange::Kind;
   const char* kind = change.kind == Kind::add_learner ? "add learner"
                      : change.kind == Kind::add_voter ? "promote"

@@ -13,6 +13,7 @@
 #include "dengine/node/config.hpp"
 #include "dengine/sim/clock.hpp"
 #include "dengine/statemachines/kv/types.hpp"
+#include "dengine/statemachines/kv/watch_hub.hpp"
 
 namespace dengine::sim::kvsim {
 

@@ -146,7 +146,7 @@ template <Model M>
     return a.op < b.op;
   });
   std::vector<Event> events(2 * n + 1);
-  Event* head = &events[0];
+  Event* head = events.data();
   std::vector<Event*> call_of(n, nullptr);
   std::vector<Event*> return_of(n, nullptr);
   Event* prev = head;

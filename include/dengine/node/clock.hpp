@@ -16,10 +16,11 @@ concept Clock = std::copy_constructible<C> && requires(const C& c) {
   typename C::time_point;
   typename C::duration;
   { c.now() } -> std::same_as<typename C::time_point>;
-  requires requires(typename C::time_point t, std::chrono::microseconds d) {
+  requires requires(typename C::time_point t, typename C::time_point u,
+                    std::chrono::microseconds d) {
     { t + d } -> std::convertible_to<typename C::time_point>;
-    { t - t } -> std::convertible_to<typename C::duration>;
-    { t < t } -> std::convertible_to<bool>;
+    { t - u } -> std::convertible_to<typename C::duration>;
+    { t < u } -> std::convertible_to<bool>;
   };
 };
 

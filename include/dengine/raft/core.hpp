@@ -179,7 +179,7 @@ class Core {
   void confirm_round(std::optional<std::uint64_t> sent_tick);
   void release_confirmed_reads();
   void drop_all_reads(const error& reason);
-  [[nodiscard]] bool committed_in_term() const;
+  [[nodiscard]] bool committed_in_term() const noexcept;
   /// The hard state as it may be persisted now: the commit index is capped at the durable log.
   [[nodiscard]] HardState durable_hard_state() const noexcept {
     HardState hs = hard_state();

@@ -6,7 +6,9 @@
 
 namespace dengine::raft {
 
-inline bool Core::committed_in_term() const { return log_.term_or_zero(log_.committed()) == term_; }
+inline bool Core::committed_in_term() const noexcept {
+  return log_.term_or_zero(log_.committed()) == term_;
+}
 
 inline result<void> Core::read_index(std::uint64_t request_id) {
   if (role_ == Role::leader) {

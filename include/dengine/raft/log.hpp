@@ -55,9 +55,11 @@ class RaftLog {
     return entries_[index - first_index()].term;
   }
   /// The term at `index`, or 0 when unknown (compacted or past the end).
-  [[nodiscard]] Term term_or_zero(LogIndex index) const {
-    auto t = term(index);
-    return t ? t.value() : 0;
+  /// (No error built: the lease checks call it on every tick and are noexcept.)
+  [[nodiscard]] Term term_or_zero(LogIndex index) const noexcept {
+    if (index == snapshot_.index) return snapshot_.term;
+    if (index < snapshot_.index || index > last_index()) return 0;
+    return entries_[index - first_index()].term;
   }
   [[nodiscard]] bool match_term(LogIndex index, Term t) const {
     auto actual = term(index);

@@ -62,7 +62,8 @@ class DeterministicRuntime {
 
   DeterministicRuntime(const DeterministicRuntime&) = delete;
   DeterministicRuntime& operator=(const DeterministicRuntime&) = delete;
-  ~DeterministicRuntime() { (void)stop(); }
+  /// stop() reports failures as results: only an allocation failure could escape (terminate).
+  ~DeterministicRuntime() { (void)stop(); }  // NOLINT(bugprone-exception-escape)
 
   /// Attaches to the transport and schedules the first flush and tick.
   result<void> start() {

@@ -69,6 +69,7 @@ struct Harness {
   /// Applies several commands as one batch.
   std::vector<result<Response>> run_batch(const std::vector<Command>& cmds) {
     std::vector<Entry> batch;
+    batch.reserve(cmds.size());
     for (const auto& c : cmds)
       batch.push_back(Entry{1, next_index++, EntryType::normal, encode_command(c)});
     std::vector<result<Response>> out;

@@ -26,7 +26,7 @@ struct Stored {
 
 class Cluster {
  public:
-  explicit Cluster(std::vector<NodeId> voters, std::function<void(RaftConfig&)> tweak = {})
+  explicit Cluster(const std::vector<NodeId>& voters, std::function<void(RaftConfig&)> tweak = {})
       : tweak_(std::move(tweak)) {
     for (NodeId id : voters) {
       Stored s;
@@ -113,7 +113,8 @@ class Cluster {
   void deliver(Message m) {
     if (is_cut(m.from, m.to) || !nodes_.contains(m.to)) return;
     if (drop_filter_ && drop_filter_(m)) return;
-    (void)nodes_.at(m.to).step(std::move(m));
+    Core& to = nodes_.at(m.to);
+    (void)to.step(std::move(m));
   }
 
   /// Delivers messages until none are left (cut links drop them). Returns messages delivered.

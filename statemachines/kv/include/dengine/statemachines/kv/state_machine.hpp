@@ -72,7 +72,7 @@ class KvStateMachine {
   /// the store holds. A store left mid-restore by a crash is cleared (applied index 0), since
   /// its content cannot be trusted; the runtime then installs the snapshot again.
   static result<std::unique_ptr<KvStateMachine>> open(Store& store, KvOptions options = {}) {
-    std::unique_ptr<KvStateMachine> sm(new KvStateMachine(store, std::move(options)));
+    std::unique_ptr<KvStateMachine> sm(new KvStateMachine(store, options));
     DENGINE_TRY(marker, store.get(keyspace::meta_restoring));
     if (marker) {
       DENGINE_TRYV(store.clear(0));
@@ -243,8 +243,8 @@ class KvStateMachine {
   void set_lessor(Lessor* lessor) noexcept { lessor_.store(lessor); }
 
  private:
-  KvStateMachine(Store& store, KvOptions options)
-      : options_(std::move(options)), store_(&store), core_(store), hub_(1, 0, options_.watch) {}
+  KvStateMachine(Store& store, const KvOptions& options)
+      : options_(options), store_(&store), core_(store), hub_(1, 0, options_.watch) {}
 
   result<void> reload() {
     std::unique_lock lock(mutex_);

@@ -34,10 +34,10 @@ inline bool compare_kv(const Compare& c, const KeyValue& kv) {
     }
   }
   switch (c.result) {
-    case CompareResult::equal: return cmp == 0;
-    case CompareResult::greater: return cmp > 0;
-    case CompareResult::less: return cmp < 0;
-    case CompareResult::not_equal: return cmp != 0;
+    case CompareResult::equal: return std::is_eq(cmp);
+    case CompareResult::greater: return std::is_gt(cmp);
+    case CompareResult::less: return std::is_lt(cmp);
+    case CompareResult::not_equal: return std::is_neq(cmp);
   }
   return false;
 }
