@@ -58,6 +58,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "dengine/conformance/power_loss_format.hpp"
@@ -91,7 +92,10 @@ struct Key {
   std::uint64_t ino = 0;
   std::int64_t birth_sec = 0;
   std::uint32_t birth_nsec = 0;
-  auto operator<=>(const Key&) const = default;
+  bool operator<(const Key& o) const {
+    return std::tie(dev, ino, birth_sec, birth_nsec) <
+           std::tie(o.dev, o.ino, o.birth_sec, o.birth_nsec);
+  }
 };
 
 constexpr unsigned statx_mask = STATX_TYPE | STATX_MODE | STATX_INO | STATX_NLINK | STATX_BTIME;
@@ -500,10 +504,11 @@ __attribute__((constructor)) static void dengine_powerloss_init() {
 
 // ---- the interposed functions (C linkage, exported)
 
+// Parameter names follow glibc's declarations (without their underscores).
 #define DENGINE_EXPORT extern "C" __attribute__((visibility("default")))
 
 DENGINE_EXPORT int fsync(int fd) { return durable_sync(fd, DENGINE_REAL(fsync)); }
-DENGINE_EXPORT int fdatasync(int fd) { return durable_sync(fd, DENGINE_REAL(fdatasync)); }
+DENGINE_EXPORT int fdatasync(int fildes) { return durable_sync(fildes, DENGINE_REAL(fdatasync)); }
 
 DENGINE_EXPORT void sync(void) {
   if (!is_owner()) return DENGINE_REAL(sync)();
@@ -529,53 +534,52 @@ DENGINE_EXPORT int syncfs(int fd) {
   return rc;
 }
 
-DENGINE_EXPORT int msync(void* addr, size_t length, int flags) {
-  if ((flags & MS_SYNC) == 0 || !is_owner()) return DENGINE_REAL(msync)(addr, length, flags);
+DENGINE_EXPORT int msync(void* addr, size_t len, int flags) {
+  if ((flags & MS_SYNC) == 0 || !is_owner()) return DENGINE_REAL(msync)(addr, len, flags);
   Shim& s = shim();
   std::lock_guard lock(s.mu);
   const auto from = reinterpret_cast<std::uintptr_t>(addr);
   std::vector<Pending> pending;
   for (const auto& m : s.mappings) {
     const std::uintptr_t lo = std::max(from, m.addr);
-    const std::uintptr_t hi = std::min(from + length, m.addr + m.length);
+    const std::uintptr_t hi = std::min(from + len, m.addr + m.length);
     if (lo >= hi) continue;
     if (!m.readable)
       die("msync(MS_SYNC) of a mapping of a watched file without PROT_READ: not modelled");
-    pending.push_back(capture_patch(m.id, m.offset + (lo - m.addr),
-                                    {{reinterpret_cast<const char*>(lo), hi - lo}}));
+    const char* bytes = static_cast<const char*>(addr) + (lo - from);
+    pending.push_back(capture_patch(m.id, m.offset + (lo - m.addr), {{bytes, hi - lo}}));
   }
-  const int rc = DENGINE_REAL(msync)(addr, length, flags);
+  const int rc = DENGINE_REAL(msync)(addr, len, flags);
   const int err = errno;
   for (const auto& p : pending) rc == 0 ? commit(p) : abandon(p);
   errno = err;
   return rc;
 }
 
-DENGINE_EXPORT void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) {
-  void* r = DENGINE_REAL(mmap)(addr, length, prot, flags, fd, offset);
-  remember_mapping(r, length, prot, flags, fd, offset);
+DENGINE_EXPORT void* mmap(void* addr, size_t len, int prot, int flags, int fd, off_t offset) {
+  void* r = DENGINE_REAL(mmap)(addr, len, prot, flags, fd, offset);
+  remember_mapping(r, len, prot, flags, fd, offset);
   return r;
 }
 
-DENGINE_EXPORT void* mmap64(void* addr, size_t length, int prot, int flags, int fd,
-                            off64_t offset) {
-  void* r = DENGINE_REAL(mmap64)(addr, length, prot, flags, fd, offset);
-  remember_mapping(r, length, prot, flags, fd, offset);
+DENGINE_EXPORT void* mmap64(void* addr, size_t len, int prot, int flags, int fd, off64_t offset) {
+  void* r = DENGINE_REAL(mmap64)(addr, len, prot, flags, fd, offset);
+  remember_mapping(r, len, prot, flags, fd, offset);
   return r;
 }
 
-DENGINE_EXPORT int munmap(void* addr, size_t length) {
-  const int rc = DENGINE_REAL(munmap)(addr, length);
+DENGINE_EXPORT int munmap(void* addr, size_t len) {
+  const int rc = DENGINE_REAL(munmap)(addr, len);
   if (rc == 0 && is_owner()) {
     const int err = errno;
     std::lock_guard lock(shim().mu);
-    forget_mappings(reinterpret_cast<std::uintptr_t>(addr), length);
+    forget_mappings(reinterpret_cast<std::uintptr_t>(addr), len);
     errno = err;
   }
   return rc;
 }
 
-DENGINE_EXPORT void* mremap(void* old, size_t old_length, size_t new_length, int flags, ...) {
+DENGINE_EXPORT void* mremap(void* addr, size_t old_len, size_t new_len, int flags, ...) {
   void* fixed = nullptr;
   if ((flags & MREMAP_FIXED) != 0) {
     va_list args;
@@ -583,14 +587,14 @@ DENGINE_EXPORT void* mremap(void* old, size_t old_length, size_t new_length, int
     fixed = va_arg(args, void*);
     va_end(args);
   }
-  void* r = DENGINE_REAL(mremap)(old, old_length, new_length, flags, fixed);
+  void* r = DENGINE_REAL(mremap)(addr, old_len, new_len, flags, fixed);
   if (r != MAP_FAILED && is_owner()) {
     const int err = errno;
     std::lock_guard lock(shim().mu);
     for (auto& m : shim().mappings) {
-      if (m.addr == reinterpret_cast<std::uintptr_t>(old)) {
+      if (m.addr == reinterpret_cast<std::uintptr_t>(addr)) {
         m.addr = reinterpret_cast<std::uintptr_t>(r);
-        m.length = new_length;
+        m.length = new_len;
       }
     }
     errno = err;
@@ -616,34 +620,34 @@ DENGINE_EXPORT ssize_t pwrite64(int fd, const void* buf, size_t n, off64_t offse
   return r;
 }
 
-DENGINE_EXPORT ssize_t writev(int fd, const struct iovec* iov, int iovcnt) {
-  const ssize_t r = DENGINE_REAL(writev)(fd, iov, iovcnt);
-  after_write(fd, iov, iovcnt, r, -1);
+DENGINE_EXPORT ssize_t writev(int fd, const struct iovec* iovec, int count) {
+  const ssize_t r = DENGINE_REAL(writev)(fd, iovec, count);
+  after_write(fd, iovec, count, r, -1);
   return r;
 }
 
-DENGINE_EXPORT ssize_t pwritev(int fd, const struct iovec* iov, int iovcnt, off_t offset) {
-  const ssize_t r = DENGINE_REAL(pwritev)(fd, iov, iovcnt, offset);
-  after_write(fd, iov, iovcnt, r, offset);
+DENGINE_EXPORT ssize_t pwritev(int fd, const struct iovec* iovec, int count, off_t offset) {
+  const ssize_t r = DENGINE_REAL(pwritev)(fd, iovec, count, offset);
+  after_write(fd, iovec, count, r, offset);
   return r;
 }
 
-DENGINE_EXPORT ssize_t pwritev64(int fd, const struct iovec* iov, int iovcnt, off64_t offset) {
-  const ssize_t r = DENGINE_REAL(pwritev64)(fd, iov, iovcnt, offset);
-  after_write(fd, iov, iovcnt, r, offset);
+DENGINE_EXPORT ssize_t pwritev64(int fd, const struct iovec* iovec, int count, off64_t offset) {
+  const ssize_t r = DENGINE_REAL(pwritev64)(fd, iovec, count, offset);
+  after_write(fd, iovec, count, r, offset);
   return r;
 }
 
-DENGINE_EXPORT ssize_t pwritev2(int fd, const struct iovec* iov, int iovcnt, off_t offset,
+DENGINE_EXPORT ssize_t pwritev2(int fd, const struct iovec* iodev, int count, off_t offset,
                                 int flags) {
-  const ssize_t r = DENGINE_REAL(pwritev2)(fd, iov, iovcnt, offset, flags);
-  after_write(fd, iov, iovcnt, r, offset, flags);
+  const ssize_t r = DENGINE_REAL(pwritev2)(fd, iodev, count, offset, flags);
+  after_write(fd, iodev, count, r, offset, flags);
   return r;
 }
 
-DENGINE_EXPORT ssize_t pwritev64v2(int fd, const struct iovec* iov, int iovcnt, off64_t offset,
+DENGINE_EXPORT ssize_t pwritev64v2(int fd, const struct iovec* iodev, int count, off64_t offset,
                                    int flags) {
-  const ssize_t r = DENGINE_REAL(pwritev64v2)(fd, iov, iovcnt, offset, flags);
-  after_write(fd, iov, iovcnt, r, offset, flags);
+  const ssize_t r = DENGINE_REAL(pwritev64v2)(fd, iodev, count, offset, flags);
+  after_write(fd, iodev, count, r, offset, flags);
   return r;
 }
