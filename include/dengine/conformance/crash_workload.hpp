@@ -1,7 +1,8 @@
 #pragma once
-/// What the crash child writes and how the parent checks it: entry contents and KV batches derived
-/// from their index (so the parent recomputes them), the line protocol between the two, and the
-/// log model the parent replays.
+/// The workload of the crash and power-loss checker (crash_harness.hpp, docs/power-loss.md) and
+/// how its parent judges the outcome: entry contents and KV batches derived from their index
+/// (so the parent recomputes them), the line protocol between child and parent, and the log
+/// model the parent replays.
 ///
 /// Protocol (child → parent, one line per event, each one write(2) of < PIPE_BUF bytes, so a kill
 /// never leaves half a line):
