@@ -70,6 +70,7 @@
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_fresh, Fixture);                \
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_append_read, Fixture);          \
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_conflict, Fixture);             \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_lower_term, Fixture);           \
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_append_preconditions, Fixture); \
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_max_bytes, Fixture);            \
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_errors, Fixture);               \
