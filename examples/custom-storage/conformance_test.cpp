@@ -14,15 +14,15 @@
 #include <string>
 #include <vector>
 
-#include "conformance.hpp"
 #include "counter.hpp"
+#include "dengine/conformance/storage.hpp"
+#include "dengine/conformance/temp_dir.hpp"
 #include "file_log.hpp"
-#include "temp_dir.hpp"
 
 namespace {
 
 /// What the suite needs: a fresh engine per test case, the engine as it is now, and a clean
-/// restart from the same directory (conformance.hpp has the fixture rules).
+/// restart from the same directory (dengine/conformance/storage.hpp has the fixture rules).
 struct FileLogFixture {
   using engine_type = example::FileLog;
   FileLogFixture() { open(); }

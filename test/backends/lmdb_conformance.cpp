@@ -7,8 +7,9 @@
 #include <cstddef>
 
 #include "backend_test_support.hpp"
-#include "conformance.hpp"
 #include "dengine/backends/lmdb.hpp"
+#include "dengine/conformance/kv_store.hpp"
+#include "dengine/conformance/storage.hpp"
 
 namespace {
 

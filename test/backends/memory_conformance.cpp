@@ -9,8 +9,9 @@
 #include <vector>
 
 #include "backend_test_support.hpp"
-#include "conformance.hpp"
 #include "dengine/backends/memory.hpp"
+#include "dengine/conformance/kv_store.hpp"
+#include "dengine/conformance/storage.hpp"
 
 namespace {
 

@@ -4,8 +4,9 @@
 #include <doctest/doctest.h>
 
 #include "backend_test_support.hpp"
-#include "conformance.hpp"
 #include "dengine/backends/sqlite.hpp"
+#include "dengine/conformance/kv_store.hpp"
+#include "dengine/conformance/storage.hpp"
 
 namespace {
 

@@ -39,9 +39,9 @@
 
 #include <fmt/core.h>
 
-#include "../backends/temp_dir.hpp"
 #include "crash_backends.hpp"
 #include "crash_workload.hpp"
+#include "dengine/conformance/temp_dir.hpp"
 
 namespace {
 

@@ -1,7 +1,7 @@
 #pragma once
 /// The StorageEngine conformance cases across restarts and at size: what sync() and the durable
 /// calls promise, large and many entries, and a seeded random sequence checked against a model.
-/// Include conformance.hpp, not this file.
+/// Include dengine/conformance/storage.hpp, not this file.
 
 #include <doctest/doctest.h>
 
@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "conformance_helpers.hpp"
+#include "dengine/conformance/helpers.hpp"
+#include "dengine/conformance/storage_cases.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
-#include "storage_conformance.hpp"
 
 TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: restart round trip", F,
                           dengine_conf_storage_restart) {

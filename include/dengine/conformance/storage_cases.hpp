@@ -1,7 +1,7 @@
 #pragma once
 /// The StorageEngine conformance cases on one engine's life (no restart): log shape, append,
 /// reads, errors, compaction, reset, hard state. Restart and size cases are in
-/// storage_conformance_durability.hpp. Include conformance.hpp, not this file.
+/// storage_restart.hpp. Include dengine/conformance/storage.hpp, not this file.
 
 #include <doctest/doctest.h>
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "conformance_helpers.hpp"
+#include "dengine/conformance/helpers.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
 #include "dengine/storage/concepts.hpp"
