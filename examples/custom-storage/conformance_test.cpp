@@ -1,6 +1,8 @@
-// The shared StorageEngine conformance suite over example::FileLog — the same cases every
-// backend of dengine passes — plus what only this engine has: its recovery from a torn tail and
-// its refusal of damage in the middle of the log.
+// The shared conformance suites over the example's two halves — the StorageEngine suite over
+// example::FileLog (the same cases every backend of dengine passes), the StateMachine suite over
+// example::Counter (the same cases the KV machine passes on every backend) — plus what only they
+// have: the log's recovery from a torn tail and its refusal of damage in the middle of the log,
+// the counter's refusal of an entry out of order.
 //
 // Build it against dependency('dengine-conformance') (or the installed dengine-conformance.pc)
 // and doctest; see docs/custom-storage.md.
@@ -8,21 +10,23 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <cstdint>
 #include <fstream>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
-#include "conformance.hpp"
 #include "counter.hpp"
+#include "dengine/conformance/state_machine.hpp"
+#include "dengine/conformance/storage.hpp"
+#include "dengine/conformance/temp_dir.hpp"
 #include "file_log.hpp"
-#include "temp_dir.hpp"
 
 namespace {
 
 /// What the suite needs: a fresh engine per test case, the engine as it is now, and a clean
-/// restart from the same directory (conformance.hpp has the fixture rules).
+/// restart from the same directory (dengine/conformance/storage.hpp has the fixture rules).
 struct FileLogFixture {
   using engine_type = example::FileLog;
   FileLogFixture() { open(); }
@@ -38,9 +42,31 @@ struct FileLogFixture {
   std::optional<engine_type> log_;
 };
 
+/// The StateMachine suite's fixture. The counter lives in memory, so a restart starts it from 0
+/// (the node then brings it back from its snapshot and the log): the suite accepts that as the
+/// empty prefix of the log. Without storage it has no crash_after().
+struct CounterFixture {
+  using machine_type = example::Counter;
+  machine_type& machine() { return counter_; }
+  void reopen() { counter_ = example::Counter{}; }
+  /// Adds of -100..100, and now and then a command that does not parse (it changes nothing and
+  /// still answers).
+  static std::string command(std::uint64_t n) {
+    if (n % 9 == 4) return "add nothing";
+    return example::add_command(static_cast<std::int64_t>(n * 7919 % 201) - 100);
+  }
+  static std::string describe(const example::CounterResponse& r) {
+    return "index " + std::to_string(r.index) + ", value " + std::to_string(r.value);
+  }
+
+ private:
+  machine_type counter_;
+};
+
 }  // namespace
 
 DENGINE_STORAGE_CONFORMANCE(FileLogFixture);
+DENGINE_STATE_MACHINE_CONFORMANCE(CounterFixture);
 
 namespace {
 

@@ -19,12 +19,12 @@
 #include <type_traits>
 #include <utility>
 
-#include "conformance_helpers.hpp"
+#include "dengine/conformance/helpers.hpp"
+#include "dengine/conformance/temp_dir.hpp"
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
 #include "dengine/storage/write_batch.hpp"
-#include "temp_dir.hpp"
 
 namespace dengine::test {
 

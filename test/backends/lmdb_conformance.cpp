@@ -1,14 +1,17 @@
 // The LMDB backend under the shared conformance suite: the engine in both persistence modes and
 // with a tiny initial map (so every case also exercises map growth), the KV store alone and
-// sharing its environment with an engine open on the same dir.
+// sharing its environment with an engine open on the same dir, and the KV state machine over it.
 
 #include <doctest/doctest.h>
 
 #include <cstddef>
 
 #include "backend_test_support.hpp"
-#include "conformance.hpp"
 #include "dengine/backends/lmdb.hpp"
+#include "dengine/conformance/kv_store.hpp"
+#include "dengine/conformance/state_machine.hpp"
+#include "dengine/conformance/storage.hpp"
+#include "kv_machine_fixture.hpp"
 
 namespace {
 
@@ -52,6 +55,9 @@ struct LmdbSharedEnvKvFixture : dengine::test::backend::DirKvFixture<KvStore, Op
                      options(PersistenceMode::disk_first, std::size_t{64} << 10)) {}
 };
 
+/// The KV machine over the store alone.
+struct LmdbKvMachineFixture : dengine::test::KvMachineFixture<LmdbKvFixture> {};
+
 }  // namespace
 
 DENGINE_STORAGE_CONFORMANCE(LmdbLogFixture);
@@ -60,3 +66,4 @@ DENGINE_STORAGE_CONFORMANCE(LmdbTinyMapLogFixture);
 DENGINE_KV_CONFORMANCE(LmdbKvFixture);
 DENGINE_KV_CONFORMANCE(LmdbMemFirstKvFixture);
 DENGINE_KV_CONFORMANCE(LmdbSharedEnvKvFixture);
+DENGINE_STATE_MACHINE_CONFORMANCE(LmdbKvMachineFixture);

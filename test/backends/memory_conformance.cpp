@@ -1,5 +1,5 @@
-// The memory backend: the shared conformance suite, then what only it has (crash simulation,
-// counters, thread safety).
+// The memory backend: the shared conformance suites (the KV machine's over its store too), then
+// what only it has (crash simulation, counters, thread safety).
 
 #include <doctest/doctest.h>
 
@@ -9,8 +9,11 @@
 #include <vector>
 
 #include "backend_test_support.hpp"
-#include "conformance.hpp"
 #include "dengine/backends/memory.hpp"
+#include "dengine/conformance/kv_store.hpp"
+#include "dengine/conformance/state_machine.hpp"
+#include "dengine/conformance/storage.hpp"
+#include "kv_machine_fixture.hpp"
 
 namespace {
 
@@ -35,10 +38,14 @@ struct MemoryKvFixture {
   store_type store_;
 };
 
+/// The KV machine over the memory store (whose contents outlive a restart).
+struct MemoryKvMachineFixture : dengine::test::KvMachineFixture<MemoryKvFixture> {};
+
 }  // namespace
 
 DENGINE_STORAGE_CONFORMANCE(MemoryLogFixture);
 DENGINE_KV_CONFORMANCE(MemoryKvFixture);
+DENGINE_STATE_MACHINE_CONFORMANCE(MemoryKvMachineFixture);
 
 namespace {
 

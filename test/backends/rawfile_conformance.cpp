@@ -1,5 +1,6 @@
 // The raw-file backend under the shared conformance suite, in both persistence modes and with
-// small segments (so the suite's larger cases roll over many segment files), plus the KvStore.
+// small segments (so the suite's larger cases roll over many segment files), plus the KvStore
+// and the KV state machine over it.
 
 #include <doctest/doctest.h>
 
@@ -9,8 +10,11 @@
 #include <vector>
 
 #include "backend_test_support.hpp"
-#include "conformance.hpp"
 #include "dengine/backends/rawfile.hpp"
+#include "dengine/conformance/kv_store.hpp"
+#include "dengine/conformance/state_machine.hpp"
+#include "dengine/conformance/storage.hpp"
+#include "kv_machine_fixture.hpp"
 
 namespace {
 
@@ -74,8 +78,12 @@ struct RawfileKvFixture : LogSink, dengine::test::backend::DirKvFixture<KvStore,
   }
 };
 
+/// The KV machine over that store.
+struct RawfileKvMachineFixture : dengine::test::KvMachineFixture<RawfileKvFixture> {};
+
 }  // namespace
 
 DENGINE_STORAGE_CONFORMANCE(RawfileLogFixture);
 DENGINE_STORAGE_CONFORMANCE(RawfileMemFirstLogFixture);
 DENGINE_KV_CONFORMANCE(RawfileKvFixture);
+DENGINE_STATE_MACHINE_CONFORMANCE(RawfileKvMachineFixture);

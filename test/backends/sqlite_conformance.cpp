@@ -1,11 +1,15 @@
 // The SQLite backend under the shared conformance suite: the engine in both persistence modes,
-// the KV store alone and sharing its database file with an engine open on the same dir.
+// the KV store alone and sharing its database file with an engine open on the same dir, and the
+// KV state machine over it.
 
 #include <doctest/doctest.h>
 
 #include "backend_test_support.hpp"
-#include "conformance.hpp"
 #include "dengine/backends/sqlite.hpp"
+#include "dengine/conformance/kv_store.hpp"
+#include "dengine/conformance/state_machine.hpp"
+#include "dengine/conformance/storage.hpp"
+#include "kv_machine_fixture.hpp"
 
 namespace {
 
@@ -44,6 +48,9 @@ struct SqliteSharedFileKvFixture : dengine::test::backend::DirKvFixture<KvStore,
       : DirKvFixture("dengine-sqlite-kv-", options(PersistenceMode::mem_first), Options{}) {}
 };
 
+/// The KV machine over the store alone.
+struct SqliteKvMachineFixture : dengine::test::KvMachineFixture<SqliteKvFixture> {};
+
 }  // namespace
 
 DENGINE_STORAGE_CONFORMANCE(SqliteLogFixture);
@@ -51,3 +58,4 @@ DENGINE_STORAGE_CONFORMANCE(SqliteMemFirstLogFixture);
 DENGINE_KV_CONFORMANCE(SqliteKvFixture);
 DENGINE_KV_CONFORMANCE(SqliteMemFirstKvFixture);
 DENGINE_KV_CONFORMANCE(SqliteSharedFileKvFixture);
+DENGINE_STATE_MACHINE_CONFORMANCE(SqliteKvMachineFixture);

@@ -40,7 +40,7 @@
 #include <fmt/core.h>
 
 #include "../backends/built_backends.hpp"
-#include "../backends/temp_dir.hpp"
+#include "dengine/conformance/temp_dir.hpp"
 #include "dengine/engine/embedded_engine.hpp"
 
 namespace {

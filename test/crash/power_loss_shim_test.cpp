@@ -32,7 +32,7 @@
 #include "dengine/conformance/power_loss_format.hpp"
 #include "dengine/conformance/power_loss_restore.hpp"
 
-#include "../backends/temp_dir.hpp"
+#include "dengine/conformance/temp_dir.hpp"
 
 namespace {
 

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "../backends/built_backends.hpp"
-#include "../backends/temp_dir.hpp"
 #include "dengine/backends/memory.hpp"
+#include "dengine/conformance/temp_dir.hpp"
 #include "dengine/engine/embedded_engine.hpp"
 #include "harness.hpp"
 

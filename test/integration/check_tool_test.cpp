@@ -20,8 +20,8 @@
 #include <string>
 
 #include "../backends/built_backends.hpp"
-#include "../backends/temp_dir.hpp"
 #include "dengine/backends/memory.hpp"
+#include "dengine/conformance/temp_dir.hpp"
 #include "dengine/engine/data_dir_marker.hpp"
 #include "dengine/engine/embedded_engine.hpp"
 #include "engine_harness.hpp"

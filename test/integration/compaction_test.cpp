@@ -12,8 +12,8 @@
 #include <string>
 
 #include "../backends/built_backends.hpp"
-#include "../backends/temp_dir.hpp"
 #include "dengine/backends/memory.hpp"
+#include "dengine/conformance/temp_dir.hpp"
 #include "dengine/engine/embedded_engine.hpp"
 #include "engine_harness.hpp"
 #include "harness.hpp"

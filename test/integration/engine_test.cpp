@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "../backends/built_backends.hpp"
-#include "../backends/temp_dir.hpp"
 #include "dengine/backends/memory.hpp"
+#include "dengine/conformance/temp_dir.hpp"
 #include "dengine/engine/embedded_engine.hpp"
 #include "dengine/engine/kv_client.hpp"
 #include "engine_harness.hpp"

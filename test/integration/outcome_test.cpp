@@ -24,8 +24,8 @@
 #include <thread>
 #include <vector>
 
-#include "../backends/temp_dir.hpp"
 #include "dengine/backends/memory.hpp"
+#include "dengine/conformance/temp_dir.hpp"
 #include "dengine/engine/embedded_engine.hpp"
 #include "harness.hpp"
 #ifdef DENGINE_HAVE_RAWFILE

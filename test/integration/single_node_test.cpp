@@ -25,7 +25,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "../backends/temp_dir.hpp"
+#include "dengine/conformance/temp_dir.hpp"
 #include "harness.hpp"
 
 namespace dengine::test {

@@ -18,7 +18,7 @@
 #include <string>
 #include <type_traits>
 
-#include "../backends/temp_dir.hpp"
+#include "dengine/conformance/temp_dir.hpp"
 #include "dengine/node/snapshot_store.hpp"
 
 namespace dengine::test {

@@ -1,7 +1,7 @@
 #pragma once
 /// The StorageEngine conformance cases across restarts and at size: what sync() and the durable
 /// calls promise, large and many entries, and a seeded random sequence checked against a model.
-/// Include conformance.hpp, not this file.
+/// Include dengine/conformance/storage.hpp, not this file.
 
 #include <doctest/doctest.h>
 
@@ -11,10 +11,10 @@
 #include <string>
 #include <vector>
 
-#include "conformance_helpers.hpp"
+#include "dengine/conformance/helpers.hpp"
+#include "dengine/conformance/storage_cases.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
-#include "storage_conformance.hpp"
 
 TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: restart round trip", F,
                           dengine_conf_storage_restart) {
@@ -229,19 +229,30 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: random sequence against a 
   auto pick = [&](std::uint64_t lo, std::uint64_t hi) {  // uniform in [lo, hi]
     return std::uniform_int_distribution<std::uint64_t>(lo, hi)(rng);
   };
-  Term term = 1;
+  Term term = 1;  // the highest term so far: appends at the end use it
   for (int step = 0; step < 600; ++step) {
     CAPTURE(step);
     const auto op = pick(0, 99);
     if (op < 50) {  // append, usually at the end, sometimes replacing a suffix
       LogIndex from = model.last() + 1;
+      Term batch_term = term;
       if (op < 15 && model.last() >= model.first()) {
         from = pick(model.first(), model.last());
-        ++term;  // a new leader's entries
+        // The replacing entries' term differs from the replaced one's, and is never below the
+        // entry before them (terms never fall along a log). Half the time, when there is room,
+        // it is lower than the replaced suffix's (Raft's figure 8: a new leader's log holds
+        // entries of an old term); otherwise a new leader's own, higher term.
+        const Term before = model.term(from - 1);
+        const Term replaced = model.term(from);
+        if (before < replaced && pick(0, 1) == 0) {
+          batch_term = pick(before, replaced - 1);
+        } else {
+          batch_term = ++term;
+        }
       }
       std::vector<Entry> batch;
       for (LogIndex i = from, n = pick(1, 8); i < from + n; ++i)
-        batch.push_back(Entry{term, i, static_cast<EntryType>(pick(0, 2)),
+        batch.push_back(Entry{batch_term, i, static_cast<EntryType>(pick(0, 2)),
                               std::string(pick(0, 40), static_cast<char>(pick(0, 255)))});
       conformance::append_ok(e(), batch);
       model.entries.resize(from - model.first());

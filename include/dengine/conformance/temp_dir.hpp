@@ -1,6 +1,7 @@
 #pragma once
 /// TempDir: a fresh directory under $TMPDIR (or /tmp) that is removed, recursively, when the
-/// object goes away. For the fixtures of disk backends in the conformance suite.
+/// object goes away. For the fixtures of disk backends in the conformance suites (and for
+/// dengine's own tests).
 
 #include <cerrno>
 #include <cstdlib>

@@ -1,7 +1,7 @@
 #pragma once
 /// The StorageEngine conformance cases on one engine's life (no restart): log shape, append,
 /// reads, errors, compaction, reset, hard state. Restart and size cases are in
-/// storage_conformance_durability.hpp. Include conformance.hpp, not this file.
+/// storage_restart.hpp. Include dengine/conformance/storage.hpp, not this file.
 
 #include <doctest/doctest.h>
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "conformance_helpers.hpp"
+#include "dengine/conformance/helpers.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
 #include "dengine/storage/concepts.hpp"
@@ -29,6 +29,12 @@ std::vector<Entry> read_log(const E& engine, std::size_t chunk_bytes = 1U << 20)
     for (auto& e : chunk) out.push_back(std::move(e));
   }
   return out;
+}
+
+/// a followed by b: a log whose terms change inside it.
+inline std::vector<Entry> join(std::vector<Entry> a, const std::vector<Entry>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
 }
 
 /// A membership to put in snapshot metas, so that its round trip is checked too.
@@ -137,6 +143,59 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: append replaces a conflict
   }
 }
 
+TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: a suffix replaced by entries of a lower term",
+                          F, dengine_conf_storage_lower_term) {
+  // Raft's figure 8: entries keep the term they were created in, so a leader of term 5 can
+  // replace a follower's suffix of term 4 with entries of term 3 it got from an older leader.
+  // The later append wins, whatever the terms: an engine that resolves conflicts by "higher term
+  // wins" (say, when it replays its files at open) keeps the wrong suffix.
+  using namespace dengine;
+  using conformance::join;
+  using conformance::make_entries;
+  F f;
+  auto e = [&]() -> typename F::engine_type& { return f.engine(); };
+
+  SUBCASE("over a synced suffix, with terms rising again inside the batch") {
+    conformance::append_synced(e(), join(make_entries(1, 2, 1), make_entries(3, 6, 4)));
+    conformance::append_ok(e(), join(make_entries(3, 4, 3), make_entries(5, 5, 5)));
+    auto expected = join(make_entries(1, 2, 1), join(make_entries(3, 4, 3), make_entries(5, 5, 5)));
+    CHECK(e().last_index() == 5);
+    CHECK(conformance::read_log(e()) == expected);
+    CHECK(CONF_VALUE(e().term(3)) == 3);
+    CONF_REQUIRE_ERROR(errc::unavailable, e().term(6));
+    CONF_REQUIRE_OK(e().sync());
+    f.reopen();
+    CHECK(e().last_index() == 5);
+    CHECK(conformance::read_log(e()) == expected);
+
+    // Lower again, after the restart: the term-5 entry gives way to one of term 3.
+    conformance::append_synced(e(), make_entries(5, 6, 3));
+    expected = join(make_entries(1, 2, 1), make_entries(3, 6, 3));
+    CHECK(conformance::read_log(e()) == expected);
+    f.reopen();
+    CHECK(conformance::read_log(e()) == expected);
+    CHECK(CONF_VALUE(e().term(6)) == 3);
+  }
+  SUBCASE("over an unsynced suffix of a higher term, then one sync") {
+    conformance::append_synced(e(), make_entries(1, 4, 1));
+    conformance::append_ok(e(), make_entries(5, 8, 5));
+    conformance::append_synced(e(), make_entries(5, 6, 3));
+    f.reopen();
+    CHECK(e().last_index() == 6);
+    CHECK(conformance::read_log(e()) == join(make_entries(1, 4, 1), make_entries(5, 6, 3)));
+  }
+  SUBCASE("at the first index after a compaction") {
+    conformance::append_synced(e(), join(make_entries(1, 3, 2), make_entries(4, 6, 6)));
+    CONF_REQUIRE_OK(e().compact(SnapshotMeta{3, 2, conformance::sample_membership()}));
+    conformance::append_synced(e(), make_entries(4, 4, 2));
+    CHECK(conformance::read_log(e()) == make_entries(4, 4, 2));
+    f.reopen();
+    CHECK(e().first_index() == 4);
+    CHECK(e().last_index() == 4);
+    CHECK(conformance::read_log(e()) == make_entries(4, 4, 2));
+  }
+}
+
 TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: append rejects a malformed batch", F,
                           dengine_conf_storage_append_preconditions) {
   // The contract makes these preconditions; a backend reports a violation as invalid_argument
@@ -213,7 +272,8 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: entries and term errors", 
   CONF_REQUIRE_ERROR(errc::unavailable, e().entries(20, 20, 0));
   CONF_REQUIRE_ERROR(errc::unavailable, e().term(13));
   CONF_REQUIRE_ERROR(errc::invalid_argument, e().entries(5, 4, conformance::unbounded));
-  CHECK(CONF_VALUE(e().entries(13, 13, 0)).empty());  // hi == last + 1 is allowed
+  CONF_REQUIRE_ERROR(errc::invalid_argument, e().entries(30, 20, 0));  // and past the end
+  CHECK(CONF_VALUE(e().entries(13, 13, 0)).empty());                   // hi == last + 1 is allowed
 
   CONF_REQUIRE_OK(e().compact(SnapshotMeta{5, 1, conformance::sample_membership()}));
   CONF_REQUIRE_ERROR(errc::compacted, e().entries(4, 7, conformance::unbounded));
@@ -221,6 +281,11 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: entries and term errors", 
   CONF_REQUIRE_ERROR(errc::compacted, e().entries(1, 2, conformance::unbounded));
   CONF_REQUIRE_ERROR(errc::compacted, e().term(4));
   CONF_REQUIRE_ERROR(errc::compacted, e().term(0));
+  // Both compacted and unavailable: the order is invalid_argument, compacted, unavailable.
+  CONF_REQUIRE_ERROR(errc::compacted, e().entries(4, 14, conformance::unbounded));
+  CONF_REQUIRE_ERROR(errc::compacted, e().entries(1, 100, 0));
+  CONF_REQUIRE_ERROR(errc::invalid_argument, e().entries(4, 2, 0));    // and below the start
+  CONF_REQUIRE_ERROR(errc::invalid_argument, e().entries(100, 3, 0));  // lo past, hi below
   CHECK(CONF_VALUE(e().term(5)) == 1);  // the compaction point still answers
   CHECK(CONF_VALUE(e().entries(6, 7, 0)) == conformance::make_entries(6, 6, 1));
   CHECK(CONF_VALUE(e().term(12)) == 2);

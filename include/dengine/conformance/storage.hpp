@@ -1,67 +1,58 @@
 #pragma once
-/// The backend conformance suite: one set of doctest cases every StorageEngine and KvStore runs
-/// (as openraft's storage test suite). Your own engine's tests get these headers through
+/// The StorageEngine conformance suite: one set of doctest cases every StorageEngine runs (as
+/// openraft's storage test suite). Your own engine's tests get these headers through
 /// dependency('dengine-conformance') or the installed dengine-conformance.pc
-/// (docs/custom-storage.md, examples/custom-storage/conformance_test.cpp). A backend of this
-/// repository instantiates it from its own test/backends/<name>_conformance.cpp, at global scope:
+/// (docs/custom-storage.md, examples/custom-storage/conformance_test.cpp); this repository's
+/// backends instantiate it from test/backends/<name>_conformance.cpp. At global scope:
 ///
-///     #include "conformance.hpp"
-///     #include "temp_dir.hpp"
-///     #include "dengine/backends/rawfile.hpp"
+///     #include "dengine/conformance/storage.hpp"
+///     #include "dengine/conformance/temp_dir.hpp"
 ///
-///     struct RawfileLogFixture {               // for the StorageEngine suite
-///       using engine_type = dengine::rawfile::Engine;
-///       RawfileLogFixture();                   // a fresh, empty engine (e.g. in a TempDir it
-///       owns) engine_type& engine();                 // the engine as it is now void reopen(); //
-///       close, then open again from the same place:
-///     };                                       //   a clean restart (everything synced survives)
-///     struct RawfileKvFixture {                // for the KvStore suite
-///       using store_type = dengine::rawfile::KvStore;
-///       RawfileKvFixture();                    // a fresh, empty store
-///       store_type& store();
-///       void reopen();                         // close and open again from the same place
-///     };
-///     DENGINE_STORAGE_CONFORMANCE(RawfileLogFixture);
-///     DENGINE_KV_CONFORMANCE(RawfileKvFixture);
+///     struct MyLogFixture {
+///       using engine_type = my::Engine;
+///       MyLogFixture();          // a fresh, empty engine (e.g. in a TempDir it owns)
+///       engine_type& engine();   // the engine as it is now
+///       void reopen();           // close, then open again from the same place: a clean
+///     };                         // restart (everything synced survives)
+///     DENGINE_STORAGE_CONFORMANCE(MyLogFixture);
 ///
-/// Fixture rules:
+/// Fixture rules (the KvStore and StateMachine suites, kv_store.hpp and state_machine.hpp,
+/// follow the same ones):
 /// - Each test case constructs its own fixture (and destroys it at the end), so cases never
 ///   share state. A fixture constructor that cannot create its engine should throw (doctest
 ///   reports it); the suite itself never throws.
-/// - After reopen() the suite calls engine()/store() again and never keeps an earlier reference,
-///   so reopen() may destroy the object and construct a new one.
+/// - After reopen() the suite calls engine() again and never keeps an earlier reference, so
+///   reopen() may destroy the object and construct a new one.
 /// - reopen() must not sync by itself: the suite calls sync() where the contract needs it, so a
 ///   reopen that saved extra data could hide a missing durability step. (Unsynced data that does
 ///   survive a clean reopen is fine: the suite never asserts it is gone. Crash loss is the
 ///   business of each backend's own crash tests.)
-/// - A log fixture may declare `static constexpr bool reset_durable_on_return = true;` when its
+/// - A fixture may declare `static constexpr bool reset_durable_on_return = true;` when its
 ///   engine makes reset() durable before it returns (the contract asks only for durability after
 ///   the next sync()); the suite then checks that too.
 /// - Fixture type names must be unique across the whole test binary and each fixture type
-///   used with only one of the two macros: the macros name the doctest cases after the fixture
-///   (TYPE_TO_STRING), and doctest silently merges same-named cases from different files.
+///   used with only one of the suites' macros: the macros name the doctest cases after the
+///   fixture (TYPE_TO_STRING), and doctest silently merges same-named cases from different files.
 ///
 /// What the suite fixes where concepts.hpp leaves a choice (backends must follow it too):
 /// - entries(): the byte bound counts entry_size(e) (core/types.hpp); lo > hi → invalid_argument;
-///   the checks run in the order invalid_argument, compacted, unavailable.
+///   the checks run in the order invalid_argument, compacted, unavailable (a range both below
+///   first_index() and past last_index() + 1 is `compacted`).
 /// - append(): an empty, non-contiguous or out-of-range batch → invalid_argument, log unchanged.
+///   The later append wins whatever its terms: a suffix may be replaced by entries of a lower
+///   term than the ones it replaces (Raft's figure 8), in memory and after a restart alike.
 /// - compact(meta): meta.index below the snapshot index → compacted; past last_index() →
 ///   unavailable; meta.term not the term at meta.index → invalid_argument; compacting again at
 ///   the current snapshot index succeeds. compact() is durable on return (no sync needed);
 ///   reset() is durable after the next sync().
 /// - Every error carries a non-empty `detail`.
-/// - KvStore::scan with lo >= hi (hi non-empty) visits nothing and succeeds; an empty value is
-///   distinct from a missing key; a write of an empty batch still records its applied index; a
-///   scan's visitor may call get() and scan() on the same store.
-///   Keys are never empty and at most 300 bytes in this suite.
 ///
 /// Every check in the suite compares exact values; there are no timing assertions.
 
 #include <doctest/doctest.h>
 
-#include "kv_conformance.hpp"
-#include "storage_conformance.hpp"
-#include "storage_conformance_durability.hpp"
+#include "dengine/conformance/storage_cases.hpp"
+#include "dengine/conformance/storage_restart.hpp"
 
 /// Runs every StorageEngine conformance case over a log fixture (see the file comment).
 /// Use once per fixture, at global scope.
@@ -70,6 +61,7 @@
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_fresh, Fixture);                \
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_append_read, Fixture);          \
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_conflict, Fixture);             \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_lower_term, Fixture);           \
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_append_preconditions, Fixture); \
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_max_bytes, Fixture);            \
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_errors, Fixture);               \
@@ -83,17 +75,3 @@
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_many, Fixture);                 \
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_types, Fixture);                \
   TEST_CASE_TEMPLATE_INVOKE(dengine_conf_storage_random, Fixture)
-
-/// Runs every KvStore conformance case over a store fixture (see the file comment).
-/// Use once per fixture, at global scope.
-#define DENGINE_KV_CONFORMANCE(Fixture)                            \
-  TYPE_TO_STRING(Fixture);                                         \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_fresh, Fixture);       \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_put_get, Fixture);     \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_scan, Fixture);        \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_nested_scan, Fixture); \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_batch, Fixture);       \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_reopen, Fixture);      \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_clear, Fixture);       \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_large, Fixture);       \
-  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_many, Fixture)

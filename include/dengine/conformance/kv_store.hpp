@@ -1,5 +1,23 @@
 #pragma once
-/// The KvStore conformance cases. Include conformance.hpp, not this file.
+/// The KvStore conformance suite: the doctest cases every KvStore (the ordered byte map under
+/// the KV state machine) runs. Same fixture rules as the StorageEngine suite (storage.hpp),
+/// with store_type/store() in place of engine_type/engine(). At global scope:
+///
+///     #include "dengine/conformance/kv_store.hpp"
+///
+///     struct MyKvFixture {
+///       using store_type = my::KvStore;
+///       MyKvFixture();           // a fresh, empty store
+///       store_type& store();     // the store as it is now
+///       void reopen();           // close and open again from the same place
+///     };
+///     DENGINE_KV_CONFORMANCE(MyKvFixture);
+///
+/// What the suite fixes where concepts.hpp leaves a choice: scan with lo >= hi (hi non-empty)
+/// visits nothing and succeeds; an empty value is distinct from a missing key; a write of an
+/// empty batch still records its applied index; a scan's visitor may call get() and scan() on
+/// the same store; a reopen keeps every write (KvStore::write is durable per the backend's
+/// persistence mode, and a clean close loses nothing). Every error carries a non-empty detail.
 /// Keys used here are 1..300 bytes (LMDB's default key limit is 511) and never empty.
 
 #include <doctest/doctest.h>
@@ -11,7 +29,7 @@
 #include <utility>
 #include <vector>
 
-#include "conformance_helpers.hpp"
+#include "dengine/conformance/helpers.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/storage/concepts.hpp"
 #include "dengine/storage/write_batch.hpp"
@@ -311,3 +329,17 @@ TEST_CASE_TEMPLATE_DEFINE("KvStore conformance: many keys", F, dengine_conf_kv_m
   CHECK(CONF_VALUE(s().get(key(54321))) == std::optional<std::string>("54321"));
   CHECK(conformance::scan_all(s(), key(500), key(510)).size() == 10);
 }
+
+/// Runs every KvStore conformance case over a store fixture (see the file comment).
+/// Use once per fixture, at global scope.
+#define DENGINE_KV_CONFORMANCE(Fixture)                            \
+  TYPE_TO_STRING(Fixture);                                         \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_fresh, Fixture);       \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_put_get, Fixture);     \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_scan, Fixture);        \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_nested_scan, Fixture); \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_batch, Fixture);       \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_reopen, Fixture);      \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_clear, Fixture);       \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_large, Fixture);       \
+  TEST_CASE_TEMPLATE_INVOKE(dengine_conf_kv_many, Fixture)

@@ -1,6 +1,6 @@
 #pragma once
-/// Helpers shared by the conformance suites: entry builders and assertion macros that print the
-/// backend's error message when a call fails.
+/// Helpers shared by the conformance suites (storage.hpp, kv_store.hpp, state_machine.hpp):
+/// entry builders and assertion macros that print the backend's error message when a call fails.
 
 #include <doctest/doctest.h>
 
