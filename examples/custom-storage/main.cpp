@@ -18,7 +18,6 @@
 #include <filesystem>
 #include <string>
 #include <system_error>
-#include <thread>
 
 #include <dengine/node/node.hpp>
 
@@ -56,11 +55,9 @@ dengine::result<Life> run_node(const std::filesystem::path& dir, int increments)
   // Declared after everything it uses, so it is destroyed (stopped) first.
   DENGINE_TRY(node, CounterNode::open(config, log, counter, snapshots,
                                       dengine::node::LocalTransport(hub, 1)));
-  // The only voter campaigns at once; winning takes one persisted vote.
-  for (int waited_ms = 0; !node->is_leader(); waited_ms += 5) {
-    if (waited_ms > 10'000) return dengine::error(dengine::errc::timeout, "no leader after 10 s");
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  // The only voter campaigns at once; winning takes one persisted vote, then it applies the
+  // entry of its new term: from then on proposals here succeed.
+  DENGINE_TRYV(node->wait_ready(std::chrono::seconds(10)));
 
   auto read_counter = [&] {
     return node->read_wait(dengine::node::ReadConsistency::linearizable,

@@ -5,8 +5,8 @@
 ///   auto engine = dengine::EmbeddedEngine<dengine::rawfile::Backend>::start(
 ///       dengine::engine::EngineConfig::single_node("/var/lib/app"));
 ///   if (!engine) { /* engine.error().message() says what and where */ }
-///   (*engine)->wait_ready(std::chrono::seconds(5));
-///   auto kv = (*engine)->client();
+///   engine.value()->wait_ready(std::chrono::seconds(5));
+///   auto kv = engine.value()->client();
 ///   kv.put("greeting", "hello");
 ///
 /// One node first; grow to three without downtime: start the new engines on the same LocalHub
