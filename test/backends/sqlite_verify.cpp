@@ -27,10 +27,9 @@
 namespace {
 
 using namespace dengine::test::backend;
-using dengine::sqlite::Engine;
-using dengine::sqlite::KvStore;
-using dengine::sqlite::Options;
-using dengine::sqlite::verify;
+namespace sqlite = dengine::sqlite;  // sqlite::verify, sqlite::Options: whose they are, named
+using sqlite::Engine;
+using sqlite::KvStore;
 
 fs::path db_file(const TempDir& dir) { return dir.path() / "dengine.sqlite3"; }
 
@@ -95,7 +94,7 @@ TEST_CASE("sqlite verify: the row counts and digests follow every kind of write"
     }
   }
   const std::string before = read_file(db_file(dir));
-  CONF_REQUIRE_OK(verify(dir.path()));
+  CONF_REQUIRE_OK(sqlite::verify(dir.path()));
   CHECK(read_file(db_file(dir)) == before);  // verify changes nothing
   CONF_REQUIRE_OK(Engine::open(dir.path()));
   CONF_REQUIRE_OK(KvStore::open(dir.path()));
@@ -104,7 +103,7 @@ TEST_CASE("sqlite verify: the row counts and digests follow every kind of write"
 TEST_CASE("sqlite verify: each kind of damage is reported, and refused at open") {
   TempDir dir("dengine-sqlite-verify-");
   write_small(dir);
-  CONF_REQUIRE_OK(verify(dir.path()));
+  CONF_REQUIRE_OK(sqlite::verify(dir.path()));
   std::string sql;
   std::string expected;
   using dengine::sqlite::record::crc;
@@ -143,7 +142,7 @@ TEST_CASE("sqlite verify: each kind of damage is reported, and refused at open")
     REQUIRE(raw.exec(sql) == SQLITE_OK);
   }
   const std::string before = read_file(db_file(dir));
-  auto v = verify(dir.path());
+  auto v = sqlite::verify(dir.path());
   CONF_REQUIRE_ERROR(errc::storage_corrupt, v);
   INFO(v.error().detail);
   CHECK(contains(v.error().detail, expected));
@@ -164,7 +163,7 @@ TEST_CASE("sqlite: without verify_on_open a damaged KV record is caught by the r
     REQUIRE(raw.exec("UPDATE kv SET value = x'00' WHERE key = x'63'") == SQLITE_OK);
   }
   CONF_REQUIRE_ERROR(errc::storage_corrupt, KvStore::open(dir.path()));
-  Options light;
+  sqlite::Options light;
   light.verify_on_open = false;
   auto store = CONF_VALUE(KvStore::open(dir.path(), light));
   CHECK(CONF_VALUE(store.get("b")) == std::optional<std::string>(std::string(10, 'b')));
@@ -184,7 +183,7 @@ TEST_CASE("sqlite: without verify_on_open a damaged KV record is caught by the r
   b.put("c", "new");
   CONF_REQUIRE_OK(store.write(b, 11));
   CHECK(CONF_VALUE(store.get("c")) == std::optional<std::string>("new"));
-  CONF_REQUIRE_OK(verify(dir.path()));
+  CONF_REQUIRE_OK(sqlite::verify(dir.path()));
 }
 
 TEST_CASE("sqlite: without verify_on_open a damaged key is caught by the read that misses it") {
@@ -210,7 +209,7 @@ TEST_CASE("sqlite: without verify_on_open a damaged key is caught by the read th
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   }
   CONF_REQUIRE_ERROR(errc::storage_corrupt, KvStore::open(dir.path()));
-  Options light;
+  sqlite::Options light;
   light.verify_on_open = false;
   auto store = CONF_VALUE(KvStore::open(dir.path(), light));
   auto got = store.get("KEY-MARKER-0001");
@@ -224,7 +223,7 @@ TEST_CASE("sqlite: without verify_on_open a damaged key is caught by the read th
 
 TEST_CASE("sqlite: create_if_missing=false refuses a missing database, creating nothing") {
   TempDir dir("dengine-sqlite-nocreate-");
-  Options o;
+  sqlite::Options o;
   o.create_if_missing = false;
   const fs::path missing_dir = dir.path() / "raft";
   auto r = Engine::open(missing_dir, o);
@@ -234,7 +233,7 @@ TEST_CASE("sqlite: create_if_missing=false refuses a missing database, creating 
   CHECK_FALSE(fs::exists(missing_dir));
   CONF_REQUIRE_ERROR(errc::storage_corrupt, KvStore::open(dir.path(), o));
   CHECK(fs::is_empty(dir.path()));
-  CONF_REQUIRE_ERROR(errc::storage_corrupt, verify(dir.path()));
+  CONF_REQUIRE_ERROR(errc::storage_corrupt, sqlite::verify(dir.path()));
   // Once the store exists, the option changes nothing.
   write_small(dir);
   CONF_REQUIRE_OK(Engine::open(dir.path(), o));
@@ -260,7 +259,7 @@ TEST_CASE("sqlite: a creation interrupted by a crash leaves no database, and is 
   CONF_REQUIRE_OK(engine.append(make_entries(1, 3, 1)));
   CHECK_FALSE(fs::exists(stale));
   CHECK(fs::exists(ours));
-  CONF_REQUIRE_OK(verify(dir.path()));
+  CONF_REQUIRE_OK(sqlite::verify(dir.path()));
 }
 
 TEST_CASE("sqlite: a damaged separator key in an interior page is found at open") {
@@ -298,12 +297,12 @@ TEST_CASE("sqlite: a damaged separator key in an interior page is found at open"
   CONF_REQUIRE_ERROR(errc::storage_corrupt, r);
   CHECK(contains(r.error().detail, "integrity_check"));
   CHECK(contains(r.error().detail, db_file(dir).string()));
-  auto v = verify(dir.path());
+  auto v = sqlite::verify(dir.path());
   CONF_REQUIRE_ERROR(errc::storage_corrupt, v);
   CHECK(contains(v.error().detail, "integrity_check"));
   // Opened without the check, every lookup either finds its key or fails: the seeks that the
   // damaged separator misroutes land next to rows that are not where they should be.
-  Options light;
+  sqlite::Options light;
   light.verify_on_open = false;
   auto store = CONF_VALUE(KvStore::open(dir.path(), light));
   int found = 0;

@@ -69,23 +69,24 @@ struct BackendSubject {
 
   template <class F>
   result<void> with_engine(const std::filesystem::path& dir, PersistenceMode mode, F&& f) const {
-    result<void> out = success();
-    test::with_disk_backend(backend, [&]<class B>() {
-      out = [&]() -> result<void> {
-        DENGINE_TRY(engine, B::storage_engine::open(dir, engine_options<B>(mode)));
-        return f(engine);
-      }();
-    });
-    return out;
+    return with_opened(
+        f, [&]<class B>() { return B::storage_engine::open(dir, engine_options<B>(mode)); });
   }
 
   template <class F>
   result<void> with_kv_store(const std::filesystem::path& dir, PersistenceMode mode, F&& f) const {
+    return with_opened(f, [&]<class B>() { return B::kv_store::open(dir, kv_options<B>(mode)); });
+  }
+
+ private:
+  /// f(what open<B>() opened) for the backend B that `backend` names, or open's error.
+  template <class F, class Open>
+  result<void> with_opened(F& f, Open open) const {
     result<void> out = success();
     test::with_disk_backend(backend, [&]<class B>() {
       out = [&]() -> result<void> {
-        DENGINE_TRY(store, B::kv_store::open(dir, kv_options<B>(mode)));
-        return f(store);
+        DENGINE_TRY(opened, open.template operator()<B>());
+        return f(opened);
       }();
     });
     return out;

@@ -66,13 +66,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using dengine::errc;
-using dengine::error;
-using dengine::LogIndex;
-using dengine::result;
-using dengine::Term;
-using dengine::engine::DataDirGuard;
-using dengine::engine::DataDirMarker;
+using namespace dengine;  // dengine's own tool: errc, error, result, LogIndex, Term, ...
+using engine::DataDirGuard;
+using engine::DataDirMarker;
 
 /// What one step found: problems are damage; `cannot` says the step could not run at all.
 struct StepOutcome {

@@ -42,28 +42,33 @@ inline constexpr bool has_kv_store = requires(const Subject& s, const std::files
   s.with_kv_store(dir, mode, detail::probe{});
 };
 
+namespace detail {
+/// f(what `opened` holds), or its error.
+template <class T, class F>
+result<void> call_with(result<T> opened, F&& f) {
+  DENGINE_TRY(value, std::move(opened));
+  return std::forward<F>(f)(value);
+}
+}  // namespace detail
+
 /// Opens `subject`'s engine on `dir` and returns f(engine).
 template <class Subject, class F>
 result<void> with_engine(const Subject& subject, const std::filesystem::path& dir,
                          PersistenceMode mode, F&& f) {
-  if constexpr (requires { subject.open_engine(dir, mode); }) {
-    DENGINE_TRY(engine, subject.open_engine(dir, mode));
-    return std::forward<F>(f)(engine);
-  } else {
+  if constexpr (requires { subject.open_engine(dir, mode); })
+    return detail::call_with(subject.open_engine(dir, mode), std::forward<F>(f));
+  else
     return subject.with_engine(dir, mode, std::forward<F>(f));
-  }
 }
 
 /// Opens `subject`'s KvStore on `dir` and returns f(store).
 template <class Subject, class F>
 result<void> with_kv_store(const Subject& subject, const std::filesystem::path& dir,
                            PersistenceMode mode, F&& f) {
-  if constexpr (requires { subject.open_kv_store(dir, mode); }) {
-    DENGINE_TRY(store, subject.open_kv_store(dir, mode));
-    return std::forward<F>(f)(store);
-  } else {
+  if constexpr (requires { subject.open_kv_store(dir, mode); })
+    return detail::call_with(subject.open_kv_store(dir, mode), std::forward<F>(f));
+  else
     return subject.with_kv_store(dir, mode, std::forward<F>(f));
-  }
 }
 
 /// Makes every write of `store` durable: a checkpoint where the store has one (rawfile), its

@@ -69,6 +69,22 @@ inline Entry make_entry(LogIndex index, Term term) {
 }
 
 /// Entries [from, to] (inclusive), all with `term`.
+/// The size of the large entries and values the suites write: larger than any batch or page
+/// a backend might assume, smaller than their documented limits.
+inline constexpr std::size_t large_bytes = 4U << 20;
+
+/// The scale of the "many" cases: items written, and items per write (one sync each).
+inline constexpr std::size_t many_count = 100000;
+inline constexpr std::size_t many_per_batch = 1000;
+
+/// `size` bytes whose byte k is (k * mul + add) mod 256: a pattern that differs per position
+/// (and per (mul, add)), so that a shifted, truncated or mixed-up chunk shows.
+inline std::string patterned_bytes(std::size_t size, std::size_t mul, std::size_t add) {
+  std::string out(size, '\0');
+  for (std::size_t k = 0; k < size; ++k) out[k] = static_cast<char>((k * mul + add) & 0xff);
+  return out;
+}
+
 inline std::vector<Entry> make_entries(LogIndex from, LogIndex to, Term term) {
   std::vector<Entry> out;
   for (LogIndex i = from; i <= to; ++i) out.push_back(make_entry(i, term));

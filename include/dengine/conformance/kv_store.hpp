@@ -271,13 +271,8 @@ TEST_CASE_TEMPLATE_DEFINE("KvStore conformance: large values and long keys", F,
   using namespace dengine;
   F f;
   auto s = [&]() -> typename F::store_type& { return f.store(); };
-  constexpr std::size_t size = 4U << 20;
-  std::string big1(size, '\0');
-  std::string big2(size, '\0');
-  for (std::size_t k = 0; k < size; ++k) {
-    big1[k] = static_cast<char>((k * 131) & 0xff);
-    big2[k] = static_cast<char>((k * 37 + 11) & 0xff);
-  }
+  const std::string big1 = conformance::patterned_bytes(conformance::large_bytes, 131, 0);
+  const std::string big2 = conformance::patterned_bytes(conformance::large_bytes, 37, 11);
   const std::string long_key(300, 'k');
   WriteBatch b;
   b.put("big1", big1);
@@ -301,8 +296,8 @@ TEST_CASE_TEMPLATE_DEFINE("KvStore conformance: many keys", F, dengine_conf_kv_m
   using namespace dengine;
   F f;
   auto s = [&]() -> typename F::store_type& { return f.store(); };
-  constexpr int count = 100000;
-  constexpr int per_batch = 1000;
+  constexpr int count = static_cast<int>(conformance::many_count);
+  constexpr int per_batch = static_cast<int>(conformance::many_per_batch);
   auto key = [](int i) {
     // Big-endian bytes sort numerically, so the expected scan order is i's order.
     std::string k = "n";

@@ -192,6 +192,30 @@ void check_holds_prefix(F& f, LogIndex most, std::uint64_t salt = 0) {
                    "after the restart and more entries");
 }
 
+/// Feeds `f` entries 1 to `to` (batches of at most `max_batch`, cut by `seed`) and returns its
+/// image then.
+template <class F>
+std::string fed_image(F& f, LogIndex to, LogIndex max_batch, std::uint64_t seed) {
+  (void)feed(f, 1, to, max_batch, seed);
+  return image_of(f.machine());
+}
+
+/// Restores `image` (a's state at applied index `at`) into `b`, CHECKs that b then is exactly
+/// the image, feeds both the entries at + 1 to `to` (batched differently) and CHECKs that they
+/// answer alike and end with the same image. `seed` varies the batching.
+template <class F>
+void check_restored_continues(F& a, F& b, const std::string& image, LogIndex at, LogIndex to,
+                              std::uint64_t seed, const char* whose) {
+  CHECK(restore_image(b, image) == at);
+  CHECK(b.machine().applied_index() == at);
+  check_same_image(image_of(b.machine()), image, whose);
+  const auto original = feed(a, at + 1, to, 3, seed);
+  const auto restored = feed(b, at + 1, to, 17, seed + 1);
+  check_same_responses(restored, original, at + 1);
+  check_same_image(image_of(b.machine()), image_of(a.machine()),
+                   "the same entries applied on the original and the restored one");
+}
+
 }  // namespace dengine::conformance
 
 TEST_CASE_TEMPLATE_DEFINE("StateMachine conformance: a fresh machine", F, dengine_conf_sm_fresh) {
@@ -336,24 +360,14 @@ TEST_CASE_TEMPLATE_DEFINE("StateMachine conformance: the applied index is persis
 
 TEST_CASE_TEMPLATE_DEFINE("StateMachine conformance: snapshot, restore, and apply on", F,
                           dengine_conf_sm_snapshot_restore) {
-  using namespace dengine;
-  using conformance::image_of;
+  namespace conf = dengine::conformance;
   F a;
-  (void)conformance::feed(a, 1, 80, 7, 51);
-  const std::string image = image_of(a.machine());
-
+  const std::string image = conf::fed_image(a, 80, 7, 51);
   F b;
-  CHECK(conformance::restore_image(b, image) == 80);
-  CHECK(b.machine().applied_index() == 80);
-  conformance::check_same_image(image_of(b.machine()), image,
-                                "a machine restored from an image, against the image");
-  const auto original = conformance::feed(a, 81, 160, 3, 52);
-  const auto restored = conformance::feed(b, 81, 160, 17, 53);
-  conformance::check_same_responses(restored, original, 81);
-  conformance::check_same_image(image_of(b.machine()), image_of(a.machine()),
-                                "the same entries applied on the original and the restored one");
+  conf::check_restored_continues(a, b, image, 80, 160, 52,
+                                 "a machine restored from an image, against the image");
   b.reopen();
-  conformance::check_holds_prefix(b, 160);
+  conf::check_holds_prefix(b, 160);
 }
 
 TEST_CASE_TEMPLATE_DEFINE("StateMachine conformance: restore replaces the whole state", F,
@@ -361,22 +375,14 @@ TEST_CASE_TEMPLATE_DEFINE("StateMachine conformance: restore replaces the whole 
   using namespace dengine;
   using conformance::image_of;
   F a;
-  (void)conformance::feed(a, 1, 60, 6, 61);
-  const std::string image = image_of(a.machine());
+  const std::string image = conformance::fed_image(a, 60, 6, 61);
 
   // b first applies `applied` entries of another history, then restores a's image.
   auto check_replaced = [&](LogIndex applied) {
     F b;
     (void)conformance::feed(b, 1, applied, 6, 62, conformance::other_history);
-    CHECK(conformance::restore_image(b, image) == 60);
-    CHECK(b.machine().applied_index() == 60);
-    conformance::check_same_image(image_of(b.machine()), image,
-                                  "a machine with a history of its own, restored from an image");
-    const auto restored = conformance::feed(b, 61, 100, 8, 63);
-    const auto original = conformance::feed(a, 61, 100, 8, 64);
-    conformance::check_same_responses(restored, original, 61);
-    conformance::check_same_image(image_of(b.machine()), image_of(a.machine()),
-                                  "the same entries applied after the restore");
+    conformance::check_restored_continues(
+        a, b, image, 60, 100, 63, "a machine with a history of its own, restored from an image");
   };
   SUBCASE("over a machine ahead of the image") { check_replaced(90); }
   SUBCASE("over a machine behind it") { check_replaced(20); }

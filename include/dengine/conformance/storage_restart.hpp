@@ -117,14 +117,10 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: large entries", F,
   using namespace dengine;
   F f;
   auto e = [&]() -> typename F::engine_type& { return f.engine(); };
-  constexpr std::size_t size = 4U << 20;
+  const std::size_t size = conformance::large_bytes;
   std::vector<Entry> batch;
-  for (LogIndex i = 1; i <= 3; ++i) {
-    std::string data(size, '\0');
-    // A pattern that differs per entry and per position, so a shifted or mixed-up chunk shows.
-    for (std::size_t k = 0; k < size; ++k) data[k] = static_cast<char>((k * 131 + i * 7) & 0xff);
-    batch.push_back(Entry{i, i, EntryType::normal, std::move(data)});
-  }
+  for (LogIndex i = 1; i <= 3; ++i)  // a pattern of its own per entry
+    batch.push_back(Entry{i, i, EntryType::normal, conformance::patterned_bytes(size, 131, i * 7)});
   conformance::append_synced(e(), batch);
   CHECK(CONF_VALUE(e().entries(1, 4, 1U << 20)).size() == 1);
   CHECK(CONF_VALUE(e().entries(1, 4, conformance::unbounded)) == batch);
@@ -142,8 +138,8 @@ TEST_CASE_TEMPLATE_DEFINE("StorageEngine conformance: many small entries, sync p
   using namespace dengine;
   F f;
   auto e = [&]() -> typename F::engine_type& { return f.engine(); };
-  constexpr LogIndex count = 100000;
-  constexpr LogIndex per_batch = 1000;
+  constexpr LogIndex count = conformance::many_count;
+  constexpr LogIndex per_batch = conformance::many_per_batch;
   auto make = [](LogIndex i) {
     std::string data(16, '\0');
     for (std::size_t k = 0; k < data.size(); ++k)
