@@ -308,7 +308,7 @@ TEST_CASE_TEMPLATE_DEFINE("KvStore conformance: many keys", F, dengine_conf_kv_m
   for (int from = 0; from < count; from += per_batch) {
     WriteBatch b;
     for (int i = from; i < from + per_batch; ++i) b.put(key(i), std::to_string(i));
-    conformance::write_ok(s(), b, static_cast<LogIndex>(from / per_batch + 1));
+    conformance::write_ok(s(), b, static_cast<LogIndex>(from / per_batch) + 1);
   }
   f.reopen();
   CHECK(s().applied_index() == count / per_batch);

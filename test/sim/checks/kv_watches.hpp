@@ -20,10 +20,10 @@ namespace dengine::sim::checks {
     std::span<const kvsim::WatchSegment> segments, const KvHistory& history) {
   std::vector<Violation> out;
   for (const kvsim::WatchSegment& seg : segments) {
-    std::string who = "watch " + std::to_string(seg.watch_id);
-    who += " on n" + str(seg.node) + " (incarnation " + str(seg.incarnation);
-    who += ", from " + std::to_string(seg.start) + ")";
-    for (const std::string& p : seg.problems) out.push_back({"watch", who + ": " + p});
+    const std::string who = "watch " + std::to_string(seg.watch_id) + " on n" + str(seg.node) +
+                            " (incarnation " + str(seg.incarnation) + ", from " +
+                            std::to_string(seg.start) + ")";
+    for (const std::string& p : seg.problems) out.push_back({"watch", who + ": " += p});
     if (!seg.created) {
       out.push_back({"watch", who + ": never said created"});
       continue;

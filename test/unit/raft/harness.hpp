@@ -205,8 +205,8 @@ class Cluster {
 };
 
 /// A healthy cluster of `voters` (by default three) that has elected `leader`.
-inline Cluster led_by(NodeId leader, std::vector<NodeId> voters = {1, 2, 3}) {
-  Cluster c(std::move(voters));
+inline Cluster led_by(NodeId leader, const std::vector<NodeId>& voters = {1, 2, 3}) {
+  Cluster c(voters);
   c.elect(leader);
   return c;
 }
