@@ -2,7 +2,7 @@
 /// Errors: a `dengine` std::error_category, and `result<T>` (Boost.Outcome) carrying an `error`
 /// that adds what a caller needs to act on (the leader to retry at, a human detail).
 
-#include <boost/outcome/result.hpp>
+#include <boost/outcome/std_result.hpp>
 
 #include <optional>
 #include <string>
@@ -138,8 +138,12 @@ inline std::error_code make_error_code(const error& e) noexcept { return e.code;
 }
 
 /// The result of every fallible public call. No exceptions cross the public API.
+/// Boost.Outcome's std_result (std::error_code based), not its `result` (Boost.System based):
+/// the two behave the same for `error`, whose codes are std::error_codes, and std_result.hpp
+/// costs every translation unit ~3 s less to compile (it does not include Boost.System and
+/// Boost.Exception; measured in docs/building.md, "Compile cost").
 template <class T>
-using result = boost::outcome_v2::result<T, error>;
+using result = boost::outcome_v2::std_result<T, error>;
 
 using boost::outcome_v2::success;
 

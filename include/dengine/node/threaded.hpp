@@ -37,6 +37,7 @@
 #include "dengine/node/config.hpp"
 #include "dengine/node/pipeline.hpp"
 #include "dengine/node/runtime.hpp"
+#include "dengine/node/threaded_tag.hpp"
 #include "dengine/node/transport.hpp"
 #include "dengine/node/unique_function.hpp"
 #include "dengine/node/work_queue.hpp"
@@ -267,16 +268,6 @@ class ThreadedRuntime {
   std::atomic<std::thread::id> applier_id_{};
   bool started_ = false;
   bool stopped_ = false;
-};
-
-/// The production runtime tag (RuntimeTag, runtime.hpp): ThreadedRuntime on SteadyClock. The
-/// default of Node.
-struct Threaded {
-  using clock_type = SteadyClock;
-  static constexpr bool deterministic = false;
-  template <StorageEngine S, dengine::SnapshotStore SS, StateMachine M, Transport T>
-  using arrangement = ThreadedRuntime<S, SS, M, T, SteadyClock>;
-  static result<void> check(const SteadyClock& /*clock*/) { return success(); }
 };
 
 static_assert(RuntimeTag<Threaded>);

@@ -40,8 +40,11 @@ namespace dengine::engine {
 /// third argument of both open functions: see TunableBackend. EngineConfig::backend_tuning
 /// carries a T to the backend; a backend with nothing to tune declares no such type and carries
 /// no options.
+///
+/// **BackendShape** is the first part: the types' names, `name`, `persistent` and the limits —
+/// what can be checked without the types' definitions.
 template <class B>
-concept Backend = requires(const std::filesystem::path& dir, PersistenceMode mode) {
+concept BackendShape = requires {
   typename B::storage_engine;
   typename B::kv_store;
   { B::name } -> std::convertible_to<std::string_view>;
@@ -49,12 +52,20 @@ concept Backend = requires(const std::filesystem::path& dir, PersistenceMode mod
   { B::max_key_bytes } -> std::convertible_to<std::size_t>;
   { B::max_value_bytes } -> std::convertible_to<std::size_t>;
   { B::max_entry_bytes } -> std::convertible_to<std::size_t>;
+};
+
+/// The whole Backend concept: BackendShape, the open functions, and a StorageEngine and a
+/// KvStore that meet their contracts (which takes their definitions: EmbeddedEngine's class
+/// needs only BackendShape, so that a translation unit using a precompiled engine does not
+/// compile them; EmbeddedEngine::start checks Backend).
+template <class B>
+concept Backend = BackendShape<B> &&
+    requires(const std::filesystem::path& dir, PersistenceMode mode) {
   {
     B::open_storage(dir, mode)
     } -> std::same_as<result<std::unique_ptr<typename B::storage_engine>>>;
   { B::open_kv_store(dir, mode) } -> std::same_as<result<std::unique_ptr<typename B::kv_store>>>;
-}
-&&StorageEngine<typename B::storage_engine>&& KvStore<typename B::kv_store>;
+} && StorageEngine<typename B::storage_engine> && KvStore<typename B::kv_store>;
 
 /// A Backend with a `tuning` type: both open functions also take a `const tuning&` (the
 /// two-argument forms open with the defaults).

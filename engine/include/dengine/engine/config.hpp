@@ -18,9 +18,7 @@
 #include "dengine/core/types.hpp"
 #include "dengine/node/config.hpp"
 #include "dengine/node/events.hpp"
-#include "dengine/statemachines/kv/lessor.hpp"
-#include "dengine/statemachines/kv/state_machine.hpp"
-#include "dengine/statemachines/kv/validate.hpp"
+#include "dengine/statemachines/kv/options.hpp"
 
 namespace dengine::engine {
 

@@ -50,6 +50,7 @@
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
 #include "dengine/engine/config.hpp"
+#include "dengine/engine/kv_replica_fwd.hpp"
 #include "dengine/node/node.hpp"
 #include "dengine/statemachines/kv/codec.hpp"
 #include "dengine/statemachines/kv/lessor.hpp"
@@ -69,9 +70,19 @@ struct ReplicaCounters {
 
 /// One KV replica over storage `S`, KV store `Store`, transport `T`, runtime `R` and snapshot
 /// store `SS`.
-template <StorageEngine S, KvStore Store, node::Transport T, node::RuntimeTag R = node::Threaded,
-          SnapshotStore SS = node::default_snapshot_store_t<S>>
+///
+/// The parameters' concepts are checked in the class (static_asserts), not in its template head,
+/// so that KvReplica can be declared without them (kv_replica_fwd.hpp) and a type naming a
+/// replica compiles without the storage's and store's definitions.
+template <class S, class Store, class T, class R = node::Threaded,
+          class SS = node::default_snapshot_store_t<S>>
 class KvReplica {
+  static_assert(StorageEngine<S>, "KvReplica: S must be a StorageEngine (storage/concepts.hpp)");
+  static_assert(KvStore<Store>, "KvReplica: Store must be a KvStore (storage/concepts.hpp)");
+  static_assert(node::Transport<T>, "KvReplica: T must be a Transport (node/transport.hpp)");
+  static_assert(node::RuntimeTag<R>, "KvReplica: R must be a RuntimeTag (node/runtime.hpp)");
+  static_assert(SnapshotStore<SS>, "KvReplica: SS must be a SnapshotStore (storage/concepts.hpp)");
+
  public:
   using machine_type = kv::KvStateMachine<Store>;
   using node_type = node::Node<S, machine_type, T, R, SS>;

@@ -18,26 +18,26 @@
 /// docs/embedded.md, Errors, lists which error is which.
 ///
 /// A client is a cheap handle (one pointer): copy it freely; it must not outlive its replica.
+///
+/// The member functions that are not templates are defined in local_kv_client_impl.hpp, which
+/// this header includes unless DENGINE_COMPILED is defined (the compiled mode, docs/building.md:
+/// a library holds them for the shipped engines).
 
-#include <boost/asio/use_future.hpp>
-
-#include <chrono>
 #include <cstdint>
-#include <future>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "dengine/core/error.hpp"
+#include "dengine/engine/kv_replica_fwd.hpp"
 #include "dengine/engine/watch_stream.hpp"
 #include "dengine/node/config.hpp"
 #include "dengine/statemachines/kv/requests.hpp"
-#include "dengine/statemachines/kv/txn.hpp"
-#include "dengine/statemachines/kv/watch_hub.hpp"
+#include "dengine/statemachines/kv/watch_types.hpp"
 
 namespace dengine::engine {
 
@@ -80,7 +80,7 @@ class LocalKvClient {
  public:
   using replica_type = R;
   /// True in the simulator's arrangement: only the asynchronous forms are available.
-  static constexpr bool deterministic = R::deterministic;
+  static constexpr bool deterministic = replica_is_deterministic<R>;
 
   /// A client of `replica` (which must outlive it).
   explicit LocalKvClient(R& replica) noexcept : replica_(&replica) {}
@@ -186,153 +186,81 @@ class LocalKvClient {
   /// Refreshes a lease to its full TTL (one etcd LeaseKeepAlive round); returns the TTL in
   /// seconds. On the leader only (not_leader with a hint elsewhere); not_found once the lease
   /// is gone or expired.
-  result<std::int64_t> lease_keep_alive(kv::LeaseId id) { return replica_->keep_alive(id); }
+  result<std::int64_t> lease_keep_alive(kv::LeaseId id);
 
   /// Starts a watch (etcd Watch create) on this replica's applied state. `notify` (optional)
   /// runs on the apply thread whenever responses were queued; it must be quick. Errors:
   /// invalid_argument (empty key), too_busy (too many watchers).
-  result<WatchStream> watch(const kv::WatchCreateRequest& req, std::function<void()> notify = {}) {
-    auto signal = std::make_shared<WatchStream::Signal>();
-    signal->user_notify = std::move(notify);
-    auto w = replica_->watch(req, [signal] { signal->notify(); });
-    if (!w) return std::move(w).error();
-    return WatchStream(std::move(w).value(), replica_->machine().watch_hub(), std::move(signal));
-  }
+  result<WatchStream> watch(const kv::WatchCreateRequest& req, std::function<void()> notify = {});
 
   /// Watches every key under `prefix` from `start_revision` (0 = from the next change).
   result<WatchStream> watch_prefix(std::string prefix, kv::Revision start_revision = 0,
-                                   std::function<void()> notify = {}) {
-    kv::WatchCreateRequest req;
-    set_prefix(req, std::move(prefix));
-    req.start_revision = start_revision;
-    return watch(req, std::move(notify));
-  }
+                                   std::function<void()> notify = {});
 
   // ---- blocking forms (threaded arrangement; not from a completion handler) ----
 
   /// Sets `key` = `value` (attached to `lease` unless 0).
   result<kv::PutResponse> put(std::string key, std::string value,
-                              kv::LeaseId lease = kv::no_lease) requires(!deterministic) {
-    kv::PutRequest req;
-    req.key = std::move(key);
-    req.value = std::move(value);
-    req.lease = lease;
-    return put(std::move(req));
-  }
+                              kv::LeaseId lease = kv::no_lease) requires(!deterministic);
   /// A PutRequest with every option.
-  result<kv::PutResponse> put(kv::PutRequest req) requires(!deterministic) {
-    DENGINE_TRYV(check_blocking("put"));
-    return settle(async_put(std::move(req), boost::asio::use_future));
-  }
+  result<kv::PutResponse> put(kv::PutRequest req) requires(!deterministic);
 
   /// The key's current value and metadata, or nullopt when it does not exist.
   result<std::optional<kv::KeyValue>> get(
       std::string key,
-      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
-    kv::RangeRequest req;
-    req.key = std::move(key);
-    DENGINE_TRY(resp, range(std::move(req), consistency));
-    if (resp.kvs.empty()) return std::optional<kv::KeyValue>();
-    return std::optional<kv::KeyValue>(std::move(resp.kvs.front()));
-  }
+      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic);
 
   /// Every key under `prefix`, in key order.
   result<std::vector<kv::KeyValue>> get_prefix(
       std::string prefix,
-      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
-    kv::RangeRequest req;
-    set_prefix(req, std::move(prefix));
-    DENGINE_TRY(resp, range(std::move(req), consistency));
-    return std::move(resp.kvs);
-  }
+      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic);
 
   /// A RangeRequest with every option.
   result<kv::RangeResponse> range(
       kv::RangeRequest req,
-      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
-    DENGINE_TRYV(check_blocking("range"));
-    return settle(async_range(std::move(req), consistency, boost::asio::use_future));
-  }
+      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic);
 
   /// Deletes `key`; the response's `deleted` is 0 or 1.
-  result<kv::DeleteRangeResponse> del(std::string key) requires(!deterministic) {
-    kv::DeleteRangeRequest req;
-    req.key = std::move(key);
-    return delete_range(std::move(req));
-  }
+  result<kv::DeleteRangeResponse> del(std::string key) requires(!deterministic);
   /// Deletes every key under `prefix`.
-  result<kv::DeleteRangeResponse> delete_prefix(std::string prefix) requires(!deterministic) {
-    kv::DeleteRangeRequest req;
-    set_prefix(req, std::move(prefix));
-    return delete_range(std::move(req));
-  }
+  result<kv::DeleteRangeResponse> delete_prefix(std::string prefix) requires(!deterministic);
   /// A DeleteRangeRequest with every option.
-  result<kv::DeleteRangeResponse> delete_range(kv::DeleteRangeRequest req) requires(
-      !deterministic) {
-    DENGINE_TRYV(check_blocking("delete_range"));
-    return settle(async_delete_range(std::move(req), boost::asio::use_future));
-  }
+  result<kv::DeleteRangeResponse> delete_range(kv::DeleteRangeRequest req) requires(!deterministic);
 
   /// Sets `key` to `desired` only if its value is `expected` (nullopt: only if the key does
   /// not exist). True if it was set.
   result<bool> compare_and_swap(std::string key, std::optional<std::string> expected,
-                                std::string desired) requires(!deterministic) {
-    DENGINE_TRY(resp, txn(cas_request(std::move(key), std::move(expected), std::move(desired))));
-    return resp.succeeded;
-  }
+                                std::string desired) requires(!deterministic);
 
   /// A TxnRequest (read-only txns are served as reads at `consistency`).
   result<kv::TxnResponse> txn(
       kv::TxnRequest req,
-      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
-    DENGINE_TRYV(check_blocking("txn"));
-    return settle(async_txn(std::move(req), consistency, boost::asio::use_future));
-  }
+      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic);
 
   /// Drops every revision below `revision` (reads and watches below it fail with compacted).
-  result<kv::CompactionResponse> compact(kv::Revision revision) requires(!deterministic) {
-    DENGINE_TRYV(check_blocking("compact"));
-    return settle(async_compact(kv::CompactionRequest{revision, false}, boost::asio::use_future));
-  }
+  result<kv::CompactionResponse> compact(kv::Revision revision) requires(!deterministic);
 
   /// Grants a lease of `ttl` seconds (id 0: chosen by the cluster).
   result<kv::LeaseGrantResponse> lease_grant(
-      std::int64_t ttl, kv::LeaseId id = kv::no_lease) requires(!deterministic) {
-    DENGINE_TRYV(check_blocking("lease_grant"));
-    return settle(async_lease_grant(kv::LeaseGrantRequest{ttl, id}, boost::asio::use_future));
-  }
+      std::int64_t ttl, kv::LeaseId id = kv::no_lease) requires(!deterministic);
 
   /// Revokes a lease: it and every key attached to it are deleted.
-  result<kv::LeaseRevokeResponse> lease_revoke(kv::LeaseId id) requires(!deterministic) {
-    DENGINE_TRYV(check_blocking("lease_revoke"));
-    return settle(async_lease_revoke(kv::LeaseRevokeRequest{id}, boost::asio::use_future));
-  }
+  result<kv::LeaseRevokeResponse> lease_revoke(kv::LeaseId id) requires(!deterministic);
 
   /// A lease's TTLs (and keys, if asked); ttl -1 when it does not exist.
   result<kv::LeaseTimeToLiveResponse> lease_time_to_live(
       kv::LeaseId id, bool keys = false,
-      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
-    DENGINE_TRYV(check_blocking("lease_time_to_live"));
-    return settle(async_lease_time_to_live(kv::LeaseTimeToLiveRequest{id, keys}, consistency,
-                                           boost::asio::use_future));
-  }
+      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic);
 
   /// Every lease.
   result<kv::LeaseLeasesResponse> lease_leases(
-      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic) {
-    DENGINE_TRYV(check_blocking("lease_leases"));
-    return settle(async_lease_leases(consistency, boost::asio::use_future));
-  }
+      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic);
 
   /// Sets `key` = `value` under a new lease of `ttl` seconds: the key disappears when the
   /// lease expires unless the lease is kept alive (lease_keep_alive(result.lease)). Two writes:
   /// when the put fails, the lease granted first stays (and expires after its TTL).
   result<TtlPut> put_with_ttl(std::string key, std::string value,
-                              std::int64_t ttl) requires(!deterministic) {
-    DENGINE_TRY(grant, lease_grant(ttl));
-    DENGINE_TRY(put_resp, put(std::move(key), std::move(value), grant.id));
-    return TtlPut{grant.id, grant.ttl, std::move(put_resp)};
-  }
+                              std::int64_t ttl) requires(!deterministic);
 
   /// The txn compare_and_swap runs (for asynchronous use with async_txn).
   [[nodiscard]] static kv::TxnRequest cas_request(std::string key,
@@ -360,32 +288,15 @@ class LocalKvClient {
   [[nodiscard]] R& replica() const noexcept { return *replica_; }
 
  private:
-  result<void> check_blocking(const char* what) const {
-    if (replica_->node().on_own_thread())
-      return error(errc::invalid_argument,
-                   std::string("kv client ") + what +
-                       "() would block a thread of the node (called from a completion handler or "
-                       "callback); use the async_ form there");
-    return success();
-  }
-
-  /// Waits for a blocking call's result, polling for a few microseconds before sleeping: the
-  /// answer usually comes within them, and a sleeping thread takes tens of microseconds to wake
-  /// on a VM (the node's threads do the same, NodeConfig::idle_spin).
-  template <class T>
-  T settle(std::future<T> f) const {
-    const auto spin = replica_->node().config().idle_spin;
-    if (spin.count() > 0) {
-      const auto until = std::chrono::steady_clock::now() + spin;
-      while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready &&
-             std::chrono::steady_clock::now() < until) {
-        std::this_thread::yield();  // let the thread doing the work have this core
-      }
-    }
-    return f.get();
-  }
+  /// invalid_argument when called on one of the node's threads (a blocking call would wait for
+  /// itself).
+  result<void> check_blocking(const char* what) const;
 
   R* replica_;
 };
 
 }  // namespace dengine::engine
+
+#ifndef DENGINE_COMPILED
+#include "dengine/engine/local_kv_client_impl.hpp"  // IWYU pragma: export
+#endif

@@ -1,8 +1,9 @@
 #pragma once
-/// WatchStream: a client's handle on one watch (kv::WatchHub). Responses queue in the hub's
-/// Watcher (bounded: a watcher that falls too far behind is cancelled with a reason); the
-/// consumer drains them with take() (non-blocking) or wait() (blocking, with a timeout), or is
-/// told by a notify callback that some are queued. Destroying the stream cancels the watch.
+/// WatchStream: a client's handle on one watch (kv::WatchHub, through kv::WatchControl). Responses
+/// queue in the hub's Watcher (bounded: a watcher that falls too far behind is cancelled with a
+/// reason); the consumer drains them with take() (non-blocking) or wait() (blocking, with a
+/// timeout), or is told by a notify callback that some are queued. Destroying the stream cancels
+/// the watch.
 ///
 /// Lifetime: destroy (or cancel) every stream before the engine or replica that made it.
 
@@ -15,7 +16,8 @@
 #include <utility>
 #include <vector>
 
-#include "dengine/statemachines/kv/watch_hub.hpp"
+#include "dengine/statemachines/kv/watch_types.hpp"
+#include "dengine/statemachines/kv/watcher.hpp"
 
 namespace dengine::engine {
 
@@ -43,7 +45,7 @@ class WatchStream {
   /// An empty stream (no watch).
   WatchStream() = default;
   /// Adopts watcher `w` of `hub`, signalled through `signal` (what LocalKvClient::watch builds).
-  WatchStream(std::shared_ptr<kv::Watcher> w, kv::WatchHub& hub, std::shared_ptr<Signal> signal)
+  WatchStream(std::shared_ptr<kv::Watcher> w, kv::WatchControl& hub, std::shared_ptr<Signal> signal)
       : watcher_(std::move(w)), hub_(&hub), signal_(std::move(signal)) {}
   WatchStream(WatchStream&& other) noexcept
       : watcher_(std::move(other.watcher_)),
@@ -91,7 +93,7 @@ class WatchStream {
   /// events whose header revision says every event up to it has been delivered, queued after the
   /// events already queued. False if the watch has ended.
   bool request_progress() {
-    return watcher_ && hub_ != nullptr && hub_->request_progress(watcher_->id());
+    return watcher_ && hub_ != nullptr && hub_->request_watch_progress(watcher_->id());
   }
 
   /// Whether the watch has ended (cancelled by the consumer or by the hub, with a reason).
@@ -99,12 +101,12 @@ class WatchStream {
 
   /// Ends the watch (a final canceled response is queued). Idempotent.
   void cancel() {
-    if (watcher_ && hub_ != nullptr && !watcher_->canceled()) hub_->cancel(watcher_->id());
+    if (watcher_ && hub_ != nullptr && !watcher_->canceled()) hub_->cancel_watch(watcher_->id());
   }
 
  private:
   std::shared_ptr<kv::Watcher> watcher_;
-  kv::WatchHub* hub_ = nullptr;
+  kv::WatchControl* hub_ = nullptr;
   std::shared_ptr<Signal> signal_;
 };
 

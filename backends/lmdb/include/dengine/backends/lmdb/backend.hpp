@@ -8,14 +8,18 @@
 #include <string>
 #include <string_view>
 
-#include "dengine/backends/lmdb/engine.hpp"
-#include "dengine/backends/lmdb/kv_store.hpp"
 #include "dengine/backends/lmdb/options.hpp"
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/storage/backend_traits.hpp"
 
 namespace dengine::lmdb {
+
+// The store classes are only named here (their definitions are in engine.hpp and kv_store.hpp,
+// which <dengine/backends/lmdb.hpp> includes): the traits are all an engine's declaration
+// needs, so that a translation unit using a precompiled engine does not compile the backend.
+class Engine;
+class KvStore;
 
 /// The LMDB backend's settings an EmbeddedEngine passes on (EngineConfig::backend_tuning); the
 /// defaults are Options' own.
@@ -53,7 +57,9 @@ struct BackendSpec : storage::PersistentSpec<Engine, KvStore, Tuning> {
             .create_if_missing = t.create_if_missing};
   }
   /// incompatible_version if the LMDB library stores shorter keys than max_key_bytes says.
-  static result<void> check_kv_store(const KvStore& store, const std::filesystem::path& dir) {
+  /// (A template only so that these traits compile with KvStore merely declared.)
+  template <class Store = KvStore>
+  static result<void> check_kv_store(const Store& store, const std::filesystem::path& dir) {
     if (store.max_key_size() < max_key_bytes)
       return error(errc::incompatible_version,
                    "lmdb kv store " + dir.string() + ": this LMDB library stores keys of at most " +

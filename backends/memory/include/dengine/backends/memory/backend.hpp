@@ -7,11 +7,15 @@
 #include <limits>
 #include <string_view>
 
-#include "dengine/backends/memory/engine.hpp"
-#include "dengine/backends/memory/kv_store.hpp"
 #include "dengine/storage/backend_traits.hpp"
 
 namespace dengine::memory {
+
+// The store classes are only named here (their definitions are in engine.hpp and kv_store.hpp,
+// which <dengine/backends/memory.hpp> includes): the traits are all an engine's declaration
+// needs, so that a translation unit using a precompiled engine does not compile the backend.
+class Engine;
+class KvStore;
 
 /// What is particular to the in-memory backend's traits (storage::BackendTraits adds the rest:
 /// with no tuning, both stores open fresh and empty, whatever the directory and mode).

@@ -8,8 +8,6 @@
 #include <filesystem>
 #include <string_view>
 
-#include "dengine/backends/rawfile/engine.hpp"
-#include "dengine/backends/rawfile/kv_store.hpp"
 #include "dengine/backends/rawfile/options.hpp"
 #include "dengine/backends/rawfile/segment.hpp"
 #include "dengine/core/config.hpp"
@@ -17,6 +15,12 @@
 #include "dengine/storage/backend_traits.hpp"
 
 namespace dengine::rawfile {
+
+// The store classes are only named here (their definitions are in engine.hpp and kv_store.hpp,
+// which <dengine/backends/rawfile.hpp> includes): the traits are all an engine's declaration
+// needs, so that a translation unit using a precompiled engine does not compile the backend.
+class Engine;
+class KvStore;
 
 /// The raw-file backend's settings an EmbeddedEngine passes on (EngineConfig::backend_tuning);
 /// the defaults are Options' and KvOptions' own.

@@ -52,8 +52,6 @@ namespace dengine::rawfile {
 inline constexpr std::string_view kv_snapshot_file = "kv.snapshot";
 inline constexpr std::string_view kv_lock_file = "kv.lock";
 inline constexpr std::string_view kv_snapshot_magic = "DENGKVSN";
-/// Largest key or value (the snapshot file stores their lengths as u32).
-inline constexpr std::size_t max_field_bytes = 0xFFFFFFFFU;
 
 namespace detail {
 

@@ -39,6 +39,9 @@ struct Options {
   log_function log;
 };
 
+/// Largest key or value the KvStore holds (its snapshot file stores their lengths as u32).
+inline constexpr std::size_t max_field_bytes = 0xFFFFFFFFU;
+
 /// Options of rawfile::KvStore.
 struct KvOptions {
   /// Write a checkpoint (the whole map to the snapshot file) once this many key+value bytes have

@@ -9,14 +9,18 @@
 #include <filesystem>
 #include <string_view>
 
-#include "dengine/backends/sqlite/engine.hpp"
-#include "dengine/backends/sqlite/kv_store.hpp"
 #include "dengine/backends/sqlite/options.hpp"
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/storage/backend_traits.hpp"
 
 namespace dengine::sqlite {
+
+// The store classes are only named here (their definitions are in engine.hpp and kv_store.hpp,
+// which <dengine/backends/sqlite.hpp> includes): the traits are all an engine's declaration
+// needs, so that a translation unit using a precompiled engine does not compile the backend.
+class Engine;
+class KvStore;
 
 /// The SQLite backend's settings an EmbeddedEngine passes on (EngineConfig::backend_tuning); the
 /// defaults are Options' own.

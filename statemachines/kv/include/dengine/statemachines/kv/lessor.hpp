@@ -25,22 +25,10 @@
 #include "dengine/statemachines/kv/errors.hpp"
 #include "dengine/statemachines/kv/kv_core.hpp"
 #include "dengine/statemachines/kv/lease_store.hpp"
+#include "dengine/statemachines/kv/options.hpp"
 #include "dengine/statemachines/kv/requests.hpp"
 
 namespace dengine::kv {
-
-/// Lessor tuning, with etcd's defaults.
-struct LessorOptions {
-  /// Shortest lease: grants and refreshes use max(ttl, min_ttl). etcd derives it from the
-  /// election timeout (ceil(1.5 * election timeout)), 2 s with its default timing.
-  std::chrono::seconds min_ttl{2};
-  /// Added to every lease's TTL on promote(), so that leases do not expire just because the
-  /// leadership changed hands (etcd passes its election timeout).
-  std::chrono::milliseconds promote_extend{1000};
-  /// A lease returned by expired() is returned again after this long if its revoke has not been
-  /// applied by then (the proposal may have been lost); etcd uses 3 s.
-  std::chrono::milliseconds revoke_retry{3000};
-};
 
 /// Leader-side lease expiry.
 class Lessor {

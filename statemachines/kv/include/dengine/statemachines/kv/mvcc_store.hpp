@@ -20,6 +20,7 @@
 #include "dengine/core/error.hpp"
 #include "dengine/statemachines/kv/buffered_store.hpp"
 #include "dengine/statemachines/kv/errors.hpp"
+#include "dengine/statemachines/kv/key_range.hpp"
 #include "dengine/statemachines/kv/keyspace.hpp"
 #include "dengine/statemachines/kv/types.hpp"
 
@@ -40,13 +41,6 @@ inline VersionRange version_range(std::string_view key, std::string_view range_e
     return {keyspace::version_bound(key), keyspace::version_space_end(), false};
   if (range_end <= key) return {{}, {}, true};
   return {keyspace::version_bound(key), keyspace::version_bound(range_end), false};
-}
-
-/// Whether `k` lies in [key, range_end) per etcd's convention.
-inline bool in_key_range(std::string_view k, std::string_view key, std::string_view range_end) {
-  if (range_end.empty()) return k == key;
-  if (range_end == std::string_view("\0", 1)) return k >= key;
-  return k >= key && k < range_end;
 }
 
 /// The versioned key space. Not thread-safe: the owner serializes access.

@@ -17,10 +17,6 @@
 
 namespace dengine::kv {
 
-/// Says whether a lease has expired (the leader's Lessor knows; see Lessor::is_expired). An
-/// empty function means "no lease has expired".
-using ExpiredPredicate = std::function<bool(LeaseId)>;
-
 /// Orders two kvs by a sort target, ascending.
 inline bool sort_less(const KeyValue& a, const KeyValue& b, SortTarget target) {
   switch (target) {

@@ -5,6 +5,8 @@
 /// cluster id, member id and raft term are the server's to fill in.
 
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <variant>
@@ -228,5 +230,25 @@ using Command = std::variant<RangeRequest, PutRequest, DeleteRangeRequest, TxnRe
 using Response =
     std::variant<std::monostate, RangeResponse, PutResponse, DeleteRangeResponse, TxnResponse,
                  CompactionResponse, LeaseGrantResponse, LeaseRevokeResponse>;
+
+/// Says whether a lease has expired (the leader's Lessor knows; see Lessor::is_expired). An
+/// empty function means "no lease has expired".
+using ExpiredPredicate = std::function<bool(LeaseId)>;
+
+/// Whether a txn only reads (no put or delete in any branch, at any depth).
+inline bool is_read_only(const TxnRequest& txn) {
+  for (const auto* branch : {&txn.success, &txn.failure}) {
+    for (const RequestOp& op : *branch) {
+      if (std::holds_alternative<PutRequest>(op.request) ||
+          std::holds_alternative<DeleteRangeRequest>(op.request)) {
+        return false;
+      }
+      if (const auto* nested = std::get_if<box<TxnRequest>>(&op.request)) {
+        if (!is_read_only(**nested)) return false;
+      }
+    }
+  }
+  return true;
+}
 
 }  // namespace dengine::kv

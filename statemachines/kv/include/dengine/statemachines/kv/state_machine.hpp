@@ -45,21 +45,13 @@
 #include "dengine/statemachines/kv/keyspace.hpp"
 #include "dengine/statemachines/kv/kv_core.hpp"
 #include "dengine/statemachines/kv/lessor.hpp"
+#include "dengine/statemachines/kv/options.hpp"
 #include "dengine/statemachines/kv/snapshot_format.hpp"
 #include "dengine/statemachines/kv/watch_hub.hpp"
 #include "dengine/storage/concepts.hpp"
 #include "dengine/storage/snapshot_io.hpp"
 
 namespace dengine::kv {
-
-/// KvStateMachine options (node-local: they do not affect replicated state).
-struct KvOptions {
-  WatchHubOptions watch;
-  /// Snapshot chunks handed to the sink are about this big.
-  std::size_t snapshot_chunk_bytes = 1U << 20;
-  /// restore() writes the KvStore in batches of about this many bytes.
-  std::size_t restore_batch_bytes = 8U << 20;
-};
 
 /// The KV state machine.
 template <KvStore Store>

@@ -120,22 +120,6 @@ result<void> check_txn_ops(const MvccStore<Store>& mvcc, const LeaseStore<Store>
   return success();
 }
 
-/// Whether a txn only reads (no put or delete in any branch, at any depth).
-inline bool is_read_only(const TxnRequest& txn) {
-  for (const auto* branch : {&txn.success, &txn.failure}) {
-    for (const RequestOp& op : *branch) {
-      if (std::holds_alternative<PutRequest>(op.request) ||
-          std::holds_alternative<DeleteRangeRequest>(op.request)) {
-        return false;
-      }
-      if (const auto* nested = std::get_if<box<TxnRequest>>(&op.request)) {
-        if (!is_read_only(**nested)) return false;
-      }
-    }
-  }
-  return true;
-}
-
 /// Sets the header revision of a txn response and of every response inside it.
 inline void set_txn_revision(TxnResponse& resp, Revision rev) {
   resp.header.revision = rev;

@@ -18,22 +18,11 @@
 #include "dengine/core/error.hpp"
 #include "dengine/statemachines/kv/errors.hpp"
 #include "dengine/statemachines/kv/lease_store.hpp"
+#include "dengine/statemachines/kv/options.hpp"
 #include "dengine/statemachines/kv/requests.hpp"
 #include "dengine/statemachines/kv/store_limits.hpp"
 
 namespace dengine::kv {
-
-/// Size limits a server enforces before proposing (etcd's defaults).
-struct RequestLimits {
-  /// Largest encoded request (etcd's --max-request-bytes default: 1.5 MiB).
-  std::size_t max_request_bytes = 1572864;
-  /// Most operations in one txn level: compares, success ops or failure ops (etcd's --max-txn-ops).
-  std::size_t max_txn_ops = 128;
-  /// What the KvStore under the state machine can hold: every key and value a request would
-  /// write is checked against it (store_limits.hpp), so a write the store would refuse never
-  /// reaches the log. EmbeddedEngine sets it from its backend's traits; default: no limit.
-  StoreLimits store{};
-};
 
 /// Nesting bound for txns inside txns: the decoder and validation refuse deeper requests so
 /// that recursion depth stays bounded whatever the input (etcd's op budget bounds it too).

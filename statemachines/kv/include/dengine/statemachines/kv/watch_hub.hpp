@@ -39,49 +39,12 @@
 #include "dengine/core/test_hooks.hpp"
 #include "dengine/statemachines/kv/errors.hpp"
 #include "dengine/statemachines/kv/mvcc_store.hpp"
+#include "dengine/statemachines/kv/options.hpp"
 #include "dengine/statemachines/kv/types.hpp"
+#include "dengine/statemachines/kv/watch_types.hpp"
+#include "dengine/statemachines/kv/watcher.hpp"
 
 namespace dengine::kv {
-
-/// A watch id (etcd's watch_id is int64; the hub's ids are unique per hub, from 0).
-using WatchId = std::int64_t;
-
-/// WatchCreateRequest.FilterType: events to leave out.
-enum class WatchFilter : std::uint8_t { noput = 0, nodelete = 1 };
-
-/// What to watch (etcd's WatchCreateRequest; watch_id and fragment are the server's business).
-struct WatchCreateRequest {
-  std::string key{};
-  std::string range_end{};       ///< etcd's key conventions: empty = key only, "\0" = all >= key
-  Revision start_revision = 0;   ///< first revision to deliver; 0 (or less) = the next one
-  bool progress_notify = false;  ///< receive progress_notify() notifications
-  std::vector<WatchFilter> filters{};
-  bool prev_kv = false;  ///< events carry the kv before the change
-};
-
-/// One message to a watcher's consumer (etcd's WatchResponse). A response with no events that
-/// is neither created nor canceled is a progress notification: every event up to
-/// header_revision has been delivered.
-struct WatchResponse {
-  Revision header_revision = 0;
-  WatchId watch_id = 0;
-  bool created = false;
-  bool canceled = false;
-  Revision compact_revision = 0;  ///< set when canceled because history was compacted/evicted
-  std::string cancel_reason{};
-  std::vector<Event> events{};
-};
-
-/// WatchHub limits.
-struct WatchHubOptions {
-  std::size_t max_history_events = 10000;
-  std::size_t max_history_bytes = 64U << 20;
-  /// Per watcher. Keep >= the history limits so that a watch from the oldest revision the
-  /// history holds always fits its queue.
-  std::size_t max_pending_events = 10000;
-  std::size_t max_pending_bytes = 64U << 20;
-  std::size_t max_watchers = 100000;
-};
 
 /// Approximate memory of an event (key, values, bookkeeping).
 inline std::size_t event_bytes(const Event& e) {
@@ -90,75 +53,8 @@ inline std::size_t event_bytes(const Event& e) {
   return n;
 }
 
-class WatchHub;
-
-/// One watch. The consumer drains it with take().
-class Watcher {
- public:
-  /// The hub-wide id of this watch.
-  [[nodiscard]] WatchId id() const noexcept { return id_; }
-
-  /// Every queued response, oldest first (consumer thread).
-  std::vector<WatchResponse> take() {
-    std::lock_guard lock(mutex_);
-    std::vector<WatchResponse> out(std::make_move_iterator(queue_.begin()),
-                                   std::make_move_iterator(queue_.end()));
-    queue_.clear();
-    pending_events_ = 0;
-    pending_bytes_ = 0;
-    return out;
-  }
-
-  /// Whether the watch has ended (its last queued response says canceled).
-  [[nodiscard]] bool canceled() const {
-    std::lock_guard lock(mutex_);
-    return canceled_;
-  }
-
-  /// Events queued and not yet taken.
-  [[nodiscard]] std::size_t pending_events() const {
-    std::lock_guard lock(mutex_);
-    return pending_events_;
-  }
-
- private:
-  friend class WatchHub;
-
-  // Matching (immutable after creation).
-  WatchId id_ = 0;
-  std::string key_{};
-  std::string range_end_{};
-  bool prev_kv_ = false;
-  bool no_put_ = false;
-  bool no_delete_ = false;
-  bool progress_notify_ = false;
-  std::function<void()> notify_;
-
-  // Hub-side delivery state, guarded by the hub's mutex.
-  Revision next_revision_ = 0;  ///< the lowest revision not yet delivered
-  bool events_since_progress_ = false;
-
-  // The queue, guarded by mutex_.
-  mutable std::mutex mutex_;
-  std::deque<WatchResponse> queue_;
-  std::size_t pending_events_ = 0;
-  std::size_t pending_bytes_ = 0;
-  bool canceled_ = false;
-
-  [[nodiscard]] bool matches(const Event& e) const {
-    if (e.type == EventType::put && no_put_) return false;
-    if (e.type == EventType::del && no_delete_) return false;
-    return in_key_range(e.kv.key, key_, range_end_);
-  }
-
-  [[nodiscard]] Event shape(const Event& e) const {
-    if (prev_kv_ || !e.prev_kv) return e;
-    return Event{e.type, e.kv, std::nullopt};
-  }
-};
-
 /// Fan-out of applied events to watchers, with a bounded history for watches from the past.
-class WatchHub {
+class WatchHub final : public WatchControl {
  public:
   /// A hub for a store at revision `current`, compacted at `compacted`, with empty history.
   explicit WatchHub(Revision current = 1, Revision compacted = 0, WatchHubOptions options = {})
@@ -227,6 +123,10 @@ class WatchHub {
     if (w->notify_) w->notify_();
     return true;
   }
+
+  // WatchControl, for the consumer's handle (engine/watch_stream.hpp).
+  bool cancel_watch(WatchId id) override { return cancel(id); }
+  bool request_watch_progress(WatchId id) override { return request_progress(id); }
 
   /// Queues a progress notification (header revision = the current revision) for one watch,
   /// after every event already queued for it. False if the watch does not exist.
