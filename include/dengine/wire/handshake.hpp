@@ -52,7 +52,6 @@ inline constexpr std::size_t hello_size = 8 + 8 + 8 + 1 + 1;
 /// The hello in a hello frame's payload; errc::malformed if it is not exactly one hello.
 [[nodiscard]] inline result<Hello> decode_hello(std::string_view payload) {
   Reader r(payload, "hello");
-  Hello h;
   DENGINE_TRY(cluster, r.u64("cluster id"));
   DENGINE_TRY(from, r.u64("sender id"));
   DENGINE_TRY(to, r.u64("receiver id"));
