@@ -176,14 +176,15 @@ inline result<raft::Message> read_message(Reader& r) {
   }
   m.reject = (flags & flag_reject) != 0;
   // In the order append_message writes them.
-  const std::pair<std::uint64_t*, std::string_view> fields[] = {{&m.from, "from"},
-                                                                {&m.to, "to"},
-                                                                {&m.term, "term"},
-                                                                {&m.log_term, "log_term"},
-                                                                {&m.index, "index"},
-                                                                {&m.commit, "commit"},
-                                                                {&m.reject_hint, "reject_hint"},
-                                                                {&m.context, "context"}};
+  using Field = std::pair<std::uint64_t*, std::string_view>;
+  const Field fields[] = {{&m.from, "from"},
+                          {&m.to, "to"},
+                          {&m.term, "term"},
+                          {&m.log_term, "log_term"},
+                          {&m.index, "index"},
+                          {&m.commit, "commit"},
+                          {&m.reject_hint, "reject_hint"},
+                          {&m.context, "context"}};
   for (const auto& [field, name] : fields) {
     DENGINE_TRY(v, r.u64(name));
     *field = v;
