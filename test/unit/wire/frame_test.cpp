@@ -83,9 +83,12 @@ TEST_CASE("wire frame: a frame fed whole, byte by byte, or split anywhere decode
   CHECK(got.frames[0].payload == payload);
   CHECK(whole.offset() == f.size());
 
+  // Byte by byte: at every cut point before the last byte, no frame and no error.
   wire::FrameDecoder bytewise;
   for (char c : f) {
-    REQUIRE(drain(bytewise).frames.empty());
+    const auto partial = drain(bytewise);
+    REQUIRE(partial.frames.empty());
+    REQUIRE_FALSE(partial.failure);
     bytewise.feed(std::string_view(&c, 1));
   }
   got = drain(bytewise);
@@ -157,7 +160,9 @@ TEST_CASE("wire frame: every single-bit flip is caught, never decoded as a frame
     bad[bit / 8] = static_cast<char>(bad[bit / 8] ^ (1U << (bit % 8)));
     wire::FrameDecoder d;
     // A valid frame after it: a length made shorter or longer must not resynchronise on it.
-    d.feed(bad + after + after);
+    bad += after;
+    bad += after;
+    d.feed(bad);
     auto got = drain(d);
     CHECK(got.frames.empty());
     // A flip that makes the length longer than what was fed leaves the decoder waiting (the

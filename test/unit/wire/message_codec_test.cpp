@@ -210,7 +210,7 @@ TEST_CASE("wire message codec: huge counts and lengths are refused before alloca
   const std::size_t entry_data_length = 70 + 17;
   const std::size_t snapshot = 70 + 21 + 4;
   const std::size_t voter_count = snapshot + 16;
-  const std::size_t learner_count = voter_count + 4 + 3 * 8;
+  const std::size_t learner_count = voter_count + 4 + 24;  // three voters
   const std::size_t snapshot_data_length = learner_count + 4 + 8;
   for (std::size_t at :
        {entry_count, entry_data_length, voter_count, learner_count, snapshot_data_length}) {
