@@ -116,10 +116,10 @@ class SimNetwork {
         continue;
       }
       Arrived got = links_.take(env.from, env.to, env.message, env.damage);
-      if (!got.codec_failure.empty()) codec_failure(std::move(got.codec_failure));
       if (!got.message) {
-        if (got.refused.empty()) {
-          trace_drop(env.message, "refused by the codec although intact");
+        if (!got.codec_failure.empty()) {
+          codec_failure(std::move(got.codec_failure));
+          trace_drop(env.message, "the codec got this frame wrong");
         } else {
           ++stats_.refused;
           if (tap_.arrived) trace_drop(env.message, "damaged in transit, refused: " + got.refused);

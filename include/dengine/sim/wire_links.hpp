@@ -70,15 +70,15 @@ struct WireFrame {
   return frame_message(*f);
 }
 
-/// What became of a frame at its receiver. At most one of `message` and `refused` is set;
-/// `codec_failure` may come with either (a damaged frame that decoded: the node still gets it).
+/// What became of a frame at its receiver: exactly one member is set.
 struct Arrived {
   /// The decoded message, for the node.
   std::optional<raft::Message> message;
   /// Why the decoder refused the frame (it was damaged: expected). The link reconnected.
   std::string refused;
   /// Set when the codec got the frame wrong: an intact frame refused or decoded to something
-  /// other than one message, or a damaged frame accepted. A simulation violation.
+  /// other than one message, or a damaged frame accepted. A simulation violation; the frame is
+  /// not delivered (a node fed garbage may stall a run that has already failed).
   std::string codec_failure;
 };
 
@@ -141,9 +141,11 @@ class LinkDecoders {
       return out;
     }
     if (damage) {
+      links_.erase({from, to});
       out.codec_failure = link() + ": a frame damaged in transit was accepted and decoded (bit " +
                           std::to_string(*damage % (8 * bytes.size())) + " of " +
                           std::to_string(bytes.size()) + " bytes flipped)";
+      return out;
     }
     out.message = std::move(m).value();
     return out;
