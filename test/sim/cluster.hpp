@@ -146,7 +146,7 @@ class Cluster {
   [[nodiscard]] bool paused(const SimNode& n) const { return n.paused_until > executor_.now(); }
   sim_duration before_send(const raft::Message& m);
   void after_send(const SendReport& report);
-  void arrived(const raft::Message& m, const char* dropped);
+  void arrived(const raft::Message& m, std::string_view dropped);
 
   // ---- leases and promises (lease_checks.hpp) ----
   /// The lease `n` would serve a lease read on right now (what its Driver published).

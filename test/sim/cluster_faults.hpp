@@ -87,11 +87,13 @@ inline void Cluster::fault_net() {
   f.max_delay = fault_rng_.between(sim_ms(1), std::max(sim_ms(1), m.delay_max));
   f.spike = m.spike;
   f.spike_delay = sim_ms(200);
+  // Drawn only in mixes that damage frames, so the others replay what they did before.
+  if (m.corrupt_max > 0) f.corrupt = fault_rng_.unit() * m.corrupt_max;
   net_.net().set_faults(f);
   trace_.note(executor_.now(), TraceKind::fault, no_node,
               "network: drop " + std::to_string(static_cast<int>(f.drop * 100)) + "% dup " +
-                  std::to_string(static_cast<int>(f.duplicate * 100)) +
-                  "% delay <= " + std::to_string(f.max_delay / 1000) + "ms");
+                  std::to_string(static_cast<int>(f.duplicate * 100)) + "% delay <= " +
+                  std::to_string(f.max_delay / 1000) + "ms" + damage_note(f.corrupt));
 }
 
 inline void Cluster::fault_partition() {

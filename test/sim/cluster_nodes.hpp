@@ -204,6 +204,9 @@ inline void Cluster::after_send(const SendReport& rep) {
   if (rep.fate == SendFate::queued) {
     sending_.kind = TraceKind::send;
     if (rep.copies == 2) sending_.note = "duplicated";
+    if (rep.damaged > 0)
+      sending_.note += std::string(sending_.note.empty() ? "" : ", ") +
+                       (rep.damaged == 2 ? "both copies damaged" : "a copy damaged");
   } else {
     sending_.kind = TraceKind::drop;
     sending_.note = rep.fate == SendFate::dropped_blocked ? "partitioned" : "lost";
@@ -211,11 +214,11 @@ inline void Cluster::after_send(const SendReport& rep) {
   trace_.add(std::move(sending_));
 }
 
-inline void Cluster::arrived(const raft::Message& m, const char* dropped) {
+inline void Cluster::arrived(const raft::Message& m, std::string_view dropped) {
   TraceEvent ev;
   ev.time = executor_.now();
   describe_message(ev, m);
-  if (dropped != nullptr) {
+  if (!dropped.empty()) {
     ev.kind = TraceKind::drop;
     ev.note = dropped;
     trace_.add(std::move(ev));

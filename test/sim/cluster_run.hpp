@@ -39,7 +39,8 @@ inline Cluster::Cluster(SimOptions options)
   net_.set_tap(
       NetworkTap{[this](const raft::Message& m) { return before_send(m); },
                  [this](const SendReport& r) { after_send(r); },
-                 [this](const raft::Message& m, const char* dropped) { arrived(m, dropped); }});
+                 [this](const raft::Message& m, std::string_view dropped) { arrived(m, dropped); },
+                 [this](const std::string& what) { fail("wire codec", what); }});
   fault_net();
 }
 
@@ -73,6 +74,9 @@ inline RunResult Cluster::run() {
   }
   out.events = executor_.executed();
   out.end_time = executor_.now();
+  out.frames = net_.stats().frames;
+  out.frames_damaged = net_.net().stats().damaged;
+  out.frames_refused = net_.stats().refused;
   if (!out.violations.empty()) out.trace = trace_.lines();
   // The nodes go before the network and executor they use.
   for (auto& n : nodes_) n->node.reset();

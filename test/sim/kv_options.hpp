@@ -54,6 +54,9 @@ struct KvSimOptions {
   double drop_max = 0.0;
   double duplicate_max = 0.0;
   sim_duration delay_max = sim_ms(2);
+  /// Damage in transit: the probability that a frame has a bit flipped, re-drawn in
+  /// [0, corrupt_max) by "net" fault events (0: no draw).
+  double corrupt_max = 0.0;
   // Relative weights of the fault scheduler's actions (0 disables one).
   unsigned w_net = 1;
   unsigned w_partition = 0;
@@ -125,6 +128,8 @@ struct KvSimOptions {
   o.apply_latency = std::chrono::microseconds(r.chance(0.5) ? 20 : r.between(100, 8000));
   o.clients = 3 + r.below(3);
   o.keys = 3 + r.below(4);
+  // Last, so that the draws above stay what they were before frames could be damaged.
+  o.corrupt_max = r.chance(0.5) ? r.unit() * 0.02 : 0.0;
   return o;
 }
 

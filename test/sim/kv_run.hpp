@@ -84,6 +84,9 @@ inline KvRunResult KvCluster::run() {
   check_all();
 
   result_.events = executor_.executed();
+  result_.frames = net_.stats().frames;
+  result_.frames_damaged = net_.net().stats().damaged;
+  result_.frames_refused = net_.stats().refused;
   result_.end_time = now();
   stopping_ = true;
   for (auto& m : members_) {

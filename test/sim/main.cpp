@@ -157,6 +157,9 @@ int main(int argc, char** argv) try {
   std::uint64_t run = 0;
   std::uint64_t violations = 0;
   std::uint64_t unknown = 0;
+  std::uint64_t frames = 0;
+  std::uint64_t damaged = 0;
+  std::uint64_t refused = 0;
   bool expected_found = false;
   std::map<std::string, std::uint64_t> by_invariant;
   for (std::uint64_t seed : seeds) {
@@ -164,6 +167,9 @@ int main(int argc, char** argv) try {
         args.machine == Machine::kv ? kv_run(args, seed) : register_run(args, seed);
     ++run;
     if (r.lin_unknown) ++unknown;
+    frames += r.frames;
+    damaged += r.frames_damaged;
+    refused += r.frames_refused;
     if (args.verbose || (seeds.size() == 1 && r.violations.empty()))
       std::printf("seed %llu %s\n", static_cast<unsigned long long>(seed), r.summary.c_str());
     for (const Violation& v : r.violations) {
@@ -186,6 +192,9 @@ int main(int argc, char** argv) try {
   if (unknown != 0)
     std::printf("sim: %llu seeds with histories the checker could not decide within its budget\n",
                 static_cast<unsigned long long>(unknown));
+  std::printf("sim: %llu wire frames, %llu damaged in transit, %llu refused by the decoder\n",
+              static_cast<unsigned long long>(frames), static_cast<unsigned long long>(damaged),
+              static_cast<unsigned long long>(refused));
   for (const auto& [name, count] : by_invariant)
     std::printf("sim: %llu violations of %s\n", static_cast<unsigned long long>(count),
                 name.c_str());

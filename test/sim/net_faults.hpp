@@ -4,6 +4,7 @@
 /// applied as a symmetric partition, a one-way cut or an isolated node.
 
 #include <cstddef>
+#include <cstdio>
 #include <functional>
 #include <initializer_list>
 #include <iterator>
@@ -51,6 +52,14 @@ inline void run_weighted(Rng& rng, std::initializer_list<WeightedFault> faults) 
   std::string s;
   for (NodeId id : ids) s += (s.empty() ? "n" : ",n") + std::to_string(id);
   return s;
+}
+
+/// " damage 1.2%" for a damage probability above 0, else "" (traces of network settings).
+[[nodiscard]] inline std::string damage_note(double corrupt) {
+  if (corrupt <= 0) return {};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, " damage %.1f%%", corrupt * 100);
+  return buf;
 }
 
 /// What split_network did, for the trace: the node it names (the isolated one, or no_node) and

@@ -208,3 +208,38 @@ TEST_CASE("Network is deterministic given its seed") {
   CHECK(run(99) == run(99));
   CHECK(run(99) != run(100));
 }
+
+TEST_CASE("Network damage is drawn per copy, on a stream of its own") {
+  auto run = [](double corrupt, std::uint64_t* damaged = nullptr) {
+    VirtualClock clock;
+    NetworkFaults f;
+    f.drop = 0.2;
+    f.duplicate = 0.1;
+    f.corrupt = corrupt;
+    Network<Probe> net(clock, 11, f);
+    for (int i = 0; i < 300; ++i) net.send(1, 2, Probe{i});
+    std::vector<std::tuple<int, sim_time, std::uint64_t>> out;
+    while (net.has_in_flight()) {
+      clock.advance_to(net.next_delivery_time());
+      while (auto a = net.pop_due())
+        out.emplace_back(a->envelope.message.n, clock.now(), a->envelope.damage.value_or(0));
+    }
+    if (damaged != nullptr) *damaged = net.stats().damaged;
+    return out;
+  };
+  std::uint64_t damaged = 0;
+  const auto with = run(0.5, &damaged);
+  CHECK(with == run(0.5));
+  // Which copies are damaged never moves what is dropped, duplicated or delayed.
+  const auto without = run(0.0);
+  REQUIRE(with.size() == without.size());
+  std::size_t marked = 0;
+  for (std::size_t i = 0; i < with.size(); ++i) {
+    CHECK(std::get<0>(with[i]) == std::get<0>(without[i]));
+    CHECK(std::get<1>(with[i]) == std::get<1>(without[i]));
+    if (std::get<2>(with[i]) != 0) ++marked;
+  }
+  CHECK(marked == damaged);
+  CHECK(damaged > with.size() / 3);
+  CHECK(damaged < with.size() * 2 / 3);
+}

@@ -41,9 +41,14 @@ struct Member {
 class Run {
  public:
   explicit Run(std::uint64_t seed)
-      : net_(executor_, seed, NetworkFaults{0.1, 0.05, sim_us(100), sim_ms(15), 0.0, 0}),
+      : net_(executor_, seed, NetworkFaults{0.1, 0.05, sim_us(100), sim_ms(15), 0.0, 0, 0.01}),
         rng_(mix_seed(seed, 0x6e6f6465)) {
     for (NodeId id = 1; id <= 3; ++id) members_[id - 1].id = id;
+    NetworkTap tap;
+    tap.codec_failure = [this](const std::string& what) {
+      if (!violation_) violation_ = Violation{"wire codec", what};
+    };
+    net_.set_tap(std::move(tap));
   }
 
   std::optional<Violation> go() {
@@ -67,6 +72,7 @@ class Run {
 
   [[nodiscard]] LogIndex committed() const { return invariants_.max_committed(); }
   [[nodiscard]] int crashes() const { return crashes_; }
+  [[nodiscard]] std::uint64_t frames_refused() const { return net_.stats().refused; }
 
  private:
   static node::NodeConfig config_for(NodeId id) {
@@ -161,5 +167,6 @@ TEST_CASE("the shipping node keeps the protocol invariants under faults, crashes
     CHECK_MESSAGE(!v, (v ? v->invariant + ": " + v->detail : std::string()));
     CHECK(run.committed() > 100);  // it made progress, so the checks saw something
     CHECK(run.crashes() > 0);
+    CHECK(run.frames_refused() > 0);  // 1% of the frames were damaged, and refused
   }
 }

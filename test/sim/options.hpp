@@ -21,6 +21,9 @@ struct FaultMix {
   double duplicate_max = 0.0;
   sim_duration delay_max = sim_ms(2);
   double spike = 0.0;
+  /// Damage in transit: the probability that a frame has a bit flipped, re-drawn in
+  /// [0, corrupt_max) by "net" events (0: no draw, so a mix without it replays as before).
+  double corrupt_max = 0.0;
   // Relative weights of the fault-scheduler actions.
   unsigned w_net = 0;         ///< re-draw drop / duplicate / delay
   unsigned w_partition = 0;   ///< symmetric split, one-way cut or isolation
@@ -61,6 +64,7 @@ struct FaultMix {
                .duplicate_max = 0.15,
                .delay_max = sim_ms(25),
                .spike = 0.02,
+               .corrupt_max = 0.02,
                .w_net = 4,
                .w_heal = 1},
       FaultMix{.name = "partition",
@@ -89,6 +93,7 @@ struct FaultMix {
       FaultMix{.name = "snapshot",
                .drop_max = 0.1,
                .delay_max = sim_ms(5),
+               .corrupt_max = 0.01,
                .w_net = 1,
                .w_partition = 3,
                .w_heal = 2,
@@ -101,6 +106,7 @@ struct FaultMix {
                .duplicate_max = 0.1,
                .delay_max = sim_ms(15),
                .spike = 0.01,
+               .corrupt_max = 0.01,
                .w_net = 2,
                .w_partition = 3,
                .w_heal = 2,

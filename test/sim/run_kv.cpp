@@ -62,12 +62,13 @@ SeedReport kv_run(const Args& args, std::uint64_t seed) {
   }
 
   SeedReport out;
-  char line[640];
+  char line[768];
   std::snprintf(
       line, sizeof line,
       "(%zu nodes, %s): %llu events, %.3f s virtual, %llu ops ok, %llu unknown, %llu stops, "
       "%llu crashes (%llu power losses), %llu transfers, %llu leases (%llu expired), %llu "
-      "keep-alives, %llu watch events, %llu watch cancels, final revision %lld%s",
+      "keep-alives, %llu watch events, %llu watch cancels, final revision %lld, %llu frames "
+      "(%llu damaged, %llu refused)%s",
       o.nodes, mode_name(o.persistence), static_cast<unsigned long long>(r.events),
       static_cast<double>(r.end_time) / 1e6, static_cast<unsigned long long>(r.ops_ok),
       static_cast<unsigned long long>(r.ops_unknown), static_cast<unsigned long long>(r.stops),
@@ -77,10 +78,15 @@ SeedReport kv_run(const Args& args, std::uint64_t seed) {
       static_cast<unsigned long long>(r.keep_alives),
       static_cast<unsigned long long>(r.watch_events),
       static_cast<unsigned long long>(r.watch_cancels), static_cast<long long>(r.final_revision),
+      static_cast<unsigned long long>(r.frames), static_cast<unsigned long long>(r.frames_damaged),
+      static_cast<unsigned long long>(r.frames_refused),
       r.lin_unknown ? " (linearizability: search budget exhausted)" : "");
   out.summary = line;
   out.setup = std::to_string(o.nodes) + " nodes, " + mode_name(o.persistence);
   out.lin_unknown = r.lin_unknown;
+  out.frames = r.frames;
+  out.frames_damaged = r.frames_damaged;
+  out.frames_refused = r.frames_refused;
   out.details = std::move(r.details);
   if (!r.violations.empty()) out.trace = std::move(r.trace);
   out.violations = std::move(r.violations);

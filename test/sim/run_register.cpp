@@ -54,21 +54,27 @@ SeedReport register_run(const Args& args, std::uint64_t seed) {
 
   SeedReport out;
   char line[512];
-  std::snprintf(line, sizeof line,
-                "(%s, %zu nodes): %llu events, %.3f s virtual, %llu ops checked, %llu unknown, "
-                "%llu crashes, %llu config changes, %llu snapshots installed, commit %llu%s",
-                o.mix.name.c_str(), o.nodes, static_cast<unsigned long long>(r.events),
-                static_cast<double>(r.end_time) / 1e6, static_cast<unsigned long long>(r.ops_ok),
-                static_cast<unsigned long long>(r.ops_unknown),
-                static_cast<unsigned long long>(r.crashes),
-                static_cast<unsigned long long>(r.config_changes),
-                static_cast<unsigned long long>(r.snapshots_installed),
-                static_cast<unsigned long long>(r.max_commit),
-                r.lin_unknown ? " (linearizability: search budget exhausted)" : "");
+  std::snprintf(
+      line, sizeof line,
+      "(%s, %zu nodes): %llu events, %.3f s virtual, %llu ops checked, %llu unknown, "
+      "%llu crashes, %llu config changes, %llu snapshots installed, commit %llu, "
+      "%llu frames (%llu damaged, %llu refused)%s",
+      o.mix.name.c_str(), o.nodes, static_cast<unsigned long long>(r.events),
+      static_cast<double>(r.end_time) / 1e6, static_cast<unsigned long long>(r.ops_ok),
+      static_cast<unsigned long long>(r.ops_unknown), static_cast<unsigned long long>(r.crashes),
+      static_cast<unsigned long long>(r.config_changes),
+      static_cast<unsigned long long>(r.snapshots_installed),
+      static_cast<unsigned long long>(r.max_commit), static_cast<unsigned long long>(r.frames),
+      static_cast<unsigned long long>(r.frames_damaged),
+      static_cast<unsigned long long>(r.frames_refused),
+      r.lin_unknown ? " (linearizability: search budget exhausted)" : "");
   out.summary = line;
   out.setup = "mix " + o.mix.name + ", " + std::to_string(o.nodes) + " nodes, inject " +
               std::string(to_string(o.inject));
   out.lin_unknown = r.lin_unknown;
+  out.frames = r.frames;
+  out.frames_damaged = r.frames_damaged;
+  out.frames_refused = r.frames_refused;
   if (!r.details.empty()) {
     out.details.emplace_back("history check:");
     for (std::string& l : r.details) out.details.push_back("  " + std::move(l));

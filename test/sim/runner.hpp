@@ -29,6 +29,11 @@ struct RunOutcome {
   std::uint64_t ops_ok = 0;       ///< client operations with a known outcome
   std::uint64_t ops_unknown = 0;  ///< outcome never learned, and not resolved from the log
   std::uint64_t crashes = 0;
+  /// Wire frames sent (one per message), copies damaged in transit, and damaged frames the
+  /// receiver's decoder refused (the others were lost before reaching it).
+  std::uint64_t frames = 0;
+  std::uint64_t frames_damaged = 0;
+  std::uint64_t frames_refused = 0;
   /// The linearizability search ran out of budget (neither verdict could be proven).
   bool lin_unknown = false;
 };
@@ -69,6 +74,10 @@ struct SeedReport {
   std::vector<std::string> trace;
   /// The linearizability search ran out of budget (neither verdict could be proven).
   bool lin_unknown = false;
+  /// Wire frames sent, damaged in transit, refused by the decoder (RunOutcome's counts).
+  std::uint64_t frames = 0;
+  std::uint64_t frames_damaged = 0;
+  std::uint64_t frames_refused = 0;
 };
 
 /// A machine's part of the command line: nullopt if `args` suit it, else the problem.

@@ -37,6 +37,9 @@ enum class errc : int {
   /// (now or after a restart) or not at all. `error::cause` says why no answer came (timeout,
   /// stopped, no_space, io_error, ...); the detail names the entry and that cause.
   outcome_unknown = 17,
+  /// Bytes from a peer do not follow the wire format (docs/wire.md): bad magic, checksum,
+  /// layout or value. The connection they came on is closed; nothing was applied from them.
+  malformed = 18,
 };
 
 /// The std::error_category of `errc`.
@@ -63,6 +66,7 @@ class error_category final : public std::error_category {
       case errc::incompatible_version: return "incompatible version";
       case errc::future_revision: return "future revision";
       case errc::outcome_unknown: return "outcome unknown";
+      case errc::malformed: return "malformed peer input";
     }
     return "unknown dengine error";
   }

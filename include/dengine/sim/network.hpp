@@ -1,7 +1,8 @@
 #pragma once
 /// A simulated network for any message type: per-message loss, delay (which also reorders),
-/// duplication, partitions (symmetric and one-way, as sets of blocked directed links) and node
-/// isolation — all driven by a seeded generator, so a run is a pure function of its seed.
+/// duplication, damage in transit, partitions (symmetric and one-way, as sets of blocked
+/// directed links) and node isolation — all driven by seeded generators, so a run is a pure
+/// function of its seed.
 ///
 /// The network owns the messages in flight. A driver loop merges `next_delivery_time()` with its
 /// own events, advances the shared VirtualClock, and calls `pop_due()` to receive what arrived.
@@ -34,6 +35,11 @@ struct NetworkFaults {
   /// connection, a GC pause on the path). Ignored when spike_delay <= max_delay.
   double spike = 0.0;
   sim_duration spike_delay = 0;
+  /// Probability that a copy is damaged in transit. The network only marks the copy
+  /// (Envelope::damage); what damage means is the receiver's business (SimNetwork flips one bit
+  /// of the frame). Drawn from a generator of its own, so turning it on leaves every other draw
+  /// of a seed where it was.
+  double corrupt = 0.0;
 };
 
 /// What happened to a message at send time.
@@ -55,6 +61,9 @@ struct Envelope {
   /// True for the extra copy made by duplication.
   bool duplicate = false;
   M message;
+  /// Set when this copy is damaged in transit: a random value the receiver turns into the
+  /// damage (each copy draws its own, so a duplicate may arrive intact).
+  std::optional<std::uint64_t> damage{};
 };
 
 /// What send() did, for tracing.
@@ -65,6 +74,8 @@ struct SendReport {
   unsigned copies = 0;
   /// Arrival time of the first copy (sim_never when none).
   sim_time first_arrival = sim_never;
+  /// Copies damaged in transit (<= copies).
+  unsigned damaged = 0;
 };
 
 /// A message whose arrival time came. `deliver` is false when its link was cut while it was in
@@ -82,6 +93,8 @@ struct NetworkStats {
   std::uint64_t dropped_random = 0;
   std::uint64_t dropped_blocked = 0;
   std::uint64_t duplicated = 0;
+  /// Copies damaged in transit (each counts, whether or not it arrives).
+  std::uint64_t damaged = 0;
 };
 
 /// The simulated network. M must be copyable (duplication copies it).
@@ -92,7 +105,7 @@ class Network {
  public:
   /// A network reading time from `clock` (which must outlive it), randomized by `seed`.
   Network(const VirtualClock& clock, std::uint64_t seed, NetworkFaults faults = {})
-      : clock_(&clock), rng_(seed), faults_(faults) {}
+      : clock_(&clock), rng_(seed), damage_rng_(mix_seed(seed, 0x64616d)), faults_(faults) {}
 
   /// Replaces the fault settings (affects messages sent from now on).
   void set_faults(const NetworkFaults& faults) noexcept { faults_ = faults; }
@@ -117,7 +130,7 @@ class Network {
     }
     const bool twice = rng_.chance(faults_.duplicate);
     const sim_time now = clock_->now();
-    Envelope<M> env{report.id, from, to, now, now + draw_delay() + extra_delay, false, {}};
+    Envelope<M> env{report.id, from, to, now, now + draw_delay() + extra_delay, false, {}, {}};
     report.first_arrival = env.deliver_at;
     report.copies = 1;
     if (twice) {
@@ -128,10 +141,12 @@ class Network {
       report.first_arrival = std::min(report.first_arrival, copy.deliver_at);
       report.copies = 2;
       ++stats_.duplicated;
+      draw_damage(copy, report);
       const sim_time at = copy.deliver_at;
       in_flight_.push(at, std::move(copy));
     }
     env.message = std::move(message);
+    draw_damage(env, report);
     const sim_time at = env.deliver_at;
     in_flight_.push(at, std::move(env));
     return report;
@@ -226,8 +241,17 @@ class Network {
     return rng_.between(f.min_delay, f.max_delay);
   }
 
+  void draw_damage(Envelope<M>& env, SendReport& report) {
+    if (!damage_rng_.chance(faults_.corrupt)) return;
+    env.damage = damage_rng_.next();
+    ++report.damaged;
+    ++stats_.damaged;
+  }
+
   const VirtualClock* clock_;
   Rng rng_;
+  /// Damage only: its draws never shift rng_'s, so a seed's drops and delays stay put.
+  Rng damage_rng_;
   NetworkFaults faults_;
   EventQueue<Envelope<M>> in_flight_;
   std::set<std::pair<NodeId, NodeId>> links_;

@@ -1,12 +1,17 @@
 #pragma once
-/// The deterministic arrangement's transport: a sim::Network of raft::Message (seeded loss,
-/// delay, reordering, duplication, partitions) delivered by events on a SimExecutor.
-/// SimNetwork is the shared medium; SimTransport is one node's port on it.
+/// The deterministic arrangement's transport: a sim::Network of wire frames (seeded loss, delay,
+/// reordering, duplication, damage, partitions) delivered by events on a SimExecutor.
+/// SimNetwork is the shared medium; SimTransport is one node's port on it. Every message is
+/// encoded with the wire codec when sent and decoded at its receiver (wire_links.hpp): a node
+/// receives what the bytes say, never the sender's object.
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <set>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "dengine/core/error.hpp"
@@ -14,19 +19,36 @@
 #include "dengine/raft/message.hpp"
 #include "dengine/sim/executor.hpp"
 #include "dengine/sim/network.hpp"
+#include "dengine/sim/wire_links.hpp"
 
 namespace dengine::sim {
 
 /// What a simulator may watch and shape on a SimNetwork (each member optional): tracing every
-/// message, recording promises as they leave and arrive, slowing some kinds down.
+/// message, recording promises as they leave and arrive, slowing some kinds down, hearing of
+/// codec failures.
 struct NetworkTap {
   /// Called with each message about to be sent; returns extra delay for it (0: none).
   std::function<sim_duration(const raft::Message&)> before_send;
   /// The fate of the message last passed to before_send.
   std::function<void(const SendReport&)> after_send;
-  /// A copy reached its recipient's port: `dropped` is null when the node gets it, else why
-  /// it did not (the link was cut while it was in flight, or nobody is attached).
-  std::function<void(const raft::Message&, const char* dropped)> arrived;
+  /// A copy reached its recipient's port: `dropped` is empty when the node gets the message (as
+  /// decoded from the frame), else why it did not (the link was cut while it was in flight,
+  /// nobody is attached, the decoder refused the damaged frame); a dropped message is the
+  /// sender's frame decoded on its own, for the trace.
+  std::function<void(const raft::Message&, std::string_view dropped)> arrived;
+  /// The codec got a frame wrong (LinkDecoders::take): a violation. Also counted in stats().
+  std::function<void(const std::string&)> codec_failure;
+};
+
+/// What the frames did, over a SimNetwork's lifetime (the copies' fates are in net().stats()).
+struct WireStats {
+  /// Frames encoded: one per message sent, shared by a duplicate copy.
+  std::uint64_t frames = 0;
+  std::uint64_t bytes = 0;
+  /// Damaged frames the receiver's decoder refused (dropped; the link reconnected).
+  std::uint64_t refused = 0;
+  /// Frames the codec got wrong (see NetworkTap::codec_failure).
+  std::uint64_t codec_failures = 0;
 };
 
 /// Messages between the nodes of one simulated cluster (a node::Hub). Single-threaded (the
@@ -43,22 +65,31 @@ class SimNetwork {
   SimNetwork& operator=(const SimNetwork&) = delete;
 
   /// The underlying network: set faults, partition, isolate, heal; read stats.
-  [[nodiscard]] Network<raft::Message>& net() noexcept { return net_; }
+  [[nodiscard]] Network<WireFrame>& net() noexcept { return net_; }
+  /// What the frames did.
+  [[nodiscard]] const WireStats& stats() const noexcept { return stats_; }
+  /// The first codec failure's description (empty: none), for runs without a tap.
+  [[nodiscard]] const std::string& first_codec_failure() const noexcept { return first_failure_; }
 
   /// Registers `id`'s inbound handler.
   void attach(NodeId id, node::InboundHandler inbound) { nodes_[id] = std::move(inbound); }
-  /// Unregisters `id`: messages arriving for it are dropped.
-  void detach(NodeId id) { nodes_.erase(id); }
+  /// Unregisters `id`: messages arriving for it are dropped, and its connections close (a new
+  /// process starts new streams).
+  void detach(NodeId id) {
+    nodes_.erase(id);
+    links_.reset(id);
+  }
 
   /// Watches (and shapes) every message from now on.
   void set_tap(NetworkTap tap) { tap_ = std::move(tap); }
 
-  /// Puts `m` in flight from m.from to m.to.
+  /// Encodes `m` and puts its frame in flight from m.from to m.to. `m` itself goes no further.
   void deliver(raft::Message m) {
-    const NodeId from = m.from;
-    const NodeId to = m.to;
     const sim_duration extra = tap_.before_send ? tap_.before_send(m) : 0;
-    const SendReport report = net_.send(from, to, std::move(m), extra);
+    WireFrame frame = encode_wire_frame(m);
+    ++stats_.frames;
+    stats_.bytes += frame.bytes->size();
+    const SendReport report = net_.send(m.from, m.to, std::move(frame), extra);
     if (tap_.after_send) tap_.after_send(report);
     if (report.copies > 0) schedule_pump();
   }
@@ -77,19 +108,51 @@ class SimNetwork {
 
   void pump() {
     while (auto a = net_.pop_due()) {
-      raft::Message& m = a->envelope.message;
-      auto it = nodes_.find(a->envelope.to);
-      const char* dropped = !a->deliver          ? "link cut while in flight"
-                            : it == nodes_.end() ? "recipient down"
-                                                 : nullptr;
-      if (tap_.arrived) tap_.arrived(m, dropped);
-      if (dropped == nullptr) it->second(std::move(m));
+      const Envelope<WireFrame>& env = a->envelope;
+      auto it = nodes_.find(env.to);
+      if (!a->deliver || it == nodes_.end()) {
+        // The bytes never reach a decoder.
+        trace_drop(env.message, !a->deliver ? "link cut while in flight" : "recipient down");
+        continue;
+      }
+      Arrived got = links_.take(env.from, env.to, env.message, env.damage);
+      if (!got.message) {
+        if (!got.codec_failure.empty()) {
+          codec_failure(std::move(got.codec_failure));
+          trace_drop(env.message, "the codec got this frame wrong");
+        } else {
+          ++stats_.refused;
+          if (tap_.arrived) trace_drop(env.message, "damaged in transit, refused: " + got.refused);
+        }
+        continue;
+      }
+      if (tap_.arrived) tap_.arrived(*got.message, {});
+      it->second(std::move(*got.message));
     }
     schedule_pump();
   }
 
+  void trace_drop(const WireFrame& frame, std::string_view why) {
+    if (!tap_.arrived) return;
+    auto m = peek_message(frame);
+    if (!m) {
+      codec_failure("an intact frame does not decode on its own: " + m.error().message());
+      return;
+    }
+    tap_.arrived(m.value(), why);
+  }
+
+  void codec_failure(std::string what) {
+    ++stats_.codec_failures;
+    if (first_failure_.empty()) first_failure_ = what;
+    if (tap_.codec_failure) tap_.codec_failure(what);
+  }
+
   SimExecutor* executor_;
-  Network<raft::Message> net_;
+  Network<WireFrame> net_;
+  LinkDecoders links_;
+  WireStats stats_;
+  std::string first_failure_;
   std::map<NodeId, node::InboundHandler> nodes_;
   std::set<sim_time> pumps_;
   NetworkTap tap_;

@@ -17,7 +17,11 @@ namespace dengine::bytes {
 
 /// Appends the low `n` bytes of `v`, least significant first.
 inline void put_le(std::string& out, std::uint64_t v, int n) {
-  for (int i = 0; i < n; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFFU));
+  // One append of a local buffer rather than n push_backs: the wire codec writes every field
+  // of every simulated message through here.
+  char b[8];
+  for (int i = 0; i < n; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xFFU);
+  out.append(b, static_cast<std::size_t>(n));
 }
 /// Appends a little-endian u32.
 inline void put_le32(std::string& out, std::uint32_t v) { put_le(out, v, 4); }

@@ -1,0 +1,127 @@
+// libFuzzer target for the peer wire decoder (scripts/fuzz-wire; docs/wire.md, Fuzzing).
+// Whatever the bytes, decoding must not crash, leak or hit undefined behaviour (ASan, UBSan),
+// and must be consistent:
+//   - the stream fed at once and fed in small chunks yields the same frames and the same error;
+//   - a message batch or hello that decodes re-encodes to the very same payload bytes (the
+//     encoding is canonical), and that frame decodes again to the same messages, field by field;
+//   - every decode failure of a message payload is errc::malformed.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dengine/wire/frame.hpp"
+#include "dengine/wire/handshake.hpp"
+#include "dengine/wire/message_codec.hpp"
+#include "wire_fuzz_input.hpp"
+#include "wire_samples.hpp"
+
+namespace {
+
+using namespace dengine;
+
+void require(bool ok, const char* what, const std::string& detail = {}) {
+  if (ok) return;
+  std::fprintf(stderr, "wire-decode-fuzz: %s %s\n", what, detail.c_str());
+  std::abort();
+}
+
+struct Decoded {
+  std::vector<wire::Frame> frames;
+  std::optional<error> failure;
+};
+
+/// A small limit keeps the fuzzer's inputs and buffers small; the check is the same at any size.
+constexpr std::uint32_t max_payload = 1U << 20U;
+
+Decoded decode_stream(std::string_view stream, std::size_t chunk) {
+  wire::FrameDecoder d(wire::FrameLimits{.max_payload = max_payload});
+  Decoded out;
+  for (std::size_t at = 0; at < stream.size(); at += chunk) {
+    d.feed(stream.substr(at, chunk));
+    for (;;) {
+      auto r = d.next();
+      if (!r) {
+        out.failure = r.error();
+        return out;
+      }
+      if (!r.value()) break;
+      out.frames.push_back(std::move(*r.value()));
+    }
+  }
+  return out;
+}
+
+void check_messages(std::string_view payload) {
+  // The same bytes as one message alone (no count): the single-message form.
+  if (auto one = wire::decode_message(payload)) {
+    require(wire::encode_message(one.value()) == payload, "message does not re-encode");
+  } else {
+    require(one.error() == errc::malformed, "message failure not malformed");
+  }
+  auto batch = wire::decode_messages(payload);
+  if (!batch) {
+    require(batch.error() == errc::malformed,
+            "batch failure not malformed:", batch.error().message());
+    return;
+  }
+  const std::string again = wire::encode_messages(batch.value());
+  require(again == payload, "batch does not re-encode to its bytes");
+  wire::FrameDecoder d(wire::FrameLimits{.max_payload = max_payload});
+  d.feed(wire::encode_frame(wire::FrameKind::messages, again));
+  auto frame = d.next();
+  require(frame && frame.value() && frame.value()->payload == again, "re-encoded frame lost");
+  auto batch2 = wire::decode_messages(frame.value()->payload);
+  require(batch2 && batch2.value().size() == batch.value().size(), "re-decoded batch differs");
+  for (std::size_t k = 0; k < batch.value().size(); ++k) {
+    const std::string diff = wire::testing::message_diff(batch.value()[k], batch2.value()[k]);
+    require(diff.empty(), "re-decoded message differs in", diff);
+  }
+}
+
+void check_hello(std::string_view payload) {
+  auto hello = wire::decode_hello(payload);
+  if (!hello) {
+    require(hello.error() == errc::malformed, "hello failure not malformed");
+    return;
+  }
+  require(wire::encode_hello(hello.value()) == payload, "hello does not re-encode to its bytes");
+  auto version = wire::check_hello(hello.value(), 1, 1, Membership{{1, 2, 3}, {4}});
+  if (version) require(wire::supported_versions.contains(version.value()), "agreed version");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  const std::uint8_t control = data[0];
+  const std::string stream = wire::fuzzing::stream_of(
+      control, std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
+
+  const Decoded whole = decode_stream(stream, stream.size() + 1);
+  const Decoded split = decode_stream(stream, (control & wire::fuzzing::chunk_mask) + 1U);
+  require(whole.frames.size() == split.frames.size(), "chunking changed the frame count");
+  for (std::size_t k = 0; k < whole.frames.size(); ++k) {
+    require(whole.frames[k].kind == split.frames[k].kind &&
+                whole.frames[k].version == split.frames[k].version &&
+                whole.frames[k].payload == split.frames[k].payload,
+            "chunking changed a frame");
+  }
+  require(whole.failure.has_value() == split.failure.has_value() &&
+              (!whole.failure || whole.failure->detail == split.failure->detail),
+          "chunking changed the error");
+
+  for (const auto& f : whole.frames) {
+    if (f.kind == wire::FrameKind::hello) {
+      check_hello(f.payload);
+    } else {
+      check_messages(f.payload);
+    }
+  }
+  return 0;
+}
