@@ -2,15 +2,16 @@
 # run by hand (see docs/building.md).
 #
 #   make run          install what is missing, build and run the quick-start example (only it)
-#   make test         build, run every test (meson test), then the out-of-tree consumer check and
-#                     the check that every installed header compiles alone
+#   make test         build, run every test (meson test), then the out-of-tree consumer check, the
+#                     check that every installed header compiles alone, and FUZZ_SECONDS (30) of
+#                     fuzzing the wire decoder (build-fuzz/, clang)
 #   make test-asan    AddressSanitizer + UBSan build (build-asan/): builds and runs suites unit, sim
 #   make bench        build and run every benchmark program under build/bench
 #   make soak         long simulation run: dengine-sim --seeds 100000
 #   make stress       the integration suite 20 times while two busy loads compete for the cores
 #   make format       clang-format -i over our sources;  make format-check: check only
 #   make lint         format-check + clang-tidy (warnings are errors)
-#   make clean        remove build/ and build-asan/
+#   make clean        remove build/, build-asan/ and build-fuzz/
 #
 # CI=true (set by CI) configures with -Dwerror=true. JOBS=N changes the parallelism (default 2).
 
@@ -29,6 +30,8 @@ ASAN_MESON_OPTIONS ?= -Dsim_seeds=500
 # Only these suites run under the sanitizers, and only their programs are built in $(ASAN_BUILD).
 ASAN_SUITES ?= unit sim
 SOAK_SEEDS ?= 100000
+# How long `make test` fuzzes the peer wire decoder (scripts/fuzz-wire, clang + libFuzzer).
+FUZZ_SECONDS ?= 30
 
 ifeq ($(CI),true)
   WERROR := -Dwerror=true
@@ -70,6 +73,7 @@ test: build
 	meson test -C $(BUILD) --print-errorlogs --num-processes $(JOBS)
 	scripts/check-consumer $(BUILD)
 	JOBS=$(JOBS) scripts/check-headers $(BUILD)
+	JOBS=$(JOBS) scripts/fuzz-wire $(FUZZ_SECONDS)
 
 test-asan: deps
 	@if [[ ! -f $(ASAN_BUILD)/meson-private/coredata.dat ]]; then \
@@ -147,4 +151,4 @@ lint: build
 	exit $$status
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
