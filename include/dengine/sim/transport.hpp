@@ -84,7 +84,7 @@ class SimNetwork {
   void set_tap(NetworkTap tap) { tap_ = std::move(tap); }
 
   /// Encodes `m` and puts its frame in flight from m.from to m.to. `m` itself goes no further.
-  void deliver(raft::Message m) {
+  void deliver(const raft::Message& m) {
     const sim_duration extra = tap_.before_send ? tap_.before_send(m) : 0;
     WireFrame frame = encode_wire_frame(m);
     ++stats_.frames;
@@ -118,7 +118,7 @@ class SimNetwork {
       Arrived got = links_.take(env.from, env.to, env.message, env.damage);
       if (!got.message) {
         if (!got.codec_failure.empty()) {
-          codec_failure(std::move(got.codec_failure));
+          codec_failure(got.codec_failure);
           trace_drop(env.message, "the codec got this frame wrong");
         } else {
           ++stats_.refused;
@@ -142,7 +142,7 @@ class SimNetwork {
     tap_.arrived(m.value(), why);
   }
 
-  void codec_failure(std::string what) {
+  void codec_failure(const std::string& what) {
     ++stats_.codec_failures;
     if (first_failure_.empty()) first_failure_ = what;
     if (tap_.codec_failure) tap_.codec_failure(what);

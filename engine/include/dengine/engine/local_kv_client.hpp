@@ -81,6 +81,10 @@ class LocalKvClient {
   using replica_type = R;
   /// True in the simulator's arrangement: only the asynchronous forms are available.
   static constexpr bool deterministic = replica_is_deterministic<R>;
+  // The blocking forms below are constrained on replica_is_deterministic<R> (the same value)
+  // rather than on `deterministic`: their definitions are out of the class
+  // (local_kv_client_impl.hpp), and clang 14 does not find class members named in the
+  // requires-clause of an out-of-class definition.
 
   /// A client of `replica` (which must outlive it).
   explicit LocalKvClient(R& replica) noexcept : replica_(&replica) {}
@@ -200,67 +204,75 @@ class LocalKvClient {
   // ---- blocking forms (threaded arrangement; not from a completion handler) ----
 
   /// Sets `key` = `value` (attached to `lease` unless 0).
-  result<kv::PutResponse> put(std::string key, std::string value,
-                              kv::LeaseId lease = kv::no_lease) requires(!deterministic);
+  result<kv::PutResponse> put(
+      std::string key, std::string value,
+      kv::LeaseId lease = kv::no_lease) requires(!replica_is_deterministic<R>);
   /// A PutRequest with every option.
-  result<kv::PutResponse> put(kv::PutRequest req) requires(!deterministic);
+  result<kv::PutResponse> put(kv::PutRequest req) requires(!replica_is_deterministic<R>);
 
   /// The key's current value and metadata, or nullopt when it does not exist.
   result<std::optional<kv::KeyValue>> get(
-      std::string key,
-      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic);
+      std::string key, ReadConsistency consistency =
+                           ReadConsistency::linearizable) requires(!replica_is_deterministic<R>);
 
   /// Every key under `prefix`, in key order.
   result<std::vector<kv::KeyValue>> get_prefix(
-      std::string prefix,
-      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic);
+      std::string prefix, ReadConsistency consistency =
+                              ReadConsistency::linearizable) requires(!replica_is_deterministic<R>);
 
   /// A RangeRequest with every option.
   result<kv::RangeResponse> range(
       kv::RangeRequest req,
-      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic);
+      ReadConsistency consistency =
+          ReadConsistency::linearizable) requires(!replica_is_deterministic<R>);
 
   /// Deletes `key`; the response's `deleted` is 0 or 1.
-  result<kv::DeleteRangeResponse> del(std::string key) requires(!deterministic);
+  result<kv::DeleteRangeResponse> del(std::string key) requires(!replica_is_deterministic<R>);
   /// Deletes every key under `prefix`.
-  result<kv::DeleteRangeResponse> delete_prefix(std::string prefix) requires(!deterministic);
+  result<kv::DeleteRangeResponse> delete_prefix(std::string prefix) requires(
+      !replica_is_deterministic<R>);
   /// A DeleteRangeRequest with every option.
-  result<kv::DeleteRangeResponse> delete_range(kv::DeleteRangeRequest req) requires(!deterministic);
+  result<kv::DeleteRangeResponse> delete_range(kv::DeleteRangeRequest req) requires(
+      !replica_is_deterministic<R>);
 
   /// Sets `key` to `desired` only if its value is `expected` (nullopt: only if the key does
   /// not exist). True if it was set.
   result<bool> compare_and_swap(std::string key, std::optional<std::string> expected,
-                                std::string desired) requires(!deterministic);
+                                std::string desired) requires(!replica_is_deterministic<R>);
 
   /// A TxnRequest (read-only txns are served as reads at `consistency`).
   result<kv::TxnResponse> txn(
-      kv::TxnRequest req,
-      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic);
+      kv::TxnRequest req, ReadConsistency consistency =
+                              ReadConsistency::linearizable) requires(!replica_is_deterministic<R>);
 
   /// Drops every revision below `revision` (reads and watches below it fail with compacted).
-  result<kv::CompactionResponse> compact(kv::Revision revision) requires(!deterministic);
+  result<kv::CompactionResponse> compact(kv::Revision revision) requires(
+      !replica_is_deterministic<R>);
 
   /// Grants a lease of `ttl` seconds (id 0: chosen by the cluster).
   result<kv::LeaseGrantResponse> lease_grant(
-      std::int64_t ttl, kv::LeaseId id = kv::no_lease) requires(!deterministic);
+      std::int64_t ttl, kv::LeaseId id = kv::no_lease) requires(!replica_is_deterministic<R>);
 
   /// Revokes a lease: it and every key attached to it are deleted.
-  result<kv::LeaseRevokeResponse> lease_revoke(kv::LeaseId id) requires(!deterministic);
+  result<kv::LeaseRevokeResponse> lease_revoke(kv::LeaseId id) requires(
+      !replica_is_deterministic<R>);
 
   /// A lease's TTLs (and keys, if asked); ttl -1 when it does not exist.
   result<kv::LeaseTimeToLiveResponse> lease_time_to_live(
       kv::LeaseId id, bool keys = false,
-      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic);
+      ReadConsistency consistency =
+          ReadConsistency::linearizable) requires(!replica_is_deterministic<R>);
 
   /// Every lease.
   result<kv::LeaseLeasesResponse> lease_leases(
-      ReadConsistency consistency = ReadConsistency::linearizable) requires(!deterministic);
+      ReadConsistency consistency =
+          ReadConsistency::linearizable) requires(!replica_is_deterministic<R>);
 
   /// Sets `key` = `value` under a new lease of `ttl` seconds: the key disappears when the
   /// lease expires unless the lease is kept alive (lease_keep_alive(result.lease)). Two writes:
   /// when the put fails, the lease granted first stays (and expires after its TTL).
   result<TtlPut> put_with_ttl(std::string key, std::string value,
-                              std::int64_t ttl) requires(!deterministic);
+                              std::int64_t ttl) requires(!replica_is_deterministic<R>);
 
   /// The txn compare_and_swap runs (for asynchronous use with async_txn).
   [[nodiscard]] static kv::TxnRequest cas_request(std::string key,

@@ -65,8 +65,8 @@ result<WatchStream> LocalKvClient<R>::watch_prefix(std::string prefix, kv::Revis
 }
 
 template <class R>
-result<kv::PutResponse> LocalKvClient<R>::put(std::string key, std::string value,
-                                              kv::LeaseId lease) requires(!deterministic) {
+result<kv::PutResponse> LocalKvClient<R>::put(
+    std::string key, std::string value, kv::LeaseId lease) requires(!replica_is_deterministic<R>) {
   kv::PutRequest req;
   req.key = std::move(key);
   req.value = std::move(value);
@@ -75,7 +75,8 @@ result<kv::PutResponse> LocalKvClient<R>::put(std::string key, std::string value
 }
 
 template <class R>
-result<kv::PutResponse> LocalKvClient<R>::put(kv::PutRequest req) requires(!deterministic) {
+result<kv::PutResponse> LocalKvClient<R>::put(kv::PutRequest req) requires(
+    !replica_is_deterministic<R>) {
   DENGINE_TRYV(check_blocking("put"));
   return detail::settle(replica_->node().config().idle_spin,
                         async_put(std::move(req), boost::asio::use_future));
@@ -83,7 +84,7 @@ result<kv::PutResponse> LocalKvClient<R>::put(kv::PutRequest req) requires(!dete
 
 template <class R>
 result<std::optional<kv::KeyValue>> LocalKvClient<R>::get(
-    std::string key, ReadConsistency consistency) requires(!deterministic) {
+    std::string key, ReadConsistency consistency) requires(!replica_is_deterministic<R>) {
   kv::RangeRequest req;
   req.key = std::move(key);
   DENGINE_TRY(resp, range(std::move(req), consistency));
@@ -93,7 +94,7 @@ result<std::optional<kv::KeyValue>> LocalKvClient<R>::get(
 
 template <class R>
 result<std::vector<kv::KeyValue>> LocalKvClient<R>::get_prefix(
-    std::string prefix, ReadConsistency consistency) requires(!deterministic) {
+    std::string prefix, ReadConsistency consistency) requires(!replica_is_deterministic<R>) {
   kv::RangeRequest req;
   set_prefix(req, std::move(prefix));
   DENGINE_TRY(resp, range(std::move(req), consistency));
@@ -102,14 +103,15 @@ result<std::vector<kv::KeyValue>> LocalKvClient<R>::get_prefix(
 
 template <class R>
 result<kv::RangeResponse> LocalKvClient<R>::range(
-    kv::RangeRequest req, ReadConsistency consistency) requires(!deterministic) {
+    kv::RangeRequest req, ReadConsistency consistency) requires(!replica_is_deterministic<R>) {
   DENGINE_TRYV(check_blocking("range"));
   return detail::settle(replica_->node().config().idle_spin,
                         async_range(std::move(req), consistency, boost::asio::use_future));
 }
 
 template <class R>
-result<kv::DeleteRangeResponse> LocalKvClient<R>::del(std::string key) requires(!deterministic) {
+result<kv::DeleteRangeResponse> LocalKvClient<R>::del(std::string key) requires(
+    !replica_is_deterministic<R>) {
   kv::DeleteRangeRequest req;
   req.key = std::move(key);
   return delete_range(std::move(req));
@@ -117,7 +119,7 @@ result<kv::DeleteRangeResponse> LocalKvClient<R>::del(std::string key) requires(
 
 template <class R>
 result<kv::DeleteRangeResponse> LocalKvClient<R>::delete_prefix(std::string prefix) requires(
-    !deterministic) {
+    !replica_is_deterministic<R>) {
   kv::DeleteRangeRequest req;
   set_prefix(req, std::move(prefix));
   return delete_range(std::move(req));
@@ -125,23 +127,23 @@ result<kv::DeleteRangeResponse> LocalKvClient<R>::delete_prefix(std::string pref
 
 template <class R>
 result<kv::DeleteRangeResponse> LocalKvClient<R>::delete_range(kv::DeleteRangeRequest req) requires(
-    !deterministic) {
+    !replica_is_deterministic<R>) {
   DENGINE_TRYV(check_blocking("delete_range"));
   return detail::settle(replica_->node().config().idle_spin,
                         async_delete_range(std::move(req), boost::asio::use_future));
 }
 
 template <class R>
-result<bool> LocalKvClient<R>::compare_and_swap(std::string key,
-                                                std::optional<std::string> expected,
-                                                std::string desired) requires(!deterministic) {
+result<bool> LocalKvClient<R>::compare_and_swap(
+    std::string key, std::optional<std::string> expected,
+    std::string desired) requires(!replica_is_deterministic<R>) {
   DENGINE_TRY(resp, txn(cas_request(std::move(key), std::move(expected), std::move(desired))));
   return resp.succeeded;
 }
 
 template <class R>
 result<kv::TxnResponse> LocalKvClient<R>::txn(
-    kv::TxnRequest req, ReadConsistency consistency) requires(!deterministic) {
+    kv::TxnRequest req, ReadConsistency consistency) requires(!replica_is_deterministic<R>) {
   DENGINE_TRYV(check_blocking("txn"));
   return detail::settle(replica_->node().config().idle_spin,
                         async_txn(std::move(req), consistency, boost::asio::use_future));
@@ -149,7 +151,7 @@ result<kv::TxnResponse> LocalKvClient<R>::txn(
 
 template <class R>
 result<kv::CompactionResponse> LocalKvClient<R>::compact(kv::Revision revision) requires(
-    !deterministic) {
+    !replica_is_deterministic<R>) {
   DENGINE_TRYV(check_blocking("compact"));
   return detail::settle(
       replica_->node().config().idle_spin,
@@ -158,7 +160,7 @@ result<kv::CompactionResponse> LocalKvClient<R>::compact(kv::Revision revision) 
 
 template <class R>
 result<kv::LeaseGrantResponse> LocalKvClient<R>::lease_grant(
-    std::int64_t ttl, kv::LeaseId id) requires(!deterministic) {
+    std::int64_t ttl, kv::LeaseId id) requires(!replica_is_deterministic<R>) {
   DENGINE_TRYV(check_blocking("lease_grant"));
   return detail::settle(replica_->node().config().idle_spin,
                         async_lease_grant(kv::LeaseGrantRequest{ttl, id}, boost::asio::use_future));
@@ -166,7 +168,7 @@ result<kv::LeaseGrantResponse> LocalKvClient<R>::lease_grant(
 
 template <class R>
 result<kv::LeaseRevokeResponse> LocalKvClient<R>::lease_revoke(kv::LeaseId id) requires(
-    !deterministic) {
+    !replica_is_deterministic<R>) {
   DENGINE_TRYV(check_blocking("lease_revoke"));
   return detail::settle(replica_->node().config().idle_spin,
                         async_lease_revoke(kv::LeaseRevokeRequest{id}, boost::asio::use_future));
@@ -174,7 +176,7 @@ result<kv::LeaseRevokeResponse> LocalKvClient<R>::lease_revoke(kv::LeaseId id) r
 
 template <class R>
 result<kv::LeaseTimeToLiveResponse> LocalKvClient<R>::lease_time_to_live(
-    kv::LeaseId id, bool keys, ReadConsistency consistency) requires(!deterministic) {
+    kv::LeaseId id, bool keys, ReadConsistency consistency) requires(!replica_is_deterministic<R>) {
   DENGINE_TRYV(check_blocking("lease_time_to_live"));
   return detail::settle(replica_->node().config().idle_spin,
                         async_lease_time_to_live(kv::LeaseTimeToLiveRequest{id, keys}, consistency,
@@ -183,15 +185,15 @@ result<kv::LeaseTimeToLiveResponse> LocalKvClient<R>::lease_time_to_live(
 
 template <class R>
 result<kv::LeaseLeasesResponse> LocalKvClient<R>::lease_leases(
-    ReadConsistency consistency) requires(!deterministic) {
+    ReadConsistency consistency) requires(!replica_is_deterministic<R>) {
   DENGINE_TRYV(check_blocking("lease_leases"));
   return detail::settle(replica_->node().config().idle_spin,
                         async_lease_leases(consistency, boost::asio::use_future));
 }
 
 template <class R>
-result<TtlPut> LocalKvClient<R>::put_with_ttl(std::string key, std::string value,
-                                              std::int64_t ttl) requires(!deterministic) {
+result<TtlPut> LocalKvClient<R>::put_with_ttl(
+    std::string key, std::string value, std::int64_t ttl) requires(!replica_is_deterministic<R>) {
   DENGINE_TRY(grant, lease_grant(ttl));
   DENGINE_TRY(put_resp, put(std::move(key), std::move(value), grant.id));
   return TtlPut{grant.id, grant.ttl, std::move(put_resp)};
