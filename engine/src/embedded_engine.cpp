@@ -1,14 +1,39 @@
 // The compiled mode's library for one shipped backend (docs/building.md, "Compiled mode"): the
-// explicit instantiations of EmbeddedEngine<backend> and of its LocalKvClient, which the
-// declarations in dengine/engine/compiled.hpp promise to programs built with
+// explicit instantiations of EmbeddedEngine<backend>'s members and of its LocalKvClient, which
+// the declarations in dengine/engine/compiled.hpp promise to programs built with
 // DENGINE_COMPILED_<BACKEND>. engine/meson.build compiles this file once per backend, naming it
 // with DENGINE_LIBRARY_BACKEND (the namespace: rawfile, lmdb, ...) and
 // DENGINE_LIBRARY_BACKEND_HEADER (its header, quoted).
 #include DENGINE_LIBRARY_BACKEND_HEADER
 #include "dengine/engine/embedded_engine_impl.hpp"
 
-// NOLINTBEGIN(bugprone-macro-parentheses): the macro is a namespace name, not an expression.
-template class dengine::engine::EmbeddedEngine<dengine::DENGINE_LIBRARY_BACKEND::Backend>;
-template class dengine::engine::LocalKvClient<
-    dengine::engine::EmbeddedEngine<dengine::DENGINE_LIBRARY_BACKEND::Backend>::replica_type>;
-// NOLINTEND(bugprone-macro-parentheses)
+namespace dengine::engine {
+
+// NOLINTNEXTLINE(bugprone-macro-parentheses): the macro is a namespace name, not an expression.
+using LibraryEngine = EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>;
+
+template class LocalKvClient<LibraryEngine::replica_type>;
+
+// The engine's members one by one, not `template class EmbeddedEngine<...>`: instantiating the
+// class would also instantiate open_persistent for the in-memory backend, which clang 14 does
+// despite its requires-clause. Every member that is not defined in the class is listed; the
+// private ones are instantiated through start() and stop().
+template auto LibraryEngine::start(EngineConfig config, node::LocalHub* hub)
+    -> result<std::unique_ptr<LibraryEngine>>;
+template LibraryEngine::~EmbeddedEngine();
+template result<void> LibraryEngine::wait_ready(std::chrono::milliseconds timeout);
+template auto LibraryEngine::client() noexcept -> client_type;
+template bool LibraryEngine::is_leader() const noexcept;
+template LeaderInfo LibraryEngine::leader_info() const noexcept;
+template node::NodeStatus LibraryEngine::status() const noexcept;
+template NodeId LibraryEngine::id() const noexcept;
+template result<Membership> LibraryEngine::add_learner(NodeId node);
+template result<Membership> LibraryEngine::add_voter(NodeId node);
+template result<Membership> LibraryEngine::remove_member(NodeId node);
+template result<void> LibraryEngine::transfer_leadership(NodeId target);
+template const node::Registry& LibraryEngine::metrics() const noexcept;
+template const node::NodeMetrics& LibraryEngine::node_metrics() const noexcept;
+template result<void> LibraryEngine::stop();
+template result<void> LibraryEngine::raise_marker();
+
+}  // namespace dengine::engine

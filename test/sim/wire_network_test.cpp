@@ -43,7 +43,7 @@ struct Wire {
   void send(raft::Message m) {
     m.from = 1;
     m.to = 2;
-    net.deliver(std::move(m));
+    net.deliver(m);
   }
 
   SimExecutor executor;

@@ -112,7 +112,7 @@ class EmbeddedEngine {
   EmbeddedEngine(const EmbeddedEngine&) = delete;
   EmbeddedEngine& operator=(const EmbeddedEngine&) = delete;
   /// Stops the engine (gracefully) if it still runs.
-  ~EmbeddedEngine();
+  ~EmbeddedEngine();  // NOLINT(bugprone-exception-escape): see its definition
 
   /// Waits until the engine can serve: a leader is known and this node has applied everything
   /// committed so far (on a single node: it elected itself and applied its first entry).
