@@ -17,23 +17,32 @@ template class LocalKvClient<LibraryEngine::replica_type>;
 // The engine's members one by one, not `template class EmbeddedEngine<...>`: instantiating the
 // class would also instantiate open_persistent for the in-memory backend, which clang 14 does
 // despite its requires-clause. Every member that is not defined in the class is listed; the
-// private ones are instantiated through start() and stop().
-template auto LibraryEngine::start(EngineConfig config, node::LocalHub* hub)
+// private ones are instantiated through start() and stop(). (An explicit instantiation names the
+// class by its template-id: the alias is not allowed there.)
+template auto EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::start(EngineConfig config,
+                                                                      node::LocalHub* hub)
     -> result<std::unique_ptr<LibraryEngine>>;
-template LibraryEngine::~EmbeddedEngine();
-template result<void> LibraryEngine::wait_ready(std::chrono::milliseconds timeout);
-template auto LibraryEngine::client() noexcept -> client_type;
-template bool LibraryEngine::is_leader() const noexcept;
-template LeaderInfo LibraryEngine::leader_info() const noexcept;
-template node::NodeStatus LibraryEngine::status() const noexcept;
-template NodeId LibraryEngine::id() const noexcept;
-template result<Membership> LibraryEngine::add_learner(NodeId node);
-template result<Membership> LibraryEngine::add_voter(NodeId node);
-template result<Membership> LibraryEngine::remove_member(NodeId node);
-template result<void> LibraryEngine::transfer_leadership(NodeId target);
-template const node::Registry& LibraryEngine::metrics() const noexcept;
-template const node::NodeMetrics& LibraryEngine::node_metrics() const noexcept;
-template result<void> LibraryEngine::stop();
-template result<void> LibraryEngine::raise_marker();
+template EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::~EmbeddedEngine();
+template result<void> EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::wait_ready(
+    std::chrono::milliseconds timeout);
+template auto EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::client() noexcept -> client_type;
+template bool EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::is_leader() const noexcept;
+template LeaderInfo EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::leader_info() const noexcept;
+template node::NodeStatus EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::status() const noexcept;
+template NodeId EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::id() const noexcept;
+template result<Membership> EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::add_learner(
+    NodeId node);
+template result<Membership> EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::add_voter(
+    NodeId node);
+template result<Membership> EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::remove_member(
+    NodeId node);
+template result<void> EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::transfer_leadership(
+    NodeId target);
+template const node::Registry& EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::metrics()
+    const noexcept;
+template const node::NodeMetrics& EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::node_metrics()
+    const noexcept;
+template result<void> EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::stop();
+template result<void> EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::raise_marker();
 
 }  // namespace dengine::engine
