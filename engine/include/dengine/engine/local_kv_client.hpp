@@ -300,10 +300,6 @@ class LocalKvClient {
   [[nodiscard]] R& replica() const noexcept { return *replica_; }
 
  private:
-  /// invalid_argument when called on one of the node's threads (a blocking call would wait for
-  /// itself).
-  result<void> check_blocking(const char* what) const;
-
   R* replica_;
 };
 

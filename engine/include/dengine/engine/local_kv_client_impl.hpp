@@ -38,6 +38,19 @@ T settle(std::chrono::nanoseconds spin, std::future<T> f) {
   return f.get();
 }
 
+/// One blocking client call on `replica`: refused with invalid_argument on a thread of the node
+/// (the call would wait for the thread that must answer it), else started by `start` (an async_
+/// form given asio::use_future) and waited for.
+template <class R, class Start>
+auto run_blocking(R& replica, const char* what, Start start) -> decltype(start().get()) {
+  if (replica.node().on_own_thread())
+    return error(errc::invalid_argument,
+                 std::string("kv client ") + what +
+                     "() would block a thread of the node (called from a completion handler or "
+                     "callback); use the async_ form there");
+  return settle(replica.node().config().idle_spin, start());
+}
+
 }  // namespace detail
 
 template <class R>
@@ -77,9 +90,8 @@ result<kv::PutResponse> LocalKvClient<R>::put(
 template <class R>
 result<kv::PutResponse> LocalKvClient<R>::put(kv::PutRequest req) requires(
     !replica_is_deterministic<R>) {
-  DENGINE_TRYV(check_blocking("put"));
-  return detail::settle(replica_->node().config().idle_spin,
-                        async_put(std::move(req), boost::asio::use_future));
+  return detail::run_blocking(*replica_, "put",
+                              [&] { return async_put(std::move(req), boost::asio::use_future); });
 }
 
 template <class R>
@@ -104,9 +116,9 @@ result<std::vector<kv::KeyValue>> LocalKvClient<R>::get_prefix(
 template <class R>
 result<kv::RangeResponse> LocalKvClient<R>::range(
     kv::RangeRequest req, ReadConsistency consistency) requires(!replica_is_deterministic<R>) {
-  DENGINE_TRYV(check_blocking("range"));
-  return detail::settle(replica_->node().config().idle_spin,
-                        async_range(std::move(req), consistency, boost::asio::use_future));
+  return detail::run_blocking(*replica_, "range", [&] {
+    return async_range(std::move(req), consistency, boost::asio::use_future);
+  });
 }
 
 template <class R>
@@ -128,9 +140,9 @@ result<kv::DeleteRangeResponse> LocalKvClient<R>::delete_prefix(std::string pref
 template <class R>
 result<kv::DeleteRangeResponse> LocalKvClient<R>::delete_range(kv::DeleteRangeRequest req) requires(
     !replica_is_deterministic<R>) {
-  DENGINE_TRYV(check_blocking("delete_range"));
-  return detail::settle(replica_->node().config().idle_spin,
-                        async_delete_range(std::move(req), boost::asio::use_future));
+  return detail::run_blocking(*replica_, "delete_range", [&] {
+    return async_delete_range(std::move(req), boost::asio::use_future);
+  });
 }
 
 template <class R>
@@ -144,51 +156,50 @@ result<bool> LocalKvClient<R>::compare_and_swap(
 template <class R>
 result<kv::TxnResponse> LocalKvClient<R>::txn(
     kv::TxnRequest req, ReadConsistency consistency) requires(!replica_is_deterministic<R>) {
-  DENGINE_TRYV(check_blocking("txn"));
-  return detail::settle(replica_->node().config().idle_spin,
-                        async_txn(std::move(req), consistency, boost::asio::use_future));
+  return detail::run_blocking(*replica_, "txn", [&] {
+    return async_txn(std::move(req), consistency, boost::asio::use_future);
+  });
 }
 
 template <class R>
 result<kv::CompactionResponse> LocalKvClient<R>::compact(kv::Revision revision) requires(
     !replica_is_deterministic<R>) {
-  DENGINE_TRYV(check_blocking("compact"));
-  return detail::settle(
-      replica_->node().config().idle_spin,
-      async_compact(kv::CompactionRequest{revision, false}, boost::asio::use_future));
+  return detail::run_blocking(*replica_, "compact", [&] {
+    return async_compact(kv::CompactionRequest{revision, false}, boost::asio::use_future);
+  });
 }
 
 template <class R>
 result<kv::LeaseGrantResponse> LocalKvClient<R>::lease_grant(
     std::int64_t ttl, kv::LeaseId id) requires(!replica_is_deterministic<R>) {
-  DENGINE_TRYV(check_blocking("lease_grant"));
-  return detail::settle(replica_->node().config().idle_spin,
-                        async_lease_grant(kv::LeaseGrantRequest{ttl, id}, boost::asio::use_future));
+  return detail::run_blocking(*replica_, "lease_grant", [&] {
+    return async_lease_grant(kv::LeaseGrantRequest{ttl, id}, boost::asio::use_future);
+  });
 }
 
 template <class R>
 result<kv::LeaseRevokeResponse> LocalKvClient<R>::lease_revoke(kv::LeaseId id) requires(
     !replica_is_deterministic<R>) {
-  DENGINE_TRYV(check_blocking("lease_revoke"));
-  return detail::settle(replica_->node().config().idle_spin,
-                        async_lease_revoke(kv::LeaseRevokeRequest{id}, boost::asio::use_future));
+  return detail::run_blocking(*replica_, "lease_revoke", [&] {
+    return async_lease_revoke(kv::LeaseRevokeRequest{id}, boost::asio::use_future);
+  });
 }
 
 template <class R>
 result<kv::LeaseTimeToLiveResponse> LocalKvClient<R>::lease_time_to_live(
     kv::LeaseId id, bool keys, ReadConsistency consistency) requires(!replica_is_deterministic<R>) {
-  DENGINE_TRYV(check_blocking("lease_time_to_live"));
-  return detail::settle(replica_->node().config().idle_spin,
-                        async_lease_time_to_live(kv::LeaseTimeToLiveRequest{id, keys}, consistency,
-                                                 boost::asio::use_future));
+  return detail::run_blocking(*replica_, "lease_time_to_live", [&] {
+    return async_lease_time_to_live(kv::LeaseTimeToLiveRequest{id, keys}, consistency,
+                                    boost::asio::use_future);
+  });
 }
 
 template <class R>
 result<kv::LeaseLeasesResponse> LocalKvClient<R>::lease_leases(
     ReadConsistency consistency) requires(!replica_is_deterministic<R>) {
-  DENGINE_TRYV(check_blocking("lease_leases"));
-  return detail::settle(replica_->node().config().idle_spin,
-                        async_lease_leases(consistency, boost::asio::use_future));
+  return detail::run_blocking(*replica_, "lease_leases", [&] {
+    return async_lease_leases(consistency, boost::asio::use_future);
+  });
 }
 
 template <class R>
@@ -197,16 +208,6 @@ result<TtlPut> LocalKvClient<R>::put_with_ttl(
   DENGINE_TRY(grant, lease_grant(ttl));
   DENGINE_TRY(put_resp, put(std::move(key), std::move(value), grant.id));
   return TtlPut{grant.id, grant.ttl, std::move(put_resp)};
-}
-
-template <class R>
-result<void> LocalKvClient<R>::check_blocking(const char* what) const {
-  if (replica_->node().on_own_thread())
-    return error(errc::invalid_argument,
-                 std::string("kv client ") + what +
-                     "() would block a thread of the node (called from a completion handler or "
-                     "callback); use the async_ form there");
-  return success();
 }
 
 }  // namespace dengine::engine
