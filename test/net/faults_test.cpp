@@ -117,7 +117,8 @@ TEST_CASE("net: bad bytes close that connection with a reason; the transport goe
   };
   std::uint64_t closed = 0;
   for (const auto& c : cases) {
-    CAPTURE(c.name);
+    const std::string name = c.name;
+    CAPTURE(name);
     RawClient raw(r.t.port());
     raw.send(c.bytes);
     if (c.close_after) raw.shutdown_send();

@@ -106,6 +106,10 @@ TEST_CASE("net: a peer that is down: bounded queues, drops counted, then a recon
 
   REQUIRE(p.b.start(in2.handler()));
   REQUIRE(in2.wait_for(13));  // what stayed queued arrives
+  // ... batched: all that waited on a lane goes in one write (the three appends fit the 1 MiB
+  // write budget), one for the control lane and one for the bulk lane.
+  CHECK(eventually([&] { return p.a.metrics()->read().sent == 13; }));
+  CHECK(p.a.metrics()->read().writes == 2);
   p.a.send(message(raft::MessageType::heartbeat, 1, 2, 1000));
   REQUIRE(in2.wait_for(14));
   std::size_t appends = 0;
@@ -227,6 +231,8 @@ TEST_CASE("net: stop() returns with a peer that never answers") {
   // The writer has taken some of the backlog: a write is outstanding on the dead connection.
   CHECK(eventually([&] { return a.queued(2, Lane::bulk).first < 16; }));
   a.stop();  // returns (the suite's timeout would catch a hang)
+  // ... because closing the sockets ended every operation, not by the 5 s safety net.
+  CHECK_MESSAGE(!log.contains("still had work"), log.all());
   a.send(message(raft::MessageType::vote, 1, 2));  // after stop: dropped, no crash
   CHECK(in.size() == 0);
 }

@@ -155,6 +155,7 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
             return;
           }
           TransportMetrics::bump(self->ctx_.metrics->sent, self->batch_.size());
+          if (!self->batch_.empty()) TransportMetrics::bump(self->ctx_.metrics->writes);
           self->batch_.clear();
           self->pump();
         });

@@ -12,6 +12,7 @@ namespace dengine::net {
 /// while messages are moving).
 struct TransportCounters {
   std::uint64_t sent = 0;                ///< messages written to a peer's socket
+  std::uint64_t writes = 0;              ///< the writes (batches, one frame each) that sent them
   std::uint64_t received = 0;            ///< messages decoded and handed to the node
   std::uint64_t dropped_queue_full = 0;  ///< refused by a full lane queue (count or bytes)
   std::uint64_t dropped_unsendable = 0;  ///< over the frame limit, or no address for m.to
@@ -26,6 +27,7 @@ struct TransportCounters {
 class TransportMetrics {
  public:
   std::atomic<std::uint64_t> sent{0};
+  std::atomic<std::uint64_t> writes{0};
   std::atomic<std::uint64_t> received{0};
   std::atomic<std::uint64_t> dropped_queue_full{0};
   std::atomic<std::uint64_t> dropped_unsendable{0};
@@ -39,6 +41,7 @@ class TransportMetrics {
   [[nodiscard]] TransportCounters read() const noexcept {
     constexpr auto r = std::memory_order_relaxed;
     return {sent.load(r),
+            writes.load(r),
             received.load(r),
             dropped_queue_full.load(r),
             dropped_unsendable.load(r),
