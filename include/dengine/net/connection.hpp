@@ -215,7 +215,6 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
   /// queued by then. Logs the first failure in a row (a peer down for long does not flood).
   void broken(const std::string& why, bool refused_by_peer = false) {
     close_socket();
-    if (refused_by_peer) TransportMetrics::bump(ctx_.metrics->peer_refusals);
     if (closed_ || ctx_.stopping.load(std::memory_order_acquire)) return;
     const auto wait = backoff_.next();
     if (!failure_logged_) {
@@ -224,6 +223,8 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
                "not logged)");
       failure_logged_ = true;
     }
+    // Counted after the line, so whoever sees the count sees the line.
+    if (refused_by_peer) TransportMetrics::bump(ctx_.metrics->peer_refusals);
     state_ = State::waiting;
     timer_.expires_after(wait);
     timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {

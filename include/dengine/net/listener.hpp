@@ -112,8 +112,9 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
     auto version = wire::check_hello(hello.value(), ctx_.config.cluster_id, ctx_.config.self,
                                      ctx_.members, wire::supported_versions);
     if (!version) {
-      TransportMetrics::bump(ctx_.metrics->refused_hellos);
+      // Log, then count: whoever sees the count sees the line.
       ctx_.log(name() + ": refused: " + version.error().message());
+      TransportMetrics::bump(ctx_.metrics->refused_hellos);
       close();
       return false;
     }
@@ -134,8 +135,8 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
 
   /// Closes the connection for bytes that break the protocol, with the reason.
   bool refuse_bytes(const std::string& why) {
-    TransportMetrics::bump(ctx_.metrics->malformed_frames);
     ctx_.log(name() + ": closing: " + why);
+    TransportMetrics::bump(ctx_.metrics->malformed_frames);  // after the line, as above
     close();
     return false;
   }
