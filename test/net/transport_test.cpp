@@ -119,6 +119,24 @@ TEST_CASE("net: a peer that is down: bounded queues, drops counted, then a recon
   CHECK(p.a.queued(2, Lane::control).first == 0);
 }
 
+TEST_CASE("net: a message over the frame limit is dropped and logged; the lane goes on") {
+  Pair p([](TransportConfig& c) {
+    c.frame_limits.max_payload = 1U << 20U;
+    c.batch_bytes = 512U << 10U;
+  });
+  Inbox in1;
+  Inbox in2;
+  REQUIRE(p.a.start(in1.handler()));
+  REQUIRE(p.b.start(in2.handler()));
+  p.a.send(big_append(1, 2, 2U << 20U, 1));  // over the limit: B would refuse the frame
+  for (LogIndex i = 2; i <= 6; ++i) p.a.send(big_append(1, 2, 300U << 10U, i));  // split
+  REQUIRE(in2.wait_for(5));
+  for (const auto& m : in2.messages()) CHECK(m.entries.at(0).data.size() == (300U << 10U));
+  CHECK(p.a.metrics()->read().dropped_unsendable == 1);
+  CHECK(p.b.metrics()->read().malformed_frames == 0);
+  CHECK_MESSAGE(p.log1.contains("over the frame limit of 1048576"), p.log1.all());
+}
+
 /// Member 2 played by the test: a listening socket whose connections it reads by hand.
 class RawPeer {
  public:

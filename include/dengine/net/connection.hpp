@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -124,7 +125,10 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
     out_.swap(pending_hello_);
     batch_.clear();
     const std::size_t max_payload = ctx_.config.frame_limits.max_payload;
-    queue_.take(batch_, ctx_.config.batch_bytes);
+    // The batch's payload is its messages plus a 4-byte count: keep it within the frame limit,
+    // so only a single message can be over it.
+    queue_.take(batch_, std::min<std::size_t>(ctx_.config.batch_bytes,
+                                              max_payload > 4 ? max_payload - 4 : 1));
     // A single message over the frame limit cannot be sent to a peer with our limits: drop it
     // (the receiver would close the connection for it) and say so.
     std::size_t payload = 4;
