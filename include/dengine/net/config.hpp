@@ -1,0 +1,63 @@
+#pragma once
+/// What an AsioTransport is told: who it is, where it listens, where its peers are, and the
+/// bounds of its queues, writes and reconnects (docs/network.md, Configuration).
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "dengine/core/error.hpp"
+#include "dengine/core/types.hpp"
+#include "dengine/net/backoff.hpp"
+#include "dengine/net/peer_addresses.hpp"
+#include "dengine/net/send_queue.hpp"
+#include "dengine/wire/frame.hpp"
+
+namespace dengine::net {
+
+/// Where the transport's log lines go (the same shape as node::NodeCallbacks::log); null: one
+/// line each on stderr.
+using log_function = std::function<void(std::string_view line)>;
+
+struct TransportConfig {
+  /// This member's id; its peers' hellos must name it.
+  NodeId self = no_node;
+  /// The cluster's id; a hello of another cluster is refused.
+  std::uint64_t cluster_id = 0;
+  /// Where to accept peer connections; port 0 lets the system choose (AsioTransport::port()).
+  std::string listen = "127.0.0.1:0";
+  /// The other members and their addresses (entries for `self` are ignored).
+  PeerAddresses peers;
+  /// Per peer: heartbeats, votes and responses (small, many).
+  QueueLimits control_queue{1024, 4U << 20U};
+  /// Per peer: appends with entries and snapshots (few, large).
+  QueueLimits bulk_queue{1024, 64U << 20U};
+  /// A write gathers a lane's queued messages up to this many encoded bytes into one frame (a
+  /// larger single message goes alone, up to frame_limits.max_payload).
+  std::size_t batch_bytes = 1U << 20U;
+  /// What inbound frames may be; the same max_payload is assumed of the peers when sending.
+  wire::FrameLimits frame_limits{};
+  BackoffConfig backoff{};
+  /// Seeds the back-off jitter (each peer and lane draws from its own engine seeded from it);
+  /// 0: a random seed.
+  std::uint64_t jitter_seed = 0;
+  log_function log;
+
+  [[nodiscard]] result<void> validate() const {
+    if (self == no_node) return error(errc::invalid_argument, "transport: self is member id 0");
+    DENGINE_TRYV(parse_address(listen, true));
+    DENGINE_TRYV(control_queue.validate("control"));
+    DENGINE_TRYV(bulk_queue.validate("bulk"));
+    DENGINE_TRYV(backoff.validate());
+    if (batch_bytes == 0 || batch_bytes > frame_limits.max_payload)
+      return error(errc::invalid_argument,
+                   "transport: batch_bytes " + std::to_string(batch_bytes) +
+                       " must be above 0 and at most frame_limits.max_payload " +
+                       std::to_string(frame_limits.max_payload));
+    return success();
+  }
+};
+
+}  // namespace dengine::net

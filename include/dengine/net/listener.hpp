@@ -1,0 +1,238 @@
+#pragma once
+/// The inbound side: the acceptor, and one InboundConnection per accepted socket. A connection's
+/// first frame must be a hello that check_hello accepts (this cluster, meant for this member,
+/// from a listed peer, a common wire version); the answer is this node's own hello, and from
+/// then on every frame is a batch of messages from that peer to this node, handed to the node
+/// in order. Anything else — bad bytes (FrameDecoder, decode_messages), a refused hello, a
+/// message naming another sender or receiver — closes that connection with a logged reason and
+/// a counter; the transport and its other connections go on.
+///
+/// The protocol has no refusal frame (docs/wire.md): a refused peer sees its connection closed
+/// before any hello came back, and logs that (connection.hpp); the reason is in this side's log.
+///
+/// Threads: everything here runs on the transport's I/O thread.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+
+#include <array>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "dengine/net/context.hpp"
+#include "dengine/wire/frame.hpp"
+#include "dengine/wire/handshake.hpp"
+#include "dengine/wire/message_codec.hpp"
+
+namespace dengine::net::detail {
+
+class Listener;
+
+class InboundConnection : public std::enable_shared_from_this<InboundConnection> {
+ public:
+  InboundConnection(Context& ctx, Listener& owner, boost::asio::ip::tcp::socket socket)
+      : ctx_(ctx), owner_(owner), socket_(std::move(socket)), decoder_(ctx.config.frame_limits) {
+    boost::system::error_code ec;
+    const auto remote = socket_.remote_endpoint(ec);
+    remote_ = ec ? std::string("an unknown address")
+                 : remote.address().to_string() + ":" + std::to_string(remote.port());
+  }
+
+  void start() { read_next(); }
+  /// Closes the socket; pending handlers then see an error and end. Idempotent.
+  inline void close();
+
+ private:
+  [[nodiscard]] std::string name() const {
+    return "inbound connection from " + remote_ +
+           (peer_ == no_node ? std::string() : " (member " + std::to_string(peer_) + ")");
+  }
+
+  void read_next() {
+    socket_.async_read_some(
+        boost::asio::buffer(rbuf_),
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+          if (self->closed_) return;
+          if (ec) {
+            // The peer went away. Inside a frame (the decoder consumed fewer bytes into whole
+            // frames than were read) that is a truncated frame, lost with the connection.
+            if (self->decoder_.offset() != self->bytes_) {
+              self->refuse_bytes("closed inside the frame at stream offset " +
+                                 std::to_string(self->decoder_.offset()) + ", " +
+                                 std::to_string(self->bytes_ - self->decoder_.offset()) +
+                                 " bytes of it received (" + ec.message() + ")");
+              return;
+            }
+            self->close();
+            return;
+          }
+          self->bytes_ += n;
+          self->decoder_.feed(std::string_view(self->rbuf_.data(), n));
+          if (!self->take_frames()) return;
+          self->read_next();
+        });
+  }
+
+  /// Handles every complete frame; false when the connection was closed for one.
+  bool take_frames() {
+    for (;;) {
+      auto next = decoder_.next();
+      if (!next) return refuse_bytes(next.error().message());
+      if (!next.value()) return true;
+      wire::Frame& f = *next.value();
+      if (peer_ == no_node) {
+        if (f.kind != wire::FrameKind::hello)
+          return refuse_bytes("a " + std::string(wire::to_string(f.kind)) +
+                              " frame before the hello");
+        if (!accept_hello(f.payload)) return false;
+        continue;
+      }
+      if (f.kind != wire::FrameKind::messages)
+        return refuse_bytes("a second " + std::string(wire::to_string(f.kind)) + " frame");
+      auto batch = wire::decode_messages(f.payload);
+      if (!batch) return refuse_bytes(batch.error().message());
+      for (auto& m : batch.value()) {
+        // The hello named the sender and receiver; a message that names others is a confused
+        // or lying peer, and must not reach the core under a false identity.
+        if (m.from != peer_ || m.to != ctx_.config.self)
+          return refuse_bytes("a " + std::string(raft::to_string(m.type)) + " message from " +
+                              std::to_string(m.from) + " to " + std::to_string(m.to) +
+                              " on the connection of member " + std::to_string(peer_) + " to " +
+                              std::to_string(ctx_.config.self));
+      }
+      for (auto& m : batch.value()) ctx_.deliver(std::move(m));
+    }
+  }
+
+  bool accept_hello(const std::string& payload) {
+    auto hello = wire::decode_hello(payload);
+    if (!hello) return refuse_bytes(hello.error().message());
+    auto version = wire::check_hello(hello.value(), ctx_.config.cluster_id, ctx_.config.self,
+                                     ctx_.members, wire::supported_versions);
+    if (!version) {
+      // Log, then count: whoever sees the count sees the line.
+      ctx_.log(name() + ": refused: " + version.error().message());
+      TransportMetrics::bump(ctx_.metrics->refused_hellos);
+      close();
+      return false;
+    }
+    peer_ = hello.value().from;
+    TransportMetrics::bump(ctx_.metrics->accepted);
+    // Answer with our hello so the peer knows it reached the member it meant (and may reset
+    // its back-off). The buffer lives in the connection until the write ends.
+    const wire::Hello ours{ctx_.config.cluster_id, ctx_.config.self, peer_,
+                           wire::supported_versions};
+    answer_ = wire::encode_frame(wire::FrameKind::hello, wire::encode_hello(ours));
+    boost::asio::async_write(
+        socket_, boost::asio::buffer(answer_),
+        [self = shared_from_this()](const boost::system::error_code&, std::size_t) {
+          // A failed answer shows up as a read error too.
+        });
+    return true;
+  }
+
+  /// Closes the connection for bytes that break the protocol, with the reason.
+  bool refuse_bytes(const std::string& why) {
+    ctx_.log(name() + ": closing: " + why);
+    TransportMetrics::bump(ctx_.metrics->malformed_frames);  // after the line, as above
+    close();
+    return false;
+  }
+
+  Context& ctx_;
+  Listener& owner_;
+  boost::asio::ip::tcp::socket socket_;
+  wire::FrameDecoder decoder_;
+  std::string remote_;
+  NodeId peer_ = no_node;
+  bool closed_ = false;
+  /// Bytes read so far; decoder_.offset() is the part of them that formed whole frames.
+  std::uint64_t bytes_ = 0;
+  std::string answer_;
+  std::array<char, 64 * 1024> rbuf_{};
+};
+
+/// Accepts peer connections on the listen address and keeps the open ones, so stop() can close
+/// them. Bound at construction (so the port is known before start), listening from start().
+class Listener {
+ public:
+  /// Binds `address` (invalid_argument or io_error naming it on failure).
+  static result<std::unique_ptr<Listener>> bind(Context& ctx, const PeerAddress& address) {
+    std::unique_ptr<Listener> l(new Listener(ctx));
+    boost::system::error_code ec;
+    const auto endpoint = address.endpoint();
+    l->acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) l->acceptor_.set_option(boost::asio::socket_base::reuse_address(true), ec);
+    if (!ec) l->acceptor_.bind(endpoint, ec);
+    if (ec)
+      return error(errc::io_error, "transport: cannot bind the listen address " +
+                                       address.to_string() + ": " + ec.message());
+    return l;
+  }
+
+  /// The bound port (the system's choice for port 0).
+  [[nodiscard]] std::uint16_t port() const {
+    boost::system::error_code ec;
+    return acceptor_.local_endpoint(ec).port();
+  }
+
+  /// Starts listening and accepting. Before this a connection attempt is refused (nothing
+  /// listens), as for a node that is down.
+  result<void> listen() {
+    boost::system::error_code ec;
+    acceptor_.listen(boost::asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      return error(errc::io_error, "transport: cannot listen on port " + std::to_string(port()) +
+                                       ": " + ec.message());
+    return success();
+  }
+  /// I/O thread: the accept loop.
+  void accept_next() {
+    acceptor_.async_accept(
+        [this](const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket) {
+          if (closed_) return;
+          if (ec) {
+            ctx_.log("accept failed: " + ec.message());
+          } else {
+            boost::system::error_code ignored;
+            socket.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+            auto c = std::make_shared<InboundConnection>(ctx_, *this, std::move(socket));
+            open_.insert(c);
+            c->start();
+          }
+          accept_next();
+        });
+  }
+
+  /// I/O thread (or after it ended): closes the acceptor and every connection.
+  void close() {
+    closed_ = true;
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    auto open = std::move(open_);
+    for (const auto& c : open) c->close();
+  }
+
+  /// Called by a connection as it closes.
+  void forget(const std::shared_ptr<InboundConnection>& c) { open_.erase(c); }
+
+ private:
+  explicit Listener(Context& ctx) : ctx_(ctx), acceptor_(ctx.io) {}
+
+  Context& ctx_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::set<std::shared_ptr<InboundConnection>> open_;
+  bool closed_ = false;
+};
+
+inline void InboundConnection::close() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  socket_.close(ignored);
+  owner_.forget(shared_from_this());
+}
+
+}  // namespace dengine::net::detail

@@ -1,0 +1,108 @@
+#pragma once
+/// The outbound queue of one lane to one peer: bounded in messages and in bytes, so a peer that
+/// is down or slow cannot grow a node's memory. A message that does not fit is dropped (Raft
+/// resends what matters: the next heartbeat, a retried append) and the caller counts it.
+/// Thread-safe: the node's event loop pushes, the transport's I/O thread takes.
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "dengine/core/error.hpp"
+#include "dengine/raft/message.hpp"
+#include "dengine/wire/message_codec.hpp"
+
+namespace dengine::net {
+
+/// Which lane a message travels on. Each lane is its own TCP connection (docs/network.md,
+/// Lanes), so a control message never waits behind the bytes of a large append or snapshot.
+enum class Lane : std::uint8_t {
+  control = 0,  ///< heartbeats, votes, pre-votes, timeout_now, read_index, every response
+  bulk = 1,     ///< appends that carry entries, snapshots
+};
+
+[[nodiscard]] constexpr std::string_view to_string(Lane l) noexcept {
+  return l == Lane::control ? "control" : "bulk";
+}
+
+/// The lane of `m`: bulk for what carries log or state-machine data, control for the rest (an
+/// empty append is a probe or a commit update: small, and as urgent as a heartbeat).
+[[nodiscard]] inline Lane lane_of(const raft::Message& m) noexcept {
+  if (m.type == raft::MessageType::snapshot) return Lane::bulk;
+  if (m.type == raft::MessageType::append && !m.entries.empty()) return Lane::bulk;
+  return Lane::control;
+}
+
+/// A queue's bounds. Both hold at all times; a message larger than max_bytes never fits.
+struct QueueLimits {
+  std::size_t max_messages = 1024;
+  std::size_t max_bytes = 16U << 20U;
+
+  [[nodiscard]] result<void> validate(std::string_view lane) const {
+    if (max_messages == 0 || max_bytes == 0)
+      return error(errc::invalid_argument,
+                   "transport " + std::string(lane) + " queue: limits must be above 0");
+    return success();
+  }
+};
+
+/// Messages waiting for a write, with their encoded sizes summed.
+/// Invariant: size() <= limits.max_messages and bytes() <= limits.max_bytes.
+class SendQueue {
+ public:
+  explicit SendQueue(QueueLimits limits) : limits_(limits) {}
+
+  /// Queues `m` (moved from only when it fits); false when it does not fit: dropped.
+  bool push(raft::Message& m) {
+    const std::size_t size = wire::encoded_size(m);
+    std::lock_guard lock(mutex_);
+    if (items_.size() >= limits_.max_messages || size > limits_.max_bytes - bytes_) return false;
+    bytes_ += size;
+    items_.push_back({std::move(m), size});
+    return true;
+  }
+
+  /// Moves the oldest messages into `out` while their encoded sizes total at most `budget`, and
+  /// always at least one (a message over the budget goes alone). Returns the bytes taken.
+  std::size_t take(std::vector<raft::Message>& out, std::size_t budget) {
+    std::lock_guard lock(mutex_);
+    std::size_t taken = 0;
+    while (!items_.empty()) {
+      auto& front = items_.front();
+      if (taken > 0 && taken + front.size > budget) break;
+      taken += front.size;
+      bytes_ -= front.size;
+      out.push_back(std::move(front.message));
+      items_.pop_front();
+    }
+    return taken;
+  }
+
+  [[nodiscard]] bool empty() const {
+    std::lock_guard lock(mutex_);
+    return items_.empty();
+  }
+  /// {messages, bytes} queued now.
+  [[nodiscard]] std::pair<std::size_t, std::size_t> depth() const {
+    std::lock_guard lock(mutex_);
+    return {items_.size(), bytes_};
+  }
+  [[nodiscard]] const QueueLimits& limits() const noexcept { return limits_; }
+
+ private:
+  struct Item {
+    raft::Message message;
+    std::size_t size = 0;
+  };
+  const QueueLimits limits_;
+  mutable std::mutex mutex_;
+  std::deque<Item> items_;
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace dengine::net
