@@ -46,6 +46,13 @@ class LogSink {
       if (l.find(part) != std::string::npos) return true;
     return false;
   }
+  /// How many lines contain `part`.
+  [[nodiscard]] std::size_t count(std::string_view part) const {
+    std::lock_guard lock(mutex_);
+    std::size_t n = 0;
+    for (const auto& l : lines_) n += l.find(part) != std::string::npos ? 1 : 0;
+    return n;
+  }
   /// Every line, for a failure message.
   [[nodiscard]] std::string all() const {
     std::lock_guard lock(mutex_);

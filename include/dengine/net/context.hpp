@@ -42,9 +42,11 @@ struct Context {
   }
 
   boost::asio::io_context io;
-  /// Changed only before start() (AsioTransport::set_peers); read-only once the thread runs.
+  /// Read-only once start() began. config.peers is the list start() began with: set_peers()
+  /// after start changes the peer table (peer_table.hpp) and `members`, not this.
   TransportConfig config;
-  /// The peers' ids, as check_hello wants them; set by start().
+  /// The current peers' ids, as check_hello wants them. Set by start(), then changed only on
+  /// the I/O thread (set_peers() posts the change); read only there.
   Membership members;
   /// Shared so a test keeps reading it after the transport moved into a node.
   std::shared_ptr<TransportMetrics> metrics = std::make_shared<TransportMetrics>();

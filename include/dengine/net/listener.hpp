@@ -1,11 +1,12 @@
 #pragma once
 /// The inbound side: the acceptor, and one InboundConnection per accepted socket. A connection's
 /// first frame must be a hello that check_hello accepts (this cluster, meant for this member,
-/// from a listed peer, a common wire version); the answer is this node's own hello, and from
-/// then on every frame is a batch of messages from that peer to this node, handed to the node
-/// in order. Anything else — bad bytes (FrameDecoder, decode_messages), a refused hello, a
+/// from a peer listed now, a common wire version); the answer is this node's own hello, and
+/// from then on every frame is a batch of messages from that peer to this node, handed to the
+/// node in order. Anything else — bad bytes (FrameDecoder, decode_messages), a refused hello, a
 /// message naming another sender or receiver — closes that connection with a logged reason and
-/// a counter; the transport and its other connections go on.
+/// a counter; the transport and its other connections go on. When set_peers() removes a member,
+/// its open connections close too (close_unlisted).
 ///
 /// The protocol has no refusal frame (docs/wire.md): a refused peer sees its connection closed
 /// before any hello came back, and logs that (connection.hpp); the reason is in this side's log.
@@ -20,6 +21,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "dengine/net/context.hpp"
 #include "dengine/wire/frame.hpp"
@@ -43,6 +45,15 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   void start() { read_next(); }
   /// Closes the socket; pending handlers then see an error and end. Idempotent.
   inline void close();
+  /// The member whose hello was accepted; no_node before that.
+  [[nodiscard]] NodeId peer() const noexcept { return peer_; }
+  /// Closes the connection because its member left the peer list (set_peers()): from now on
+  /// that member cannot deliver to this node, as if its hello had been refused.
+  void close_unlisted() {
+    ctx_.log(name() + ": closing: member " + std::to_string(peer_) +
+             " is no longer in the peer list");
+    close();
+  }
 
  private:
   [[nodiscard]] std::string name() const {
@@ -213,6 +224,16 @@ class Listener {
     acceptor_.close(ignored);
     auto open = std::move(open_);
     for (const auto& c : open) c->close();
+  }
+
+  /// I/O thread: closes the connections of members no longer in ctx.members (set_peers()
+  /// changed them just before). A connection still waiting for its hello stays: its hello will
+  /// be checked against the current list.
+  void close_unlisted() {
+    std::vector<std::shared_ptr<InboundConnection>> gone;
+    for (const auto& c : open_)
+      if (c->peer() != no_node && !ctx_.members.contains(c->peer())) gone.push_back(c);
+    for (const auto& c : gone) c->close_unlisted();  // erases from open_: not while iterating
   }
 
   /// Called by a connection as it closes.
