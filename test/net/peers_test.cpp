@@ -238,6 +238,19 @@ TEST_CASE("net: send() from two threads while a third changes the peers") {
   a.t.send(heartbeat(1, 2, 999));
   a.t.send(heartbeat(1, 3, 999));
   CHECK(eventually([&] { return b.got(999) && c.got(999); }));
+  // Every message is accounted for once: written, dropped for one reason, or still queued —
+  // none lost uncounted in a lane that closed under a send(). The sum, read while the lanes
+  // drain, can only fall short (a message between two reads), so poll until it is whole.
+  auto accounted = [&] {
+    const auto k = a.counters();
+    std::uint64_t queued = 0;
+    for (NodeId to : {2, 3})
+      for (Lane lane : {Lane::control, Lane::bulk}) queued += a.t.queued(to, lane).first;
+    return k.sent + k.dropped_queue_full + k.dropped_unsendable + k.dropped_in_flight +
+           k.dropped_peer_removed + queued;
+  };
+  CHECK_MESSAGE(eventually([&] { return accounted() == attempts.load() + 2; }),
+                accounted() << " of " << attempts.load() + 2);
   a.t.stop();
 }
 
