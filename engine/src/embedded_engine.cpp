@@ -31,13 +31,14 @@ template LeaderInfo EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::leader_inf
 template node::NodeStatus EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::status() const noexcept;
 template NodeId EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::id() const noexcept;
 template result<Membership> EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::add_learner(
-    NodeId node);
+    NodeId node, std::string address);
 template result<Membership> EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::add_voter(
-    NodeId node);
+    NodeId node, std::string address);
 template result<Membership> EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::remove_member(
     NodeId node);
 template result<void> EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::transfer_leadership(
     NodeId target);
+template Membership EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::members() const;
 template const node::Registry& EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::metrics()
     const noexcept;
 template const node::NodeMetrics& EmbeddedEngine<DENGINE_LIBRARY_BACKEND::Backend>::node_metrics()

@@ -13,7 +13,9 @@
 /// starts with a kind byte:
 ///
 ///     base       kind 1 | u64 index | u64 term | u32 n | n x u64 voter | u32 m | m x u64 learner
-///                (the compaction point: the log's entries start after `index`)
+///                | u32 a | a x (u64 member | u32 length | address)
+///                (the compaction point, with the membership and its members' addresses: the
+///                log's entries start after `index`)
 ///     entry      kind 2 | u64 index | u64 term | u8 type | data
 ///     truncate   kind 3 | u64 index (entries at and after `index` are gone: a conflicting suffix
 ///                is about to be replaced; the file itself is never overwritten)
@@ -141,6 +143,12 @@ inline std::string encode_base(const SnapshotMeta& meta) {
   for (const auto* ids : {&meta.membership.voters, &meta.membership.learners}) {
     put_u32(p, static_cast<std::uint32_t>(ids->size()));
     for (auto id : *ids) put_u64(p, id);
+  }
+  put_u32(p, static_cast<std::uint32_t>(meta.membership.addresses.size()));
+  for (const auto& [id, address] : meta.membership.addresses) {
+    put_u64(p, id);
+    put_u32(p, static_cast<std::uint32_t>(address.size()));
+    p.append(address);
   }
   return p;
 }
@@ -501,6 +509,17 @@ class FileLog {
           const auto n = r.get(4);
           for (std::uint64_t k = 0; k < n && r.ok; ++k) ids->push_back(r.get(8));
         }
+        const auto addresses = r.get(4);
+        for (std::uint64_t k = 0; k < addresses && r.ok; ++k) {
+          const auto id = r.get(8);
+          const auto length = r.get(4);
+          if (r.in.size() < length) r.ok = false;
+          if (!r.ok) break;
+          snapshot_.membership.addresses[id] = std::string(r.in.substr(0, length));
+          r.in.remove_prefix(length);
+        }
+        if (!snapshot_.membership.addresses_well_formed())
+          return corrupt(offset, "an address for a non-member");
       } else if (kind == d::Kind::entry) {
         Entry e;
         e.index = r.get(8);

@@ -173,6 +173,16 @@ TEST_SUITE("integration") {
     c.initial_members = {1, 0};
     check_bad(c, "initial_members");
     c = ok;
+    c.initial_addresses = {{2, "127.0.0.1:2"}};  // not a founding member
+    check_bad(c, "initial_addresses names node 2");
+    c = ok;
+    c.initial_addresses = {{1, ""}};
+    check_bad(c, "initial_addresses: the address of node 1");
+    c = ok;
+    c.initial_members = {1, 2};
+    c.initial_addresses = {{1, "127.0.0.1:7"}, {2, "127.0.0.1:7"}};
+    check_bad(c, "the same address");
+    c = ok;
     c.raft.id = 0;
     check_bad(c, "id");
   }
@@ -209,6 +219,19 @@ TEST_SUITE("integration") {
       std::vector<Entry> entries{{1, 1, EntryType::normal, add_cmd("x", 1)}};
       REQUIRE(sm.apply(entries, out));
       check_open_fails(test_config(1, {1}), errc::storage_corrupt, "applied index 1");
+    }
+    SUBCASE("the founding addresses become the first configuration's") {
+      auto cfg = test_config(1, {1});
+      cfg.initial_addresses = {{1, "127.0.0.1:2380"}};
+      auto n = TestNode::open(cfg, disk.engine, sm, disk.snapshots, node::LocalTransport(hub, 1));
+      REQUIRE(n);
+      // The change's result is the membership after it: the founder's address from the boot
+      // configuration, the learner's from the change.
+      auto m = n.value()->change_membership_wait(
+          raft::ConfigChange{raft::ConfigChange::Kind::add_learner, 2, "127.0.0.1:2381"});
+      REQUIRE(m);
+      CHECK(m.value().address_of(1) == "127.0.0.1:2380");
+      CHECK(m.value().address_of(2) == "127.0.0.1:2381");
     }
     SUBCASE("a SimClock without an executor") {
       sim::SimExecutor ex;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "checks/member_addresses.hpp"
 #include "cluster.hpp"
 #include "net_faults.hpp"
 
@@ -131,7 +132,8 @@ inline void Cluster::fault_membership() {
     const NodeId id = n->id;
     if (!cur.contains(id)) {
       if (n->status != SimNode::Status::down)  // a spare, or a removed node coming back
-        options.push_back({raft::ConfigChange::Kind::add_learner, id, {}});
+        options.push_back(
+            {raft::ConfigChange::Kind::add_learner, id, checks::sim_peer_address(id)});
     } else if (cur.is_learner(id)) {
       options.push_back({raft::ConfigChange::Kind::add_voter, id, {}});
       options.push_back({raft::ConfigChange::Kind::remove, id, {}});

@@ -11,6 +11,7 @@
 #include <string>
 #include <utility>
 
+#include "checks/member_addresses.hpp"
 #include "cluster.hpp"
 
 namespace dengine::sim {
@@ -34,6 +35,7 @@ inline node::NodeConfig Cluster::config_for(const SimNode& n) const {
   // Every node, founding or joining, starts from the founding configuration; a joiner learns
   // the rest from the log or a snapshot.
   c.initial_members = founding_.voters;
+  for (NodeId id : founding_.voters) c.initial_addresses[id] = checks::sim_peer_address(id);
   c.tick_period = std::chrono::microseconds(nominal_tick);  // on the node's own clock
   c.request_timeout = std::chrono::milliseconds(300);
   // About `snapshot_every` applied register commands between snapshots.
@@ -172,6 +174,8 @@ inline void Cluster::check_node(SimNode& n) {
     stats_.max_commit = std::max(stats_.max_commit, c.commit_index());
   }
   if (auto v = inv_.check_step(c)) return fail(v->invariant, v->detail);
+  if (auto v = checks::check_member_addresses(n.id, c.membership()))
+    return fail(v->invariant, v->detail);
   // One event steps at most one message into a node (an append of at most
   // max_append_entries): the tail covers what it can have changed. A log whose last entry
   // (index and term) did not change was not appended to or truncated.

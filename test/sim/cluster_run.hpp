@@ -36,6 +36,8 @@ inline Cluster::Cluster(SimOptions options)
     nodes_.push_back(std::move(n));
   }
   clients_.resize(3);
+  // Members are reached at the addresses their configuration gives (checks/member_addresses.hpp).
+  net_.require_addresses(true);
   net_.set_tap(
       NetworkTap{[this](const raft::Message& m) { return before_send(m); },
                  [this](const SendReport& r) { after_send(r); },

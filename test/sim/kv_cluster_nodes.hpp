@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "checks/member_addresses.hpp"
 #include "kv_cluster.hpp"
 #include "net_faults.hpp"
 
@@ -40,6 +41,8 @@ inline KvCluster::KvCluster(const KvSimOptions& options)
     if (net_.stats().codec_failures == 1) violation("wire codec", what);
   };
   net_.set_tap(std::move(tap));
+  // Members are reached at the addresses their configuration gives (checks/member_addresses.hpp).
+  net_.require_addresses(true);
 }
 
 inline KvCluster::~KvCluster() {  // NOLINT(bugprone-exception-escape): see the declaration
@@ -54,7 +57,8 @@ inline KvCluster::~KvCluster() {  // NOLINT(bugprone-exception-escape): see the 
 inline engine::EngineConfig KvCluster::config_for(const Member& m) {
   std::vector<NodeId> founders;
   for (NodeId id = 1; id <= opt_.nodes; ++id) founders.push_back(id);
-  engine::EngineConfig c = engine::EngineConfig::cluster_member({}, m.id, std::move(founders));
+  engine::EngineConfig c = engine::EngineConfig::cluster_member({}, m.id, founders);
+  for (NodeId id : founders) c.node.initial_addresses[id] = checks::sim_peer_address(id);
   c.node.raft.election_ticks = 10;
   c.node.raft.heartbeat_ticks = 2;
   c.node.raft.random_seed = mix_seed(opt_.seed, m.id * 1000 + m.incarnation) | 1;
@@ -256,9 +260,12 @@ inline void KvCluster::fault_membership() {
   std::vector<raft::ConfigChange> options;
   using Kind = raft::ConfigChange::Kind;
   // A new replica (one beyond the founders), or a removed one back with its old disk.
-  if (members_.size() == opt_.nodes) options.push_back({Kind::add_learner, opt_.nodes + 1, {}});
+  if (members_.size() == opt_.nodes)
+    options.push_back(
+        {Kind::add_learner, opt_.nodes + 1, checks::sim_peer_address(opt_.nodes + 1)});
   for (const auto& m : members_) {
-    if (!config_.contains(m->id)) options.push_back({Kind::add_learner, m->id, {}});
+    if (!config_.contains(m->id))
+      options.push_back({Kind::add_learner, m->id, checks::sim_peer_address(m->id)});
     if (config_.is_learner(m->id)) {
       options.push_back({Kind::add_voter, m->id, {}});
       options.push_back({Kind::remove, m->id, {}});
@@ -308,6 +315,7 @@ inline void KvCluster::on_membership(NodeId id, const node::MembershipChange& ch
   if (change.index <= config_index_) return;
   config_index_ = change.index;
   config_ = change.membership;
+  if (auto v = checks::check_member_addresses(id, config_)) violation(v->invariant, v->detail);
   std::string text = "configuration at " + std::to_string(change.index) + ": voters";
   for (NodeId v : config_.voters) text += " n" + std::to_string(v);
   if (!config_.learners.empty()) text += ", learners";
@@ -348,7 +356,10 @@ inline void KvCluster::readd_tick() {
       m->removed = false;
       m->joining = true;
       if (!m->up()) open(*m);
-      if (m->up()) propose_change(*l, {raft::ConfigChange::Kind::add_learner, m->id, {}}, "heal");
+      if (m->up())
+        propose_change(
+            *l, {raft::ConfigChange::Kind::add_learner, m->id, checks::sim_peer_address(m->id)},
+            "heal");
       break;
     }
   }

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <limits>
+#include <map>
 #include <span>
 #include <string>
 #include <utility>
@@ -50,9 +51,15 @@ struct doctest::StringMaker<dengine::SnapshotMeta> {
       for (auto id : v) s += (s.empty() ? "" : ",") + std::to_string(id);
       return s;
     };
+    auto addresses = [](const std::map<dengine::NodeId, std::string>& a) {
+      std::string s;
+      for (const auto& [id, address] : a)
+        s += (s.empty() ? "" : ",") + std::to_string(id) + "=" + address;
+      return s;
+    };
     return ("{index " + std::to_string(m.index) + ", term " + std::to_string(m.term) +
             ", voters [" + ids(m.membership.voters) + "], learners [" + ids(m.membership.learners) +
-            "]}")
+            "], addresses [" + addresses(m.membership.addresses) + "]}")
         .c_str();
   }
 };

@@ -37,8 +37,11 @@ inline std::vector<Entry> join(std::vector<Entry> a, const std::vector<Entry>& b
   return a;
 }
 
-/// A membership to put in snapshot metas, so that its round trip is checked too.
-inline Membership sample_membership() { return Membership{{1, 2, 3}, {7}}; }
+/// A membership to put in snapshot metas, so that its round trip is checked too: the members'
+/// peer addresses (some members have none) must come back as well.
+inline Membership sample_membership() {
+  return Membership{{1, 2, 3}, {7}, {{1, "127.0.0.1:2380"}, {3, "10.0.0.3:2380"}, {7, "[::1]:7"}}};
+}
 
 }  // namespace dengine::conformance
 

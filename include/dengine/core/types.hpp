@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dengine {
@@ -47,11 +49,18 @@ struct HardState {
   friend bool operator==(const HardState&, const HardState&) = default;
 };
 
-/// The cluster configuration: who votes and who only receives the log (learners).
-/// Invariant: a node is in at most one of the two lists; both are kept sorted.
+/// The cluster configuration: who votes, who only receives the log (learners), and where each
+/// member's peers reach it. It travels in the replicated log (config_change entries) and in
+/// snapshots, so a node learns a new member's address the way it learns the member: from the log,
+/// never from a side channel.
+/// Invariant: a node is in at most one of the two lists; both are kept sorted; every key of
+/// `addresses` is a member.
 struct Membership {
   std::vector<NodeId> voters;
   std::vector<NodeId> learners;
+  /// The peer address of each member that has one ("127.0.0.1:2380" for the TCP transport). Raft
+  /// does not read it; members of an in-process cluster have none.
+  std::map<NodeId, std::string> addresses{};
 
   [[nodiscard]] bool is_voter(NodeId id) const {
     return std::binary_search(voters.begin(), voters.end(), id);
@@ -66,11 +75,24 @@ struct Membership {
     out.insert(out.end(), learners.begin(), learners.end());
     return out;
   }
+  /// Member `id`'s address, empty when it has none.
+  [[nodiscard]] std::string_view address_of(NodeId id) const {
+    auto it = addresses.find(id);
+    return it == addresses.end() ? std::string_view{} : std::string_view{it->second};
+  }
+  /// Whether every key of `addresses` is a member and every address is non-empty (what a
+  /// decoder checks before it trusts a stored or received membership).
+  [[nodiscard]] bool addresses_well_formed() const {
+    return std::all_of(addresses.begin(), addresses.end(),
+                       [&](const auto& a) { return contains(a.first) && !a.second.empty(); });
+  }
+  /// Sorts and de-duplicates the lists and drops the addresses of non-members.
   void normalize() {
     std::sort(voters.begin(), voters.end());
     voters.erase(std::unique(voters.begin(), voters.end()), voters.end());
     std::sort(learners.begin(), learners.end());
     learners.erase(std::unique(learners.begin(), learners.end()), learners.end());
+    std::erase_if(addresses, [&](const auto& a) { return !contains(a.first); });
   }
 
   friend bool operator==(const Membership&, const Membership&) = default;

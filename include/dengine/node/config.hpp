@@ -2,9 +2,11 @@
 /// Configuration of a Node: the Raft protocol parameters plus the runtime's own (persistence
 /// mode, tick period, request bounds and timeouts, snapshot threshold), with validated defaults.
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "dengine/core/config.hpp"
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
+#include "dengine/storage/member_addresses_codec.hpp"
 
 namespace dengine::node {
 
@@ -47,6 +50,11 @@ struct NodeConfig {
   /// fresh (no hard state, no log, no compaction point); ignored afterwards, since the storage
   /// then knows the membership. A node joining an existing cluster lists the current voters.
   std::vector<NodeId> initial_members;
+  /// The founding members' peer addresses (keys among initial_members; members of an in-process
+  /// cluster need none). Like initial_members, used only to bootstrap fresh storage: they become
+  /// the first configuration's Membership::addresses, and later members bring theirs in the
+  /// config change that adds them.
+  std::map<NodeId, std::string> initial_addresses;
   /// Length of one Raft tick (raft.election_ticks ticks make an election timeout).
   std::chrono::microseconds tick_period{std::chrono::milliseconds(10)};
   /// A request not completed within this time fails with errc::timeout (outcome unknown).
@@ -106,6 +114,19 @@ struct NodeConfig {
       return bad("sim latencies must not be negative");
     for (NodeId m : initial_members)
       if (m == no_node) return bad("initial_members contains node id 0");
+    std::map<std::string_view, NodeId> owners;
+    for (const auto& [id, address] : initial_addresses) {
+      if (std::find(initial_members.begin(), initial_members.end(), id) == initial_members.end())
+        return bad("initial_addresses names node " + std::to_string(id) +
+                   ", which is not in initial_members");
+      if (address.empty() || address.size() > storage::max_address_size)
+        return bad("initial_addresses: the address of node " + std::to_string(id) + " is " +
+                   std::to_string(address.size()) + " bytes (1 to " +
+                   std::to_string(storage::max_address_size) + " allowed)");
+      if (auto [it, fresh] = owners.emplace(address, id); !fresh)
+        return bad("initial_addresses: nodes " + std::to_string(it->second) + " and " +
+                   std::to_string(id) + " have the same address " + address);
+    }
     return success();
   }
 };

@@ -508,6 +508,7 @@ class Driver {
 
   void publish() {
     status_->publish_core(core_.role(), core_.leader(), core_.term(), core_.commit_index());
+    status_->publish_membership(core_.membership_version(), core_.membership());
     // The lease as a clock deadline anchored to when the confirming round's tick began
     // (lease_clock.hpp): a stalled event loop can only shorten it. Published before this
     // pass's messages are sent, so a transfer's TimeoutNow never leaves while a deadline for

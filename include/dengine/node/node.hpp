@@ -339,6 +339,9 @@ class Node {
   /// A copy of the status (role, leader, term, commit and applied indexes, running, and the
   /// failure that stopped the node if one did), from any thread.
   [[nodiscard]] NodeStatus status() const noexcept { return status_.read(config_.raft.id); }
+  /// The configuration in effect on this node — members and their addresses, the latest in its
+  /// log (appended, maybe not yet committed) — from any thread.
+  [[nodiscard]] Membership membership() const { return status_.membership(); }
   /// True while this node believes it leads (it may have been deposed without knowing yet).
   [[nodiscard]] bool is_leader() const noexcept { return status().role == raft::Role::leader; }
   /// The leader this node knows of (no_node if none).

@@ -43,10 +43,11 @@ namespace dengine::node {
 /// Where a drain sends what the driver produced: the runtime's side of the hand-offs.
 template <class O, class Work>
 concept DrainSink = requires(O& o, raft::Message m, std::vector<PersistWork>& p,
-                             std::vector<Work>& a) {
-  o.send(std::move(m));  // to the transport
-  o.to_writer(p);        // to the log writer (take the items, leave the vector empty)
-  o.to_applier(a);       // to the applier (likewise)
+                             std::vector<Work>& a, const Membership& ms) {
+  o.membership_changed(ms);  // the configuration changed (before the messages that follow it)
+  o.send(std::move(m));      // to the transport
+  o.to_writer(p);            // to the log writer (take the items, leave the vector empty)
+  o.to_applier(a);           // to the applier (likewise)
 };
 
 template <StorageEngine S, dengine::SnapshotStore SS, StateMachine M, Clock C>
@@ -111,6 +112,13 @@ class Pipeline {
       }
       driver_.on_persisted(report);
       driver_.process_ready();
+    }
+    // A change takes effect when appended: the transport learns a new member's address before
+    // the messages addressed to it leave.
+    if (const raft::Core& core = driver_.core();
+        core.membership_version() != handed_membership_version_) {
+      handed_membership_version_ = core.membership_version();
+      out.membership_changed(core.membership());
     }
     for (raft::Message& m : driver_.messages_out()) out.send(std::move(m));
     driver_.messages_out().clear();
@@ -180,9 +188,10 @@ class Pipeline {
   WriterT writer_;
   ApplierT applier_;
   const bool inline_writer_;
-  bool flush_scheduled_ = false;       // event loop
-  std::uint64_t groups_unsynced_ = 0;  // log writer
-  std::vector<Request> gathered_;      // applier
+  bool flush_scheduled_ = false;                 // event loop
+  std::uint64_t handed_membership_version_ = 0;  // event loop: the last one drain() handed on
+  std::uint64_t groups_unsynced_ = 0;            // log writer
+  std::vector<Request> gathered_;                // applier
 };
 
 }  // namespace dengine::node

@@ -97,7 +97,7 @@ result<Recovered> recover(const NodeConfig& config, S& storage, M& sm, SS& snaps
       return error(errc::invalid_argument,
                    "node open: the storage is fresh and NodeConfig::initial_members is empty: list "
                    "the founding voters (this node included) to start a new cluster");
-    SnapshotMeta boot{0, 0, Membership{config.initial_members, {}}};
+    SnapshotMeta boot{0, 0, Membership{config.initial_members, {}, config.initial_addresses}};
     boot.membership.normalize();
     if (auto r = storage.reset(boot); !r)
       return detail::open_error(r.error(), "bootstrapping the storage");

@@ -33,6 +33,7 @@
 #include "dengine/storage/byte_codec.hpp"
 #include "dengine/storage/concepts.hpp"
 #include "dengine/storage/crc32c.hpp"
+#include "dengine/storage/member_addresses_codec.hpp"
 #include "dengine/storage/sync_dir.hpp"
 
 namespace dengine::node {
@@ -71,9 +72,12 @@ class MemorySnapshotStore {
 };
 
 /// The latest image in one file, `<dir>/snapshot`:
-///   "DENGSNAP" | u32 version=1 | u64 index | u64 term | u32 n | n × u64 voter |
-///   u32 m | m × u64 learner | u64 size | size bytes of data | u32 CRC-32C of everything before
-/// (integers little-endian).
+///   "DENGSNAP" | u32 version=2 | u64 index | u64 term | u32 n | n × u64 voter |
+///   u32 m | m × u64 learner | member addresses | u64 size | size bytes of data |
+///   u32 CRC-32C of everything before
+/// (integers little-endian; the addresses as storage/member_addresses_codec.hpp lays them out).
+/// Version 1, written before members had addresses, is the same without the addresses; it is
+/// still read.
 ///
 /// A save writes `<dir>/snapshot.tmp` first. A failed save removes it (an image is about as
 /// large as the state machine's data: leaving it would keep that much of a full disk taken);
@@ -81,7 +85,9 @@ class MemorySnapshotStore {
 class FileSnapshotStore {
  public:
   static constexpr std::string_view magic = "DENGSNAP";
-  static constexpr std::uint32_t version = 1;
+  static constexpr std::uint32_t version = 2;
+  /// The format before member addresses; read, never written.
+  static constexpr std::uint32_t version_1 = 1;
   /// The temporary file a save goes through.
   static constexpr std::string_view temp_file_name = "snapshot.tmp";
 
@@ -148,7 +154,7 @@ class FileSnapshotStore {
     bytes::LeReader r(in, magic.size());
     const auto v = r.u32();
     const auto index = r.u64();
-    if (in.substr(0, magic.size()) != magic || v != version || !index)
+    if (in.substr(0, magic.size()) != magic || !v || (*v != version && *v != version_1) || !index)
       return error(errc::storage_corrupt,
                    "snapshot file " + p.string() + ": not a dengine snapshot header");
     return *index;
@@ -192,6 +198,7 @@ class FileSnapshotStore {
       bytes::put_le32(out, static_cast<std::uint32_t>(ids->size()));
       for (NodeId id : *ids) bytes::put_le64(out, id);
     }
+    storage::put_member_addresses_le(out, s.meta.membership.addresses);
     bytes::put_le64(out, s.data.size());
     out += s.data;
     bytes::put_le32(out, crc32c::value(std::string_view(out)));
@@ -209,9 +216,10 @@ class FileSnapshotStore {
     bytes::LeReader header(in, magic.size());
     const auto v = header.u32();
     if (!v) return corrupt(header.position(), "truncated header");
-    if (*v != version)
+    if (*v != version && *v != version_1)
       return error(errc::incompatible_version, "snapshot file " + where + ": format version " +
                                                    std::to_string(*v) + ", this build reads " +
+                                                   std::to_string(version_1) + " and " +
                                                    std::to_string(version));
     if (header.remaining() < 4) return corrupt(header.position(), "truncated");
     // Check the CRC before trusting any length field.
@@ -234,6 +242,13 @@ class FileSnapshotStore {
     s.meta.term = *term;
     if (!read_ids(s.meta.membership.voters)) return corrupt(r.position(), "bad voter list");
     if (!read_ids(s.meta.membership.learners)) return corrupt(r.position(), "bad learner list");
+    if (*v == version) {
+      auto addresses = storage::read_member_addresses_le(r);
+      if (!addresses) return corrupt(r.position(), "bad member addresses");
+      s.meta.membership.addresses = std::move(*addresses);
+      if (!s.meta.membership.addresses_well_formed())
+        return corrupt(r.position(), "an address for a non-member");
+    }
     const auto size = r.u64();
     if (!size || *size != r.remaining())
       return corrupt(r.position(), "data size does not match the file size");

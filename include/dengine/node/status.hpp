@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <utility>
 
 #include "dengine/core/error.hpp"
@@ -69,6 +70,21 @@ class StatusBoard {
     return {deadline, lease_index_.load(std::memory_order_relaxed)};
   }
 
+  /// Event loop: the configuration in effect (the latest in the log, committed or not), with
+  /// its version (raft::Core::membership_version); a version already published is skipped.
+  void publish_membership(std::uint64_t version, const Membership& m) {
+    if (version == membership_version_.load(std::memory_order_relaxed)) return;
+    auto copy = std::make_shared<const Membership>(m);
+    std::lock_guard lock(membership_mutex_);
+    membership_ = std::move(copy);
+    membership_version_.store(version, std::memory_order_relaxed);
+  }
+  /// The configuration last published (empty before the node started).
+  [[nodiscard]] Membership membership() const {
+    std::lock_guard lock(membership_mutex_);
+    return membership_ ? *membership_ : Membership{};
+  }
+
   /// A copy of every field.
   [[nodiscard]] NodeStatus read(NodeId id) const noexcept {
     NodeStatus s;
@@ -94,7 +110,10 @@ class StatusBoard {
   std::atomic<LogIndex> lease_index_{0};
   std::atomic<bool> failure_claimed_{false};
   std::atomic<bool> failure_published_{false};
-  std::shared_ptr<const error> failure_;  // written once, before failure_published_
+  std::shared_ptr<const error> failure_;              // written once, before failure_published_
+  std::atomic<std::uint64_t> membership_version_{0};  // written by the event loop only
+  mutable std::mutex membership_mutex_;
+  std::shared_ptr<const Membership> membership_;  // guarded by membership_mutex_
 };
 
 }  // namespace dengine::node

@@ -184,6 +184,7 @@ class ThreadedRuntime {
   /// Completion fails its request with `stopped` (completion.hpp).
   struct Sink {
     ThreadedRuntime* rt;
+    void membership_changed(const Membership& m) { tell_membership(rt->transport_, m); }
     void send(raft::Message m) { rt->transport_.send(std::move(m)); }
     void to_writer(std::vector<PersistWork>& items) {
       if (!rt->writer_q_.push(items)) items.clear();

@@ -37,6 +37,22 @@ concept Transport = requires(T& t, raft::Message m, InboundHandler inbound) {
   { t.stop() } -> std::same_as<void>;
 };
 
+/// A transport that follows the configuration: the node calls `on_membership(m)` on its event
+/// loop whenever its configuration changes (members or their addresses), before it sends the
+/// messages that follow the change — so a transport that dials peers (net::AsioTransport)
+/// learns a new member's address from the log before the leader's first append to it. Optional:
+/// a transport without it (LocalTransport, the simulator's) is told nothing.
+template <class T>
+concept MembershipAwareTransport = Transport<T> && requires(T& t, const Membership& m) {
+  t.on_membership(m);
+};
+
+/// Hands `m` to `t` if it is a MembershipAwareTransport (what the runtimes' drain sinks call).
+template <Transport T>
+void tell_membership(T& t, const Membership& m) {
+  if constexpr (MembershipAwareTransport<T>) t.on_membership(m);
+}
+
 /// **Hub** — a medium nodes attach to: `attach(id, inbound)` registers a node's inbound handler,
 /// `detach(id)` unregisters it (no call of it once detach returned), `deliver(m)` carries `m`
 /// towards m.to (or drops it). `port_name` names its ports in errors.

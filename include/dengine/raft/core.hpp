@@ -124,6 +124,10 @@ class Core {
   [[nodiscard]] HardState hard_state() const noexcept { return {term_, vote_, log_.committed()}; }
   /// The configuration in effect: the latest one in the log (appended, not necessarily committed).
   [[nodiscard]] const Membership& membership() const noexcept { return membership_; }
+  /// Grows by one each time membership() changes (members or addresses): a runtime that hands
+  /// the configuration on (e.g. the peers' addresses to its transport) compares it with the
+  /// version it last handed on. 0 while the configuration is empty.
+  [[nodiscard]] std::uint64_t membership_version() const noexcept { return membership_version_; }
   /// The configuration in effect at log position `index` (≥ the compaction point).
   [[nodiscard]] Membership membership_at(LogIndex index) const;
   [[nodiscard]] result<Term> term_at(LogIndex index) const { return log_.term(index); }
@@ -201,6 +205,7 @@ class Core {
   RaftLog log_;
 
   Membership membership_;
+  std::uint64_t membership_version_ = 0;
   /// Config entries in the log after the compaction point, in index order.
   std::vector<std::pair<LogIndex, Membership>> config_history_;
   std::map<NodeId, Progress> progress_;

@@ -45,6 +45,7 @@ inline void Core::note_config_entries_from(LogIndex from) {
 }
 
 inline void Core::apply_membership(const Membership& next) {
+  if (next != membership_) ++membership_version_;
   membership_ = next;
   if (role_ == Role::leader) {
     std::erase_if(progress_, [&](const auto& p) { return !membership_.contains(p.first); });

@@ -54,8 +54,12 @@ struct ConfigChange {
   };
   Kind kind = Kind::add_learner;
   NodeId node = no_node;
-  /// Opaque to Raft: e.g. the new member's address, carried in the log so every node learns it.
-  std::string context;
+  /// The member's peer address, recorded in Membership::addresses by add_learner and add_voter
+  /// (empty: keep the address it has, if any). Raft does not interpret it; no two members may
+  /// share one.
+  std::string address{};
+  /// Opaque to Raft and carried in the log with the change (e.g. why, or who asked).
+  std::string context{};
 
   friend bool operator==(const ConfigChange&, const ConfigChange&) = default;
 };

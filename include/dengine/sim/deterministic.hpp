@@ -174,6 +174,7 @@ class DeterministicRuntime {
   /// for the next writer and applier events (scheduled when the first item arrives).
   struct Sink {
     DeterministicRuntime* rt;
+    void membership_changed(const Membership& m) { node::tell_membership(rt->transport_, m); }
     void send(raft::Message m) { rt->transport_.send(std::move(m)); }
     void to_writer(std::vector<node::PersistWork>& items) {
       for (node::PersistWork& w : items) rt->writer_pending_.push_back(std::move(w));

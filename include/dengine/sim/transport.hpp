@@ -49,6 +49,9 @@ struct WireStats {
   std::uint64_t refused = 0;
   /// Frames the codec got wrong (see NetworkTap::codec_failure).
   std::uint64_t codec_failures = 0;
+  /// Messages a sender dropped because its configuration held no address for the recipient
+  /// (only when the network requires addresses: SimNetwork::require_addresses).
+  std::uint64_t unaddressed = 0;
 };
 
 /// Messages between the nodes of one simulated cluster (a node::Hub). Single-threaded (the
@@ -82,6 +85,17 @@ class SimNetwork {
 
   /// Watches (and shapes) every message from now on.
   void set_tap(NetworkTap tap) { tap_ = std::move(tap); }
+
+  /// From now on a node sends only to members whose address its configuration holds, as a TCP
+  /// transport must (SimTransport::on_membership): a path that fails to hand a new member's
+  /// address to the transport leaves that member unreachable in the simulation too.
+  void require_addresses(bool on) noexcept { addresses_required_ = on; }
+  [[nodiscard]] bool addresses_required() const noexcept { return addresses_required_; }
+  /// A sender had no address for m.to: counted, and traced as a drop.
+  void drop_unaddressed(const raft::Message& m) {
+    ++stats_.unaddressed;
+    if (tap_.arrived) tap_.arrived(m, "the sender knows no address for the recipient");
+  }
 
   /// Encodes `m` and puts its frame in flight from m.from to m.to. `m` itself goes no further.
   void deliver(const raft::Message& m) {
@@ -156,12 +170,34 @@ class SimNetwork {
   std::map<NodeId, node::InboundHandler> nodes_;
   std::set<sim_time> pumps_;
   NetworkTap tap_;
+  bool addresses_required_ = false;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
-/// One node's port on a SimNetwork.
-using SimTransport = node::HubPort<SimNetwork>;
+/// One node's port on a SimNetwork. It follows the node's configuration
+/// (node::MembershipAwareTransport) and, when the network requires addresses, drops what it
+/// would have to dial an unknown address for — what net::AsioTransport does.
+class SimTransport : public node::HubPort<SimNetwork> {
+ public:
+  SimTransport(SimNetwork& net, NodeId self) : HubPort(net, self), net_(&net) {}
 
-static_assert(node::Transport<SimTransport>);
+  void on_membership(const Membership& m) {
+    addressed_.clear();
+    for (const auto& [id, address] : m.addresses) addressed_.insert(id);
+  }
+  void send(raft::Message m) {
+    if (net_->addresses_required() && !addressed_.contains(m.to)) {
+      net_->drop_unaddressed(m);
+      return;
+    }
+    HubPort::send(std::move(m));
+  }
+
+ private:
+  SimNetwork* net_;
+  std::set<NodeId> addressed_;  // members with an address in the latest configuration
+};
+
+static_assert(node::MembershipAwareTransport<SimTransport>);
 
 }  // namespace dengine::sim

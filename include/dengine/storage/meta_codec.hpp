@@ -5,6 +5,10 @@
 ///   hard state     term (8) | vote (8) | commit (8)
 ///   snapshot meta  index (8) | term (8) | n voters (4) | voters (8 each)
 ///                  | n learners (4) | learners (8 each)
+///                  | n addresses (4) | (member id (8) | length (4) | address) each
+///
+/// The address section is absent in records written before members had addresses: a record
+/// that ends after the learners decodes with no addresses.
 
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +18,7 @@
 
 #include "dengine/core/types.hpp"
 #include "dengine/storage/byte_codec.hpp"
+#include "dengine/storage/member_addresses_codec.hpp"
 
 namespace dengine::storage {
 
@@ -42,6 +47,12 @@ inline std::string encode_snapshot_meta(const SnapshotMeta& meta) {
     bytes::put_be32(out, static_cast<std::uint32_t>(ids->size()));
     for (NodeId id : *ids) bytes::put_be64(out, id);
   }
+  bytes::put_be32(out, static_cast<std::uint32_t>(meta.membership.addresses.size()));
+  for (const auto& [id, address] : meta.membership.addresses) {
+    bytes::put_be64(out, id);
+    bytes::put_be32(out, static_cast<std::uint32_t>(address.size()));
+    out += address;
+  }
   return out;
 }
 
@@ -61,7 +72,22 @@ inline std::optional<SnapshotMeta> decode_snapshot_meta(std::string_view v) {
     ids->reserve(n);
     for (std::uint32_t k = 0; k < n; ++k, pos += 8) ids->push_back(bytes::get_be64(v.data() + pos));
   }
-  if (pos != v.size()) return std::nullopt;
+  if (pos == v.size()) return meta;  // written before the address section existed
+  if (v.size() - pos < 4) return std::nullopt;
+  const std::uint32_t n = bytes::get_be32(v.data() + pos);
+  pos += 4;
+  for (std::uint32_t k = 0; k < n; ++k) {
+    if (v.size() - pos < 12) return std::nullopt;
+    const NodeId id = bytes::get_be64(v.data() + pos);
+    const std::uint32_t length = bytes::get_be32(v.data() + pos + 8);
+    pos += 12;
+    if (length > max_address_size || v.size() - pos < length) return std::nullopt;
+    meta.membership.addresses[id].assign(v.data() + pos, length);
+    pos += length;
+  }
+  if (pos != v.size() || meta.membership.addresses.size() != n ||
+      !meta.membership.addresses_well_formed())
+    return std::nullopt;
   return meta;
 }
 

@@ -9,16 +9,21 @@
 ///   flags     bit 0 reject, bit 1 snapshot present; other bits must be 0
 ///   entry     term (8) | index (8) | type (1) | data length (4) | data
 ///   snapshot  index (8) | term (8) | voter count (4) | voters (8 each)
-///             | learner count (4) | learners (8 each) | data length (4) | data
+///             | learner count (4) | learners (8 each)
+///             | address count (4) | (member id (8) | length (4) | address) each
+///             | data length (4) | data
 ///
 /// Decoding refuses (errc::malformed, naming the field and offset): a count or length past the
 /// bytes left (checked before allocating), an unknown message or entry type, unknown flag bits,
-/// a membership that breaks Membership's invariant (sorted, no duplicates, disjoint, no id 0),
+/// a membership that breaks Membership's invariant (sorted, no duplicates, disjoint, no id 0,
+/// addresses only for members, in increasing id order, non-empty and at most
+/// storage::max_address_size bytes),
 /// and bytes after the end.
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -30,6 +35,7 @@
 #include "dengine/core/types.hpp"
 #include "dengine/raft/message.hpp"
 #include "dengine/storage/byte_codec.hpp"
+#include "dengine/storage/member_addresses_codec.hpp"
 #include "dengine/wire/reader.hpp"
 
 namespace dengine::wire {
@@ -39,8 +45,10 @@ namespace message_layout {
 inline constexpr std::size_t fixed_size = 1 + 1 + 8 * 8 + 4;
 /// term, index, type, data length.
 inline constexpr std::size_t entry_fixed_size = 8 + 8 + 1 + 4;
-/// index, term, two counts, data length.
-inline constexpr std::size_t snapshot_fixed_size = 8 + 8 + 4 + 4 + 4;
+/// index, term, three counts, data length.
+inline constexpr std::size_t snapshot_fixed_size = 8 + 8 + 4 + 4 + 4 + 4;
+/// member id, address length.
+inline constexpr std::size_t address_fixed_size = 8 + 4;
 inline constexpr std::uint8_t flag_reject = 1U << 0U;
 inline constexpr std::uint8_t flag_snapshot = 1U << 1U;
 inline constexpr std::uint8_t max_message_type =
@@ -57,6 +65,7 @@ inline constexpr std::uint8_t max_entry_type = static_cast<std::uint8_t>(EntryTy
     const auto& ms = m.snapshot->meta.membership;
     n +=
         snapshot_fixed_size + 8 * (ms.voters.size() + ms.learners.size()) + m.snapshot->data.size();
+    for (const auto& [id, address] : ms.addresses) n += address_fixed_size + address.size();
   }
   return n;
 }
@@ -88,6 +97,7 @@ inline void append_message(std::string& out, const raft::Message& m) {
     bytes::put_le32(out, static_cast<std::uint32_t>(ids->size()));
     for (NodeId id : *ids) bytes::put_le64(out, id);
   }
+  storage::put_member_addresses_le(out, s.meta.membership.addresses);
   bytes::put_le32(out, static_cast<std::uint32_t>(s.data.size()));
   out.append(s.data);
 }
@@ -129,6 +139,33 @@ inline result<std::vector<NodeId>> read_members(Reader& r, std::string_view fiel
   return ids;
 }
 
+/// The members' addresses: ids strictly increasing, each a voter or a learner, each address
+/// non-empty and at most storage::max_address_size bytes.
+inline result<std::map<NodeId, std::string>> read_addresses(Reader& r,
+                                                            const std::vector<NodeId>& voters,
+                                                            const std::vector<NodeId>& learners) {
+  constexpr std::string_view field = "snapshot addresses";
+  DENGINE_TRY(n, r.count(field, message_layout::address_fixed_size));
+  std::map<NodeId, std::string> addresses;
+  NodeId previous = no_node;
+  for (std::uint32_t k = 0; k < n; ++k) {
+    DENGINE_TRY(id, r.u64(field));
+    if (id <= previous)
+      return r.fail(field, "member id " + std::to_string(id) + " is not above the one before");
+    if (!std::binary_search(voters.begin(), voters.end(), id) &&
+        !std::binary_search(learners.begin(), learners.end(), id))
+      return r.fail(field, "member id " + std::to_string(id) + " is not a voter or a learner");
+    DENGINE_TRY(address, r.sized_bytes(field));
+    if (address.empty() || address.size() > storage::max_address_size)
+      return r.fail(field, "address of member " + std::to_string(id) + " is " +
+                               std::to_string(address.size()) + " bytes (1 to " +
+                               std::to_string(storage::max_address_size) + " allowed)");
+    addresses.emplace_hint(addresses.end(), id, std::string(address));
+    previous = id;
+  }
+  return addresses;
+}
+
 inline result<std::shared_ptr<const Snapshot>> read_snapshot(Reader& r) {
   auto s = std::make_shared<Snapshot>();
   DENGINE_TRY(index, r.u64("snapshot index"));
@@ -140,8 +177,10 @@ inline result<std::shared_ptr<const Snapshot>> read_snapshot(Reader& r) {
       return r.fail("snapshot learners", "member " + std::to_string(id) + " is also a voter");
     }
   }
+  DENGINE_TRY(addresses, read_addresses(r, voters, learners));
   DENGINE_TRY(data, r.sized_bytes("snapshot data"));
-  s->meta = SnapshotMeta{index, term, Membership{std::move(voters), std::move(learners)}};
+  s->meta = SnapshotMeta{index, term,
+                         Membership{std::move(voters), std::move(learners), std::move(addresses)}};
   s->data.assign(data);
   return std::shared_ptr<const Snapshot>(std::move(s));
 }

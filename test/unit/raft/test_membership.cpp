@@ -160,7 +160,7 @@ TEST_CASE("membership: a truncated config entry reverts the configuration") {
 }
 
 TEST_CASE("membership: config change encoding round-trips; malformed input is an error") {
-  ConfigChange ch{ConfigChange::Kind::add_voter, 42, "10.0.0.1:7000"};
+  ConfigChange ch{ConfigChange::Kind::add_voter, 42, "10.0.0.1:7000", "why"};
   auto back = decode_config_change(encode_config_change(ch));
   REQUIRE(back.has_value());
   CHECK(back.value() == ch);
@@ -168,6 +168,53 @@ TEST_CASE("membership: config change encoding round-trips; malformed input is an
   std::string bad = encode_config_change(ch);
   bad[1] = 9;
   CHECK(decode_config_change(bad).error() == errc::invalid_argument);
+  std::string long_address = encode_config_change(ch);
+  long_address[10] = '\x7f';  // the address length's low byte: past the end
+  CHECK(decode_config_change(long_address).error() == errc::invalid_argument);
+  std::string future = encode_config_change(ch);
+  future[0] = 3;
+  CHECK(decode_config_change(future).error() == errc::incompatible_version);
+}
+
+TEST_CASE("membership: a config change in format 1 (before addresses) still decodes") {
+  // [1][kind][node u64 LE][context]: what logs written before member addresses hold.
+  const std::string v1 = std::string("\x01\x01", 2) + std::string("\x2a\0\0\0\0\0\0\0", 8) + "ctx";
+  auto back = decode_config_change(v1);
+  REQUIRE(back.has_value());
+  CHECK(back.value() == ConfigChange{ConfigChange::Kind::add_voter, 42, "", "ctx"});
+}
+
+TEST_CASE("membership: a change records, keeps and drops member addresses") {
+  using K = ConfigChange::Kind;
+  Membership m{{1}, {}, {{1, "127.0.0.1:1"}}};
+  auto added = apply_config_change(m, {K::add_learner, 2, "127.0.0.1:2"});
+  REQUIRE(added.has_value());
+  CHECK(added.value().address_of(2) == "127.0.0.1:2");
+  // Promoting without an address keeps the one the learner was added with.
+  auto promoted = apply_config_change(added.value(), {K::add_voter, 2, ""});
+  REQUIRE(promoted.has_value());
+  CHECK(promoted.value().address_of(2) == "127.0.0.1:2");
+  CHECK(promoted.value().address_of(1) == "127.0.0.1:1");
+  // Two members never share an address.
+  auto clash = apply_config_change(promoted.value(), {K::add_learner, 3, "127.0.0.1:1"});
+  REQUIRE_FALSE(clash.has_value());
+  CHECK(clash.error() == errc::invalid_argument);
+  CHECK(clash.error().message().find("already member 1") != std::string::npos);
+  CHECK_FALSE(apply_config_change(m, {K::add_learner, 3, std::string(2000, 'a')}).has_value());
+  // Removal drops the address with the member.
+  auto removed = apply_config_change(promoted.value(), {K::remove, 2, ""});
+  REQUIRE(removed.has_value());
+  CHECK(removed.value().address_of(2).empty());
+  CHECK(removed.value().addresses.size() == 1);
+}
+
+TEST_CASE("membership: a new member's address reaches every node through the log") {
+  auto c = led_by(1);
+  c.tick_all();
+  c.add_node(4, Membership{{1, 2, 3}, {}});
+  REQUIRE(c[1].propose_config_change({ConfigChange::Kind::add_learner, 4, "127.0.0.1:4"}));
+  c.tick_all(4);
+  for (NodeId id : {1, 2, 3, 4}) CHECK(c[id].membership().address_of(4) == "127.0.0.1:4");
 }
 
 }  // namespace dengine::raft::testing

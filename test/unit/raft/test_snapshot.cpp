@@ -110,6 +110,25 @@ TEST_CASE("snapshot: a new member joins from a snapshot and learns the membershi
   CHECK(c.stored(4).snapshot.index > 0);
 }
 
+TEST_CASE("snapshot: a later member learns earlier members' addresses from the snapshot") {
+  auto c = led_by(1);
+  c.tick_all();
+  c.add_node(4, Membership{{1, 2, 3}, {}});
+  REQUIRE(c[1].propose_config_change({ConfigChange::Kind::add_learner, 4, "127.0.0.1:4"}));
+  c.tick_all(4);
+  fill(c, 5);
+  auto snap = snapshot_of(c, 1);
+  CHECK(snap->meta.membership.address_of(4) == "127.0.0.1:4");
+  REQUIRE(c[1].compact(snap).has_value());
+  // Node 5's log starts after the entry that added node 4: only the snapshot can tell it.
+  c.add_node(5, Membership{{1, 2, 3}, {}});
+  REQUIRE(c[1].propose_config_change({ConfigChange::Kind::add_learner, 5, "127.0.0.1:5"}));
+  c.tick_all(4);
+  REQUIRE(c.stored(5).snapshot.index > 0);
+  CHECK(c[5].membership().address_of(4) == "127.0.0.1:4");
+  CHECK(c[5].membership().address_of(5) == "127.0.0.1:5");
+}
+
 TEST_CASE("restart from snapshot + log tail") {
   auto c = led_by(1);
   fill(c, 5);

@@ -81,7 +81,8 @@ TEST_CASE("wire message codec: the layout is the one docs/wire.md tabulates") {
   m.from = 0x0102030405060708;
   m.context = 0xAA;
   m.entries = {Entry{3, 4, EntryType::config_change, "xy"}};
-  m.snapshot = std::make_shared<const Snapshot>(Snapshot{SnapshotMeta{9, 8, {{5}, {6}}}, "z"});
+  m.snapshot =
+      std::make_shared<const Snapshot>(Snapshot{SnapshotMeta{9, 8, {{5}, {6}, {{6, "ab"}}}}, "z"});
   const std::string b = wire::encode_message(m);
   const auto* p = b.data();
   CHECK(b[0] == 5);                         // type
@@ -101,8 +102,12 @@ TEST_CASE("wire message codec: the layout is the one docs/wire.md tabulates") {
   CHECK(bytes::get_le64(p + 113) == 5);     // voter
   CHECK(bytes::get_le32(p + 121) == 1);     // learner count
   CHECK(bytes::get_le64(p + 125) == 6);     // learner
-  CHECK(bytes::get_le32(p + 133) == 1);     // snapshot data length
-  CHECK(b.substr(137) == "z");              // snapshot data, the end
+  CHECK(bytes::get_le32(p + 133) == 1);     // address count
+  CHECK(bytes::get_le64(p + 137) == 6);     // the member
+  CHECK(bytes::get_le32(p + 145) == 2);     // its address's length
+  CHECK(b.substr(149, 2) == "ab");          // the address
+  CHECK(bytes::get_le32(p + 151) == 1);     // snapshot data length
+  CHECK(b.substr(155) == "z");              // snapshot data, the end
   CHECK(wire::message_layout::fixed_size == 70);
 }
 
@@ -246,7 +251,10 @@ TEST_CASE("wire message codec: a membership that breaks its invariant is refused
   CHECK(with(Membership{{}, {}}));
   for (const Membership& bad :
        {Membership{{2, 1}, {}}, Membership{{1, 1}, {}}, Membership{{0, 1}, {}},
-        Membership{{1}, {3, 2}}, Membership{{1, 2}, {2}}}) {
+        Membership{{1}, {3, 2}}, Membership{{1, 2}, {2}},
+        // an address for a non-member, an empty one, one too long
+        Membership{{1}, {}, {{2, "h:2"}}}, Membership{{1}, {}, {{1, ""}}},
+        Membership{{1}, {}, {{1, std::string(storage::max_address_size + 1, 'a')}}}}) {
     auto r = with(bad);
     REQUIRE_FALSE(r);
     CHECK(r.error() == errc::malformed);

@@ -43,16 +43,18 @@ inline std::string message_diff(const raft::Message& a, const raft::Message& b) 
     if (x.meta.term != y.meta.term) return "snapshot.meta.term";
     if (x.meta.membership.voters != y.meta.membership.voters) return "snapshot voters";
     if (x.meta.membership.learners != y.meta.membership.learners) return "snapshot learners";
+    if (x.meta.membership.addresses != y.meta.membership.addresses) return "snapshot addresses";
     if (x.data != y.data) return "snapshot.data";
   }
   return "";
 }
 
-/// A snapshot with voters, learners and data, none at a default.
+/// A snapshot with voters, learners, addresses and data, none at a default.
 inline std::shared_ptr<const Snapshot> sample_snapshot(std::string data) {
-  return std::make_shared<const Snapshot>(Snapshot{
-      SnapshotMeta{0x0102030405060708, 0x1112131415161718, Membership{{1, 2, 0x7f00}, {9}}},
-      std::move(data)});
+  return std::make_shared<const Snapshot>(
+      Snapshot{SnapshotMeta{0x0102030405060708, 0x1112131415161718,
+                            Membership{{1, 2, 0x7f00}, {9}, {{2, "127.0.0.1:2380"}, {9, "h:9"}}}},
+               std::move(data)});
 }
 
 /// One message of each of the 12 types, every field set away from its default (values with

@@ -10,12 +10,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
+#include "dengine/engine/network_config.hpp"
 #include "dengine/node/config.hpp"
 #include "dengine/node/events.hpp"
 #include "dengine/statemachines/kv/options.hpp"
@@ -64,6 +67,10 @@ struct EngineConfig {
   /// expired leases: each run revokes the leases it met, then the read runs again; after this
   /// many it fails with unavailable (leases kept expiring faster than their revokes committed).
   std::size_t max_read_rounds = 4;
+  /// Set: the members run in separate processes and this node reaches its peers over TCP
+  /// (network_config.hpp; make one with network_member()). Unset: an in-process cluster (or a
+  /// single node) on a LocalHub.
+  std::optional<NetworkConfig> network;
   /// Leader and membership change notifications (run on the apply thread, in order; they must
   /// not block for long nor stop the engine), and `log`: where the node's log lines go (a fatal
   /// storage error, once, with the file and cause; stderr when unset).
@@ -86,6 +93,21 @@ struct EngineConfig {
     return c;
   }
 
+  /// Node `id` of a cluster whose members run in separate processes, listening for its peers
+  /// at `listen` (also its advertised address). `members` maps ids to addresses: founding a new
+  /// cluster, every founding member (`id` included); joining a running one, its current voters
+  /// (`id` not among them: the leader then adds it with add_learner(id, listen)). Set
+  /// `cluster_id` too: every member of the cluster must use the same non-zero id.
+  static EngineConfig network_member(std::filesystem::path data_dir, NodeId id,
+                                     std::map<NodeId, std::string> members, std::string listen) {
+    std::vector<NodeId> ids;
+    for (const auto& [member, address] : members) ids.push_back(member);
+    EngineConfig c = cluster_member(std::move(data_dir), id, std::move(ids));
+    c.node.initial_addresses = members;
+    c.network = NetworkConfig{std::move(listen), {}, std::move(members)};
+    return c;
+  }
+
   /// invalid_argument naming the offending field, or success.
   [[nodiscard]] result<void> validate() const {
     DENGINE_TRYV(node.validate());
@@ -93,6 +115,7 @@ struct EngineConfig {
       return error(errc::invalid_argument, "engine config: " + std::move(what));
     };
     if (node.raft.id == no_node) return bad("node.raft.id must not be 0");
+    if (network) DENGINE_TRYV(validate_network(*network));
     if (housekeeping_interval <= std::chrono::milliseconds::zero())
       return bad("housekeeping_interval must be positive");
     if (progress_notify_interval <= std::chrono::milliseconds::zero())
@@ -108,6 +131,32 @@ struct EngineConfig {
       return bad("lessor.promote_extend must not be negative");
     if (limits.max_request_bytes == 0) return bad("limits.max_request_bytes must be positive");
     if (limits.max_txn_ops == 0) return bad("limits.max_txn_ops must be positive");
+    return success();
+  }
+
+ private:
+  // What can be checked without parsing addresses (the engine parses them when it starts).
+  [[nodiscard]] result<void> validate_network(const NetworkConfig& net) const {
+    auto bad = [](std::string what) {
+      return error(errc::invalid_argument, "engine config: network." + std::move(what));
+    };
+    if (net.listen.empty()) return bad("listen is empty (give host:port)");
+    if (net.members.empty())
+      return bad("members is empty: list the founding members, or the voters to join");
+    if (cluster_id == 0)
+      return error(errc::invalid_argument,
+                   "engine config: cluster_id must be set (non-zero, the same on every member) "
+                   "for a cluster over the network: peers of another cluster are refused by it");
+    const NodeId self = node.raft.id;
+    if (auto it = net.members.find(self); it != net.members.end() && it->second != net.advertised())
+      return bad("members gives this node (" + std::to_string(self) + ") the address " +
+                 it->second + ", but it advertises " + net.advertised());
+    std::vector<NodeId> listed;
+    for (const auto& [id, address] : net.members) listed.push_back(id);
+    if (listed != node.initial_members || net.members != node.initial_addresses)
+      return bad(
+          "members must match node.initial_members and node.initial_addresses (use "
+          "EngineConfig::network_member)");
     return success();
   }
 };

@@ -9,8 +9,9 @@
 ///   auto kv = engine.value()->client();
 ///   kv.put("greeting", "hello");
 ///
-/// One node first; grow to three without downtime: start the new engines on the same LocalHub
-/// (an in-process cluster) listing the current voters, then add_learner + add_voter each.
+/// One node first; grow to three without downtime: start the new engines listing the current
+/// voters — in other processes with EngineConfig::network (docs/cluster.md), or in this one on
+/// the same LocalHub — then add_learner + add_voter each.
 /// Threads: every member may be called from any thread, except stop() and the blocking helpers
 /// from a completion handler or callback.
 ///
@@ -23,6 +24,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <type_traits>
 
 #include "dengine/core/error.hpp"
@@ -33,6 +35,7 @@
 #include "dengine/engine/kv_replica_fwd.hpp"
 #include "dengine/engine/local_kv_client.hpp"
 #include "dengine/engine/periodic_task.hpp"
+#include "dengine/node/any_transport.hpp"
 #include "dengine/node/fwd.hpp"
 #include "dengine/node/metrics.hpp"
 #include "dengine/node/status.hpp"
@@ -79,7 +82,9 @@ class EmbeddedEngine {
   /// unused and nothing of theirs outlives the process).
   using snapshot_store_type =
       std::conditional_t<B::persistent, node::FileSnapshotStore, node::MemorySnapshotStore>;
-  using replica_type = KvReplica<storage_type, kv_store_type, node::LocalTransport, node::Threaded,
+  /// The node's transport is chosen when the engine starts: TCP (net::AsioTransport) with
+  /// EngineConfig::network, else a LocalHub.
+  using replica_type = KvReplica<storage_type, kv_store_type, node::AnyTransport, node::Threaded,
                                  snapshot_store_type>;
   using client_type = LocalKvClient<replica_type>;
 
@@ -96,9 +101,11 @@ class EmbeddedEngine {
                 "machine needs for its own records (statemachines/kv/store_limits.hpp)");
 
   /// Starts an engine: opens (creating if missing) the data dir, recovers what it holds, and
-  /// starts the node. A single-voter node elects itself at once. With `hub`, the node joins
-  /// that in-process network (an in-process cluster: every member on the same hub, which must
-  /// outlive them); without, it gets a network of its own. Errors name the field or the file:
+  /// starts the node. A single-voter node elects itself at once. With EngineConfig::network, the
+  /// node listens for its peers and reaches them over TCP (members in other processes). With
+  /// `hub`, the node joins that in-process network (an in-process cluster: every member on the
+  /// same hub, which must outlive them); with neither, it gets a network of its own (a single
+  /// node, or a cluster of one that grows over a hub later). Errors name the field or the file:
   /// invalid_argument (bad config, data dir in use or not this engine's), io_error,
   /// storage_corrupt (damaged data, or a store behind its data dir's marker), ...
   ///
@@ -137,14 +144,20 @@ class EmbeddedEngine {
   // ---- membership (on the leader; one change at a time, docs/membership.md) ----
 
   /// Adds `node` as a learner (receives the log, does not vote): the first step of adding a
-  /// member, so that it catches up before it counts towards quorums.
-  result<Membership> add_learner(NodeId node);
-  /// Makes `node` a voter (promotes a learner, or adds a voter directly).
-  result<Membership> add_voter(NodeId node);
+  /// member, so that it catches up before it counts towards quorums. `address`: where its peers
+  /// reach it ("host:port"); required over the network, where it travels in the log to every
+  /// member (empty: none, as in an in-process cluster).
+  result<Membership> add_learner(NodeId node, std::string address = {});
+  /// Makes `node` a voter (promotes a learner, or adds a voter directly). An empty `address`
+  /// keeps the one the learner was added with.
+  result<Membership> add_voter(NodeId node, std::string address = {});
   /// Removes `node` (a removed leader steps down once the change commits).
   result<Membership> remove_member(NodeId node);
   /// Hands leadership to `target` (returns once the transfer started).
   result<void> transfer_leadership(NodeId target);
+  /// The configuration as this node knows it: voters, learners and their addresses (the latest
+  /// in its log, which may not be committed yet). Any node, any thread.
+  [[nodiscard]] Membership members() const;
 
   // ---- observation ----
 
@@ -182,7 +195,7 @@ class EmbeddedEngine {
   // start raising the marker's bounds.
   // (Only a persistent backend has one: the constraint keeps the explicit instantiation of an
   // in-memory engine from compiling it.)
-  result<void> open_persistent(EngineConfig config, node::LocalHub& hub,
+  result<void> open_persistent(EngineConfig config, node::AnyTransport transport,
                                tuning_type t) requires(B::persistent);
 
   // An index the data dir holds durably now (data_dir_guard.hpp): the applied index in

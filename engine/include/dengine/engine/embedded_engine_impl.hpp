@@ -18,6 +18,7 @@
 #include "dengine/engine/embedded_engine.hpp"
 #include "dengine/engine/kv_replica.hpp"
 #include "dengine/engine/local_kv_client_impl.hpp"
+#include "dengine/net/asio_transport.hpp"
 #include "dengine/node/snapshot_store.hpp"
 #include "dengine/node/threaded.hpp"
 #include "dengine/raft/config_change.hpp"
@@ -73,6 +74,35 @@ error opening(error e, const std::filesystem::path& where) {
   return e;
 }
 
+/// The node's transport: TCP to the peers of config.network, or a port on `hub`.
+inline result<node::AnyTransport> open_transport(const EngineConfig& config, node::LocalHub& hub) {
+  const NodeId id = config.node.raft.id;
+  if (!config.network) return node::AnyTransport(node::LocalTransport(hub, id));
+  const NetworkConfig& network = *config.network;
+  auto bad = [](const std::string& field, const error& e) {
+    return error(errc::invalid_argument, "engine config: network." + field + ": " + e.detail);
+  };
+  if (auto advertised = net::parse_address(network.advertised()); !advertised)
+    return bad(network.advertise.empty() ? "listen" : "advertise", advertised.error());
+  net::TransportConfig tc;
+  tc.self = id;
+  tc.cluster_id = config.cluster_id;
+  tc.listen = network.listen;
+  for (const auto& [member, address] : network.members) {
+    if (member == id) continue;
+    if (auto set = tc.peers.set(member, address); !set)
+      return bad("members[" + std::to_string(member) + "]", set.error());
+  }
+  tc.log = config.callbacks.log;
+  auto transport = net::AsioTransport::open(std::move(tc));
+  if (!transport) {
+    error e = transport.error();
+    e.detail = "engine start: peer transport: " + e.detail;
+    return e;
+  }
+  return node::AnyTransport(std::move(transport).value());
+}
+
 /// The error of a blocking engine call made on one of the node's threads.
 inline error own_thread(const char* what) {
   return error(errc::invalid_argument,
@@ -110,11 +140,18 @@ auto EmbeddedEngine<B>::start(EngineConfig config, node::LocalHub* hub)
     return error(errc::invalid_argument,
                  "engine config: limits.store is below what the KV state machine needs for its "
                  "own records");
+  if (hub != nullptr && config.network)
+    return error(errc::invalid_argument,
+                 "engine start: both a LocalHub and EngineConfig::network were given: an "
+                 "in-process cluster or one over the network, not both");
   std::unique_ptr<EmbeddedEngine> e(new EmbeddedEngine());
   if (hub == nullptr) {
     e->own_hub_ = std::make_unique<node::LocalHub>();
     hub = e->own_hub_.get();
   }
+  // Over the network this binds the listen address (a port in use fails here, before any file
+  // is touched); peers are refused until the node starts it.
+  DENGINE_TRY(transport, detail::open_transport(config, *hub));
   if constexpr (B::persistent) {
     if (config.data_dir.empty())
       return error(errc::invalid_argument, "engine config: data_dir is empty (the backend '" +
@@ -129,7 +166,8 @@ auto EmbeddedEngine<B>::start(EngineConfig config, node::LocalHub* hub)
     DENGINE_TRY(guard, DataDirGuard::open_marker(config.data_dir, B::name, config.node.raft.id,
                                                  config.cluster_id));
     e->guard_ = std::make_unique<DataDirGuard>(std::move(guard));
-    if (auto opened = e->open_persistent(std::move(config), *hub, tuning); !opened) {
+    if (auto opened = e->open_persistent(std::move(config), std::move(transport), tuning);
+        !opened) {
       if (e->guard_->fresh()) {
         e->close_stores();
         if (auto cleaned = e->guard_->remove_created(); !cleaned)
@@ -150,9 +188,8 @@ auto EmbeddedEngine<B>::start(EngineConfig config, node::LocalHub* hub)
     auto kv_store = detail::open_kv_store<B>(config.data_dir / "kv", mode, tuning);
     if (!kv_store) return detail::opening<B>(kv_store.error(), config.data_dir / "kv");
     e->store_ = std::move(kv_store).value();
-    const NodeId id = config.node.raft.id;
     DENGINE_TRY(replica, replica_type::open(std::move(config), *e->storage_, *e->store_,
-                                            *e->snapshots_, node::LocalTransport(*hub, id)));
+                                            *e->snapshots_, std::move(transport)));
     e->replica_ = std::move(replica);
   }
   return e;
@@ -190,13 +227,14 @@ NodeId EmbeddedEngine<B>::id() const noexcept {
 }
 
 template <BackendShape B>
-result<Membership> EmbeddedEngine<B>::add_learner(NodeId node) {
-  return change(raft::ConfigChange{raft::ConfigChange::Kind::add_learner, node, {}});
+result<Membership> EmbeddedEngine<B>::add_learner(NodeId node, std::string address) {
+  return change(
+      raft::ConfigChange{raft::ConfigChange::Kind::add_learner, node, std::move(address)});
 }
 
 template <BackendShape B>
-result<Membership> EmbeddedEngine<B>::add_voter(NodeId node) {
-  return change(raft::ConfigChange{raft::ConfigChange::Kind::add_voter, node, {}});
+result<Membership> EmbeddedEngine<B>::add_voter(NodeId node, std::string address) {
+  return change(raft::ConfigChange{raft::ConfigChange::Kind::add_voter, node, std::move(address)});
 }
 
 template <BackendShape B>
@@ -208,6 +246,11 @@ template <BackendShape B>
 result<void> EmbeddedEngine<B>::transfer_leadership(NodeId target) {
   if (replica_->node().on_own_thread()) return detail::own_thread("transfer_leadership");
   return replica_->node().transfer_leadership(target, boost::asio::use_future).get();
+}
+
+template <BackendShape B>
+Membership EmbeddedEngine<B>::members() const {
+  return replica_->node().membership();
 }
 
 template <BackendShape B>
@@ -240,7 +283,7 @@ result<void> EmbeddedEngine<B>::raise_marker() {
 }
 
 template <BackendShape B>
-result<void> EmbeddedEngine<B>::open_persistent(EngineConfig config, node::LocalHub& hub,
+result<void> EmbeddedEngine<B>::open_persistent(EngineConfig config, node::AnyTransport transport,
                                                 tuning_type t) requires(B::persistent) {
   const std::filesystem::path& dir = config.data_dir;
   // A data dir that has served must find its stores: a backend that can be told so refuses a
@@ -264,9 +307,8 @@ result<void> EmbeddedEngine<B>::open_persistent(EngineConfig config, node::Local
   DENGINE_TRY(recovered, storage_->load());
   disk_first_ = mode == PersistenceMode::disk_first;
   const std::chrono::milliseconds interval = config.marker_interval;
-  const NodeId id = config.node.raft.id;
   DENGINE_TRY(replica, replica_type::open(std::move(config), *storage_, *store_, *snapshots_,
-                                          node::LocalTransport(hub, id)));
+                                          std::move(transport)));
   replica_ = std::move(replica);
   // The durable commit index read before the node started: committed, and (in DiskFirst) in
   // the durable log, which the core never lets the saved commit index run ahead of.

@@ -3,7 +3,9 @@
 ///
 /// - `hardstate` (magic "DENGHARD"): term u64, vote u64, commit u64.
 /// - `log.meta`  (magic "DENGMETA"): first_seq u64, last_seq u64, snapshot index u64, snapshot
-///   term u64, voter count u32 + voter ids u64..., learner count u32 + learner ids u64....
+///   term u64, voter count u32 + voter ids u64..., learner count u32 + learner ids u64...,
+///   then the members' addresses (storage/member_addresses_codec.hpp; absent in files written
+///   before members had addresses).
 ///   first_seq is the oldest segment still part of the log (older ones are leftovers of a
 ///   compaction or reset and are removed on open); last_seq the newest segment whose creation was
 ///   made durable (a newer one is a leftover of an interrupted roll or reset; a missing one up to
@@ -20,6 +22,7 @@
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
 #include "dengine/storage/byte_codec.hpp"
+#include "dengine/storage/member_addresses_codec.hpp"
 
 namespace dengine::rawfile {
 
@@ -72,6 +75,7 @@ inline std::string encode_log_meta(const LogMeta& m) {
     bytes::put_le32(payload, static_cast<std::uint32_t>(ids->size()));
     for (auto id : *ids) bytes::put_le64(payload, id);
   }
+  storage::put_member_addresses_le(payload, m.snapshot.membership.addresses);
   return checked_file::encode(log_meta_magic, payload);
 }
 
@@ -97,6 +101,13 @@ inline result<LogMeta> decode_log_meta(std::string_view data, const std::filesys
     auto count = r.u32();
     if (!count || r.remaining() / 8 < *count) return malformed("truncated membership");
     for (std::uint32_t i = 0; i < *count; ++i) ids->push_back(*r.u64());
+  }
+  if (r.remaining() != 0) {  // else written before the address section existed
+    auto addresses = storage::read_member_addresses_le(r);
+    if (!addresses) return malformed("bad member addresses");
+    m.snapshot.membership.addresses = std::move(*addresses);
+    if (!m.snapshot.membership.addresses_well_formed())
+      return malformed("an address for a non-member");
   }
   if (r.remaining() != 0) return malformed("trailing bytes");
   if (m.first_seq == 0 || m.first_seq > m.last_seq)
