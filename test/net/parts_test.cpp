@@ -41,7 +41,8 @@ TEST_CASE("net: parse_address takes IPv4 host:port and names what is wrong") {
   CHECK(peers.set(1, "127.0.0.1:1"));
   CHECK_FALSE(peers.set(0, "127.0.0.1:9"));
   CHECK_FALSE(peers.set(4, "nowhere"));
-  CHECK(peers.members().voters == std::vector<NodeId>{1, 3});
+  CHECK(peers.all().size() == 2);
+  CHECK(peers.all().begin()->first == 1);
   REQUIRE(peers.find(3) != nullptr);
   CHECK(peers.find(3)->port == 3);
   CHECK(peers.find(4) == nullptr);

@@ -6,10 +6,10 @@
 /// wakes the lane's writer; the I/O thread encodes, batches and writes.
 ///
 /// Lifecycle: open(config) validates and binds the listen address (port() is then known);
-/// start(inbound) listens and starts the thread; set_peers() changes who the peers are, before
-/// or after start (a membership change); stop() closes every socket and joins the thread. The
-/// object is movable (Node::open takes its transport by value): its state lives behind a
-/// pointer that never moves.
+/// start(inbound) listens and starts the thread; on_membership() (the node, on each
+/// configuration change) or set_peers() changes who the peers are, before or after start;
+/// stop() closes every socket and joins the thread. The object is movable (Node::open takes its
+/// transport by value): its state lives behind a pointer that never moves.
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
@@ -34,6 +34,7 @@
 #include "dengine/net/listener.hpp"
 #include "dengine/net/metrics.hpp"
 #include "dengine/net/peer_table.hpp"
+#include "dengine/net/roster.hpp"
 #include "dengine/node/transport.hpp"
 
 namespace dengine::net {
@@ -46,8 +47,13 @@ class AsioTransport {
     DENGINE_TRYV(config.validate());
     DENGINE_TRY(listen, parse_address(config.listen, true));
     auto core = std::make_unique<Core>(std::move(config));
-    DENGINE_TRY(listener, detail::Listener::bind(core->ctx, listen));
+    DENGINE_TRY(listener, detail::Listener::bind(core->ctx, core->roster, listen));
     core->listener = std::move(listener);
+    const TransportConfig& c = core->ctx.config;
+    if (!c.advertise.empty())
+      core->ctx.advertised = c.advertise;
+    else if (!listen.endpoint().address().is_unspecified())
+      core->ctx.advertised = PeerAddress{listen.host, core->listener->port()}.to_string();
     return AsioTransport(std::move(core));
   }
 
@@ -63,34 +69,39 @@ class AsioTransport {
   AsioTransport& operator=(const AsioTransport&) = delete;
   ~AsioTransport() { stop(); }
 
-  /// Makes `peers` the peer list (an entry for this member is ignored). Before start() it only
-  /// replaces the config's list (a test learns its peers' ports after opening every transport).
-  /// After start() the transport follows it (docs/network.md, Changing the peers): a new peer
-  /// gets its lanes; a removed one has its lanes closed, its queued messages dropped (counted in
-  /// dropped_peer_removed), its later messages dropped as having no address, and its inbound
-  /// connections closed (its hellos are refused from now on); a peer at a new address has its
-  /// lanes closed (queued messages dropped, counted) and new ones dial the new address; a peer
-  /// at the same address keeps its lanes and connections. Any thread, concurrently with send();
-  /// serialised with start() and stop(). errc::stopped once stop() was called (nothing changes).
-  result<void> set_peers(PeerAddresses peers) {
+  /// Makes `peers` the peer list (an entry for this member is ignored). Before start() it also
+  /// replaces the configured addresses, the fallback of on_membership() (a test learns its
+  /// peers' ports after opening every transport). After start() the transport follows it
+  /// (docs/network.md, Changing the peers): a new peer gets its lanes; a removed one has its
+  /// lanes closed, its queued messages dropped (counted in dropped_peer_removed), its later
+  /// messages dropped as having no address, and its inbound connections closed (its hellos are
+  /// refused from now on); a peer at a new address has its lanes closed (queued messages
+  /// dropped, counted) and new ones dial the new address; a peer at the same address keeps its
+  /// lanes and connections. Any thread, concurrently with send(); serialised with start(),
+  /// on_membership() and stop(). errc::stopped once stop() was called (nothing changes).
+  result<void> set_peers(const PeerAddresses& peers) {
     if (!core_) return error(errc::stopped, "transport: set_peers() on a moved-from transport");
     Core& c = *core_;
     std::lock_guard lock(c.lifecycle);
     if (c.stopped) return error(errc::stopped, "transport: set_peers() after stop()");
-    if (!c.started.load(std::memory_order_relaxed)) {
-      c.ctx.config.peers = std::move(peers);
-      return success();
-    }
-    auto retired = c.table.replace(peers);
-    // Posted under `lifecycle`, so the I/O thread applies changes in the order they were made.
-    // The table changed first: a send() that still finds a lane retired below looks again.
-    boost::asio::post(c.ctx.io,
-                      [&c, members = peers.members(), retired = std::move(retired)]() mutable {
-                        c.ctx.members = std::move(members);
-                        c.listener->close_unlisted();
-                        for (auto& lane : retired) lane->retire();
-                      });
+    retire(c, c.roster.set_list(peers));
     return success();
+  }
+
+  /// Follows the node's configuration `m` (node::MembershipAwareTransport; docs/network.md,
+  /// Following the configuration): the peers become its members other than this node, each at
+  /// its address in `m`, else at the address configured at open() (or by set_peers() before
+  /// start), else not listed; an address that does not parse is logged (once per text) and its
+  /// member not listed. Then as set_peers() with that list; in addition, an id that is no longer
+  /// a member is removed (its hellos are refused even when they give an address) until it is a
+  /// member again. The node calls it on its event loop; any thread will do. Nothing after
+  /// stop().
+  void on_membership(const Membership& m) {
+    if (!core_) return;
+    Core& c = *core_;
+    std::lock_guard lock(c.lifecycle);
+    if (c.stopped) return;
+    retire(c, c.roster.follow(m));
   }
 
   /// Listens, and starts the I/O thread that delivers to `inbound`. Once only.
@@ -103,8 +114,7 @@ class AsioTransport {
     if (c.stopped) return error(errc::stopped, "transport: start() after stop()");
     DENGINE_TRYV(c.listener->listen());
     c.ctx.inbound = std::move(inbound);
-    c.ctx.members = c.ctx.config.peers.members();
-    (void)c.table.replace(c.ctx.config.peers);  // an empty table: nothing retired
+    c.roster.start();
     c.work.emplace(c.ctx.io.get_executor());
     c.listener->accept_next();
     std::promise<void> ended;
@@ -119,9 +129,9 @@ class AsioTransport {
   }
 
   /// Queues `m` on the lane of its type to peer m.to, or drops it (counted): the queue is full,
-  /// m.to has no address (not in the peer list now), or the transport is stopped. Never blocks
-  /// beyond two short mutexes (the peer table's lookup, the queue); any thread, concurrently
-  /// with set_peers().
+  /// m.to has no address (neither listed now nor learned from its hello), or the transport is
+  /// stopped. Never blocks beyond two short mutexes (the peer table's lookup, the queue); any
+  /// thread, concurrently with set_peers() and on_membership().
   void send(raft::Message m) {
     if (!core_ || !core_->started.load(std::memory_order_acquire) ||
         core_->ctx.stopping.load(std::memory_order_acquire))
@@ -183,20 +193,25 @@ class AsioTransport {
  private:
   struct Core {
     explicit Core(TransportConfig config)
-        : ctx(std::move(config)), table(ctx, jitter_seed(ctx.config.jitter_seed)) {}
+        : ctx(std::move(config)),
+          table(ctx, jitter_seed(ctx.config.jitter_seed)),
+          roster(ctx, table) {}
     static std::uint64_t jitter_seed(std::uint64_t configured) {
       return configured != 0 ? configured : std::random_device{}();
     }
     // Declared first, destroyed last: the listener and lanes hold sockets of its io_context.
     detail::Context ctx;
-    std::unique_ptr<detail::Listener> listener;
-    /// The peers and their lanes: filled by start(), changed by set_peers(), read by send().
+    /// The peers and their lanes: written by the roster (from start() on), read by send().
     detail::PeerTable table;
+    /// Who the peers are and whose hellos are accepted (members, removed, learned).
+    detail::Roster roster;
+    /// Holds a reference to the roster: declared after it, destroyed before it.
+    std::unique_ptr<detail::Listener> listener;
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work;
     std::thread thread;
     std::future<void> ended;
-    /// Serialises start(), set_peers() and stop() (not send(): it reads `started` and the
-    /// table, each safe on its own).
+    /// Serialises start(), set_peers(), on_membership() and stop() (not send(): it reads
+    /// `started` and the table, each safe on its own), and so orders the changes they post.
     std::mutex lifecycle;
     std::atomic<bool> started{false};
     bool stopped = false;  ///< under `lifecycle`
@@ -204,9 +219,21 @@ class AsioTransport {
 
   explicit AsioTransport(std::unique_ptr<Core> core) : core_(std::move(core)) {}
 
+  /// After a roster change, under `lifecycle`: posts to the I/O thread the closing of removed
+  /// members' inbound connections and the retiring of `retired` (posted under `lifecycle`, so
+  /// the I/O thread applies changes in the order they were made). The table changed first: a
+  /// send() that still finds a lane retired here looks again. Nothing before start().
+  static void retire(Core& c, detail::Roster::Retired retired) {
+    if (!c.started.load(std::memory_order_relaxed)) return;
+    boost::asio::post(c.ctx.io, [&c, retired = std::move(retired)]() mutable {
+      c.listener->close_removed();
+      for (auto& lane : retired) lane->retire();
+    });
+  }
+
   std::unique_ptr<Core> core_;
 };
 
-static_assert(node::Transport<AsioTransport>);
+static_assert(node::MembershipAwareTransport<AsioTransport>);
 
 }  // namespace dengine::net

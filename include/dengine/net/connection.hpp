@@ -133,7 +133,7 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
     socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
     // The hello goes first, in the same write as the first batch.
     const wire::Hello hello{ctx_.config.cluster_id, ctx_.config.self, peer_,
-                            wire::supported_versions};
+                            wire::supported_versions, ctx_.advertised};
     pending_hello_ = wire::encode_frame(wire::FrameKind::hello, wire::encode_hello(hello));
     read_next(generation_);
     write_next();
@@ -225,8 +225,9 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
       if (hello.value().from != peer_)
         return "the address answers as member " + std::to_string(hello.value().from) + ", not " +
                std::to_string(peer_) + " (a wrong address in the peer list?)";
-      auto checked = wire::check_hello(hello.value(), ctx_.config.cluster_id, ctx_.config.self,
-                                       Membership{{peer_}, {}});
+      // The sender is the member dialled (checked above): no standing to look up.
+      auto checked = wire::check_hello(hello.value(),
+                                       wire::HelloCheck{ctx_.config.cluster_id, ctx_.config.self});
       if (!checked) return "refused the peer's hello: " + checked.error().message();
       hello_seen_ = true;
       // Only an answered hello proves the peer is back: a refusal keeps backing off.

@@ -42,12 +42,12 @@ struct Context {
   }
 
   boost::asio::io_context io;
-  /// Read-only once start() began. config.peers is the list start() began with: set_peers()
-  /// after start changes the peer table (peer_table.hpp) and `members`, not this.
+  /// Read-only once start() began. config.peers is the list the transport was opened with:
+  /// set_peers() and on_membership() change the roster (roster.hpp), not this.
   TransportConfig config;
-  /// The current peers' ids, as check_hello wants them. Set by start(), then changed only on
-  /// the I/O thread (set_peers() posts the change); read only there.
-  Membership members;
+  /// The address this node's hellos give (config.advertise, else the listen address with the
+  /// bound port; empty for a wildcard listen host). Set by open(), read-only after.
+  std::string advertised;
   /// Shared so a test keeps reading it after the transport moved into a node.
   std::shared_ptr<TransportMetrics> metrics = std::make_shared<TransportMetrics>();
   /// Set by start() before the I/O thread starts; read only on that thread.

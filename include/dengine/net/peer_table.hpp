@@ -1,12 +1,13 @@
 #pragma once
 /// The transport's current peers and their outbound lanes (connection.hpp): what send() looks
-/// a message's receiver up in, and what AsioTransport::set_peers() changes while the transport
-/// runs (docs/network.md, Changing the peers).
+/// a message's receiver up in, and what the roster (roster.hpp) changes while the transport
+/// runs — on set_peers(), on_membership(), or a sender learned from its hello (docs/network.md,
+/// Changing the peers, Following the configuration).
 ///
 /// Threads: find() from any thread (send()), under a mutex held only for the lookup and the
 /// copy of one shared_ptr. replace() builds the new map outside that mutex and swaps it in
-/// under it; its callers serialise it (AsioTransport's lifecycle mutex). Lanes are made on the
-/// caller's thread — eagerly, so a send() after set_peers() returned finds the new peer's lane;
+/// under it; its callers serialise it (the roster's mutex). Lanes are made on the caller's
+/// thread — eagerly, so a send() after set_peers() returned finds the new peer's lane;
 /// a lane opens no connection until something is queued on it. Retiring the lanes that left
 /// the map is the caller's job, on the I/O thread, after replace() returned: so a send() that
 /// finds a retired lane (enqueue() false) finds the current one, or none, when it looks again.
