@@ -27,7 +27,10 @@ TEST_CASE("net: parse_address takes IPv4 host:port and names what is wrong") {
       {"127.0.0.1:-1", "not a number"},        {"127.0.0.1:0", "port 0"},
       {"300.0.0.1:80", "not an IPv4 address"},
   };
-  for (const auto& [text, why] : bad) {
+  for (const auto& entry : bad) {
+    // Named variables, not a structured binding: CAPTURE's lambda cannot capture one (clang 14).
+    const char* text = entry.first;
+    const char* why = entry.second;
     CAPTURE(text);
     auto r = parse_address(text);
     REQUIRE_FALSE(r);

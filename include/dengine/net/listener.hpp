@@ -18,6 +18,7 @@
 #include <boost/asio/write.hpp>
 
 #include <array>
+#include <cstddef>
 #include <memory>
 #include <set>
 #include <string>
@@ -155,7 +156,7 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   /// Bytes read so far; decoder_.offset() is the part of them that formed whole frames.
   std::uint64_t bytes_ = 0;
   std::string answer_;
-  std::array<char, 64 * 1024> rbuf_{};
+  std::array<char, std::size_t{64} << 10U> rbuf_{};  // 64 KiB per read
 };
 
 /// Accepts peer connections on the listen address and keeps the open ones, so stop() can close
