@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
   const std::string dir = argv[1];
   auto samples = wire::testing::sample_messages();
   samples[0].entries.pop_back();  // the 100 KB entry: small seeds mutate faster
-  const std::string hello = wire::encode_hello(wire::Hello{1, 2, 1, wire::supported_versions});
+  const std::string hello =
+      wire::encode_hello(wire::Hello{1, 2, 1, wire::supported_versions, "127.0.0.1:2380"});
   const std::string hello_frame = wire::encode_frame(wire::FrameKind::hello, hello);
 
   write(dir, "payload-hello", fuzzing::payload_mode | fuzzing::hello_payload, hello);

@@ -4,7 +4,9 @@
 //   - the stream fed at once and fed in small chunks yields the same frames and the same error;
 //   - a message batch or hello that decodes re-encodes to the very same payload bytes (the
 //     encoding is canonical), and that frame decodes again to the same messages, field by field;
-//   - every decode failure of a message payload is errc::malformed.
+//   - every decode failure of a message payload is errc::malformed;
+//   - a hello's address is within the limit, and check_hello never admits a removed sender nor
+//     an unknown one that gives no address.
 
 #include <cstddef>
 #include <cstdint>
@@ -91,8 +93,19 @@ void check_hello(std::string_view payload) {
     return;
   }
   require(wire::encode_hello(hello.value()) == payload, "hello does not re-encode to its bytes");
-  auto version = wire::check_hello(hello.value(), 1, 1, Membership{{1, 2, 3}, {4}});
-  if (version) require(wire::supported_versions.contains(version.value()), "agreed version");
+  require(hello.value().address.size() <= storage::max_address_size, "address over the limit");
+  // Members 2..4, member 5 removed, anyone else unknown: every refusal path is reachable.
+  const wire::HelloCheck check{1, 1, [](NodeId id) {
+                                 if (id >= 2 && id <= 4) return wire::Standing::member;
+                                 return id == 5 ? wire::Standing::removed : wire::Standing::unknown;
+                               }};
+  auto admitted = wire::check_hello(hello.value(), check);
+  if (admitted) {
+    require(wire::supported_versions.contains(admitted.value().version), "agreed version");
+    require(admitted.value().standing != wire::Standing::removed, "a removed sender admitted");
+    require(admitted.value().standing == wire::Standing::member || !hello.value().address.empty(),
+            "an unknown sender admitted without an address");
+  }
 }
 
 }  // namespace

@@ -134,7 +134,7 @@ TEST_SUITE("integration") {
     CHECK(r.error().detail.find("bad magic") != std::string::npos);
 
     std::string future = good;
-    future[8] = 2;  // format version 2
+    future[8] = 3;  // format version 3, which this build does not know
     write_file(path, future);
     r = store.value().load();
     REQUIRE_FALSE(r);

@@ -1,12 +1,20 @@
 // End to end: a 3-node cluster of real Nodes (memory storage, the counter machine) over
 // AsioTransport on 127.0.0.1 elects a leader and commits; when the leader's node and transport
-// stop, the other two elect a new leader and commit.
+// stop, the other two elect a new leader and commit. And a cluster whose transports know no
+// peer but from the configuration: a 4th member added with its address catches up and leads,
+// and a follower that was partitioned meanwhile — its configuration does not know member 4 —
+// answers it and catches up (docs/network.md, Following the configuration).
 
 #include <doctest/doctest.h>
 
+#include <boost/asio/use_future.hpp>
+
 #include <array>
+#include <atomic>
 #include <map>
 #include <memory>
+#include <string>
+#include <utility>
 
 #include "counter_machine.hpp"
 #include "dengine/backends/memory/engine.hpp"
@@ -20,14 +28,16 @@ using namespace testing;
 using test::CounterMachine;
 using NetNode = node::Node<memory::Engine, CounterMachine, AsioTransport>;
 
-struct Member {
+template <class N>
+struct MemberOf {
   memory::Engine engine;
   node::MemorySnapshotStore snapshots;
   CounterMachine sm;
   LogSink log;
   std::shared_ptr<const TransportMetrics> metrics;
-  std::unique_ptr<NetNode> node;
+  std::unique_ptr<N> node;
 };
+using Member = MemberOf<NetNode>;
 
 TEST_CASE("net: a 3-node cluster over TCP elects, commits, and fails over") {
   std::array<Member, 3> members;
@@ -93,6 +103,140 @@ TEST_CASE("net: a 3-node cluster over TCP elects, commits, and fails over") {
     if (!m.node) continue;
     CHECK(eventually([&] { return values_of(m).count("x") == 1 && values_of(m).at("x") == 40; }));
   }
+  for (auto& m : members)
+    if (m.node) CHECK(m.node->stop());
+}
+
+/// Which member is cut off from the others (no_node: none), shared by a cluster's transports.
+using Partition = std::shared_ptr<std::atomic<NodeId>>;
+
+/// An AsioTransport that drops what the partition cuts, both ways, before it is queued or
+/// delivered — so when the partition heals no message from before lingers in a queue. It
+/// follows the configuration as the transport it wraps does.
+class CuttableTransport {
+ public:
+  CuttableTransport(AsioTransport t, Partition cut) : t_(std::move(t)), cut_(std::move(cut)) {}
+
+  result<void> start(node::InboundHandler inbound) {
+    return t_.start([cut = cut_, inbound = std::move(inbound)](raft::Message m) {
+      if (!cuts(*cut, m)) inbound(std::move(m));
+    });
+  }
+  void send(raft::Message m) {
+    if (!cuts(*cut_, m)) t_.send(std::move(m));
+  }
+  void stop() { t_.stop(); }
+  void on_membership(const Membership& m) { t_.on_membership(m); }
+
+ private:
+  static bool cuts(const std::atomic<NodeId>& cut, const raft::Message& m) {
+    const NodeId off = cut.load();
+    return off != no_node && (m.from == off || m.to == off);
+  }
+
+  AsioTransport t_;
+  Partition cut_;
+};
+static_assert(node::MembershipAwareTransport<CuttableTransport>);
+
+using CutNode = node::Node<memory::Engine, CounterMachine, CuttableTransport>;
+using CutMember = MemberOf<CutNode>;
+
+/// 127.0.0.1:port, as a configuration records it.
+std::string at(std::uint16_t port) { return loopback(port).to_string(); }
+
+/// Starts member `id` over `t`: a node of the founders {1, 2, 3} at `founders` (when `id` is
+/// not among them it starts as a non-member and waits to be added, as a joining node does).
+void start_node(CutMember& m, NodeId id, AsioTransport t, const Partition& cut,
+                const std::map<NodeId, std::string>& founders) {
+  node::NodeConfig cfg;
+  cfg.raft.id = id;
+  cfg.raft.election_ticks = 20;  // 200 ms: generous on a busy machine
+  cfg.raft.heartbeat_ticks = 3;
+  cfg.initial_members = {1, 2, 3};
+  cfg.initial_addresses = founders;
+  cfg.tick_period = std::chrono::milliseconds(10);
+  cfg.request_timeout = std::chrono::seconds(5);
+  m.metrics = t.metrics();
+  auto opened =
+      CutNode::open(cfg, m.engine, m.sm, m.snapshots, CuttableTransport(std::move(t), cut));
+  REQUIRE_MESSAGE(opened, (opened ? "" : opened.error().message()));
+  m.node = std::move(opened).value();
+}
+
+/// The value of counter "x" that `m` applied (serializable: its own state), -1 without one.
+std::int64_t x_of(CutMember& m) {
+  auto v = m.node->read_wait(node::ReadConsistency::serializable, [](const CounterMachine& sm) {
+    auto it = sm.values().find("x");
+    return it == sm.values().end() ? std::int64_t{-1} : it->second;
+  });
+  return v ? v.value() : -1;
+}
+
+TEST_CASE("net: a member added with its address catches up; a follower that missed it too") {
+  std::array<CutMember, 4> members;
+  auto member = [&](NodeId id) -> CutMember& { return members.at(id - 1); };
+  auto cut = std::make_shared<std::atomic<NodeId>>(no_node);
+  // The transports are told no peer: each node's configuration says where the others are.
+  std::vector<AsioTransport> transports;
+  for (NodeId id = 1; id <= 4; ++id)
+    transports.push_back(open_transport(config_for(id, member(id).log)));
+  std::map<NodeId, std::string> founders;
+  for (NodeId id = 1; id <= 3; ++id) founders[id] = at(transports[id - 1].port());
+  const std::string address4 = at(transports[3].port());
+  for (NodeId id = 1; id <= 3; ++id)
+    start_node(member(id), id, std::move(transports[id - 1]), cut, founders);
+
+  auto propose = [&](NodeId on, int times) {
+    for (int k = 0; k < times; ++k) REQUIRE(member(on).node->propose_wait(test::add_cmd("x", 1)));
+  };
+  NodeId first = no_node;
+  REQUIRE(eventually([&] {
+    for (NodeId id = 1; id <= 3; ++id) {
+      if (!member(id).node->is_leader()) continue;
+      if (member(id).node->propose_wait(test::add_cmd("x", 1))) {
+        first = id;
+        return true;
+      }
+    }
+    return false;
+  }));
+  propose(first, 9);
+  // A follower is cut off; member 4 is added while it is away.
+  const NodeId lagging = first == 3 ? 2 : 3;
+  REQUIRE(eventually([&] { return x_of(member(lagging)) == 10; }));
+  cut->store(lagging);
+
+  start_node(member(4), 4, std::move(transports[3]), cut, founders);  // a non-member: it waits
+  auto learner = member(first).node->change_membership_wait(
+      {raft::ConfigChange::Kind::add_learner, 4, address4});
+  REQUIRE_MESSAGE(learner, (learner ? "" : learner.error().message()));
+  CHECK(learner.value().address_of(4) == address4);
+  CHECK(eventually([&] { return x_of(member(4)) == 10; }));  // caught up over TCP
+  auto voter =
+      member(first).node->change_membership_wait({raft::ConfigChange::Kind::add_voter, 4, ""});
+  REQUIRE_MESSAGE(voter, (voter ? "" : voter.error().message()));
+
+  // 4 leads (voters 1, 2 and 4 of the four are reachable) and commits.
+  REQUIRE(eventually([&] {
+    for (auto& m : members)
+      if (m.node && m.node->is_leader() && m.node->id() != 4)
+        (void)m.node->transfer_leadership(4, boost::asio::use_future).get();
+    return eventually([&] { return member(4).node->is_leader(); }, std::chrono::seconds(1));
+  }));
+  propose(4, 10);
+
+  // The partition heals. The follower's configuration is the old one: it does not know member
+  // 4, and has no address for it. 4's hello gives its address, so the follower answers the
+  // leader there and catches up.
+  CHECK_FALSE(member(lagging).node->membership().contains(4));
+  cut->store(no_node);
+  CHECK(eventually([&] { return x_of(member(lagging)) == 20; }));
+  CHECK(eventually([&] { return member(lagging).node->membership().is_voter(4); }));
+  CHECK_MESSAGE(member(lagging).log.contains("peers: member 4 is not in the configuration as "
+                                             "this node knows it; it is answered at " +
+                                             address4),
+                member(lagging).log.all());
   for (auto& m : members)
     if (m.node) CHECK(m.node->stop());
 }

@@ -1,4 +1,5 @@
-// What a transport refuses: hellos of another cluster or from a stranger, and bytes that are
+// What a transport refuses: hellos of another cluster or from a stranger that gives no usable
+// address, and bytes that are
 // not the protocol (garbage, a truncated frame, an oversized length, a bad CRC, a bad payload,
 // a wrong version). Each closes that connection with a logged reason and a counter; the
 // transport goes on serving its peers.
@@ -38,7 +39,7 @@ AsioTransport sender(NodeId self, std::uint64_t cluster, std::uint16_t port, Log
   return open_transport(std::move(c));
 }
 
-TEST_CASE("net: a hello of another cluster or from a stranger is refused, nothing delivered") {
+TEST_CASE("net: a hello of another cluster or from an addressless stranger is refused") {
   Receiver r;
   Inbox unused;
 
@@ -53,15 +54,25 @@ TEST_CASE("net: a hello of another cluster or from a stranger is refused, nothin
   CHECK_MESSAGE(other_log.contains("before answering the hello"), other_log.all());
   other_cluster.stop();
 
-  LogSink stranger_log;
-  auto stranger = sender(7, test_cluster, r.t.port(), stranger_log);
-  REQUIRE(stranger.start(unused.handler()));
-  stranger.send(message(raft::MessageType::pre_vote, 7, 2, 12));
-  CHECK(eventually([&] { return r.counters().refused_hellos == 2; }));
-  CHECK_MESSAGE(r.log.contains("hello from member 7: not a member"), r.log.all());
-  stranger.stop();
+  // A stranger (neither a member nor removed) is answered only at the address its hello gives:
+  // without one, or with one that does not parse, it is refused, and says why.
+  for (const std::string address : {"", "nowhere:1"}) {
+    RawClient raw(r.t.port());
+    raw.send(hello_frame(7, 2, test_cluster, address) +
+             wire::encode_frame(wire::FrameKind::messages,
+                                wire::encode_messages(
+                                    std::vector{message(raft::MessageType::pre_vote, 7, 2, 12)})));
+    CHECK(raw.wait_closed());
+  }
+  CHECK(eventually([&] { return r.counters().refused_hellos == 3; }));
+  CHECK_MESSAGE(r.log.contains("hello from member 7: not a member of cluster " +
+                               std::to_string(test_cluster) +
+                               " as this node (member 2) knows it, and its hello gives no address"),
+                r.log.all());
+  CHECK_MESSAGE(r.log.contains("the address it gives is not usable: peer address \"nowhere:1\""),
+                r.log.all());
 
-  // The member that belongs is served; nothing of the refused two got through.
+  // The member that belongs is served; nothing of the refused three got through.
   LogSink member_log;
   auto member = sender(1, test_cluster, r.t.port(), member_log);
   REQUIRE(member.start(unused.handler()));
@@ -70,7 +81,7 @@ TEST_CASE("net: a hello of another cluster or from a stranger is refused, nothin
   CHECK(r.inbox.size() == 1);
   CHECK(r.inbox.messages().front().term == 13);
   CHECK(r.counters().received == 1);
-  CHECK(r.counters().refused_hellos == 2);
+  CHECK(r.counters().refused_hellos == 3);
   member.stop();
 }
 
@@ -105,7 +116,7 @@ TEST_CASE("net: bad bytes close that connection with a reason; the transport goe
       {"garbage", "GET / HTTP/1.1\r\n\r\n", false, "bad magic"},
       {"messages before the hello", good, false, "messages frame before the hello"},
       {"truncated frame", hello + good.substr(0, good.size() - 3), true,
-       "closed inside the frame at stream offset 38"},
+       "closed inside the frame at stream offset 40"},
       {"oversized length", hello + oversized, false, "over the limit of 1048576"},
       {"bad CRC", hello + bad_crc, false, "payload CRC32C"},
       {"truncated message", hello + cut_message, false, "message batch"},

@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,6 +46,13 @@ class LogSink {
     for (const auto& l : lines_)
       if (l.find(part) != std::string::npos) return true;
     return false;
+  }
+  /// How many lines contain `part`.
+  [[nodiscard]] std::size_t count(std::string_view part) const {
+    std::lock_guard lock(mutex_);
+    std::size_t n = 0;
+    for (const auto& l : lines_) n += l.find(part) != std::string::npos ? 1 : 0;
+    return n;
   }
   /// Every line, for a failure message.
   [[nodiscard]] std::string all() const {
@@ -141,10 +149,42 @@ inline raft::Message big_append(NodeId from, NodeId to, std::size_t bytes, LogIn
   return m;
 }
 
-/// A hello frame from `from` to `to` in `cluster`.
-inline std::string hello_frame(NodeId from, NodeId to, std::uint64_t cluster = test_cluster) {
+/// One transport with what it logged and received (declared first: destroyed after it).
+struct Station {
+  LogSink log;
+  Inbox inbox;
+  AsioTransport t;
+
+  explicit Station(NodeId id) : t(open_transport(config_for(id, log))) {}
+  explicit Station(const std::function<TransportConfig(LogSink&)>& make)
+      : t(open_transport(make(log))) {}
+  void start() { REQUIRE(t.start(inbox.handler())); }
+  [[nodiscard]] TransportCounters counters() const { return t.metrics()->read(); }
+  /// True once a message of term `term` arrived.
+  [[nodiscard]] bool got(Term term) const {
+    for (const auto& m : inbox.messages())
+      if (m.term == term) return true;
+    return false;
+  }
+};
+
+/// A peer list: member id → 127.0.0.1:port.
+inline PeerAddresses list(std::initializer_list<std::pair<NodeId, std::uint16_t>> peers) {
+  PeerAddresses out;
+  for (auto [id, port] : peers) out.set(id, loopback(port));
+  return out;
+}
+
+inline raft::Message heartbeat(NodeId from, NodeId to, Term term) {
+  return message(raft::MessageType::heartbeat, from, to, term);
+}
+
+/// A hello frame from `from` to `to` in `cluster`, giving `address` (none when empty).
+inline std::string hello_frame(NodeId from, NodeId to, std::uint64_t cluster = test_cluster,
+                               std::string address = {}) {
   return wire::encode_frame(wire::FrameKind::hello,
-                            wire::encode_hello(wire::Hello{cluster, from, to}));
+                            wire::encode_hello(wire::Hello{
+                                cluster, from, to, wire::supported_versions, std::move(address)}));
 }
 
 /// A TCP client for sending bytes by hand.

@@ -41,7 +41,8 @@ TEST_CASE("net: parse_address takes IPv4 host:port and names what is wrong") {
   CHECK(peers.set(1, "127.0.0.1:1"));
   CHECK_FALSE(peers.set(0, "127.0.0.1:9"));
   CHECK_FALSE(peers.set(4, "nowhere"));
-  CHECK(peers.members().voters == std::vector<NodeId>{1, 3});
+  CHECK(peers.all().size() == 2);
+  CHECK(peers.all().begin()->first == 1);
   REQUIRE(peers.find(3) != nullptr);
   CHECK(peers.find(3)->port == 3);
   CHECK(peers.find(4) == nullptr);
@@ -93,10 +94,10 @@ TEST_CASE("net: the send queue holds its count and byte bounds and batches by by
   const std::size_t small = wire::encoded_size(msg(0));  // 70
   for (int k = 0; k < 3; ++k) {
     auto m = msg(0);
-    CHECK(q.push(m));
+    CHECK(q.push(m) == Pushed::queued);
   }
   auto fourth = msg(0);
-  CHECK_FALSE(q.push(fourth));  // count bound
+  CHECK(q.push(fourth) == Pushed::full);  // count bound
   CHECK(q.depth() == std::pair<std::size_t, std::size_t>{3, 3 * small});
 
   std::vector<raft::Message> out;
@@ -107,13 +108,28 @@ TEST_CASE("net: the send queue holds its count and byte bounds and batches by by
   CHECK(q.empty());
 
   auto big = msg(1000 - small - 21 + 1);  // one byte over the byte bound
-  CHECK_FALSE(q.push(big));
+  CHECK(q.push(big) == Pushed::full);
   CHECK(big.entries.size() == 1);  // not moved from
   auto fits = msg(1000 - small - 21);
-  CHECK(q.push(fits));
+  CHECK(q.push(fits) == Pushed::queued);
   auto more = msg(0);
-  CHECK_FALSE(q.push(more));  // byte bound
+  CHECK(q.push(more) == Pushed::full);  // byte bound
   CHECK(q.depth() == std::pair<std::size_t, std::size_t>{1, 1000});
+}
+
+TEST_CASE("net: a closed send queue drops what it held and refuses every later push") {
+  SendQueue q(QueueLimits{3, 1000});
+  for (int k = 0; k < 2; ++k) {
+    raft::Message m;
+    REQUIRE(q.push(m) == Pushed::queued);
+  }
+  CHECK(q.close() == 2);
+  CHECK(q.depth() == std::pair<std::size_t, std::size_t>{0, 0});
+  raft::Message late;
+  late.entries.push_back(Entry{1, 1, EntryType::normal, "kept"});
+  CHECK(q.push(late) == Pushed::closed);  // even though it would fit
+  CHECK(late.entries.size() == 1);        // not moved from: the caller may send it elsewhere
+  CHECK(q.close() == 0);
 }
 
 TEST_CASE("net: bulk lane for appends with entries and snapshots, control for the rest") {

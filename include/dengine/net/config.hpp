@@ -13,6 +13,7 @@
 #include "dengine/net/backoff.hpp"
 #include "dengine/net/peer_addresses.hpp"
 #include "dengine/net/send_queue.hpp"
+#include "dengine/storage/member_addresses_codec.hpp"
 #include "dengine/wire/frame.hpp"
 
 namespace dengine::net {
@@ -28,7 +29,12 @@ struct TransportConfig {
   std::uint64_t cluster_id = 0;
   /// Where to accept peer connections; port 0 lets the system choose (AsioTransport::port()).
   std::string listen = "127.0.0.1:0";
-  /// The other members and their addresses (entries for `self` are ignored).
+  /// Where the peers reach this node, given in its hellos so a peer that does not list it yet
+  /// can answer it ("host:port"). Empty: `listen` with the bound port — none at all when the
+  /// listen host is a wildcard (0.0.0.0), which peers cannot dial.
+  std::string advertise;
+  /// The other members and their addresses (entries for `self` are ignored). They are also the
+  /// fallback for a member whose configuration gives no address (on_membership()).
   PeerAddresses peers;
   /// Per peer: heartbeats, votes and responses (small, many).
   QueueLimits control_queue{1024, 4U << 20U};
@@ -48,6 +54,14 @@ struct TransportConfig {
   [[nodiscard]] result<void> validate() const {
     if (self == no_node) return error(errc::invalid_argument, "transport: self is member id 0");
     DENGINE_TRYV(parse_address(listen, true));
+    if (advertise.size() > storage::max_address_size)
+      return error(errc::invalid_argument,
+                   "transport: advertise: " + std::to_string(advertise.size()) +
+                       " bytes, over the limit of " + std::to_string(storage::max_address_size));
+    if (!advertise.empty()) {
+      if (auto parsed = parse_address(advertise); !parsed)
+        return error(errc::invalid_argument, "transport: advertise: " + parsed.error().detail);
+    }
     DENGINE_TRYV(control_queue.validate("control"));
     DENGINE_TRYV(bulk_queue.validate("bulk"));
     DENGINE_TRYV(backoff.validate());

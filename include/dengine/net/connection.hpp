@@ -6,7 +6,10 @@
 /// and checks it. When the connection fails or breaks it waits a back-off (backoff.hpp) and
 /// connects again while messages are queued; messages stay queued (bounded) meanwhile.
 ///
-/// Threads: enqueue() from any thread; everything else on the transport's I/O thread. Handlers
+/// Threads: enqueue() from any thread; everything else on the transport's I/O thread, except
+/// construction (the peer table makes lanes on set_peers()'s thread: constructing a socket and a
+/// timer touches only the io_context's thread-safe service registry) and destruction (whoever
+/// drops the last pointer; by then no handler holds one and the lane is closed). Handlers
 /// carry the connection's generation: one from a connection that was closed meanwhile is
 /// ignored, so each connection's state is touched only by its own handlers.
 
@@ -47,12 +50,15 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
         socket_(ctx.io),
         timer_(ctx.io) {}
 
-  /// Queues `m` (or drops it when the queue is full, counted) and wakes the writer. Any thread;
-  /// never blocks beyond the queue's mutex.
-  void enqueue(raft::Message m) {
-    if (!queue_.push(m)) {
-      TransportMetrics::bump(ctx_.metrics->dropped_queue_full);
-      return;
+  /// Queues `m` (or drops it when the queue is full, counted) and wakes the writer; true. False
+  /// when the lane was retired: `m` is untouched, and the caller looks its peer up again (the
+  /// lane left the peer table before it was retired). Any thread; never blocks beyond the
+  /// queue's mutex.
+  bool enqueue(raft::Message& m) {
+    switch (queue_.push(m)) {
+      case Pushed::closed: return false;
+      case Pushed::full: TransportMetrics::bump(ctx_.metrics->dropped_queue_full); return true;
+      case Pushed::queued: break;
     }
     // One wake-up in flight at a time: a wake that finds the queue empty is harmless, and a
     // push after the flag was cleared posts the next one.
@@ -62,6 +68,7 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
         self->pump();
       });
     }
+    return true;
   }
 
   /// Closes the connection and the back-off timer for good (stop()). I/O thread.
@@ -69,6 +76,19 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
     closed_ = true;
     timer_.cancel();
     close_socket();
+  }
+
+  /// Closes the lane for good because set_peers() removed its peer or moved it to another
+  /// address: close(), and drop what is queued (counted in dropped_peer_removed); a later
+  /// enqueue() returns false. I/O thread.
+  void retire() {
+    close();
+    const std::size_t dropped = queue_.close();
+    if (dropped == 0) return;
+    ctx_.log(name() + ": closed (the peer left the list or moved): " + std::to_string(dropped) +
+             " queued messages dropped");
+    // Counted after the line, as elsewhere: whoever sees the count sees the line.
+    TransportMetrics::bump(ctx_.metrics->dropped_peer_removed, dropped);
   }
 
   [[nodiscard]] std::pair<std::size_t, std::size_t> depth() const { return queue_.depth(); }
@@ -113,7 +133,7 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
     socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
     // The hello goes first, in the same write as the first batch.
     const wire::Hello hello{ctx_.config.cluster_id, ctx_.config.self, peer_,
-                            wire::supported_versions};
+                            wire::supported_versions, ctx_.advertised};
     pending_hello_ = wire::encode_frame(wire::FrameKind::hello, wire::encode_hello(hello));
     read_next(generation_);
     write_next();
@@ -205,8 +225,9 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
       if (hello.value().from != peer_)
         return "the address answers as member " + std::to_string(hello.value().from) + ", not " +
                std::to_string(peer_) + " (a wrong address in the peer list?)";
-      auto checked = wire::check_hello(hello.value(), ctx_.config.cluster_id, ctx_.config.self,
-                                       Membership{{peer_}, {}});
+      // The sender is the member dialled (checked above): no standing to look up.
+      auto checked = wire::check_hello(hello.value(),
+                                       wire::HelloCheck{ctx_.config.cluster_id, ctx_.config.self});
       if (!checked) return "refused the peer's hello: " + checked.error().message();
       hello_seen_ = true;
       // Only an answered hello proves the peer is back: a refusal keeps backing off.

@@ -42,10 +42,12 @@ struct Context {
   }
 
   boost::asio::io_context io;
-  /// Changed only before start() (AsioTransport::set_peers); read-only once the thread runs.
+  /// Read-only once start() began. config.peers is the list the transport was opened with:
+  /// set_peers() and on_membership() change the roster (roster.hpp), not this.
   TransportConfig config;
-  /// The peers' ids, as check_hello wants them; set by start().
-  Membership members;
+  /// The address this node's hellos give (config.advertise, else the listen address with the
+  /// bound port; empty for a wildcard listen host). Set by open(), read-only after.
+  std::string advertised;
   /// Shared so a test keeps reading it after the transport moved into a node.
   std::shared_ptr<TransportMetrics> metrics = std::make_shared<TransportMetrics>();
   /// Set by start() before the I/O thread starts; read only on that thread.

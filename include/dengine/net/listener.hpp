@@ -1,11 +1,13 @@
 #pragma once
 /// The inbound side: the acceptor, and one InboundConnection per accepted socket. A connection's
-/// first frame must be a hello that check_hello accepts (this cluster, meant for this member,
-/// from a listed peer, a common wire version); the answer is this node's own hello, and from
-/// then on every frame is a batch of messages from that peer to this node, handed to the node
-/// in order. Anything else — bad bytes (FrameDecoder, decode_messages), a refused hello, a
-/// message naming another sender or receiver — closes that connection with a logged reason and
-/// a counter; the transport and its other connections go on.
+/// first frame must be a hello that the roster admits (roster.hpp, wire::check_hello: this
+/// cluster, meant for this member, from a member or from a sender that is neither a member nor
+/// removed and gives its address, a common wire version); the answer is this node's own hello,
+/// and from then on every frame is a batch of messages from that peer to this node, handed to
+/// the node in order. Anything else — bad bytes (FrameDecoder, decode_messages), a refused
+/// hello, a message naming another sender or receiver — closes that connection with a logged
+/// reason and a counter; the transport and its other connections go on. When a member is
+/// removed (set_peers(), on_membership()), its open connections close too (close_removed).
 ///
 /// The protocol has no refusal frame (docs/wire.md): a refused peer sees its connection closed
 /// before any hello came back, and logs that (connection.hpp); the reason is in this side's log.
@@ -20,8 +22,10 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "dengine/net/context.hpp"
+#include "dengine/net/roster.hpp"
 #include "dengine/wire/frame.hpp"
 #include "dengine/wire/handshake.hpp"
 #include "dengine/wire/message_codec.hpp"
@@ -43,6 +47,14 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   void start() { read_next(); }
   /// Closes the socket; pending handlers then see an error and end. Idempotent.
   inline void close();
+  /// The member whose hello was accepted; no_node before that.
+  [[nodiscard]] NodeId peer() const noexcept { return peer_; }
+  /// Closes the connection because its member was removed: from now on that member cannot
+  /// deliver to this node, as if its hello had been refused.
+  void close_removed() {
+    ctx_.log(name() + ": closing: member " + std::to_string(peer_) + " was removed from the peers");
+    close();
+  }
 
  private:
   [[nodiscard]] std::string name() const {
@@ -106,31 +118,23 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
     }
   }
 
-  bool accept_hello(const std::string& payload) {
-    auto hello = wire::decode_hello(payload);
-    if (!hello) return refuse_bytes(hello.error().message());
-    auto version = wire::check_hello(hello.value(), ctx_.config.cluster_id, ctx_.config.self,
-                                     ctx_.members, wire::supported_versions);
-    if (!version) {
-      // Log, then count: whoever sees the count sees the line.
-      ctx_.log(name() + ": refused: " + version.error().message());
-      TransportMetrics::bump(ctx_.metrics->refused_hellos);
-      close();
-      return false;
-    }
-    peer_ = hello.value().from;
+  /// Checks the hello (the roster admits or refuses it) and answers an accepted one; false
+  /// when the connection was closed for it. Defined after Listener (it asks the roster).
+  inline bool accept_hello(const std::string& payload);
+
+  /// Answers `hello`'s sender with our hello, so it knows it reached the member it meant (and
+  /// may reset its back-off). The buffer lives in the connection until the write ends.
+  void answer(const wire::Hello& hello) {
+    peer_ = hello.from;
     TransportMetrics::bump(ctx_.metrics->accepted);
-    // Answer with our hello so the peer knows it reached the member it meant (and may reset
-    // its back-off). The buffer lives in the connection until the write ends.
     const wire::Hello ours{ctx_.config.cluster_id, ctx_.config.self, peer_,
-                           wire::supported_versions};
+                           wire::supported_versions, ctx_.advertised};
     answer_ = wire::encode_frame(wire::FrameKind::hello, wire::encode_hello(ours));
     boost::asio::async_write(
         socket_, boost::asio::buffer(answer_),
         [self = shared_from_this()](const boost::system::error_code&, std::size_t) {
           // A failed answer shows up as a read error too.
         });
-    return true;
   }
 
   /// Closes the connection for bytes that break the protocol, with the reason.
@@ -158,9 +162,11 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
 /// them. Bound at construction (so the port is known before start), listening from start().
 class Listener {
  public:
-  /// Binds `address` (invalid_argument or io_error naming it on failure).
-  static result<std::unique_ptr<Listener>> bind(Context& ctx, const PeerAddress& address) {
-    std::unique_ptr<Listener> l(new Listener(ctx));
+  /// Binds `address` (invalid_argument or io_error naming it on failure). `roster` admits the
+  /// hellos.
+  static result<std::unique_ptr<Listener>> bind(Context& ctx, Roster& roster,
+                                                const PeerAddress& address) {
+    std::unique_ptr<Listener> l(new Listener(ctx, roster));
     boost::system::error_code ec;
     const auto endpoint = address.endpoint();
     l->acceptor_.open(endpoint.protocol(), ec);
@@ -215,17 +221,44 @@ class Listener {
     for (const auto& c : open) c->close();
   }
 
+  /// I/O thread: closes the connections of members the roster removed (a change just before).
+  /// A connection still waiting for its hello stays: its hello will be checked against the
+  /// current roster.
+  void close_removed() {
+    std::vector<std::shared_ptr<InboundConnection>> gone;
+    for (const auto& c : open_)
+      if (c->peer() != no_node && roster_.removed(c->peer())) gone.push_back(c);
+    for (const auto& c : gone) c->close_removed();  // erases from open_: not while iterating
+  }
+
+  [[nodiscard]] Roster& roster() noexcept { return roster_; }
+
   /// Called by a connection as it closes.
   void forget(const std::shared_ptr<InboundConnection>& c) { open_.erase(c); }
 
  private:
-  explicit Listener(Context& ctx) : ctx_(ctx), acceptor_(ctx.io) {}
+  Listener(Context& ctx, Roster& roster) : ctx_(ctx), roster_(roster), acceptor_(ctx.io) {}
 
   Context& ctx_;
+  Roster& roster_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::set<std::shared_ptr<InboundConnection>> open_;
   bool closed_ = false;
 };
+
+inline bool InboundConnection::accept_hello(const std::string& payload) {
+  auto hello = wire::decode_hello(payload);
+  if (!hello) return refuse_bytes(hello.error().message());
+  if (auto admitted = owner_.roster().admit(hello.value()); !admitted) {
+    // Log, then count: whoever sees the count sees the line.
+    ctx_.log(name() + ": refused: " + admitted.error().message());
+    TransportMetrics::bump(ctx_.metrics->refused_hellos);
+    close();
+    return false;
+  }
+  answer(hello.value());
+  return true;
+}
 
 inline void InboundConnection::close() {
   if (closed_) return;

@@ -22,6 +22,8 @@ struct TransportCounters {
   std::uint64_t malformed_frames = 0;    ///< inbound connections closed for bad bytes
   std::uint64_t accepted = 0;            ///< inbound connections whose hello was accepted
   std::uint64_t peer_refusals = 0;       ///< outbound connections the peer closed before its hello
+  /// Queued for a peer when set_peers() removed it or gave it another address (its lanes closed).
+  std::uint64_t dropped_peer_removed = 0;
 };
 
 class TransportMetrics {
@@ -37,6 +39,7 @@ class TransportMetrics {
   std::atomic<std::uint64_t> malformed_frames{0};
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> peer_refusals{0};
+  std::atomic<std::uint64_t> dropped_peer_removed{0};
 
   [[nodiscard]] TransportCounters read() const noexcept {
     constexpr auto r = std::memory_order_relaxed;
@@ -50,7 +53,8 @@ class TransportMetrics {
             refused_hellos.load(r),
             malformed_frames.load(r),
             accepted.load(r),
-            peer_refusals.load(r)};
+            peer_refusals.load(r),
+            dropped_peer_removed.load(r)};
   }
 
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {

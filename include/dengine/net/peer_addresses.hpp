@@ -57,8 +57,7 @@ struct PeerAddress {
   return PeerAddress{host, static_cast<std::uint16_t>(port)};
 }
 
-/// The peers a transport talks to: every member but itself, with its address. The acceptor
-/// takes connections only from members listed here (check_hello).
+/// A list of peers: member id → address (a TransportConfig's peers, set_peers()'s list).
 class PeerAddresses {
  public:
   /// Adds (or replaces) member `id` at `address`; invalid_argument for id 0 or a bad address.
@@ -76,12 +75,6 @@ class PeerAddresses {
     return it == peers_.end() ? nullptr : &it->second;
   }
   [[nodiscard]] const std::map<NodeId, PeerAddress>& all() const noexcept { return peers_; }
-  /// The listed ids as a Membership (all voters), for check_hello.
-  [[nodiscard]] Membership members() const {
-    Membership m;
-    for (const auto& [id, address] : peers_) m.voters.push_back(id);
-    return m;  // a std::map iterates in order: sorted, as Membership requires
-  }
 
  private:
   std::map<NodeId, PeerAddress> peers_;

@@ -51,20 +51,41 @@ struct QueueLimits {
   }
 };
 
+/// What SendQueue::push did with a message.
+enum class Pushed : std::uint8_t {
+  queued,  ///< it is in the queue (moved from)
+  full,    ///< it does not fit the bounds: the caller drops and counts it
+  closed,  ///< the queue was closed (its peer left the list): the message is untouched
+};
+
 /// Messages waiting for a write, with their encoded sizes summed.
-/// Invariant: size() <= limits.max_messages and bytes() <= limits.max_bytes.
+/// Invariant: size() <= limits.max_messages and bytes() <= limits.max_bytes; once closed it is
+/// empty and stays so.
 class SendQueue {
  public:
   explicit SendQueue(QueueLimits limits) : limits_(limits) {}
 
-  /// Queues `m` (moved from only when it fits); false when it does not fit: dropped.
-  bool push(raft::Message& m) {
+  /// Queues `m` (moved from only when queued).
+  Pushed push(raft::Message& m) {
     const std::size_t size = wire::encoded_size(m);
     std::lock_guard lock(mutex_);
-    if (items_.size() >= limits_.max_messages || size > limits_.max_bytes - bytes_) return false;
+    if (closed_) return Pushed::closed;
+    if (items_.size() >= limits_.max_messages || size > limits_.max_bytes - bytes_)
+      return Pushed::full;
     bytes_ += size;
     items_.push_back({std::move(m), size});
-    return true;
+    return Pushed::queued;
+  }
+
+  /// Drops every queued message and refuses pushes from now on; returns how many it dropped.
+  /// Under the same mutex as push(), so every message is either dropped here or refused.
+  std::size_t close() {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    const std::size_t dropped = items_.size();
+    items_.clear();
+    bytes_ = 0;
+    return dropped;
   }
 
   /// Moves the oldest messages into `out` while their encoded sizes total at most `budget`, and
@@ -103,6 +124,7 @@ class SendQueue {
   mutable std::mutex mutex_;
   std::deque<Item> items_;
   std::size_t bytes_ = 0;
+  bool closed_ = false;
 };
 
 }  // namespace dengine::net

@@ -175,18 +175,27 @@ class SimNetwork {
 };
 
 /// One node's port on a SimNetwork. It follows the node's configuration
-/// (node::MembershipAwareTransport) and, when the network requires addresses, drops what it
-/// would have to dial an unknown address for — what net::AsioTransport does.
+/// (node::MembershipAwareTransport) and, when the network requires addresses, reaches only whom
+/// net::AsioTransport could: a member whose address the configuration holds, or a node that
+/// reached it first (a TCP peer announces its address in its hello). The second is what lets a
+/// node that fell behind answer a leader its configuration does not list yet, and the followers
+/// of a leader that removed itself answer it until that removal commits.
 class SimTransport : public node::HubPort<SimNetwork> {
  public:
   SimTransport(SimNetwork& net, NodeId self) : HubPort(net, self), net_(&net) {}
 
+  result<void> start(node::InboundHandler inbound) {
+    return HubPort::start([this, inbound = std::move(inbound)](raft::Message m) {
+      heard_from_.insert(m.from);
+      inbound(std::move(m));
+    });
+  }
   void on_membership(const Membership& m) {
     addressed_.clear();
     for (const auto& [id, address] : m.addresses) addressed_.insert(id);
   }
   void send(raft::Message m) {
-    if (net_->addresses_required() && !addressed_.contains(m.to)) {
+    if (net_->addresses_required() && !addressed_.contains(m.to) && !heard_from_.contains(m.to)) {
       net_->drop_unaddressed(m);
       return;
     }
@@ -195,7 +204,8 @@ class SimTransport : public node::HubPort<SimNetwork> {
 
  private:
   SimNetwork* net_;
-  std::set<NodeId> addressed_;  // members with an address in the latest configuration
+  std::set<NodeId> addressed_;   // members with an address in the latest configuration
+  std::set<NodeId> heard_from_;  // nodes that reached this one (their hello named an address)
 };
 
 static_assert(node::MembershipAwareTransport<SimTransport>);

@@ -23,6 +23,11 @@ class Reader {
     if (!b) return short_of(field, 1);
     return static_cast<std::uint8_t>((*b)[0]);
   }
+  [[nodiscard]] result<std::uint16_t> u16(std::string_view field) {
+    auto b = in_.bytes(2);
+    if (!b) return short_of(field, 2);
+    return static_cast<std::uint16_t>(bytes::get_le(b->data(), 2));
+  }
   [[nodiscard]] result<std::uint32_t> u32(std::string_view field) {
     auto v = in_.u32();
     if (!v) return short_of(field, 4);
@@ -32,6 +37,12 @@ class Reader {
     auto v = in_.u64();
     if (!v) return short_of(field, 8);
     return *v;
+  }
+  /// `n` bytes.
+  [[nodiscard]] result<std::string_view> bytes(std::string_view field, std::size_t n) {
+    auto b = in_.bytes(n);
+    if (!b) return short_of(field, n);
+    return *b;
   }
   /// A u32 length, then that many bytes.
   [[nodiscard]] result<std::string_view> sized_bytes(std::string_view field) {
