@@ -4,8 +4,8 @@
     examples/single-node-expansion/run.py build/examples/kv-node
 
 Node 1 starts alone (a cluster of one), and a writer on it puts keys as fast as they are
-acknowledged. Nodes 2 and 3 start knowing only node 1; node 1 adds each as a learner, waits until
-it has caught up, and promotes it to voter. Prints the timeline and the writes per second, and
+acknowledged. Nodes 2 and 3 start knowing only node 1; a second later, node 1 adds each as a
+learner, waits until it has caught up, and promotes it to voter. Prints the timeline and the writes per second, and
 exits non-zero if a write failed or a member does not see voters 1, 2, 3. See README.md beside it.
 """
 
@@ -56,6 +56,7 @@ def run(binary, workdir):
         for j in joiners:
             j.start()
             say(f"node {j.id} started; it knows only node 1 and waits to be added")
+        time.sleep(1.0)  # a second of writes on one node: a log for the joiners to catch up on
         for j in joiners:
             ask_ok(one, f"add-learner {j.id} {address[j.id]}")
             say(f"node {j.id} added as a learner")
@@ -65,8 +66,8 @@ def run(binary, workdir):
             say(f"node {j.id} is a voter")
 
         time.sleep(1.0)
-        stats = one.ask("write-stats")
         ask_ok(one, "write-stop")
+        stats = one.ask("write-stats")
         say("writer stopped")
         head, _, last_error = stats.partition(" last_error=")
         fields = dict(word.split("=", 1) for word in head.split()[1:])
