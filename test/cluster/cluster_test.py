@@ -174,12 +174,16 @@ def removed_member_stops(kv_node):
         check(ok, f"a put after the removal: {answer}")
         kind, got = stays.get("after-remove", "l")
         check((kind, got) == ("value", "yes"), f"the remaining follower reads it: {kind} {got}")
-        # The removed member hears from no one and campaigns; the others refuse its hello
-        # (include/dengine/net/connection.hpp logs this on its side).
+        # The removed member hears from no one and campaigns; the others refuse its hello and
+        # log why (include/dengine/net/listener.hpp), and it logs that it was refused
+        # (connection.hpp).
         refused = "refused this node"
         wait_for(lambda: f"node {removed.id}'s log shows its connections refused ({refused!r}); "
                  f"it ends:\n{removed.log_tail()}",
                  lambda: refused in removed.log_text(), timeout=15.0)
+        why = f"refused: not found: hello from member {removed.id}: removed from the configuration"
+        wait_for(f"a remaining member logs {why!r}",
+                 lambda: any(why in n.log_text() for n in (leader, stays)))
 
 
 def malformed_frame_refused(kv_node):
@@ -209,7 +213,8 @@ def malformed_frame_refused(kv_node):
 
 
 def expansion_under_writes(kv_node):
-    """1 -> 3 members while a writer runs on node 1: no write fails."""
+    """1 -> 3 members while a writer runs on node 1: no write fails, and the new members hold
+    what was written before and while they joined."""
     with Cluster(kv_node) as c:
         timeline = Timeline()
         (one,) = c.found([1])
@@ -217,8 +222,9 @@ def expansion_under_writes(kv_node):
         check(one.ask("write-loop w") == "ok", "write-loop started")
         joiners = c.make_nodes([2, 3])
         for j in joiners:
-            j.members = {1: one.listen}
+            j.members = {1: one.listen}  # joiners know the current voters only
             j.start()
+        time.sleep(0.5)  # a log for the joiners to catch up on
         for j in joiners:
             answer = one.ask(f"add-learner {j.id} {j.listen}")
             check(answer == "ok", f"add-learner {j.id}: {answer}")
@@ -229,14 +235,21 @@ def expansion_under_writes(kv_node):
             check(answer == "ok", f"promote {j.id}: {answer}")
             timeline.say(f"node {j.id} is a voter")
         time.sleep(1.0)
-        stats = one.write_stats()
         check(one.ask("write-stop") == "ok", "write-stop")
+        stats = one.write_stats()
         print(f"    writes ok={stats['ok']} failed={stats['failed']} rate={stats['rate']}")
         check(stats["ok"] > 0, "the writer wrote")
         check(stats["failed"] == 0, f"{stats['failed']} writes failed: {stats['last_error']}")
+        last = stats["ok"] - 1  # no write failed: w0 .. w<last> were all acknowledged
         for n in [one] + joiners:
             wait_for(lambda n=n: f"node {n.id} shows voters 1,2,3: {members_of(n)}",
                      lambda n=n: members_of(n) == ([1, 2, 3], []))
+        for j in joiners:
+            c.wait_caught_up(j, one)
+            for key, value in (("w0", "0"), (f"w{last}", str(last))):
+                kind, got = j.get(key, "s")
+                check((kind, got) == ("value", value),
+                      f"node {j.id} holds {key} = {value}: {kind} {got!r}")
 
 
 CASES = [election_on_start, leader_sigkill, follower_catches_up_by_snapshot, leader_transfer,
