@@ -88,6 +88,7 @@ inline result<node::AnyTransport> open_transport(const EngineConfig& config, nod
   tc.self = id;
   tc.cluster_id = config.cluster_id;
   tc.listen = network.listen;
+  tc.advertise = network.advertised();  // what the hello tells peers to answer at
   for (const auto& [member, address] : network.members) {
     if (member == id) continue;
     if (auto set = tc.peers.set(member, address); !set)
