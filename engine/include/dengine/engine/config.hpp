@@ -101,6 +101,7 @@ struct EngineConfig {
   static EngineConfig network_member(std::filesystem::path data_dir, NodeId id,
                                      std::map<NodeId, std::string> members, std::string listen) {
     std::vector<NodeId> ids;
+    ids.reserve(members.size());
     for (const auto& [member, address] : members) ids.push_back(member);
     EngineConfig c = cluster_member(std::move(data_dir), id, std::move(ids));
     c.node.initial_addresses = members;
@@ -152,6 +153,7 @@ struct EngineConfig {
       return bad("members gives this node (" + std::to_string(self) + ") the address " +
                  it->second + ", but it advertises " + net.advertised());
     std::vector<NodeId> listed;
+    listed.reserve(net.members.size());
     for (const auto& [id, address] : net.members) listed.push_back(id);
     if (listed != node.initial_members || net.members != node.initial_addresses)
       return bad(
