@@ -28,6 +28,7 @@
 // The node's own log lines (elections, refused connections, ...) go to stderr.
 
 #include <cstdio>
+#include <exception>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -189,7 +190,7 @@ dengine::engine::EngineConfig config_of(const kv_node::NodeFlags& f) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   auto flags = kv_node::parse_flags(argc, argv);
   if (!flags) {
     fmt::print(stderr, "error: {}\n", flags.error().message());
@@ -222,4 +223,7 @@ int main(int argc, char** argv) {
   }
   reply("ok");
   return 0;
+} catch (const std::exception& e) {  // std::bad_alloc and the like: report, do not abort
+  std::fprintf(stderr, "error: %s\n", e.what());
+  return 1;
 }
