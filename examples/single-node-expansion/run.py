@@ -10,14 +10,12 @@ exits non-zero if a write failed or a member does not see voters 1, 2, 3. See RE
 """
 
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                 "three-node-cluster"))
-from kv_node_process import (Failed, KvNode, free_ports, say,  # noqa: E402
+from kv_node_process import (Failed, KvNode, free_ports, run_example, say,  # noqa: E402
                              wait_caught_up, wait_for_leader)
 
 CLUSTER_ID = 0x5EED
@@ -95,27 +93,6 @@ def run(binary, workdir):
             n.kill()
 
 
-def main():
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    print("One node grows to three under a running writer: no write fails\n")
-    workdir = tempfile.mkdtemp(prefix="dengine-expansion-")
-    try:
-        run(os.path.abspath(sys.argv[1]), workdir)
-        print("\ndone")
-        return 0
-    except Failed as e:
-        print(f"\nFAILED: {e}")
-        for name in sorted(os.listdir(workdir)):
-            if name.endswith(".log"):
-                with open(os.path.join(workdir, name), errors="replace") as f:
-                    tail = f.read().splitlines()[-10:]
-                print(f"--- {name}, last lines:\n" + "\n".join(tail))
-        return 1
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_example(__doc__, "One node grows to three under a running writer: no write fails",
+                         "dengine-expansion-", run))

@@ -4,9 +4,12 @@ Shared by run.py here and ../single-node-expansion/run.py.
 
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 
@@ -114,3 +117,27 @@ def wait_caught_up(node, leader, slack=0, timeout=30):
         if time.monotonic() > deadline:
             raise Failed(f"node {node.id} applied {applied}, leader's commit {commit}")
         time.sleep(0.02)
+
+
+def run_example(doc, title, prefix, run):
+    """main() of an example script: `run(binary, workdir)` in a fresh temp dir; on Failed, the
+    reason and the tail of every node's log; the exit status (0 done, 1 failed, 2 usage)."""
+    if len(sys.argv) != 2:
+        print(doc)
+        return 2
+    print(title + "\n")
+    workdir = tempfile.mkdtemp(prefix=prefix)
+    try:
+        run(os.path.abspath(sys.argv[1]), workdir)
+        print("\ndone")
+        return 0
+    except Failed as e:
+        print(f"\nFAILED: {e}")
+        for name in sorted(os.listdir(workdir)):
+            if name.endswith(".log"):
+                with open(os.path.join(workdir, name), errors="replace") as f:
+                    tail = f.read().splitlines()[-10:]
+                print(f"--- {name}, last lines:\n" + "\n".join(tail))
+        return 1
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -8,13 +8,11 @@ Prints a timeline and exits non-zero if a check fails. Every kv-node it started 
 ends, whatever happened. See README.md beside it.
 """
 
-import os
-import shutil
 import sys
-import tempfile
 import time
 
-from kv_node_process import Failed, KvNode, free_ports, say, wait_caught_up, wait_for_leader
+from kv_node_process import (Failed, KvNode, free_ports, run_example, say, wait_caught_up,
+                             wait_for_leader)
 
 CLUSTER_ID = 0x5EED
 KEYS = 200
@@ -86,27 +84,6 @@ def run(binary, workdir):
             n.kill()
 
 
-def main():
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    print("A three-node cluster of processes: leader killed, nothing lost, member restarted\n")
-    workdir = tempfile.mkdtemp(prefix="dengine-three-node-")
-    try:
-        run(os.path.abspath(sys.argv[1]), workdir)
-        print("\ndone")
-        return 0
-    except Failed as e:
-        print(f"\nFAILED: {e}")
-        for name in sorted(os.listdir(workdir)):
-            if name.endswith(".log"):
-                with open(os.path.join(workdir, name), errors="replace") as f:
-                    tail = f.read().splitlines()[-10:]
-                print(f"--- {name}, last lines:\n" + "\n".join(tail))
-        return 1
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_example(__doc__, "A three-node cluster of processes: leader killed, nothing lost, member restarted",
+                         "dengine-three-node-", run))
