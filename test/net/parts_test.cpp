@@ -55,6 +55,7 @@ TEST_CASE("net: back-off grows to its bound with jitter, resets, and follows its
   const BackoffConfig cfg{std::chrono::milliseconds(10), std::chrono::milliseconds(200)};
   Backoff b(cfg, 7);
   std::vector<std::int64_t> waits;
+  waits.reserve(12);
   for (int k = 0; k < 12; ++k) waits.push_back(b.next().count());
   // The k-th wait is in [d/2, d], d = min(10 * 2^k, 200).
   std::int64_t d = 10;
