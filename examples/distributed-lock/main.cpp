@@ -190,8 +190,8 @@ result<void> run() {
   log.say("cluster", "3 nodes up; node {} leads (term {})", (*leader)->id(),
           (*leader)->leader_info().term);
 
-  // Writes, keep-alives and linearizable reads go to the leader (a follower answers not_leader
-  // with a hint), so every worker uses a client of the leader.
+  // Lease keep-alives are the leader's (a follower answers not_leader with a hint; writes and
+  // reads a follower would forward), so every worker uses a client of the leader.
   Shared shared((*leader)->client(), log);
   Lock a(shared.kv, lock_key, "A", lock_ttl_seconds);
   Lock b(shared.kv, lock_key, "B", lock_ttl_seconds);

@@ -78,7 +78,8 @@ def wait_for(what, predicate, timeout=10.0, interval=0.05):
 # ---- the cases ----
 
 def election_on_start(kv_node):
-    """Three founders elect one leader; every member reports it, in the same term."""
+    """Three founders elect one leader; every member reports it, in the same term. A put on a
+    follower is forwarded to the leader, and a linearizable read on the other follower sees it."""
     with Cluster(kv_node) as c:
         nodes = c.found([1, 2, 3])
         leader, term = c.wait_leader()
@@ -87,6 +88,10 @@ def election_on_start(kv_node):
         check(len({s["term"] for s in statuses}) == 1, f"one term: {statuses}")
         ok, answer = leader.put("hello", "world")
         check(ok, f"a put through the leader: {answer}")
+        followers = [n for n in nodes if n.id != leader.id]
+        ok, answer = followers[0].put("forwarded", "yes")
+        check(ok, f"a put on follower {followers[0].id}, forwarded to the leader: {answer}")
+        check_readable(followers[1], {"hello": "world", "forwarded": "yes"})
 
 
 def leader_sigkill(kv_node):

@@ -144,14 +144,23 @@ TEST_SUITE("integration") {
   }
 
   TEST_CASE(
-      "cluster: a follower refuses proposals and lease reads with the leader's hint, serves "
-      "linearizable reads") {
+      "cluster: a follower forwards proposals to the leader, refuses lease reads with the "
+      "leader's hint, serves linearizable reads") {
     Cluster c(3);
     const NodeId l = c.leader();
     const NodeId f = c.other_than(l);
     REQUIRE(eventually([&] { return c.node(f).leader() == l; }));
 
-    check_refused_for(c.node(f).propose_wait(add_cmd("x", 1)), l);
+    // Forwarded: applied once, answered here with the state machine's response.
+    auto forwarded = c.node(f).propose_wait(add_cmd("y", 3));
+    REQUIRE_MESSAGE(forwarded, (forwarded ? "" : forwarded.error().message()));
+    CHECK(forwarded.value().value == 3);
+    auto at_leader = c.node(l).read_wait(ReadConsistency::linearizable,
+                                         [](const CounterMachine& m) { return m.get("y"); });
+    REQUIRE(at_leader);
+    CHECK(at_leader.value() == 3);
+    CHECK(c.node(f).node_metrics().proposals_forwarded.value() == 1);
+
     check_refused_for(c.node(f).read_wait(ReadConsistency::lease,
                                           [](const CounterMachine& m) { return m.get("x"); }),
                       l);
@@ -165,6 +174,19 @@ TEST_SUITE("integration") {
       REQUIRE_MESSAGE(v, (v ? "" : v.error().message()));
       CHECK(v.value() == i);
     }
+  }
+
+  TEST_CASE("cluster: with forward_proposals off a follower refuses writes, naming the leader") {
+    Cluster c(3, [](node::NodeConfig& cfg) { cfg.forward_proposals = false; });
+    const NodeId l = c.leader();
+    const NodeId f = c.other_than(l);
+    REQUIRE(eventually([&] { return c.node(f).leader() == l; }));
+    check_refused_for(c.node(f).propose_wait(add_cmd("x", 1)), l);
+    CHECK(c.node(f).node_metrics().proposals_forwarded.value() == 0);
+    auto v = c.node(l).read_wait(ReadConsistency::linearizable,
+                                 [](const CounterMachine& m) { return m.get("x"); });
+    REQUIRE(v);
+    CHECK(v.value() == 0);
   }
 
   TEST_CASE("cluster: leader failover — a new leader serves, acknowledged writes survive") {
@@ -183,7 +205,7 @@ TEST_SUITE("integration") {
     add(c.node(l), expected, "a", 5);
     const NodeId f = c.other_than(l);
     REQUIRE(eventually([&] { return c.node(f).leader() == l; }));
-    check_refused_for(c.node(f).propose_wait(add_cmd("a", 1)), l);
+    add(c.node(f), expected, "a", 1);  // forwarded to the new leader
 
     c.start(old_leader);  // rejoins as a follower and catches up
     CHECK(c.converges(old_leader, expected));

@@ -3,7 +3,9 @@
 // stop, the other two elect a new leader and commit. And a cluster whose transports know no
 // peer but from the configuration: a 4th member added with its address catches up and leads,
 // and a follower that was partitioned meanwhile — its configuration does not know member 4 —
-// answers it and catches up (docs/network.md, Following the configuration).
+// answers it and catches up (docs/network.md, Following the configuration); then its writes are
+// forwarded to the leader over TCP, and what only the leader serves is refused with the leader's
+// address.
 
 #include <doctest/doctest.h>
 
@@ -237,6 +239,23 @@ TEST_CASE("net: a member added with its address catches up; a follower that miss
                                              "this node knows it; it is answered at " +
                                              address4),
                 member(lagging).log.all());
+
+  // On that follower a write is forwarded to the leader over TCP (applied once, answered
+  // here); a lease read, the leader's alone, is refused naming the leader's id and address.
+  const auto forwarded = [&] {
+    return member(lagging).node->node_metrics().proposals_forwarded.value();
+  };
+  const std::uint64_t forwarded_before = forwarded();
+  propose(lagging, 1);
+  CHECK(forwarded() > forwarded_before);
+  CHECK(x_of(member(lagging)) == 21);
+  CHECK(eventually([&] { return x_of(member(4)) == 21; }));
+  auto lease = member(lagging).node->read_wait(
+      node::ReadConsistency::lease, [](const CounterMachine& sm) { return sm.values().size(); });
+  REQUIRE_FALSE(lease);
+  CHECK(lease.error() == errc::not_leader);
+  CHECK(lease.error().leader_hint == 4);
+  CHECK(lease.error().leader_address == address4);
   for (auto& m : members)
     if (m.node) CHECK(m.node->stop());
 }

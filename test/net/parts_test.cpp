@@ -136,10 +136,15 @@ TEST_CASE("net: a closed send queue drops what it held and refuses every later p
   CHECK(q.close() == 0);
 }
 
-TEST_CASE("net: bulk lane for appends with entries and snapshots, control for the rest") {
+TEST_CASE(
+    "net: bulk lane for appends with entries, snapshots and forwarded proposals, control for the "
+    "rest") {
   for (auto m : wire::testing::sample_messages()) {
     CAPTURE(raft::to_string(m.type));
-    const bool bulk = m.type == raft::MessageType::append || m.type == raft::MessageType::snapshot;
+    // A forwarded proposal's answer goes with the appends: ahead of the one carrying its entry.
+    const bool bulk =
+        m.type == raft::MessageType::append || m.type == raft::MessageType::snapshot ||
+        m.type == raft::MessageType::propose || m.type == raft::MessageType::propose_response;
     CHECK(lane_of(m) == (bulk ? Lane::bulk : Lane::control));
   }
   raft::Message empty_append;  // a probe or commit update: small and urgent

@@ -1,7 +1,8 @@
 #pragma once
 /// KvCluster: the client workload. Each client has one operation in flight at a time, issued
-/// through LocalKvClient's asynchronous API at the replica it believes leads (a not_leader hint
-/// redirects it; any other failure makes it pick again at random): linearizable and lease reads
+/// through LocalKvClient's asynchronous API, mostly at the replica it used last (a not_leader
+/// hint redirects it; any other failure, and now and then nothing, makes it pick again at
+/// random; writes at a follower are forwarded to the leader): linearizable and lease reads
 /// (and serializable ones at any replica), puts, compare-and-swaps (LocalKvClient::cas_request +
 /// async_txn) and deletes of a few register keys; lease grants, puts with a lease, client revokes;
 /// and, on a timer of its own, keep-alives of the leases it means to keep. Part of KvCluster
@@ -26,7 +27,9 @@ inline void KvCluster::client_later(ClientState& c, sim_duration after) {
 }
 
 inline NodeId KvCluster::pick_target(ClientState& c) {
-  if (c.guess != no_node && member(c.guess).up()) return c.guess;
+  // Now and then a client moves to a replica at random: there its writes are forwarded to the
+  // leader (NodeConfig::forward_proposals) and its linearizable reads confirmed through it.
+  if (c.guess != no_node && member(c.guess).up() && !c.rng.chance(0.3)) return c.guess;
   std::vector<NodeId> up;
   for (auto& m : members_)
     if (m->up()) up.push_back(m->id);

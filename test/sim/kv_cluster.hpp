@@ -95,6 +95,8 @@ struct KvRunResult : RunOutcome {
   std::uint64_t stops = 0;
   std::uint64_t power_losses = 0;
   std::uint64_t transfers = 0;
+  /// Proposals followers forwarded to a leader (sends, a refused one counted again).
+  std::uint64_t forwarded = 0;
   std::uint64_t keep_alives = 0;
   std::uint64_t leases = 0;
   std::uint64_t lease_expiries = 0;

@@ -126,6 +126,7 @@ inline void KvCluster::take_down(Member& m, Down how) {
   drain_watch(m, false);
   end_watch(m, m.replica->machine().watch_hub().current_revision());
   m.watch.reset();
+  result_.forwarded += m.replica->node().node_metrics().proposals_forwarded.value();
   m.replica.reset();
   m.lessor_term = 0;
   switch (how) {

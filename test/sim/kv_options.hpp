@@ -28,6 +28,10 @@ enum class KvInjection : std::uint8_t {
   /// revokes a lease it has just kept alive (kv::Lessor::keep_alive hook): caught by the lease
   /// expiry check.
   early_revoke,
+  /// The leader appends every copy of a forwarded proposal (raft::Core::handle_propose hook),
+  /// so a write the network duplicated on its way from a follower is applied twice: caught by
+  /// the KV history checks.
+  forward_without_dedup,
 };
 
 [[nodiscard]] constexpr const char* to_string(KvInjection i) noexcept {
@@ -36,6 +40,7 @@ enum class KvInjection : std::uint8_t {
     case KvInjection::stale_reads: return "stale-reads";
     case KvInjection::skip_watch_event: return "skip-watch-event";
     case KvInjection::early_revoke: return "early-revoke";
+    case KvInjection::forward_without_dedup: return "forward-without-dedup";
   }
   return "?";
 }

@@ -94,6 +94,7 @@ inline KvRunResult KvCluster::run() {
     if (m->replica) {
       if (auto r = m->replica->stop(); !r)
         violation("stop", "n" + std::to_string(m->id) + ": " + r.error().message());
+      result_.forwarded += m->replica->node().node_metrics().proposals_forwarded.value();
     }
   }
   executor_.after_each({});

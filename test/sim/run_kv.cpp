@@ -12,9 +12,9 @@ namespace dengine::sim {
 
 namespace {
 
-constexpr kvsim::KvInjection kv_bugs[] = {kvsim::KvInjection::stale_reads,
-                                          kvsim::KvInjection::skip_watch_event,
-                                          kvsim::KvInjection::early_revoke};
+constexpr kvsim::KvInjection kv_bugs[] = {
+    kvsim::KvInjection::stale_reads, kvsim::KvInjection::skip_watch_event,
+    kvsim::KvInjection::early_revoke, kvsim::KvInjection::forward_without_dedup};
 
 std::optional<kvsim::KvInjection> parse_kv_injection(const std::string& name) {
   for (kvsim::KvInjection i : kv_bugs)
@@ -52,9 +52,11 @@ SeedReport kv_run(const Args& args, std::uint64_t seed) {
   if (args.membership) o.w_member = 2;
   // The bugs are hooks in the real code (dengine/core/test_hooks.hpp; this program is built
   // with DENGINE_TEST_HOOKS).
-  test_hooks::switches() = {.stale_reads = o.inject == kvsim::KvInjection::stale_reads,
-                            .skip_watch_event = o.inject == kvsim::KvInjection::skip_watch_event,
-                            .early_revoke = o.inject == kvsim::KvInjection::early_revoke};
+  test_hooks::switches() = {
+      .stale_reads = o.inject == kvsim::KvInjection::stale_reads,
+      .skip_watch_event = o.inject == kvsim::KvInjection::skip_watch_event,
+      .early_revoke = o.inject == kvsim::KvInjection::early_revoke,
+      .forward_without_dedup = o.inject == kvsim::KvInjection::forward_without_dedup};
   kvsim::KvRunResult r;
   {
     kvsim::KvCluster cluster(o);
@@ -66,15 +68,16 @@ SeedReport kv_run(const Args& args, std::uint64_t seed) {
   std::snprintf(
       line, sizeof line,
       "(%zu nodes, %s): %llu events, %.3f s virtual, %llu ops ok, %llu unknown, %llu stops, "
-      "%llu crashes (%llu power losses), %llu transfers, %llu leases (%llu expired), %llu "
+      "%llu crashes (%llu power losses), %llu transfers, %llu forwarded, %llu leases (%llu "
+      "expired), %llu "
       "keep-alives, %llu watch events, %llu watch cancels, final revision %lld, %llu frames "
       "(%llu damaged, %llu refused)%s",
       o.nodes, mode_name(o.persistence), static_cast<unsigned long long>(r.events),
       static_cast<double>(r.end_time) / 1e6, static_cast<unsigned long long>(r.ops_ok),
       static_cast<unsigned long long>(r.ops_unknown), static_cast<unsigned long long>(r.stops),
       static_cast<unsigned long long>(r.crashes), static_cast<unsigned long long>(r.power_losses),
-      static_cast<unsigned long long>(r.transfers), static_cast<unsigned long long>(r.leases),
-      static_cast<unsigned long long>(r.lease_expiries),
+      static_cast<unsigned long long>(r.transfers), static_cast<unsigned long long>(r.forwarded),
+      static_cast<unsigned long long>(r.leases), static_cast<unsigned long long>(r.lease_expiries),
       static_cast<unsigned long long>(r.keep_alives),
       static_cast<unsigned long long>(r.watch_events),
       static_cast<unsigned long long>(r.watch_cancels), static_cast<long long>(r.final_revision),

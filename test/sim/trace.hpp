@@ -122,6 +122,11 @@ inline void describe_message(TraceEvent& ev, const raft::Message& m) {
         s += (ev.reject ? " REJECT id=" : " id=") + std::to_string(ev.context) +
              " index=" + std::to_string(ev.index);
         break;
+      case raft::MessageType::propose: s += " id=" + std::to_string(ev.context); break;
+      case raft::MessageType::propose_response:
+        s += (ev.reject ? " REJECT id=" : " id=") + std::to_string(ev.context) +
+             " at=" + std::to_string(ev.index) + "/t" + std::to_string(ev.log_term);
+        break;
     }
     if (!ev.note.empty()) s += " (" + ev.note + ")";
   } else {

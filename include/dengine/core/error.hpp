@@ -95,6 +95,9 @@ namespace dengine {
 struct error {
   std::error_code code;
   NodeId leader_hint = no_node;
+  /// not_leader from a node whose configuration holds the leader's peer address: that address
+  /// (empty otherwise, and for in-process clusters, whose members have none).
+  std::string leader_address;
   std::string detail;
   /// The code of the failure behind this one (e.g. no_space behind an outcome_unknown); empty
   /// when the code is the whole story. Compare with `e.cause == dengine::errc::no_space`.
@@ -123,6 +126,7 @@ struct error {
     error e(errc::outcome_unknown, std::move(what) + ": " + why.message());
     e.cause = why.cause ? why.cause : why.code;
     e.leader_hint = why.leader_hint;
+    e.leader_address = why.leader_address;
     return e;
   }
 

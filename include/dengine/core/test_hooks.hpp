@@ -39,6 +39,10 @@ struct Switches {
   /// but leaves the lease expiring now, so the leader revokes a lease it has just kept alive:
   /// the lease expiry check (KV runs).
   bool early_revoke = false;
+  /// raft/core_forwarding.hpp (Core::handle_propose): the leader appends every copy of a
+  /// forwarded proposal, so a message the network duplicated is applied twice: the KV history
+  /// checks (KV runs).
+  bool forward_without_dedup = false;
 };
 
 /// The process-wide switches.

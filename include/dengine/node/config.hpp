@@ -59,6 +59,12 @@ struct NodeConfig {
   std::chrono::microseconds tick_period{std::chrono::milliseconds(10)};
   /// A request not completed within this time fails with errc::timeout (outcome unknown).
   std::chrono::microseconds request_timeout{std::chrono::seconds(10)};
+  /// A proposal made on a follower (or while no leader is known) is forwarded to the leader
+  /// and completes here once its entry is applied here: the caller sees a leader change only as
+  /// latency. false: such a proposal fails with not_leader naming the leader (id in
+  /// error::leader_hint, peer address in error::leader_address), for applications that route
+  /// requests themselves. Membership changes are never forwarded.
+  bool forward_proposals = true;
   /// Proposals admitted and not yet completed; past it propose() fails with too_busy.
   std::size_t max_pending_proposals = 8192;
   /// Reads admitted and not yet completed; past it read() fails with too_busy.

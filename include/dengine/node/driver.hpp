@@ -77,9 +77,12 @@ class Driver {
 
   // ---- inputs (each may fill the outboxes; call process_ready() afterwards) ----
 
-  /// A client command: appended if this node leads, else failed (not_leader with a hint).
+  /// A client command: appended if this node leads; elsewhere forwarded to the leader (once one
+  /// is known) when config.forward_proposals, else failed (not_leader naming the leader).
   void propose(std::string command, Completion<response_type> done) {
     if (stopped_) return fail(std::move(done), *refusal_);
+    if (config_->forward_proposals && core_.role() != raft::Role::leader)
+      return forward(std::move(command), std::move(done));
     auto index = core_.propose(std::move(command));
     if (!index) return fail(std::move(done), index.error());
     metrics_->proposals.add();
@@ -148,6 +151,7 @@ class Driver {
     lease_clock_.on_tick(core_.ticks(), began);
     const time_point now = clock_.now();
     expire(now);
+    resend_forwards();
     if (reads_at_applier_ > 0) apply_out_.push_back(Work{typename Work::Expire{now}});
   }
 
@@ -208,7 +212,9 @@ class Driver {
   [[nodiscard]] const std::optional<error>& stop_reason() const noexcept { return stop_reason_; }
   [[nodiscard]] const raft::Core& core() const noexcept { return core_; }
   /// Requests waiting on the core (proposals and reads), for tests and metrics.
-  [[nodiscard]] std::size_t waiting() const noexcept { return proposals_.size() + reads_.size(); }
+  [[nodiscard]] std::size_t waiting() const noexcept {
+    return proposals_.size() + reads_.size() + forwards_.size();
+  }
 
  private:
   /// A proposal waiting for its entry to commit.
@@ -217,12 +223,27 @@ class Driver {
     Term term = 0;
     std::uint64_t id = 0;
     time_point start{};
+    /// Forwarded, and appended by the leader: in a log whatever becomes of this node.
+    bool forwarded = false;
   };
   struct PendingRead {
     ReadJob<M> job;
     time_point deadline{};
   };
-  enum class Key : std::uint8_t { proposal, read };
+  /// A proposal forwarded to the leader (or waiting for one to be known), until the leader
+  /// answers with its entry's (index, term) — then it waits in proposals_ like any other.
+  struct Forward {
+    std::string command;
+    Completion<response_type> done;
+    time_point start{};
+    time_point deadline{};
+    /// Sent and not answered: the leader may have appended it, so it is not sent again.
+    /// Unsent (none known yet, or refused) it is sent at the next leader change or tick.
+    bool in_flight = false;
+    /// Sent at least once: a copy of it may still be in the network (a transport may duplicate).
+    bool ever_sent = false;
+  };
+  enum class Key : std::uint8_t { proposal, read, forward };
   /// Deadlines in admission order: with one request_timeout and a monotonic clock they are
   /// non-decreasing, so expiry pops from the front. `id` tells a stale entry (the request
   /// already completed, or its index was reused) from a live one.
@@ -241,25 +262,113 @@ class Driver {
   };
 
   void add_proposal(LogIndex index, Waiter w) {
+    const time_point now = clock_.now();
+    w.term = core_.term();
+    w.start = now;
+    add_proposal(index, std::move(w), now + config_->request_timeout);
+  }
+  /// `w.term` and `w.start` set: waits for the entry (index, w.term) until `deadline`.
+  void add_proposal(LogIndex index, Waiter w, time_point deadline) {
     // An older waiter at or after `index` had its entry replaced in this node's log, but not
     // necessarily everywhere: a node still holding it may lead next and commit it. It waits for
     // its index to commit (hand_committed tells them apart by term) or for its deadline.
-    const time_point now = clock_.now();
-    w.term = core_.term();
     w.id = next_waiter_id_++;
-    w.start = now;
     const std::uint64_t id = w.id;
     proposals_.emplace(index, std::move(w));
-    add_deadline({now + config_->request_timeout, Key::proposal, id, index});
+    add_deadline({deadline, Key::proposal, id, index});
+  }
+
+  // ---- forwarded proposals ----
+
+  void forward(std::string command, Completion<response_type> done) {
+    if (command.size() > config_->raft.max_entry_bytes)
+      return fail(std::move(done),
+                  error(errc::too_large, "entry of " + std::to_string(command.size()) +
+                                             " bytes exceeds max_entry_bytes " +
+                                             std::to_string(config_->raft.max_entry_bytes)));
+    const time_point now = clock_.now();
+    const std::uint64_t id = next_forward_id_++;
+    auto [it, fresh] = forwards_.emplace(
+        id, Forward{std::move(command), std::move(done), now, now + config_->request_timeout});
+    add_deadline({it->second.deadline, Key::forward, id, 0});
+    send_forward(it);
+  }
+
+  /// Sends a forward that is not in flight to the leader now known, or proposes it here if
+  /// this node leads now. No leader known: it waits (resend_forwards, leader_changed).
+  void send_forward(typename std::map<std::uint64_t, Forward>::iterator it) {
+    Forward& f = it->second;
+    if (core_.role() == raft::Role::leader) {
+      Forward taken = std::move(f);
+      forwards_.erase(it);
+      auto index = core_.propose(std::move(taken.command));
+      if (!index) return fail(std::move(taken.done), index.error());
+      metrics_->proposals.add();
+      add_proposal(index.value(), Waiter{std::move(taken.done), core_.term(), 0, taken.start},
+                   taken.deadline);
+      return;
+    }
+    if (core_.role() != raft::Role::follower || core_.leader() == no_node) return;
+    if (auto r = core_.forward_proposal(it->first, f.command); !r) {
+      if (r.error() == errc::not_leader) return;
+      fail(std::move(f.done), r.error());
+      forwards_.erase(it);
+      return;
+    }
+    metrics_->proposals_forwarded.add();
+    f.in_flight = true;
+    f.ever_sent = true;
+  }
+
+  /// Forwards not in flight (no leader was known, or the leader refused): try again.
+  void resend_forwards() {
+    if (forwards_.empty()) return;
+    std::vector<std::uint64_t> ids;
+    for (const auto& [id, f] : forwards_)
+      if (!f.in_flight) ids.push_back(id);
+    for (std::uint64_t id : ids)
+      if (auto it = forwards_.find(id); it != forwards_.end()) send_forward(it);
+  }
+
+  /// The leader's answer to forward `o.id`. An acceptance counts whenever it comes (a copy of
+  /// an earlier send may be the one appended); a refusal only answers the send in flight.
+  void forward_answered(raft::ForwardOutcome& o) {
+    auto it = forwards_.find(o.id);
+    if (it == forwards_.end()) return;
+    Forward& f = it->second;
+    if (o.refusal) {
+      if (!f.in_flight) return;
+      // Never appended. not_leader and proposal_dropped (a transfer running) pass with the
+      // leadership: send it again; too_busy and too_large are the caller's answer.
+      f.in_flight = false;
+      if (*o.refusal == errc::not_leader || *o.refusal == errc::proposal_dropped) return;
+      fail(std::move(f.done), std::move(*o.refusal));
+      forwards_.erase(it);
+      return;
+    }
+    Forward taken = std::move(f);
+    forwards_.erase(it);
+    if (o.index <= handed_commit_) {
+      // Reordered in transit: the entry was applied here before the answer arrived, and its
+      // result was not kept. (The transport sends both on one lane, in order.)
+      return fail(std::move(taken.done),
+                  error::outcome_unknown(
+                      "forwarded entry " + std::to_string(o.index) + " was appended by the leader",
+                      error(errc::timeout, "it was applied here before the leader's answer came")));
+    }
+    add_proposal(o.index, Waiter{std::move(taken.done), o.term, 0, taken.start, true},
+                 taken.deadline);
   }
 
   /// Deadlines of completed requests stay in the queue until they expire; drop them when they
   /// outnumber the live ones, so the queue stays within twice the pending requests.
   void add_deadline(Deadline d) {
     deadlines_.push_back(d);
-    if (deadlines_.size() <= 2 * (proposals_.size() + reads_.size()) + 1024) return;
+    if (deadlines_.size() <= 2 * (proposals_.size() + reads_.size() + forwards_.size()) + 1024)
+      return;
     std::erase_if(deadlines_, [&](const Deadline& x) {
       if (x.key == Key::read) return !reads_.contains(x.id);
+      if (x.key == Key::forward) return !forwards_.contains(x.id);
       return find_proposal(x.index, x.id) == proposals_.end();
     });
   }
@@ -323,6 +432,7 @@ class Driver {
       fail_read(std::move(it->second.job), dr.reason);
       reads_.erase(it);
     }
+    for (raft::ForwardOutcome& o : rd.forwards) forward_answered(o);
   }
 
   /// The term and vote are saved whenever they change (a vote must never be forgotten). The
@@ -338,6 +448,7 @@ class Driver {
     typename Work::Batch batch;
     const LogIndex lo = entries.front().index;
     const LogIndex hi = entries.back().index;
+    handed_commit_ = std::max(handed_commit_, hi);
     for (const Entry& e : entries)
       if (e.type == EntryType::config_change)
         batch.memberships.emplace_back(e.index, core_.membership_at(e.index));
@@ -376,6 +487,7 @@ class Driver {
   /// batch handed before it), and give up on proposals it covers.
   void installed(const std::shared_ptr<const Snapshot>& snapshot) {
     const LogIndex index = snapshot->meta.index;
+    handed_commit_ = std::max(handed_commit_, index);
     core_.on_snapshot_persisted(index);
     apply_out_.push_back(Work{typename Work::Restore{snapshot}});
     while (!proposals_.empty() && proposals_.begin()->first <= index) {
@@ -411,8 +523,10 @@ class Driver {
     last_soft_ = soft;
     // A read forwarded to the previous leader may never be answered: ask the new one (or
     // register locally, if that is us). A second answer for the same read is ignored.
-    if (new_leader)
+    if (new_leader) {
       for (const auto& [id, r] : reads_) (void)core_.read_index(id);
+      resend_forwards();
+    }
     metrics_->is_leader.set(soft.role == raft::Role::leader ? 1 : 0);
     if (callbacks_->on_leader_change) {
       LeaderChange ev{soft.leader, core_.term(), soft.role};
@@ -433,6 +547,22 @@ class Driver {
                         "entry " + std::to_string(d.index) + " was appended",
                         error(errc::timeout, "not committed within the request timeout")));
         proposals_.erase(it);
+      } else if (d.key == Key::forward) {
+        auto it = forwards_.find(d.id);
+        if (it == forwards_.end()) continue;
+        Forward& f = it->second;
+        if (f.ever_sent) {
+          fail(std::move(f.done),
+               error::outcome_unknown(
+                   "forwarded to the leader",
+                   error(errc::timeout, "no answer from it within the request timeout")));
+        } else {
+          // Never sent: no leader was known within the request timeout.
+          fail(std::move(f.done), error(errc::timeout,
+                                        "no leader known to forward the proposal to within the "
+                                        "request timeout; it was not appended"));
+        }
+        forwards_.erase(it);
       } else {
         auto it = reads_.find(d.id);
         if (it == reads_.end()) continue;
@@ -472,14 +602,26 @@ class Driver {
     auto proposals = std::move(proposals_);
     proposals_.clear();
     for (auto& [index, w] : proposals) {
-      // An entry no Ready carried is in no log: the request is refused. Any other may be in
-      // ours (persisted, or not yet when storage failed) or a follower's.
-      if (index > handed_index_) {
+      // An entry of ours no Ready carried is in no log: the request is refused. Any other may
+      // be in ours (persisted, or not yet when storage failed) or a follower's; a forwarded
+      // one is in the leader's.
+      if (index > handed_index_ && !w.forwarded) {
         fail_waiter(std::move(w), refusal);
       } else {
         fail_waiter(std::move(w), error::outcome_unknown("entry " + std::to_string(index) +
                                                              " was appended, then the node stopped",
                                                          reason));
+      }
+    }
+    auto forwards = std::move(forwards_);
+    forwards_.clear();
+    for (auto& [id, f] : forwards) {
+      if (f.ever_sent) {
+        fail(std::move(f.done), error::outcome_unknown("forwarded to the leader, then this node "
+                                                       "stopped before the answer",
+                                                       reason));
+      } else {
+        fail(std::move(f.done), refusal);
       }
     }
     auto reads = std::move(reads_);
@@ -491,13 +633,26 @@ class Driver {
 
   template <class T>
   void fail(Completion<T> done, error e) {
+    with_leader_address(e);
     run_on_applier([d = std::move(done), e = std::move(e)]() mutable { d(std::move(e)); });
   }
   void fail_waiter(Waiter w, error e) {
     std::visit([&](auto& d) { fail(std::move(d), std::move(e)); }, w.done);
   }
   void fail_read(ReadJob<M> job, error e) {
+    with_leader_address(e);
     run_on_applier([j = std::move(job), e = std::move(e)]() mutable { j.fail(std::move(e)); });
+  }
+  [[nodiscard]] std::uint64_t first_forward_id() const {
+    const auto ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(clock_.now().time_since_epoch())
+            .count();
+    return static_cast<std::uint64_t>(std::max<std::int64_t>(ns, 0)) + 1;
+  }
+  /// A not_leader naming a leader also carries its peer address, if the configuration has it.
+  void with_leader_address(error& e) const {
+    if (e == errc::not_leader && e.leader_hint != no_node && e.leader_address.empty())
+      e.leader_address = std::string(core_.membership().address_of(e.leader_hint));
   }
   void run_on_applier(unique_function<void()> fn) {
     // Built in place: moving a temporary Work holding a Run makes GCC 12 under ASan report the
@@ -563,9 +718,13 @@ class Driver {
   /// proposed again at that index (see the file comment); at most one of them can commit.
   std::multimap<LogIndex, Waiter> proposals_;
   std::map<std::uint64_t, PendingRead> reads_;
+  std::map<std::uint64_t, Forward> forwards_;
   std::deque<Deadline> deadlines_;
   std::uint64_t next_waiter_id_ = 1;
   std::uint64_t next_read_id_ = 1;
+  /// Forward ids go to the leader, which drops a duplicate by (sender, id): start from this
+  /// node's clock so that ids stay unique across its restarts.
+  std::uint64_t next_forward_id_ = first_forward_id();
 
   static constexpr LogIndex commit_save_interval = 4096;
   HardState saved_hard_state_;
@@ -578,6 +737,8 @@ class Driver {
 
   /// The highest entry index any Ready handed out: entries above it never left this object.
   LogIndex handed_index_ = 0;
+  /// The highest index handed to the applier (committed entries, an installed snapshot).
+  LogIndex handed_commit_ = 0;
 
   bool stopped_ = false;
   std::optional<error> stop_reason_;

@@ -200,6 +200,8 @@ class Registry {
 struct NodeMetrics {
   explicit NodeMetrics(Registry& r)
       : proposals(r.counter("dengine_proposals_total", "Proposals accepted by the leader's core")),
+        proposals_forwarded(r.counter("dengine_proposals_forwarded_total",
+                                      "Proposals a follower sent to the leader")),
         proposals_failed(
             r.counter("dengine_proposals_failed_total", "Proposals that completed with an error")),
         reads(r.counter("dengine_reads_total", "Reads served")),
@@ -236,6 +238,7 @@ struct NodeMetrics {
             r.histogram("dengine_propose_seconds", "Latency from proposal to its completion")) {}
 
   Counter& proposals;
+  Counter& proposals_forwarded;
   Counter& proposals_failed;
   Counter& reads;
   Counter& reads_failed;

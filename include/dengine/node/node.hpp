@@ -138,8 +138,11 @@ class Node {
   // ----
 
   /// Proposes `command`; completes with the state machine's response once its entry is applied
-  /// here, or fails. Definite failures (the command is not and will never be applied): not_leader
-  /// (leader_hint names the leader if known), too_busy (pending proposals at their bound, or
+  /// here, or fails. On a follower (or while no leader is known) the command is forwarded to the
+  /// leader (NodeConfig::forward_proposals; docs/cluster.md, forwarding). Definite failures (the
+  /// command is not and will never be applied): not_leader only with forwarding off
+  /// (leader_hint names the leader if known), timeout (forwarding: no leader known within the
+  /// request timeout, never sent), too_busy (pending proposals at their bound, or
   /// the leader's uncommitted bytes), too_large, proposal_dropped (a leadership transfer was
   /// running, or another entry committed at its index), stopped (the node stopped before the
   /// entry left it; `cause` set when a failure stopped it). outcome_unknown: the entry was
@@ -296,16 +299,17 @@ class Node {
   }
 
   /// Blocks until the node can serve, at most `timeout`: it knows a leader and has applied
-  /// everything committed so far. Then a proposal here succeeds if this node leads (else it
-  /// fails with not_leader naming the leader), and a read here sees every write committed before
-  /// the call. A single voter gets there right after open() (it elects itself at once and applies
-  /// its first entry, a few ms); a cluster member once an election is won (about an election
-  /// timeout). Calling the API earlier is allowed, not required to wait: proposals fail with
-  /// not_leader (leader_hint no_node) until a leader is known, and reads wait or fail the same
-  /// way. Errors: timeout (with the role, term, commit and applied index seen), stopped (the
-  /// failure that stopped the node as `cause`, its message in the detail), invalid_argument from
-  /// a completion handler or callback (it would wait on the thread that must make progress).
-  /// Threaded runtime only: a deterministic node is driven by the caller's executor.
+  /// everything committed so far. Then a proposal here succeeds (a follower forwards it; with
+  /// forwarding off it fails with not_leader naming the leader), and a read here sees every write
+  /// committed before the call. A single voter gets there right after open() (it elects itself at
+  /// once and applies its first entry, a few ms); a cluster member once an election is won (about
+  /// an election timeout). Calling the API earlier is allowed, not required to wait: proposals wait
+  /// for a leader to forward to (or, with forwarding off, fail with not_leader, leader_hint
+  /// no_node), and reads wait or fail the same way. Errors: timeout (with the role, term, commit
+  /// and applied index seen), stopped (the failure that stopped the node as `cause`, its message in
+  /// the detail), invalid_argument from a completion handler or callback (it would wait on the
+  /// thread that must make progress). Threaded runtime only: a deterministic node is driven by the
+  /// caller's executor.
   [[nodiscard]] result<void> wait_ready(std::chrono::milliseconds timeout) const
       requires(!deterministic) {
     if (on_own_thread())

@@ -12,6 +12,7 @@
 /// concern: core_election.hpp, core_replication.hpp, core_reads.hpp, core_membership.hpp.
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -68,6 +69,12 @@ class Core {
   /// Leader only: appends a normal entry and returns its index. The entry is replicated at the
   /// next ready(): proposals between two ready() calls travel in one append (batching).
   result<LogIndex> propose(std::string data);
+  /// Follower only: sends `data` to the leader as forwarded proposal `request_id`; the leader
+  /// appends it as if proposed there and answers with its (index, term) or a refusal, which
+  /// comes back as a Ready::forwards entry. not_leader when no leader is known (or this node is
+  /// not a follower), too_large beyond max_entry_bytes. A lost message is never answered: the
+  /// runtime's deadline covers it (the entry may or may not have been appended).
+  result<void> forward_proposal(std::uint64_t request_id, std::string data);
   /// Leader only: appends a membership change (one at a time; see config_change.hpp).
   result<LogIndex> propose_config_change(const ConfigChange& change);
   /// Requests a linearizable read; a ReadState{id, index} (or DroppedRead) comes in a later Ready.
@@ -179,6 +186,8 @@ class Core {
   // reads (core_reads.hpp)
   void handle_read_index(const Message& m);
   void handle_read_index_response(const Message& m);
+  void handle_propose(const Message& m);
+  void handle_propose_response(const Message& m);
   void register_read(std::uint64_t id, NodeId from);
   void confirm_round(std::optional<std::uint64_t> sent_tick);
   void release_confirmed_reads();
@@ -244,6 +253,11 @@ class Core {
   std::shared_ptr<const Snapshot> pending_snapshot_;
 
   Ready out_;
+  /// Answers to the latest forwarded proposals by (sender, request id), oldest first out: a
+  /// duplicated propose message is answered again instead of appending a second entry.
+  std::map<std::pair<NodeId, std::uint64_t>, Message> forward_answers_;
+  std::deque<std::pair<NodeId, std::uint64_t>> forward_answer_order_;
+  static constexpr std::size_t max_forward_answers = 4096;
   HardState last_hard_state_;
   SoftState last_soft_state_;
   CoreStats stats_;
@@ -322,6 +336,17 @@ inline result<void> Core::step(Message m) {
       // A stale leader (e.g. just healed from a partition) learns our term and steps down;
       // without this, a node whose term rose behind a partition could never rejoin.
       send({.type = MessageType::append_response, .to = m.from, .term = term_});
+    } else if (m.type == MessageType::propose) {
+      // Not appended: the sender may forward it again, to the leader our term names.
+      send({.type = MessageType::propose_response,
+            .to = m.from,
+            .term = term_,
+            .reject = true,
+            .reject_hint = static_cast<LogIndex>(errc::not_leader),
+            .context = m.context});
+    } else if (m.type == MessageType::propose_response) {
+      // True whatever our term now: the entry was (or was not) appended at (index, log_term).
+      handle_propose_response(m);
     } else if (m.type == MessageType::pre_vote || m.type == MessageType::vote) {
       // Tell a stale candidate our term (Raft §5.1), or it may campaign forever at a term no
       // one answers — e.g. when it is not a voter in our configuration, so we never send to it.
@@ -365,6 +390,8 @@ inline result<void> Core::step(Message m) {
       break;
     case MessageType::read_index: handle_read_index(m); break;
     case MessageType::read_index_response: handle_read_index_response(m); break;
+    case MessageType::propose: handle_propose(m); break;
+    case MessageType::propose_response: handle_propose_response(m); break;
   }
   return success();
 }
@@ -499,6 +526,7 @@ inline void Core::send(Message m) {
 }  // namespace dengine::raft
 
 #include "dengine/raft/core_election.hpp"
+#include "dengine/raft/core_forwarding.hpp"
 #include "dengine/raft/core_membership.hpp"
 #include "dengine/raft/core_reads.hpp"
 #include "dengine/raft/core_replication.hpp"

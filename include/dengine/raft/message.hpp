@@ -24,6 +24,9 @@ enum class MessageType : std::uint8_t {
   timeout_now = 9,           ///< leader → transfer target: campaign now, skipping pre-vote
   read_index = 10,           ///< follower → leader: confirm leadership; context = request id
   read_index_response = 11,  ///< leader → follower: index = read index; reject when it cannot serve
+  propose = 12,  ///< follower → leader: a forwarded proposal (one entry); context = request id
+  /// leader → follower: appended at (index, log_term), or reject with the errc in reject_hint
+  propose_response = 13,
 };
 
 [[nodiscard]] constexpr std::string_view to_string(MessageType t) noexcept {
@@ -40,6 +43,8 @@ enum class MessageType : std::uint8_t {
     case MessageType::timeout_now: return "timeout_now";
     case MessageType::read_index: return "read_index";
     case MessageType::read_index_response: return "read_index_response";
+    case MessageType::propose: return "propose";
+    case MessageType::propose_response: return "propose_response";
   }
   return "unknown";
 }
@@ -66,8 +71,10 @@ struct Message {
   /// Negative answer (append, vote, pre_vote, read_index responses).
   bool reject = false;
   /// On a rejected append: the follower's suggestion of where to retry (≤ its last index).
+  /// On a rejected propose_response: the dengine::errc value of the refusal.
   LogIndex reject_hint = 0;
-  /// heartbeat(_response): read round; read_index(_response): request id; vote: transfer flag.
+  /// heartbeat(_response): read round; read_index(_response), propose(_response): request id;
+  /// vote: transfer flag.
   std::uint64_t context = 0;
   /// snapshot: the image to install (shared: a leader sends one image to several followers).
   std::shared_ptr<const Snapshot> snapshot{};

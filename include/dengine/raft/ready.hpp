@@ -45,6 +45,16 @@ struct DroppedRead {
   error reason;
 };
 
+/// The leader's answer to a proposal this follower forwarded (Core::forward_proposal): appended
+/// at (index, term), so it is applied here when that entry commits with that term; or refused
+/// (`refusal` set: not_leader, too_busy, too_large, proposal_dropped), so it was never appended.
+struct ForwardOutcome {
+  std::uint64_t id = 0;
+  LogIndex index = 0;
+  Term term = 0;
+  std::optional<error> refusal;
+};
+
 /// A single-server membership change (Raft thesis, section 4.1): one node at a time.
 struct ConfigChange {
   enum class Kind : std::uint8_t {
@@ -78,7 +88,8 @@ struct ConfigChange {
 ///  4. Then send `messages_after_persist` (append and vote responses, a candidate's vote
 ///     requests): they promise the receiver that this node's state is durable.
 ///  5. Apply `committed_entries` in order (they are always already persisted locally) and
-///     complete `read_states` once the applied index reaches each one's index.
+///     complete `read_states` once the applied index reaches each one's index. `forwards`
+///     answer proposals this follower forwarded: wait for the entry at (index, term).
 struct Ready {
   std::optional<SoftState> soft_state;
   std::optional<HardState> hard_state;
@@ -89,11 +100,12 @@ struct Ready {
   std::vector<Entry> committed_entries;
   std::vector<ReadState> read_states;
   std::vector<DroppedRead> dropped_reads;
+  std::vector<ForwardOutcome> forwards;
 
   [[nodiscard]] bool empty() const noexcept {
     return !soft_state && !hard_state && entries.empty() && !snapshot && messages.empty() &&
            messages_after_persist.empty() && committed_entries.empty() && read_states.empty() &&
-           dropped_reads.empty();
+           dropped_reads.empty() && forwards.empty();
   }
 };
 

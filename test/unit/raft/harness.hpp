@@ -61,6 +61,7 @@ class Cluster {
   std::vector<Entry>& applied(NodeId id) { return applied_[id]; }
   std::vector<ReadState>& reads(NodeId id) { return reads_[id]; }
   std::vector<DroppedRead>& dropped(NodeId id) { return dropped_[id]; }
+  std::vector<ForwardOutcome>& forwards(NodeId id) { return forwards_[id]; }
   Stored& stored(NodeId id) { return stored_[id]; }
   LogIndex applied_index(NodeId id) {
     auto& a = applied_[id];
@@ -95,6 +96,7 @@ class Cluster {
         for (auto& e : rd.committed_entries) applied_[id].push_back(e);
         for (auto& r : rd.read_states) reads_[id].push_back(r);
         for (auto& d : rd.dropped_reads) dropped_[id].push_back(d);
+        for (auto& f : rd.forwards) forwards_[id].push_back(f);
       }
     }
   }
@@ -199,6 +201,7 @@ class Cluster {
   std::map<NodeId, std::vector<Entry>> applied_;
   std::map<NodeId, std::vector<ReadState>> reads_;
   std::map<NodeId, std::vector<DroppedRead>> dropped_;
+  std::map<NodeId, std::vector<ForwardOutcome>> forwards_;
   std::deque<Message> queue_;
   std::set<std::pair<NodeId, NodeId>> cut_;
   std::function<bool(const Message&)> drop_filter_;

@@ -62,7 +62,7 @@ inline std::shared_ptr<const Snapshot> sample_snapshot(std::string data) {
 /// empty, short and large data; the snapshot message carries a snapshot, the others none.
 inline std::vector<raft::Message> sample_messages() {
   std::vector<raft::Message> out;
-  for (std::uint8_t t = 0; t <= static_cast<std::uint8_t>(raft::MessageType::read_index_response);
+  for (std::uint8_t t = 0; t <= static_cast<std::uint8_t>(raft::MessageType::propose_response);
        ++t) {
     raft::Message m;
     m.type = static_cast<raft::MessageType>(t);

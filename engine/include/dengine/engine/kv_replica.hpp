@@ -213,6 +213,7 @@ class KvReplica {
     if (!r && r.error().code == errc::not_leader) {
       error e = r.error();
       e.leader_hint = node_->leader();
+      e.leader_address = std::string(node_->membership().address_of(e.leader_hint));
       return e;
     }
     return r;
@@ -422,6 +423,7 @@ class KvReplica {
     error out(e.cause, "read: revoking expired lease " + std::to_string(id) +
                            " before answering: " + e.detail);
     out.leader_hint = e.leader_hint;
+    out.leader_address = e.leader_address;
     return out;
   }
 

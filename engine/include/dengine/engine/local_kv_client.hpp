@@ -9,8 +9,11 @@
 ///
 /// Reads take a consistency (docs/embedded.md): linearizable (default; ReadIndex), lease (the
 /// leader's lease, no round trip) or serializable (this replica's state now, may be stale).
-/// Writes and linearizable reads go to the leader: on a follower writes fail with not_leader
-/// (error::leader_hint names the leader).
+/// Writes and linearizable reads go through the leader: on a follower a write is forwarded to
+/// the leader and answered here once applied here, and a linearizable read is confirmed by the
+/// leader (ReadIndex) and served here. With NodeConfig::forward_proposals off a follower's
+/// writes fail with not_leader instead (error::leader_hint names the leader and
+/// error::leader_address its peer address). Lease keep-alives are the leader's (not_leader).
 ///
 /// A failed write either did not and never will take effect (every error but one), or failed
 /// with errc::outcome_unknown: its entry may already be in the log, so it may be applied after
