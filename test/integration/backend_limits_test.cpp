@@ -16,6 +16,8 @@
 #include "dengine/backends/memory.hpp"
 #include "dengine/conformance/temp_dir.hpp"
 #include "dengine/engine/embedded_engine.hpp"
+#include "dengine/engine/embedded_engine_impl.hpp"  // RefusingBackend: not in a compiled library
+#include "dengine/engine/kv_replica.hpp"
 #include "harness.hpp"
 
 namespace dengine::test {

@@ -23,6 +23,7 @@
 #include "dengine/conformance/temp_dir.hpp"
 #include "dengine/engine/embedded_engine.hpp"
 #include "dengine/engine/kv_client.hpp"
+#include "dengine/engine/kv_replica.hpp"
 #include "engine_harness.hpp"
 #include "harness.hpp"
 
