@@ -73,8 +73,9 @@ class Node:
     """One kv-node process (started, killed and restarted with the same data dir)."""
 
     def __init__(self, binary, node_id, data_dir, listen, members, cluster_id, log_path,
-                 extra_args=()):
+                 extra_args=(), prefix=()):
         self.binary = binary
+        self.prefix = list(prefix)  # run under it, e.g. ["ip", "netns", "exec", "ns1"]
         self.id = node_id
         self.data_dir = data_dir
         self.listen = listen
@@ -87,7 +88,7 @@ class Node:
 
     def args(self):
         members = ",".join(f"{i}={a}" for i, a in sorted(self.members.items()))
-        return [self.binary, "--id", str(self.id), "--data-dir", self.data_dir,
+        return self.prefix + [self.binary, "--id", str(self.id), "--data-dir", self.data_dir,
                 "--listen", self.listen, "--members", members,
                 "--cluster-id", str(self.cluster_id)] + self.extra_args
 
@@ -220,10 +221,13 @@ class Node:
 class Cluster:
     """kv-node processes in one temporary directory; a context manager that kills them all."""
 
-    def __init__(self, binary, cluster_id=0x5EED, extra_args=()):
+    def __init__(self, binary, cluster_id=0x5EED, extra_args=(), prefix_of=None):
         self.binary = os.path.abspath(binary)
         self.cluster_id = cluster_id
         self.extra_args = list(extra_args)
+        # node id -> the command prefix its process runs under (partition_test.py: its network
+        # namespace); None: every process runs here.
+        self.prefix_of = prefix_of
         self.nodes = {}
         self.dir = None
 
@@ -252,7 +256,7 @@ class Cluster:
     def make_node(self, node_id, listen, members):
         node = Node(self.binary, node_id, os.path.join(self.dir, f"node{node_id}"), listen,
                     members, self.cluster_id, os.path.join(self.dir, f"node{node_id}.log"),
-                    self.extra_args)
+                    self.extra_args, self.prefix_of(node_id) if self.prefix_of else ())
         self.nodes[node_id] = node
         return node
 
