@@ -191,6 +191,28 @@ def removed_member_stops(kv_node):
                  lambda: any(why in n.log_text() for n in (leader, stays)))
 
 
+def leader_removes_itself(kv_node):
+    """The leader removes itself: the removal commits (the followers keep taking its appends
+    until then, net/roster.hpp, Core::transport_membership), the old leader steps down, the
+    other two elect a leader between them, and writes go on with every acknowledged one kept."""
+    with Cluster(kv_node) as c:
+        c.found([1, 2, 3])
+        old, term = c.wait_leader()
+        acked = write_keys(old, "before", 10)
+        answer = old.ask(f"remove {old.id}")
+        check(answer == "ok", f"remove {old.id} at the leader itself: {answer}")
+        rest = [n for n in c.running() if n is not old]
+        new, _ = c.wait_leader(rest, timeout=NEW_LEADER_DEADLINE_S, newer_than=term)
+        for n in rest:
+            wait_for(lambda n=n: f"node {n.id} still lists {old.id}: {members_of(n)}",
+                     lambda n=n: all(old.id not in ids for ids in members_of(n)))
+        ok, answer = new.put("after-remove", "yes")
+        check(ok, f"a put at the new leader {new.id}: {answer}")
+        acked["after-remove"] = "yes"
+        for n in rest:
+            check_readable(n, acked)
+
+
 def malformed_frame_refused(kv_node):
     """64 random bytes on a member's peer port close that connection, with a logged reason;
     the node keeps serving."""
@@ -258,7 +280,8 @@ def expansion_under_writes(kv_node):
 
 
 CASES = [election_on_start, leader_sigkill, follower_catches_up_by_snapshot, leader_transfer,
-         removed_member_stops, malformed_frame_refused, expansion_under_writes]
+         removed_member_stops, leader_removes_itself, malformed_frame_refused,
+         expansion_under_writes]
 
 
 def main_with_cases(argv, cases, doc):

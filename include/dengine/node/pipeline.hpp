@@ -114,11 +114,13 @@ class Pipeline {
       driver_.process_ready();
     }
     // A change takes effect when appended: the transport learns a new member's address before
-    // the messages addressed to it leave.
+    // the messages addressed to it leave. A removed member stays a peer until its removal
+    // commits (Core::transport_membership): the leader removing itself needs its followers to
+    // take its appends until then.
     if (const raft::Core& core = driver_.core();
-        core.membership_version() != handed_membership_version_) {
-      handed_membership_version_ = core.membership_version();
-      out.membership_changed(core.membership());
+        core.transport_membership_key() != handed_transport_key_) {
+      handed_transport_key_ = core.transport_membership_key();
+      out.membership_changed(core.transport_membership());
     }
     for (raft::Message& m : driver_.messages_out()) out.send(std::move(m));
     driver_.messages_out().clear();
@@ -188,10 +190,11 @@ class Pipeline {
   WriterT writer_;
   ApplierT applier_;
   const bool inline_writer_;
-  bool flush_scheduled_ = false;                 // event loop
-  std::uint64_t handed_membership_version_ = 0;  // event loop: the last one drain() handed on
-  std::uint64_t groups_unsynced_ = 0;            // log writer
-  std::vector<Request> gathered_;                // applier
+  bool flush_scheduled_ = false;  // event loop
+  // Event loop: Core::transport_membership_key() when drain() last handed the membership on.
+  std::pair<std::uint64_t, LogIndex> handed_transport_key_{0, 0};
+  std::uint64_t groups_unsynced_ = 0;  // log writer
+  std::vector<Request> gathered_;      // applier
 };
 
 }  // namespace dengine::node

@@ -40,7 +40,9 @@ concept Transport = requires(T& t, raft::Message m, InboundHandler inbound) {
 /// A transport that follows the configuration: the node calls `on_membership(m)` on its event
 /// loop whenever its configuration changes (members or their addresses), before it sends the
 /// messages that follow the change — so a transport that dials peers (net::AsioTransport)
-/// learns a new member's address from the log before the leader's first append to it. Optional:
+/// learns a new member's address from the log before the leader's first append to it. `m` is
+/// raft::Core::transport_membership(): a member whose removal is not committed yet is still in
+/// it (as a learner), and it is handed on again when that removal commits. Optional:
 /// a transport without it (LocalTransport, the simulator's) is told nothing.
 template <class T>
 concept MembershipAwareTransport = Transport<T> && requires(T& t, const Membership& m) {

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dengine/core/config.hpp"
@@ -135,6 +136,15 @@ class Core {
   /// the configuration on (e.g. the peers' addresses to its transport) compares it with the
   /// version it last handed on. 0 while the configuration is empty.
   [[nodiscard]] std::uint64_t membership_version() const noexcept { return membership_version_; }
+  /// Whom a transport must still reach and admit: membership() plus, as learners with their
+  /// addresses, the members of the committed configuration and of every later one that it no
+  /// longer lists. A removal is in effect once appended, but the member it removes (the leader
+  /// itself, when it removes itself) can still be needed to commit it: refusing that member's
+  /// connections before then would stall the change (docs/cluster.md, Removing a member).
+  [[nodiscard]] Membership transport_membership() const;
+  /// Changes whenever transport_membership() may have: with membership_version(), or when the
+  /// committed configuration moves on (its config entry's index; 0 for the snapshot's).
+  [[nodiscard]] std::pair<std::uint64_t, LogIndex> transport_membership_key() const noexcept;
   /// The configuration in effect at log position `index` (≥ the compaction point).
   [[nodiscard]] Membership membership_at(LogIndex index) const;
   [[nodiscard]] result<Term> term_at(LogIndex index) const { return log_.term(index); }

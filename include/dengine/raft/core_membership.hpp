@@ -3,6 +3,10 @@
 /// snapshot's), reverting it when a config entry is truncated, and proposing changes.
 /// Part of Core (core.hpp).
 
+#include <string>
+#include <string_view>
+#include <utility>
+
 #include "dengine/raft/core.hpp"
 
 namespace dengine::raft {
@@ -14,6 +18,32 @@ inline Membership Core::membership_at(LogIndex index) const {
     found = &m;
   }
   return *found;
+}
+
+inline std::pair<std::uint64_t, LogIndex> Core::transport_membership_key() const noexcept {
+  LogIndex committed_config = 0;
+  for (const auto& entry : config_history_) {
+    if (entry.first > log_.committed()) break;
+    committed_config = entry.first;
+  }
+  return {membership_version_, committed_config};
+}
+
+inline Membership Core::transport_membership() const {
+  Membership out = membership_;
+  const auto keep_members_of = [&out](const Membership& m) {
+    for (NodeId id : m.all()) {
+      if (out.contains(id)) continue;
+      out.learners.push_back(id);
+      out.normalize();  // contains() needs the lists sorted
+      if (const std::string_view address = m.address_of(id); !address.empty())
+        out.addresses.emplace(id, std::string(address));
+    }
+  };
+  keep_members_of(membership_at(log_.committed()));
+  for (const auto& [at, m] : config_history_)
+    if (at > log_.committed()) keep_members_of(m);
+  return out;
 }
 
 inline void Core::rebuild_membership() {

@@ -129,6 +129,27 @@ TEST_CASE("membership: remove a follower; the rest keep committing") {
   CHECK(c[1].progress(3) == nullptr);
 }
 
+TEST_CASE("membership: a removed member stays the transport's peer until the removal commits") {
+  auto c = led_by(1);
+  c.tick_all();
+  c.isolate(2);
+  c.isolate(3);
+  const auto before = c[1].transport_membership_key();
+  REQUIRE(c[1].propose_config_change({ConfigChange::Kind::remove, 3, ""}).has_value());
+  c.settle();
+  // In effect for Raft (appended), not yet for the transport: 3 may still be needed to commit.
+  CHECK(c[1].membership().all() == std::vector<NodeId>{1, 2});
+  CHECK(c[1].transport_membership().all() == std::vector<NodeId>{1, 2, 3});
+  const auto appended = c[1].transport_membership_key();
+  CHECK(appended != before);
+  c.heal();
+  c.tick_all(3);
+  REQUIRE(c[1].commit_index() == c[1].last_index());
+  CHECK(c[1].transport_membership().all() == std::vector<NodeId>{1, 2});
+  CHECK(c[1].transport_membership_key() != appended);  // the runtime hands it on again
+  CHECK(c[2].transport_membership().all() == std::vector<NodeId>{1, 2});
+}
+
 TEST_CASE("membership: a removed leader leads until the change commits, then steps down") {
   auto c = led_by(1);
   c.tick_all();
