@@ -43,7 +43,7 @@ concept Transport = requires(T& t, raft::Message m, InboundHandler inbound) {
 /// learns a new member's address from the log before the leader's first append to it. `m` is
 /// raft::Core::transport_membership(): a member whose removal is not committed yet is still in
 /// it (as a learner), and it is handed on again when that removal commits. Optional:
-/// a transport without it (LocalTransport, the simulator's) is told nothing.
+/// a transport without it (LocalTransport) is told nothing.
 template <class T>
 concept MembershipAwareTransport = Transport<T> && requires(T& t, const Membership& m) {
   t.on_membership(m);
