@@ -1,7 +1,7 @@
 // Writes the seed corpus of wire-decode-fuzz (test/fuzz/corpus/wire/, committed): real frames
-// of every message type, a hello, a batch of all, and seeded random batches, each as a payload
-// input and as a stream input (wire_fuzz_input.hpp). Deterministic: rerunning it over the
-// committed corpus changes no file unless the wire format changed.
+// of every message type, a hello, a batch of all, snapshot chunks and acks, and seeded random
+// batches, each as a payload input and as a stream input (wire_fuzz_input.hpp). Deterministic:
+// rerunning it over the committed corpus changes no file unless the wire format changed.
 //
 //   wire-corpus DIR
 
@@ -14,6 +14,7 @@
 #include "dengine/wire/frame.hpp"
 #include "dengine/wire/handshake.hpp"
 #include "dengine/wire/message_codec.hpp"
+#include "dengine/wire/snapshot_stream.hpp"
 #include "wire_fuzz_input.hpp"
 #include "wire_samples.hpp"
 
@@ -61,6 +62,20 @@ int main(int argc, char** argv) {
     chunk = static_cast<std::uint8_t>((chunk + 3) & fuzzing::chunk_mask);
   }
   write(dir, "payload-all-types", fuzzing::payload_mode, wire::encode_messages(samples));
+  // A snapshot stream: the snapshot sample's bytes in two chunks, and the acks of each kind.
+  const std::string stream = wire::encode_message(samples[8]);
+  const wire::SnapshotStreamId id{9, 100, 2, stream.size(), 0x12345678};
+  const std::string first = wire::encode_chunk({id, 1, 0, std::string_view(stream).substr(0, 40)});
+  const std::string rest = wire::encode_chunk({id, 1, 40, std::string_view(stream).substr(40)});
+  write(dir, "payload-snapshot-chunk", fuzzing::payload_mode | fuzzing::chunk_payload | 5, first);
+  write(dir, "stream-snapshot-chunks", 11,
+        hello_frame + wire::encode_frame(wire::FrameKind::snapshot_chunk, first) +
+            wire::encode_frame(wire::FrameKind::snapshot_chunk, rest));
+  for (auto kind : {wire::AckKind::progress, wire::AckKind::rewind, wire::AckKind::done}) {
+    const std::string ack = wire::encode_ack({id, 2, 40, kind});
+    write(dir, "payload-snapshot-ack-" + std::string(wire::to_string(kind)),
+          fuzzing::payload_mode | fuzzing::ack_payload, ack);
+  }
   std::mt19937_64 rng(20261206);
   for (int k = 0; k < 4; ++k) {
     std::vector<raft::Message> batch(1 + k);

@@ -2,7 +2,8 @@
 // Whatever the bytes, decoding must not crash, leak or hit undefined behaviour (ASan, UBSan),
 // and must be consistent:
 //   - the stream fed at once and fed in small chunks yields the same frames and the same error;
-//   - a message batch or hello that decodes re-encodes to the very same payload bytes (the
+//   - a message batch, hello, snapshot chunk or ack that decodes re-encodes to the very same
+//   payload bytes (the
 //     encoding is canonical), and that frame decodes again to the same messages, field by field;
 //   - every decode failure of a message payload is errc::malformed;
 //   - a hello's address is within the limit, and check_hello never admits a removed sender nor
@@ -20,6 +21,7 @@
 #include "dengine/wire/frame.hpp"
 #include "dengine/wire/handshake.hpp"
 #include "dengine/wire/message_codec.hpp"
+#include "dengine/wire/snapshot_stream.hpp"
 #include "wire_fuzz_input.hpp"
 #include "wire_samples.hpp"
 
@@ -108,6 +110,28 @@ void check_hello(std::string_view payload) {
   }
 }
 
+/// A chunk or ack that decodes re-encodes to its very bytes; a failure is malformed.
+void check_snapshot_stream(wire::FrameKind kind, std::string_view payload) {
+  if (kind == wire::FrameKind::snapshot_chunk) {
+    auto chunk = wire::decode_chunk(payload);
+    if (!chunk) {
+      require(chunk.error() == errc::malformed, "chunk failure not malformed");
+      return;
+    }
+    const auto& c = chunk.value();
+    require(!c.data.empty() && c.offset + c.data.size() <= c.id.total, "chunk past its stream");
+    require(wire::encode_chunk(c) == payload, "chunk does not re-encode to its bytes");
+    return;
+  }
+  auto ack = wire::decode_ack(payload);
+  if (!ack) {
+    require(ack.error() == errc::malformed, "ack failure not malformed");
+    return;
+  }
+  require(ack.value().offset <= ack.value().id.total, "ack offset past its stream");
+  require(wire::encode_ack(ack.value()) == payload, "ack does not re-encode to its bytes");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -130,10 +154,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           "chunking changed the error");
 
   for (const auto& f : whole.frames) {
-    if (f.kind == wire::FrameKind::hello) {
-      check_hello(f.payload);
-    } else {
-      check_messages(f.payload);
+    switch (f.kind) {
+      case wire::FrameKind::hello: check_hello(f.payload); break;
+      case wire::FrameKind::messages: check_messages(f.payload); break;
+      case wire::FrameKind::snapshot_chunk:
+      case wire::FrameKind::snapshot_ack: check_snapshot_stream(f.kind, f.payload); break;
     }
   }
   return 0;

@@ -137,15 +137,17 @@ TEST_CASE("net: a closed send queue drops what it held and refuses every later p
 }
 
 TEST_CASE(
-    "net: bulk lane for appends with entries, snapshots and forwarded proposals, control for the "
-    "rest") {
+    "net: snapshot lane for snapshots, bulk for appends with entries and forwarded proposals, "
+    "control for the rest") {
   for (auto m : wire::testing::sample_messages()) {
     CAPTURE(raft::to_string(m.type));
     // A forwarded proposal's answer goes with the appends: ahead of the one carrying its entry.
-    const bool bulk =
-        m.type == raft::MessageType::append || m.type == raft::MessageType::snapshot ||
-        m.type == raft::MessageType::propose || m.type == raft::MessageType::propose_response;
-    CHECK(lane_of(m) == (bulk ? Lane::bulk : Lane::control));
+    const bool bulk = m.type == raft::MessageType::append || m.type == raft::MessageType::propose ||
+                      m.type == raft::MessageType::propose_response;
+    const Lane want = m.type == raft::MessageType::snapshot ? Lane::snapshot
+                      : bulk                                ? Lane::bulk
+                                                            : Lane::control;
+    CHECK(lane_of(m) == want);
   }
   raft::Message empty_append;  // a probe or commit update: small and urgent
   CHECK(lane_of(empty_append) == Lane::control);

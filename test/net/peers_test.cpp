@@ -220,7 +220,8 @@ TEST_CASE("net: send() from two threads while a third changes the peers") {
     const auto k = a.counters();
     std::uint64_t queued = 0;
     for (NodeId to : {2, 3})
-      for (Lane lane : {Lane::control, Lane::bulk}) queued += a.t.queued(to, lane).first;
+      for (Lane lane : {Lane::control, Lane::bulk, Lane::snapshot})
+        queued += a.t.queued(to, lane).first;
     return k.sent + k.dropped_queue_full + k.dropped_unsendable + k.dropped_in_flight +
            k.dropped_peer_removed + queued;
   };

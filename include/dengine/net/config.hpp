@@ -15,6 +15,7 @@
 #include "dengine/net/send_queue.hpp"
 #include "dengine/storage/member_addresses_codec.hpp"
 #include "dengine/wire/frame.hpp"
+#include "dengine/wire/snapshot_stream.hpp"
 
 namespace dengine::net {
 
@@ -38,8 +39,21 @@ struct TransportConfig {
   PeerAddresses peers;
   /// Per peer: heartbeats, votes and responses (small, many).
   QueueLimits control_queue{1024, 4U << 20U};
-  /// Per peer: appends with entries and snapshots (few, large).
+  /// Per peer: appends with entries, forwarded proposals (few, large).
   QueueLimits bulk_queue{1024, 64U << 20U};
+  /// Per peer: snapshots waiting for their stream (the lane streams the newest one only).
+  QueueLimits snapshot_queue{4, std::size_t{4} << 30U};
+  /// Data bytes per snapshot_chunk frame (docs/network.md, Snapshot streams).
+  std::size_t snapshot_chunk_bytes = 256U << 10U;
+  /// Chunks a snapshot stream sends ahead of the receiver's acknowledgement.
+  std::size_t snapshot_window_chunks = 8;
+  /// Outgoing snapshot bytes per second, all peers together (net/rate_limiter.hpp); 0:
+  /// unlimited. Appends and heartbeats are not limited: they travel on other connections.
+  std::uint64_t snapshot_rate_bytes_per_second = std::uint64_t{128} << 20U;
+  /// The largest snapshot this node streams or accepts (as an encoded message). A receiver
+  /// holds an incoming stream in memory until it is whole, so this bounds that memory per
+  /// sender. A larger snapshot is not sent (logged, counted in dropped_unsendable).
+  std::uint64_t max_snapshot_bytes = std::uint64_t{1} << 30U;
   /// A write gathers a lane's queued messages up to this many encoded bytes into one frame (a
   /// larger single message goes alone, up to frame_limits.max_payload).
   std::size_t batch_bytes = 1U << 20U;
@@ -64,6 +78,19 @@ struct TransportConfig {
     }
     DENGINE_TRYV(control_queue.validate("control"));
     DENGINE_TRYV(bulk_queue.validate("bulk"));
+    DENGINE_TRYV(snapshot_queue.validate("snapshot"));
+    if (snapshot_chunk_bytes == 0 ||
+        snapshot_chunk_bytes > frame_limits.max_payload - wire::chunk_header_size)
+      return error(errc::invalid_argument,
+                   "transport: snapshot_chunk_bytes " + std::to_string(snapshot_chunk_bytes) +
+                       " must be above 0 and at most frame_limits.max_payload − " +
+                       std::to_string(wire::chunk_header_size));
+    if (snapshot_window_chunks == 0 || snapshot_window_chunks > 1024)
+      return error(errc::invalid_argument, "transport: snapshot_window_chunks " +
+                                               std::to_string(snapshot_window_chunks) +
+                                               " must be in 1..1024");
+    if (max_snapshot_bytes == 0)
+      return error(errc::invalid_argument, "transport: max_snapshot_bytes must be above 0");
     DENGINE_TRYV(backoff.validate());
     if (batch_bytes == 0 || batch_bytes > frame_limits.max_payload)
       return error(errc::invalid_argument,

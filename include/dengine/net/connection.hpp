@@ -6,6 +6,11 @@
 /// and checks it. When the connection fails or breaks it waits a back-off (backoff.hpp) and
 /// connects again while messages are queued; messages stay queued (bounded) meanwhile.
 ///
+/// The snapshot lane writes no message frames: it streams its newest snapshot in chunks
+/// (snapshot_sender.hpp), paced by the transport's rate limiter and a window of chunks not yet
+/// acknowledged, and reads the receiver's acks on the same connection. A broken connection does
+/// not lose the stream: the next one goes on from the last acknowledged offset.
+///
 /// Threads: enqueue() from any thread; everything else on the transport's I/O thread, except
 /// construction (the peer table makes lanes on set_peers()'s thread: constructing a socket and a
 /// timer touches only the io_context's thread-safe service registry) and destruction (whoever
@@ -23,17 +28,22 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "dengine/net/backoff.hpp"
 #include "dengine/net/context.hpp"
+#include "dengine/net/rate_limiter.hpp"
 #include "dengine/net/send_queue.hpp"
+#include "dengine/net/snapshot_sender.hpp"
 #include "dengine/wire/frame.hpp"
 #include "dengine/wire/handshake.hpp"
 #include "dengine/wire/message_codec.hpp"
+#include "dengine/wire/snapshot_stream.hpp"
 
 namespace dengine::net::detail {
 
@@ -48,7 +58,11 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
         queue_(limits),
         backoff_(ctx.config.backoff, seed),
         socket_(ctx.io),
-        timer_(ctx.io) {}
+        timer_(ctx.io),
+        rate_timer_(ctx.io) {
+    if (lane == Lane::snapshot)
+      snapshots_.emplace(ctx.config.snapshot_chunk_bytes, ctx.config.snapshot_window_chunks);
+  }
 
   /// Queues `m` (or drops it when the queue is full, counted) and wakes the writer; true. False
   /// when the lane was retired: `m` is untouched, and the caller looks its peer up again (the
@@ -75,6 +89,7 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
   void close() {
     closed_ = true;
     timer_.cancel();
+    rate_timer_.cancel();
     close_socket();
   }
 
@@ -96,11 +111,17 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
  private:
   enum class State : std::uint8_t { idle, connecting, open, waiting };
 
-  /// Moves things along: connect when idle with messages queued, write when open and idle.
+  /// Moves things along: connect when idle with something to send, write when open and idle
+  /// (and, on the snapshot lane, not waiting for the rate limiter).
   void pump() {
     if (closed_ || ctx_.stopping.load(std::memory_order_acquire)) return;
-    if (state_ == State::idle && !queue_.empty()) connect();
-    if (state_ == State::open && !writing_) write_next();
+    if (state_ == State::idle && has_work()) connect();
+    if (state_ == State::open && !writing_ && !rate_waiting_) write_next();
+  }
+
+  /// Messages queued, or a snapshot stream not yet acknowledged whole.
+  [[nodiscard]] bool has_work() const {
+    return !queue_.empty() || (snapshots_ && snapshots_->active());
   }
 
   [[nodiscard]] std::string name() const {
@@ -135,15 +156,57 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
     const wire::Hello hello{ctx_.config.cluster_id, ctx_.config.self, peer_,
                             wire::supported_versions, ctx_.advertised};
     pending_hello_ = wire::encode_frame(wire::FrameKind::hello, wire::encode_hello(hello));
+    if (snapshots_ && snapshots_->active()) {
+      const std::uint64_t from = snapshots_->restart();
+      if (from > 0) {
+        ctx_.log(name() + ": resuming the " + snapshots_->id().to_string() + " at offset " +
+                 std::to_string(from) + ", the last the receiver acknowledged");
+        TransportMetrics::bump(ctx_.metrics->snapshot_resumes);
+      }
+    }
     read_next(generation_);
     write_next();
   }
 
-  /// Writes the hello (first time) and the next batch; or nothing when both are empty.
+  /// Writes the hello (first time) and the next batch or chunks; or nothing when all are empty.
   void write_next() {
     out_.clear();
     out_.swap(pending_hello_);
     batch_.clear();
+    if (snapshots_)
+      add_chunks();
+    else
+      add_batch();
+    if (out_.empty()) {
+      writing_ = false;
+      if (!queue_.empty() && !snapshots_) pump();  // the dropped message was not the last one
+      return;
+    }
+    writing_ = true;
+    const auto gen = generation_;
+    boost::asio::async_write(
+        socket_, boost::asio::buffer(out_),
+        [self = shared_from_this(), gen](const boost::system::error_code& ec, std::size_t) {
+          if (gen != self->generation_ || self->closed_) return;
+          self->writing_ = false;
+          if (ec) {
+            self->broken("write failed: " + ec.message());  // counts the batch as lost
+            return;
+          }
+          auto& metrics = *self->ctx_.metrics;
+          TransportMetrics::bump(metrics.sent, self->batch_.size());
+          if (!self->batch_.empty()) TransportMetrics::bump(metrics.writes);
+          if (self->chunks_in_write_ > 0) {
+            TransportMetrics::bump(metrics.snapshot_chunks_sent, self->chunks_in_write_);
+            TransportMetrics::bump(metrics.snapshot_bytes_sent, self->chunk_bytes_in_write_);
+          }
+          self->batch_.clear();
+          self->pump();
+        });
+  }
+
+  /// Adds the next batch of queued messages to out_ as one messages frame.
+  void add_batch() {
     const std::size_t max_payload = ctx_.config.frame_limits.max_payload;
     // The batch's payload is its messages plus a 4-byte count: keep it within the frame limit,
     // so only a single message can be over it.
@@ -162,27 +225,69 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
     }
     if (!batch_.empty())
       wire::append_frame(out_, wire::FrameKind::messages, wire::encode_messages(batch_));
-    if (out_.empty()) {
-      writing_ = false;
-      if (!queue_.empty()) pump();  // the dropped message was not the last one
-      return;
+  }
+
+  /// Snapshot lane: hands the queued snapshots to the stream, then adds to out_ the chunks the
+  /// window and the rate limiter allow, up to batch_bytes (at least one when any is allowed).
+  /// When the limiter says wait, a timer pumps again after that wait.
+  void add_chunks() {
+    chunks_in_write_ = 0;
+    chunk_bytes_in_write_ = 0;
+    offer_queued_snapshots();
+    if (rate_waiting_) return;
+    while (const std::size_t n = snapshots_->next_chunk_size()) {
+      if (chunks_in_write_ > 0 && out_.size() + n > ctx_.config.batch_bytes) return;
+      const auto wait = ctx_.snapshot_rate.take(n, RateLimiter::clock::now());
+      if (wait > RateLimiter::clock::duration::zero()) {
+        wait_for_rate(wait);
+        return;
+      }
+      const auto chunk = snapshots_->next_chunk();
+      wire::append_frame(out_, wire::FrameKind::snapshot_chunk, wire::encode_chunk(*chunk));
+      ++chunks_in_write_;
+      chunk_bytes_in_write_ += n;
     }
-    writing_ = true;
-    const auto gen = generation_;
-    boost::asio::async_write(
-        socket_, boost::asio::buffer(out_),
-        [self = shared_from_this(), gen](const boost::system::error_code& ec, std::size_t) {
-          if (gen != self->generation_ || self->closed_) return;
-          self->writing_ = false;
-          if (ec) {
-            self->broken("write failed: " + ec.message());  // counts the batch as lost
-            return;
-          }
-          TransportMetrics::bump(self->ctx_.metrics->sent, self->batch_.size());
-          if (!self->batch_.empty()) TransportMetrics::bump(self->ctx_.metrics->writes);
-          self->batch_.clear();
-          self->pump();
-        });
+  }
+
+  /// Moves every queued snapshot into the stream (which keeps the newest; snapshot_sender.hpp)
+  /// and logs a stream that starts.
+  void offer_queued_snapshots() {
+    if (queue_.empty()) return;
+    std::vector<raft::Message> queued;
+    queue_.take(queued, std::numeric_limits<std::size_t>::max());
+    for (auto& m : queued) {
+      if (m.type != raft::MessageType::snapshot || !m.snapshot) continue;  // lane_of: never
+      const std::size_t size = wire::encoded_size(m);
+      if (size > ctx_.config.max_snapshot_bytes) {
+        TransportMetrics::bump(ctx_.metrics->dropped_unsendable);
+        ctx_.log(name() + ": dropped a snapshot of " + std::to_string(size) +
+                 " bytes, over max_snapshot_bytes " +
+                 std::to_string(ctx_.config.max_snapshot_bytes));
+        continue;
+      }
+      switch (snapshots_->offer(m)) {
+        case SnapshotSender::Offer::started:
+          ctx_.log(name() + ": streaming the " + snapshots_->id().to_string());
+          break;
+        case SnapshotSender::Offer::replaced:
+          ctx_.log(name() + ": streaming the " + snapshots_->id().to_string() +
+                   " instead of the older one in progress");
+          break;
+        case SnapshotSender::Offer::duplicate:
+        case SnapshotSender::Offer::stale: break;  // the stream in progress serves
+      }
+    }
+  }
+
+  /// The rate limiter asked for `wait` before the next chunk: pump again then.
+  void wait_for_rate(RateLimiter::clock::duration wait) {
+    rate_waiting_ = true;
+    rate_timer_.expires_after(wait);
+    rate_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec || self->closed_) return;
+      self->rate_waiting_ = false;
+      self->pump();
+    });
   }
 
   /// Reads the peer's hello, then watches for the close (the peer sends nothing else).
@@ -206,17 +311,25 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
             return;
           }
           self->read_next(gen);
+          self->pump();  // an ack may have opened the snapshot window
         });
   }
 
   /// Checks what the peer sent: exactly one hello, from the member we meant to reach, of our
-  /// cluster. Returns why the connection must close, or "".
+  /// cluster; then, on the snapshot lane, acks of the stream. Returns why the connection must
+  /// close, or "".
   std::string take_frames() {
     for (;;) {
       auto next = decoder_.next();
       if (!next) return "bad bytes from the peer: " + next.error().message();
       if (!next.value()) return "";
       const wire::Frame& f = *next.value();
+      if (f.kind == wire::FrameKind::snapshot_ack && hello_seen_ && snapshots_) {
+        auto ack = wire::decode_ack(f.payload);
+        if (!ack) return "bad snapshot ack from the peer: " + ack.error().message();
+        take_ack(ack.value());
+        continue;
+      }
       if (f.kind != wire::FrameKind::hello || hello_seen_)
         return "the peer sent a " + std::string(wire::to_string(f.kind)) +
                " frame; it only answers one hello";
@@ -233,6 +346,22 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
       // Only an answered hello proves the peer is back: a refusal keeps backing off.
       backoff_.reset();
       failure_logged_ = false;
+    }
+  }
+
+  void take_ack(const wire::SnapshotAck& ack) {
+    const auto id = snapshots_->id();
+    switch (snapshots_->on_ack(ack)) {
+      case SnapshotSender::Acked::ignored:
+      case SnapshotSender::Acked::progress: break;
+      case SnapshotSender::Acked::rewound:
+        TransportMetrics::bump(ctx_.metrics->snapshot_rewinds);
+        break;
+      case SnapshotSender::Acked::done:
+        ctx_.log(name() + ": the " + id.to_string() + " arrived whole");
+        TransportMetrics::bump(ctx_.metrics->snapshots_streamed);
+        TransportMetrics::bump(ctx_.metrics->sent);  // a streamed message is sent once whole
+        break;
     }
   }
 
@@ -282,6 +411,7 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
   Backoff backoff_;
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer timer_;
+  boost::asio::steady_timer rate_timer_;
   State state_ = State::idle;
   std::uint64_t generation_ = 0;
   bool writing_ = false;
@@ -289,9 +419,14 @@ class OutboundLane : public std::enable_shared_from_this<OutboundLane> {
   bool attempted_ = false;
   bool hello_seen_ = false;
   bool failure_logged_ = false;
+  bool rate_waiting_ = false;
   std::string pending_hello_;
   std::string out_;
   std::vector<raft::Message> batch_;
+  /// The snapshot lane's stream (only that lane has one), and what the write in flight carries.
+  std::optional<SnapshotSender> snapshots_;
+  std::size_t chunks_in_write_ = 0;
+  std::uint64_t chunk_bytes_in_write_ = 0;
   wire::FrameDecoder decoder_;
   std::array<char, 512> rbuf_{};
 };

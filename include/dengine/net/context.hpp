@@ -14,12 +14,15 @@
 
 #include "dengine/net/config.hpp"
 #include "dengine/net/metrics.hpp"
+#include "dengine/net/rate_limiter.hpp"
 #include "dengine/node/transport.hpp"
 
 namespace dengine::net::detail {
 
 struct Context {
-  explicit Context(TransportConfig c) : config(std::move(c)) {}
+  explicit Context(TransportConfig c)
+      : config(std::move(c)),
+        snapshot_rate(config.snapshot_rate_bytes_per_second, config.snapshot_chunk_bytes) {}
 
   /// Logs one line, prefixed with this member's id (so lines of several nodes in one log tell
   /// apart). Any thread.
@@ -45,6 +48,8 @@ struct Context {
   /// Read-only once start() began. config.peers is the list the transport was opened with:
   /// set_peers() and on_membership() change the roster (roster.hpp), not this.
   TransportConfig config;
+  /// Paces every snapshot lane's chunks (I/O thread only).
+  RateLimiter snapshot_rate;
   /// The address this node's hellos give (config.advertise, else the listen address with the
   /// bound port; empty for a wildcard listen host). Set by open(), read-only after.
   std::string advertised;

@@ -4,7 +4,10 @@
 /// cluster, meant for this member, from a member or from a sender that is neither a member nor
 /// removed and gives its address, a common wire version); the answer is this node's own hello,
 /// and from then on every frame is a batch of messages from that peer to this node, handed to
-/// the node in order. Anything else — bad bytes (FrameDecoder, decode_messages), a refused
+/// the node in order, or a chunk of a snapshot stream from that peer, answered with an ack on
+/// the same connection and handed to the node as one snapshot message once the stream is whole
+/// and checked (snapshot_receiver.hpp; the partial stream outlives a broken connection). Anything
+/// else — bad bytes (FrameDecoder, decode_messages), a refused
 /// hello, a message naming another sender or receiver — closes that connection with a logged
 /// reason and a counter; the transport and its other connections go on. When a member is
 /// removed (set_peers(), on_membership()), its open connections close too (close_removed).
@@ -27,9 +30,11 @@
 
 #include "dengine/net/context.hpp"
 #include "dengine/net/roster.hpp"
+#include "dengine/net/snapshot_receiver.hpp"
 #include "dengine/wire/frame.hpp"
 #include "dengine/wire/handshake.hpp"
 #include "dengine/wire/message_codec.hpp"
+#include "dengine/wire/snapshot_stream.hpp"
 
 namespace dengine::net::detail {
 
@@ -102,8 +107,15 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
         if (!accept_hello(f.payload)) return false;
         continue;
       }
+      if (f.kind == wire::FrameKind::snapshot_chunk) {
+        if (!take_chunk(f.payload)) return false;
+        continue;
+      }
       if (f.kind != wire::FrameKind::messages)
-        return refuse_bytes("a second " + std::string(wire::to_string(f.kind)) + " frame");
+        return refuse_bytes(f.kind == wire::FrameKind::hello
+                                ? std::string("a second hello frame")
+                                : "a " + std::string(wire::to_string(f.kind)) +
+                                      " frame, which only the accepting side sends");
       auto batch = wire::decode_messages(f.payload);
       if (!batch) return refuse_bytes(batch.error().message());
       for (auto& m : batch.value()) {
@@ -123,6 +135,33 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   /// when the connection was closed for it. Defined after Listener (it asks the roster).
   inline bool accept_hello(const std::string& payload);
 
+  /// Takes a chunk of the peer's snapshot stream and answers it; a stream made whole is decoded
+  /// and delivered. False when the connection was closed for it. Defined after Listener (the
+  /// partial streams are kept there, beyond this connection).
+  inline bool take_chunk(const std::string& payload);
+
+  /// Queues `frame` for writing after what is queued (the hello answer, acks).
+  void write_frame(std::string frame) {
+    pending_ += frame;
+    if (!writing_) flush();
+  }
+  void flush() {
+    if (pending_.empty() || closed_) {
+      writing_ = false;
+      return;
+    }
+    writing_ = true;
+    writing_buf_.swap(pending_);
+    pending_.clear();
+    boost::asio::async_write(
+        socket_, boost::asio::buffer(writing_buf_),
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+          if (self->closed_) return;
+          self->writing_ = false;
+          if (!ec) self->flush();  // a failed write shows up as a read error too
+        });
+  }
+
   /// Answers `hello`'s sender with our hello, so it knows it reached the member it meant (and
   /// may reset its back-off). The buffer lives in the connection until the write ends.
   void answer(const wire::Hello& hello) {
@@ -130,12 +169,7 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
     TransportMetrics::bump(ctx_.metrics->accepted);
     const wire::Hello ours{ctx_.config.cluster_id, ctx_.config.self, peer_,
                            wire::supported_versions, ctx_.advertised};
-    answer_ = wire::encode_frame(wire::FrameKind::hello, wire::encode_hello(ours));
-    boost::asio::async_write(
-        socket_, boost::asio::buffer(answer_),
-        [self = shared_from_this()](const boost::system::error_code&, std::size_t) {
-          // A failed answer shows up as a read error too.
-        });
+    write_frame(wire::encode_frame(wire::FrameKind::hello, wire::encode_hello(ours)));
   }
 
   /// Closes the connection for bytes that break the protocol, with the reason.
@@ -155,7 +189,10 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   bool closed_ = false;
   /// Bytes read so far; decoder_.offset() is the part of them that formed whole frames.
   std::uint64_t bytes_ = 0;
-  std::string answer_;
+  /// Frames to write (pending_) and being written (writing_buf_): the hello answer, acks.
+  std::string pending_;
+  std::string writing_buf_;
+  bool writing_ = false;
   std::array<char, std::size_t{64} << 10U> rbuf_{};  // 64 KiB per read
 };
 
@@ -230,20 +267,25 @@ class Listener {
     for (const auto& c : open_)
       if (c->peer() != no_node && roster_.removed(c->peer())) gone.push_back(c);
     for (const auto& c : gone) c->close_removed();  // erases from open_: not while iterating
+    snapshots_.forget_if([this](NodeId id) { return roster_.removed(id); });
   }
 
   [[nodiscard]] Roster& roster() noexcept { return roster_; }
+  /// The snapshot streams in progress, per sender (they outlive a connection).
+  [[nodiscard]] SnapshotReceiver& snapshots() noexcept { return snapshots_; }
 
   /// Called by a connection as it closes.
   void forget(const std::shared_ptr<InboundConnection>& c) { open_.erase(c); }
 
  private:
-  Listener(Context& ctx, Roster& roster) : ctx_(ctx), roster_(roster), acceptor_(ctx.io) {}
+  Listener(Context& ctx, Roster& roster)
+      : ctx_(ctx), roster_(roster), acceptor_(ctx.io), snapshots_(ctx.config.max_snapshot_bytes) {}
 
   Context& ctx_;
   Roster& roster_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::set<std::shared_ptr<InboundConnection>> open_;
+  SnapshotReceiver snapshots_;
   bool closed_ = false;
 };
 
@@ -258,6 +300,44 @@ inline bool InboundConnection::accept_hello(const std::string& payload) {
     return false;
   }
   answer(hello.value());
+  return true;
+}
+
+inline bool InboundConnection::take_chunk(const std::string& payload) {
+  auto chunk = wire::decode_chunk(payload);
+  if (!chunk) return refuse_bytes(chunk.error().message());
+  SnapshotReceiver& receiver = owner_.snapshots();
+  auto outcome = receiver.on_chunk(peer_, chunk.value());
+  if (!outcome) return refuse_bytes(outcome.error().message());
+  SnapshotReceiver::Outcome& out = outcome.value();
+  if (!out.problem.empty()) {
+    ctx_.log(name() + ": " + out.problem);
+    TransportMetrics::bump(ctx_.metrics->snapshot_refused);
+  }
+  if (out.complete) {
+    // The bytes are what the sender encoded (the checksum matched): a message that does not
+    // decode, or is not a snapshot from this peer to us, is a sender's bug. Forget the stream,
+    // so that a resend is taken afresh rather than answered "done".
+    auto m = wire::decode_message(*out.complete);
+    std::string wrong;
+    if (!m)
+      wrong = m.error().message();
+    else if (m.value().type != raft::MessageType::snapshot || !m.value().snapshot ||
+             m.value().from != peer_ || m.value().to != ctx_.config.self)
+      wrong = "a " + std::string(raft::to_string(m.value().type)) + " message from " +
+              std::to_string(m.value().from) + " to " + std::to_string(m.value().to) +
+              ", not a snapshot from " + std::to_string(peer_) + " to " +
+              std::to_string(ctx_.config.self);
+    if (!wrong.empty()) {
+      receiver.forget(peer_);
+      return refuse_bytes("the " + chunk.value().id.to_string() + " holds " + wrong);
+    }
+    write_frame(wire::encode_frame(wire::FrameKind::snapshot_ack, wire::encode_ack(out.ack)));
+    TransportMetrics::bump(ctx_.metrics->snapshots_received);
+    ctx_.deliver(std::move(m).value());
+    return !closed_;
+  }
+  write_frame(wire::encode_frame(wire::FrameKind::snapshot_ack, wire::encode_ack(out.ack)));
   return true;
 }
 

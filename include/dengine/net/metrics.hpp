@@ -11,7 +11,8 @@ namespace dengine::net {
 /// A copy of the counters at one moment (each read on its own; they need not add up exactly
 /// while messages are moving).
 struct TransportCounters {
-  std::uint64_t sent = 0;                ///< messages written to a peer's socket
+  /// Messages written to a peer's socket (a snapshot: once its receiver acknowledged it whole).
+  std::uint64_t sent = 0;
   std::uint64_t writes = 0;              ///< the writes (batches, one frame each) that sent them
   std::uint64_t received = 0;            ///< messages decoded and handed to the node
   std::uint64_t dropped_queue_full = 0;  ///< refused by a full lane queue (count or bytes)
@@ -24,6 +25,14 @@ struct TransportCounters {
   std::uint64_t peer_refusals = 0;       ///< outbound connections the peer closed before its hello
   /// Queued for a peer when set_peers() removed it or gave it another address (its lanes closed).
   std::uint64_t dropped_peer_removed = 0;
+  // Snapshot streams (docs/network.md, Snapshot streams).
+  std::uint64_t snapshot_chunks_sent = 0;  ///< chunks in completed writes
+  std::uint64_t snapshot_bytes_sent = 0;   ///< their data bytes (what a resume saves shows here)
+  std::uint64_t snapshot_resumes = 0;      ///< connections that went on with a stream past 0
+  std::uint64_t snapshot_rewinds = 0;      ///< rewinds the receivers asked for and were obeyed
+  std::uint64_t snapshots_streamed = 0;    ///< streams a receiver acknowledged whole
+  std::uint64_t snapshots_received = 0;    ///< streams received whole, checked and delivered
+  std::uint64_t snapshot_refused = 0;      ///< received whole with a wrong checksum: discarded
 };
 
 class TransportMetrics {
@@ -40,6 +49,13 @@ class TransportMetrics {
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> peer_refusals{0};
   std::atomic<std::uint64_t> dropped_peer_removed{0};
+  std::atomic<std::uint64_t> snapshot_chunks_sent{0};
+  std::atomic<std::uint64_t> snapshot_bytes_sent{0};
+  std::atomic<std::uint64_t> snapshot_resumes{0};
+  std::atomic<std::uint64_t> snapshot_rewinds{0};
+  std::atomic<std::uint64_t> snapshots_streamed{0};
+  std::atomic<std::uint64_t> snapshots_received{0};
+  std::atomic<std::uint64_t> snapshot_refused{0};
 
   [[nodiscard]] TransportCounters read() const noexcept {
     constexpr auto r = std::memory_order_relaxed;
@@ -54,7 +70,14 @@ class TransportMetrics {
             malformed_frames.load(r),
             accepted.load(r),
             peer_refusals.load(r),
-            dropped_peer_removed.load(r)};
+            dropped_peer_removed.load(r),
+            snapshot_chunks_sent.load(r),
+            snapshot_bytes_sent.load(r),
+            snapshot_resumes.load(r),
+            snapshot_rewinds.load(r),
+            snapshots_streamed.load(r),
+            snapshots_received.load(r),
+            snapshot_refused.load(r)};
   }
 
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {

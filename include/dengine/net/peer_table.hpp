@@ -98,7 +98,7 @@ class PeerTable {
   }
 
  private:
-  using Lanes = std::array<std::shared_ptr<OutboundLane>, 2>;
+  using Lanes = std::array<std::shared_ptr<OutboundLane>, lane_count>;
   struct Peer {
     PeerAddress address;
     Lanes lanes;  ///< indexed by Lane; never null
@@ -107,14 +107,21 @@ class PeerTable {
 
   Lanes make_lanes(NodeId id, const PeerAddress& address) {
     Lanes lanes;
-    for (Lane lane : {Lane::control, Lane::bulk}) {
+    for (Lane lane : {Lane::control, Lane::bulk, Lane::snapshot}) {
       const auto k = static_cast<std::size_t>(lane);
-      lanes[k] = std::make_shared<OutboundLane>(
-          ctx_, id, address, lane,
-          lane == Lane::control ? ctx_.config.control_queue : ctx_.config.bulk_queue,
-          seed_ ^ (id * 0x9E3779B97F4A7C15ULL) ^ k);
+      lanes[k] = std::make_shared<OutboundLane>(ctx_, id, address, lane, limits_of(lane),
+                                                seed_ ^ (id * 0x9E3779B97F4A7C15ULL) ^ k);
     }
     return lanes;
+  }
+
+  [[nodiscard]] const QueueLimits& limits_of(Lane lane) const {
+    switch (lane) {
+      case Lane::control: return ctx_.config.control_queue;
+      case Lane::bulk: return ctx_.config.bulk_queue;
+      case Lane::snapshot: return ctx_.config.snapshot_queue;
+    }
+    return ctx_.config.bulk_queue;
   }
 
   Context& ctx_;

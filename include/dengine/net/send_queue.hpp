@@ -20,22 +20,30 @@
 namespace dengine::net {
 
 /// Which lane a message travels on. Each lane is its own TCP connection (docs/network.md,
-/// Lanes), so a control message never waits behind the bytes of a large append or snapshot.
+/// Lanes), so a control message never waits behind the bytes of a large append, and an append
+/// never waits behind a snapshot stream.
 enum class Lane : std::uint8_t {
-  control = 0,  ///< heartbeats, votes, pre-votes, timeout_now, read_index, most responses
-  bulk = 1,     ///< appends that carry entries, snapshots, forwarded proposals and answers
+  control = 0,   ///< heartbeats, votes, pre-votes, timeout_now, read_index, most responses
+  bulk = 1,      ///< appends that carry entries, forwarded proposals and their answers
+  snapshot = 2,  ///< snapshots, streamed in chunks (snapshot_sender.hpp)
 };
+inline constexpr std::size_t lane_count = 3;
 
 [[nodiscard]] constexpr std::string_view to_string(Lane l) noexcept {
-  return l == Lane::control ? "control" : "bulk";
+  switch (l) {
+    case Lane::control: return "control";
+    case Lane::bulk: return "bulk";
+    case Lane::snapshot: return "snapshot";
+  }
+  return "unknown";
 }
 
-/// The lane of `m`: bulk for what carries log or state-machine data, control for the rest (an
-/// empty append is a probe or a commit update: small, and as urgent as a heartbeat). A
+/// The lane of `m`: snapshot for snapshots, bulk for what carries log data, control for the
+/// rest (an empty append is a probe or a commit update: small, and as urgent as a heartbeat). A
 /// forwarded proposal's answer shares the lane of the append that carries its entry, so the
 /// follower learns the entry's index before it can apply it.
 [[nodiscard]] inline Lane lane_of(const raft::Message& m) noexcept {
-  if (m.type == raft::MessageType::snapshot) return Lane::bulk;
+  if (m.type == raft::MessageType::snapshot) return Lane::snapshot;
   if (m.type == raft::MessageType::propose || m.type == raft::MessageType::propose_response)
     return Lane::bulk;
   if (m.type == raft::MessageType::append && !m.entries.empty()) return Lane::bulk;

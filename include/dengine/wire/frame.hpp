@@ -34,8 +34,10 @@
 
 namespace dengine::wire {
 
-/// The wire version this build writes (the layout of message frames, message_codec.hpp).
-inline constexpr std::uint8_t wire_version = 1;
+/// The wire version this build writes (the layout of message frames, message_codec.hpp, and of
+/// snapshot streams, snapshot_stream.hpp). Version 2 added the snapshot_chunk and snapshot_ack
+/// frames; this build does not speak version 1 (no release did).
+inline constexpr std::uint8_t wire_version = 2;
 
 /// A closed range of wire versions, [min, max].
 struct VersionRange {
@@ -55,17 +57,29 @@ struct VersionRange {
 /// The wire versions this build reads and writes.
 inline constexpr VersionRange supported_versions{wire_version, wire_version};
 
-/// What a frame's payload is. The values differ in two bits, so one flipped bit never turns a
-/// frame of one kind into the other.
+/// What a frame's payload is. Any two values differ in two bits, so one flipped bit never turns
+/// a frame of one kind into another.
 enum class FrameKind : std::uint8_t {
-  hello = 1,     ///< the first frame on a connection (handshake.hpp)
-  messages = 2,  ///< a batch of raft messages (message_codec.hpp)
+  hello = 1,           ///< the first frame on a connection (handshake.hpp)
+  messages = 2,        ///< a batch of raft messages (message_codec.hpp)
+  snapshot_chunk = 4,  ///< bytes of a snapshot stream (snapshot_stream.hpp); version 2
+  snapshot_ack = 7,    ///< the receiver's answer to chunks (snapshot_stream.hpp); version 2
 };
+
+/// True for the kinds above.
+[[nodiscard]] constexpr bool known_frame_kind(std::uint8_t k) noexcept {
+  return k == static_cast<std::uint8_t>(FrameKind::hello) ||
+         k == static_cast<std::uint8_t>(FrameKind::messages) ||
+         k == static_cast<std::uint8_t>(FrameKind::snapshot_chunk) ||
+         k == static_cast<std::uint8_t>(FrameKind::snapshot_ack);
+}
 
 [[nodiscard]] constexpr std::string_view to_string(FrameKind k) noexcept {
   switch (k) {
     case FrameKind::hello: return "hello";
     case FrameKind::messages: return "messages";
+    case FrameKind::snapshot_chunk: return "snapshot_chunk";
+    case FrameKind::snapshot_ack: return "snapshot_ack";
   }
   return "unknown";
 }
@@ -182,8 +196,7 @@ class FrameDecoder {
     }
     const auto version = static_cast<std::uint8_t>(h[2]);
     const auto kind = static_cast<std::uint8_t>(h[3]);
-    if (kind != static_cast<std::uint8_t>(FrameKind::hello) &&
-        kind != static_cast<std::uint8_t>(FrameKind::messages)) {
+    if (!known_frame_kind(kind)) {
       return error(errc::malformed, where() + ": unknown frame kind " + std::to_string(kind));
     }
     if (kind != static_cast<std::uint8_t>(FrameKind::hello) &&

@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <bit>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -61,12 +62,12 @@ TEST_CASE("wire frame: the header is the one docs/wire.md tabulates") {
   REQUIRE(f.size() == 12 + 3);
   CHECK(static_cast<unsigned char>(f[0]) == 0xDE);
   CHECK(static_cast<unsigned char>(f[1]) == 0x4E);
-  CHECK(f[2] == 1);  // wire version
+  CHECK(f[2] == 2);  // wire version
   CHECK(f[3] == 2);  // kind: messages
   CHECK(bytes::get_le32(f.data() + 4) == 3);
   CHECK(bytes::get_le32(f.data() + 8) == crc32c::value("abc"));
   CHECK(f.substr(12) == "abc");
-  CHECK(f == header(wire::frame_magic, 1, 2, 3, "abc") + "abc");
+  CHECK(f == header(wire::frame_magic, 2, 2, 3, "abc") + "abc");
 }
 
 TEST_CASE("wire frame: a frame fed whole, byte by byte, or split anywhere decodes the same") {
@@ -174,12 +175,12 @@ TEST_CASE("wire frame: every single-bit flip is caught, never decoded as a frame
 
 TEST_CASE("wire frame: a length over the limit is refused before its payload is read") {
   wire::FrameDecoder d(wire::FrameLimits{.max_payload = 100});
-  d.feed(header(wire::frame_magic, 1, 2, 100, std::string(100, 'a')) + std::string(100, 'a'));
+  d.feed(header(wire::frame_magic, 2, 2, 100, std::string(100, 'a')) + std::string(100, 'a'));
   auto got = drain(d);
   REQUIRE_FALSE(got.failure);
   CHECK(got.frames.size() == 1);
 
-  d.feed(header(wire::frame_magic, 1, 2, 101));  // the header alone: no payload byte yet
+  d.feed(header(wire::frame_magic, 2, 2, 101));  // the header alone: no payload byte yet
   got = drain(d);
   REQUIRE(got.failure);
   CHECK(*got.failure == errc::too_large);
@@ -187,7 +188,7 @@ TEST_CASE("wire frame: a length over the limit is refused before its payload is 
   CHECK(contains(got.failure->detail, "stream offset 112"));
 
   wire::FrameDecoder defaults;  // 64 MiB by default; a 4 GiB claim is refused at once
-  defaults.feed(header(wire::frame_magic, 1, 2, 0xFFFFFFFF));
+  defaults.feed(header(wire::frame_magic, 2, 2, 0xFFFFFFFF));
   got = drain(defaults);
   REQUIRE(got.failure);
   CHECK(*got.failure == errc::too_large);
@@ -195,7 +196,7 @@ TEST_CASE("wire frame: a length over the limit is refused before its payload is 
 }
 
 TEST_CASE("wire frame: a message frame of another wire version is refused, naming both") {
-  for (std::uint8_t version : {0, 2, 255}) {
+  for (std::uint8_t version : {0, 1, 3, 255}) {
     CAPTURE(version);
     wire::FrameDecoder d;
     d.feed(wire::encode_frame(wire::FrameKind::messages, "x", version));
@@ -203,7 +204,7 @@ TEST_CASE("wire frame: a message frame of another wire version is refused, namin
     REQUIRE(got.failure);
     CHECK(*got.failure == errc::incompatible_version);
     CHECK(contains(got.failure->detail, "the peer writes wire version " + std::to_string(version)));
-    CHECK(contains(got.failure->detail, "this node reads wire versions 1..1"));
+    CHECK(contains(got.failure->detail, "this node reads wire versions 2..2"));
   }
   // A decoder told to read versions 1..3 takes version 3.
   wire::FrameDecoder wider(wire::FrameLimits{.versions = {1, 3}});
@@ -227,7 +228,7 @@ TEST_CASE("wire frame: a foreign protocol or an unknown kind is refused") {
   CHECK(*got.failure == errc::malformed);
   CHECK(contains(got.failure->detail, "bad magic \"GE\""));
 
-  for (std::uint8_t kind : {0, 3, 0x82, 0xFF}) {
+  for (std::uint8_t kind : {0, 3, 5, 6, 0x82, 0xFF}) {
     CAPTURE(kind);
     wire::FrameDecoder d;
     d.feed(header(wire::frame_magic, 1, kind, 0));
@@ -235,6 +236,20 @@ TEST_CASE("wire frame: a foreign protocol or an unknown kind is refused") {
     REQUIRE(got.failure);
     CHECK(*got.failure == errc::malformed);
     CHECK(contains(got.failure->detail, "unknown frame kind " + std::to_string(kind)));
+  }
+}
+
+TEST_CASE("wire frame: any two kinds differ in at least two bits; each has its name") {
+  const wire::FrameKind kinds[] = {wire::FrameKind::hello, wire::FrameKind::messages,
+                                   wire::FrameKind::snapshot_chunk, wire::FrameKind::snapshot_ack};
+  for (auto a : kinds) {
+    CHECK(wire::known_frame_kind(static_cast<std::uint8_t>(a)));
+    CHECK(wire::to_string(a) != "unknown");
+    for (auto b : kinds) {
+      if (a == b) continue;
+      const auto diff = static_cast<unsigned>(a) ^ static_cast<unsigned>(b);
+      CHECK(std::popcount(diff) >= 2);
+    }
   }
 }
 
