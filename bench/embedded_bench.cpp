@@ -32,6 +32,7 @@
 
 #include <fmt/core.h>
 
+#include "bench_support.hpp"
 #include "dengine/backends/memory.hpp"
 #include "dengine/engine/embedded_engine.hpp"
 #ifdef DENGINE_HAVE_RAWFILE
@@ -41,9 +42,15 @@
 namespace {
 
 using namespace dengine;
+using bench::allocator;
+using bench::Clock;
+using bench::key_of;
+using bench::raw_fdatasync;
+using bench::run_concurrent;
+using bench::run_serial;
+using bench::Sample;
 using engine::EngineConfig;
 using engine::ReadConsistency;
-using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 struct Options {
@@ -56,142 +63,6 @@ struct Options {
   bool puts_only = false;                              // skip the gets (profiling the puts)
 };
 
-/// Latencies of one measurement, in microseconds.
-struct Sample {
-  std::vector<double> us;
-  double wall_seconds = 0;
-  std::size_t errors = 0;
-  std::string first_error;
-
-  [[nodiscard]] double percentile(double q) {
-    if (us.empty()) return 0;
-    std::sort(us.begin(), us.end());
-    const auto i = static_cast<std::size_t>(q * static_cast<double>(us.size() - 1));
-    return us[i];
-  }
-  [[nodiscard]] double rate() const {
-    return wall_seconds > 0 ? static_cast<double>(us.size()) / wall_seconds : 0;
-  }
-};
-
-double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
-
-std::string key_of(std::size_t i) { return fmt::format("bench/key/{:08}", i); }
-
-/// One client, blocking calls back to back for `seconds`.
-template <class Op>
-Sample run_serial(double seconds, Op op) {
-  Sample s;
-  const auto start = Clock::now();
-  const auto end =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  for (std::size_t i = 0;; ++i) {
-    const auto t0 = Clock::now();
-    if (t0 >= end) break;
-    auto r = op(i);
-    const auto t1 = Clock::now();
-    if (r) {
-      s.us.push_back(micros(t1 - t0));
-    } else if (s.errors++ == 0) {
-      s.first_error = r.error().message();
-    }
-  }
-  s.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return s;
-}
-
-/// `clients` concurrent clients for `seconds`: each issues `start(i, done)` and, from `done`,
-/// its next request. `start` must call done(ok, error-text) exactly once per request.
-template <class Start>
-Sample run_concurrent(double seconds, std::size_t clients, Start start) {
-  struct Shared {
-    std::mutex mutex;
-    Sample sample;
-    std::atomic<std::size_t> next{0};
-    std::atomic<std::size_t> running{0};
-    std::promise<void> all_done;
-    Clock::time_point end;
-  };
-  auto shared = std::make_shared<Shared>();
-  const auto t_start = Clock::now();
-  shared->end =
-      t_start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  shared->running = clients;
-  // Each client is a recursive chain: issue → completion → issue ... until the end time.
-  struct Client {
-    std::shared_ptr<Shared> shared;
-    Start* start;
-    // A request may complete inline (a serializable read runs on the calling thread), and its
-    // completion issues the next one: a trampoline per thread turns that recursion into a loop.
-    void issue() {
-      thread_local bool issuing = false;
-      thread_local std::vector<Client> queued;
-      if (issuing) {
-        queued.push_back(*this);
-        return;
-      }
-      issuing = true;
-      issue_one();
-      while (!queued.empty()) {
-        Client next = queued.back();
-        queued.pop_back();
-        next.issue_one();
-      }
-      issuing = false;
-    }
-    void issue_one() {
-      const std::size_t i = shared->next.fetch_add(1);
-      const auto t0 = Clock::now();
-      (*start)(i, [c = *this, t0](bool ok, const std::string& err) mutable {
-        const auto t1 = Clock::now();
-        {
-          std::lock_guard lock(c.shared->mutex);
-          if (ok) {
-            c.shared->sample.us.push_back(micros(t1 - t0));
-          } else if (c.shared->sample.errors++ == 0) {
-            c.shared->sample.first_error = err;
-          }
-        }
-        // A failed request ends its client (a refusal completes inline: re-issuing at once
-        // would recurse until the end time).
-        if (ok && t1 < c.shared->end) {
-          c.issue();
-        } else if (c.shared->running.fetch_sub(1) == 1) {
-          c.shared->all_done.set_value();
-        }
-      });
-    }
-  };
-  auto done = shared->all_done.get_future();
-  for (std::size_t c = 0; c < clients; ++c) Client{shared, &start}.issue();
-  done.wait();
-  shared->sample.wall_seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
-  return std::move(shared->sample);
-}
-
-/// This disk's latency for one small write + fdatasync (what one DiskFirst commit costs at
-/// least), measured with a plain file in `dir`.
-Sample raw_fdatasync(const fs::path& dir, double seconds, std::size_t bytes) {
-  const auto path = dir / "raw-fdatasync.bench";
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    Sample s;
-    s.errors = 1;
-    s.first_error = std::string("open: ") + std::strerror(errno);
-    return s;
-  }
-  const std::string block(bytes, 'r');
-  auto s = run_serial(seconds, [&](std::size_t) -> result<void> {
-    if (::write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size()))
-      return error(errc::io_error, std::strerror(errno));
-    if (::fdatasync(fd) != 0) return error(errc::io_error, std::strerror(errno));
-    return success();
-  });
-  ::close(fd);
-  fs::remove(path);
-  return s;
-}
-
 struct Report {
   std::string backend;
   std::string mode;
@@ -199,14 +70,6 @@ struct Report {
   std::size_t clients = 0;
   Sample sample;
 };
-
-// The malloc this program is linked with (bench/meson.build, option allocator): it changes the
-// multi-client figures by up to 2x, so every line says which one was measured.
-#ifdef DENGINE_BENCH_ALLOCATOR
-constexpr const char* allocator = DENGINE_BENCH_ALLOCATOR;
-#else
-constexpr const char* allocator = "system";
-#endif
 
 void print(Report& r) {
   const double p50 = r.sample.percentile(0.50);
