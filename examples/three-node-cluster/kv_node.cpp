@@ -14,6 +14,8 @@
 //                                                          s: serializable, this replica now)
 //   status                 status id=N role=R leader=N term=N commit=N applied=N
 //   counters               counters snapshots_taken=N snapshots_installed=N leader_changes=N
+//                            snapshot_bytes_sent=N snapshot_resumes=N snapshots_streamed=N
+//                            snapshots_received=N  (one line; the last four: snapshot streams)
 //   members                members voters=1,2,3 learners=4 addresses=1@HOST:PORT,...
 //   add-learner ID ADDR    ok | err ...   (membership changes: on the leader)
 //   promote ID             ok | err ...
@@ -116,13 +118,17 @@ std::map<std::string_view, Command> command_table() {
               }};
   t["status"] = {0, 0, "status",
                  [](Member& m, const Args&) { return kv_node::status_line(m.engine.status()); }};
-  t["counters"] = {0, 0, "counters", [](Member& m, const Args&) {
-                     const auto& n = m.engine.node_metrics();
-                     return fmt::format(
-                         "counters snapshots_taken={} snapshots_installed={} leader_changes={}",
-                         n.snapshots_taken.value(), n.snapshots_installed.value(),
-                         n.leader_changes.value());
-                   }};
+  t["counters"] = {
+      0, 0, "counters", [](Member& m, const Args&) {
+        const auto& n = m.engine.node_metrics();
+        const auto t = m.engine.transport_counters().value_or(dengine::net::TransportCounters{});
+        return fmt::format(
+            "counters snapshots_taken={} snapshots_installed={} leader_changes={} "
+            "snapshot_bytes_sent={} snapshot_resumes={} snapshots_streamed={} "
+            "snapshots_received={}",
+            n.snapshots_taken.value(), n.snapshots_installed.value(), n.leader_changes.value(),
+            t.snapshot_bytes_sent, t.snapshot_resumes, t.snapshots_streamed, t.snapshots_received);
+      }};
   t["members"] = {0, 0, "members",
                   [](Member& m, const Args&) { return kv_node::members_line(m.engine.members()); }};
   t["add-learner"] = {2, 2, "add-learner ID ADDR", [](Member& m, const Args& a) {

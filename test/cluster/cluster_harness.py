@@ -304,3 +304,92 @@ class Cluster:
         raise HarnessError(f"node {node.id} did not catch up with node {leader.id} in {timeout} s"
                            f" (applied {node.status()['applied']}, commit "
                            f"{leader.status()['commit']})")
+
+
+class CuttingProxy:
+    """A TCP proxy on 127.0.0.1 (at `port`, 0: any) in front of `target` ("host:port") that cuts the first connection
+    through which more than `cut_after` bytes flow from client to server: it forwards exactly
+    that many, then closes both sides. Every other connection is forwarded as is, both ways.
+    A context manager (closing it stops accepting and closes every connection)."""
+
+    def __init__(self, target, cut_after, port=0):
+        host, _, target_port = target.rpartition(":")
+        self.target = (host, int(target_port))
+        self.cut_after = cut_after
+        self.fired = False
+        self._lock = threading.Lock()
+        self._sockets = []
+        self._closed = False
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", port))
+        self._listener.listen(16)
+        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self):
+        with self._lock:
+            self._closed = True
+            sockets, self._sockets = self._sockets, []
+        for s in sockets + [self._listener]:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            try:
+                server = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                if self._closed:
+                    client.close()
+                    server.close()
+                    return
+                self._sockets += [client, server]
+            state = {"up": 0}
+            threading.Thread(target=self._pump, args=(client, server, state, True),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, state, False),
+                             daemon=True).start()
+
+    def _pump(self, src, dst, state, upstream):
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            cut = False
+            if data and upstream:
+                with self._lock:
+                    if not self.fired and state["up"] + len(data) > self.cut_after:
+                        data = data[:self.cut_after - state["up"]]
+                        self.fired = cut = True
+                    state["up"] += len(data)
+            try:
+                if data:
+                    dst.sendall(data)
+            except OSError:
+                cut = True
+            if not data or cut:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                return

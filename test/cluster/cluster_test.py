@@ -9,12 +9,14 @@ non-zero if any failed. A case's processes are killed when it ends, whatever hap
 
 import os
 import random
+import re
 import socket
 import sys
 import time
 import traceback
 
-from cluster_harness import (ELECTION_TIMEOUT_MAX_S, Cluster, HarnessError, Timeline)
+from cluster_harness import (ELECTION_TIMEOUT_MAX_S, Cluster, CuttingProxy, HarnessError,
+                             Timeline, free_ports)
 
 # A new leader is a protocol property: within three election timeouts of the leader's death
 # (each at most ELECTION_TIMEOUT_MAX_S), plus a second for processes and polling on a busy machine.
@@ -148,6 +150,53 @@ def follower_catches_up_by_snapshot(kv_node):
               f"after installing {installed}")
 
 
+def snapshot_transfer_resumes(kv_node):
+    """A snapshot stream cut in the middle resumes from the offset the follower acknowledged:
+    the leader sends the image's bytes once, plus at most what was in flight at the cut."""
+    with Cluster(kv_node, extra_args=["--snapshot-bytes", str(1 << 20)]) as c:
+        nodes = c.make_nodes([1, 2, 3])
+        target = nodes[2]
+        # Members 1 and 2 reach member 3 through the proxy (started with 3, below): their
+        # configuration gives the proxy's port as 3's address; 3 itself listens on its own (and
+        # its own configuration must say so).
+        proxy_port = free_ports(1)[0]
+        for n in nodes:
+            n.members = {1: nodes[0].listen, 2: nodes[1].listen,
+                         3: target.listen if n is target else f"127.0.0.1:{proxy_port}"}
+        # 3 starts only after the leader compacted its log: it needs the snapshot.
+        for n in nodes[:2]:
+            n.start()
+        leader, _ = c.wait_leader()
+        # 600 values of 10 KB: an image of about 6 MB, which the leader takes after compacting.
+        value = "v" * 10000
+        for i in range(600):
+            ok, answer = leader.put(f"big{i}", value)
+            check(ok, f"put big{i}: {answer}")
+        check(leader.counters()["snapshots_taken"] >= 1, "the leader took a snapshot")
+        before = leader.counters()["snapshot_bytes_sent"]
+        with CuttingProxy(target.listen, 3_000_000, port=proxy_port) as proxy:
+            target.start()
+            c.wait_caught_up(target, leader)
+            check(proxy.fired, "the proxy cut a connection")
+        streams = re.findall(r"peer 3 \(.*snapshot lane\): streaming the snapshot at index \d+ "
+                             r"\(term \d+, sent in term \d+, (\d+) bytes\)", leader.log_text())
+        check(streams, "the leader logged the stream to 3")
+        total = int(streams[-1])
+        check(total > 3_000_000, f"the image ({total} bytes) is larger than the cut")
+        counters = leader.counters()
+        check(counters["snapshot_resumes"] >= 1,
+              f"the leader resumed the stream ({counters['snapshot_resumes']})")
+        sent = counters["snapshot_bytes_sent"] - before
+        window = 8 * 256 * 1024  # TransportConfig's default snapshot window
+        check(total <= sent <= total + window,
+              f"{sent} bytes sent for an image of {total}: more than one window again")
+        check(target.counters()["snapshots_installed"] >= 1, "member 3 installed the snapshot")
+        kind, got = target.get("big599", "s")
+        check((kind, got) == ("value", value), f"member 3 serves the last key: {kind}")
+        print(f"    image {total} bytes, cut at 3000000; {sent} bytes sent "
+              f"({counters['snapshot_resumes']} resume)")
+
+
 def leader_transfer(kv_node):
     """transfer ID moves the leadership to that member; every member then reports it."""
     with Cluster(kv_node) as c:
@@ -279,7 +328,8 @@ def expansion_under_writes(kv_node):
                       f"node {j.id} holds {key} = {value}: {kind} {got!r}")
 
 
-CASES = [election_on_start, leader_sigkill, follower_catches_up_by_snapshot, leader_transfer,
+CASES = [election_on_start, leader_sigkill, follower_catches_up_by_snapshot,
+         snapshot_transfer_resumes, leader_transfer,
          removed_member_stops, leader_removes_itself, malformed_frame_refused,
          expansion_under_writes]
 

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -35,6 +36,7 @@
 #include "dengine/engine/kv_replica_fwd.hpp"
 #include "dengine/engine/local_kv_client.hpp"
 #include "dengine/engine/periodic_task.hpp"
+#include "dengine/net/metrics.hpp"
 #include "dengine/node/any_transport.hpp"
 #include "dengine/node/fwd.hpp"
 #include "dengine/node/metrics.hpp"
@@ -165,6 +167,12 @@ class EmbeddedEngine {
   [[nodiscard]] const node::Registry& metrics() const noexcept;
   /// The node's metrics by field.
   [[nodiscard]] const node::NodeMetrics& node_metrics() const noexcept;
+  /// The peer transport's counters (docs/network.md, Counters: messages, reconnects, refused
+  /// connections, snapshot streams); nullopt for a single node or an in-process cluster.
+  [[nodiscard]] std::optional<net::TransportCounters> transport_counters() const {
+    if (!transport_metrics_) return std::nullopt;
+    return transport_metrics_->read();
+  }
   /// The replica (node, state machine, lessor), for what the client does not cover (its
   /// members need kv_replica.hpp).
   [[nodiscard]] replica_type& replica() noexcept { return *replica_; }
@@ -214,6 +222,8 @@ class EmbeddedEngine {
   std::unique_ptr<node::LocalHub> own_hub_;
   std::unique_ptr<snapshot_store_type> snapshots_;
   bool disk_first_ = false;
+  /// The TCP transport's counters (shared: they outlive the transport); null on a LocalHub.
+  std::shared_ptr<const net::TransportMetrics> transport_metrics_;
   std::unique_ptr<storage_type> storage_;
   std::unique_ptr<kv_store_type> store_;
   std::unique_ptr<replica_type> replica_;

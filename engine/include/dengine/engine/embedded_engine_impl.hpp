@@ -74,8 +74,11 @@ error opening(error e, const std::filesystem::path& where) {
   return e;
 }
 
-/// The node's transport: TCP to the peers of config.network, or a port on `hub`.
-inline result<node::AnyTransport> open_transport(const EngineConfig& config, node::LocalHub& hub) {
+/// The node's transport: TCP to the peers of config.network (its counters into `metrics`), or a
+/// port on `hub`.
+inline result<node::AnyTransport> open_transport(
+    const EngineConfig& config, node::LocalHub& hub,
+    std::shared_ptr<const net::TransportMetrics>& metrics) {
   const NodeId id = config.node.raft.id;
   if (!config.network) return node::AnyTransport(node::LocalTransport(hub, id));
   const NetworkConfig& network = *config.network;
@@ -101,6 +104,7 @@ inline result<node::AnyTransport> open_transport(const EngineConfig& config, nod
     e.detail = "engine start: peer transport: " + e.detail;
     return e;
   }
+  metrics = transport.value().metrics();
   return node::AnyTransport(std::move(transport).value());
 }
 
@@ -152,7 +156,7 @@ auto EmbeddedEngine<B>::start(EngineConfig config, node::LocalHub* hub)
   }
   // Over the network this binds the listen address (a port in use fails here, before any file
   // is touched); peers are refused until the node starts it.
-  DENGINE_TRY(transport, detail::open_transport(config, *hub));
+  DENGINE_TRY(transport, detail::open_transport(config, *hub, e->transport_metrics_));
   if constexpr (B::persistent) {
     if (config.data_dir.empty())
       return error(errc::invalid_argument, "engine config: data_dir is empty (the backend '" +
