@@ -188,7 +188,9 @@ def snapshot_transfer_resumes(kv_node):
               f"the leader resumed the stream ({counters['snapshot_resumes']})")
         sent = counters["snapshot_bytes_sent"] - before
         window = 8 * 256 * 1024  # TransportConfig's default snapshot window
-        check(total <= sent <= total + window,
+        # (A write broken by the cut is not counted, though what of it arrived is kept: so
+        # `sent` may fall short of the image by that much, never exceed it by more than a window.)
+        check(sent <= total + window,
               f"{sent} bytes sent for an image of {total}: more than one window again")
         check(target.counters()["snapshots_installed"] >= 1, "member 3 installed the snapshot")
         kind, got = target.get("big599", "s")
