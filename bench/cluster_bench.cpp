@@ -160,14 +160,16 @@ class Child {
         self,           "--member",  std::to_string(id),    "--dir",
         dir.string(),   "--members", members_text(members), "--mode",
         mode_name(mode)};
+    // Built before fork(): the child only calls async-signal-safe functions.
+    std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ < 0) die("fork");
     if (pid_ == 0) {
       ::dup2(in[0], 0);
       ::dup2(out[1], 1);
-      std::vector<char*> argv;
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
       ::execv(argv[0], argv.data());
       std::_Exit(127);
     }

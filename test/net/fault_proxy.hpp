@@ -16,6 +16,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <stdexcept>
@@ -93,7 +94,7 @@ class FaultProxy {
   /// Copies both ways until either side closes (or the fault cuts it), then closes both.
   void forward(int client, int server) {
     std::uint64_t upstream = 0;  // client→server bytes so far
-    std::array<char, 64 * 1024> buf{};
+    std::array<char, std::size_t{64} * 1024> buf{};
     bool open = true;
     while (open && !stopping_) {
       std::array<pollfd, 2> p{pollfd{client, POLLIN, 0}, pollfd{server, POLLIN, 0}};

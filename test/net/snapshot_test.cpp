@@ -225,8 +225,8 @@ TEST_CASE("rate limiter: a burst at once, then the average rate; 0 is unlimited"
 struct SnapshotPair {
   Station a;
   Station b;
-  SnapshotPair(std::uint64_t rate, std::uint64_t max_snapshot_a = std::uint64_t{1} << 30U,
-               std::uint64_t max_snapshot_b = std::uint64_t{1} << 30U)
+  explicit SnapshotPair(std::uint64_t rate, std::uint64_t max_snapshot_a = std::uint64_t{1} << 30U,
+                        std::uint64_t max_snapshot_b = std::uint64_t{1} << 30U)
       : a([&](LogSink& log) { return config(1, log, rate, max_snapshot_a); }),
         b([&](LogSink& log) { return config(2, log, rate, max_snapshot_b); }) {}
   static TransportConfig config(NodeId id, LogSink& log, std::uint64_t rate,
@@ -357,7 +357,10 @@ TEST_CASE("net: bad snapshot stream settings are refused at open(), naming the f
       {[](TransportConfig& c) { c.max_snapshot_bytes = 0; }, "max_snapshot_bytes must be"},
       {[](TransportConfig& c) { c.snapshot_queue.max_messages = 0; }, "snapshot queue"},
   };
-  for (const auto& [tweak, why] : bad) {
+  for (const auto& entry : bad) {
+    // Named variables, not a structured binding: CAPTURE's lambda cannot capture one (clang 14).
+    const auto& tweak = entry.first;
+    const char* why = entry.second;
     CAPTURE(why);
     auto c = config_for(1, log);
     tweak(c);

@@ -141,7 +141,7 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   inline bool take_chunk(const std::string& payload);
 
   /// Queues `frame` for writing after what is queued (the hello answer, acks).
-  void write_frame(std::string frame) {
+  void write_frame(const std::string& frame) {
     pending_ += frame;
     if (!writing_) flush();
   }

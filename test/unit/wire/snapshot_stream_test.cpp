@@ -47,7 +47,10 @@ TEST_CASE("wire snapshot stream: malformed chunks are refused, naming the field"
       {wire::encode_chunk({sample_id, 1, 6000, "x"}), "run past the stream's 5000 bytes"},
       {wire::encode_chunk({{1, 1, 1, 0, 0}, 1, 0, "x"}), "a stream of 0 bytes"},
   };
-  for (const auto& [payload, why] : bad) {
+  for (const auto& entry : bad) {
+    // Named variables, not a structured binding: CAPTURE's lambda cannot capture one (clang 14).
+    const std::string& payload = entry.first;
+    const std::string& why = entry.second;
     CAPTURE(why);
     auto r = wire::decode_chunk(payload);
     REQUIRE_FALSE(r);
@@ -75,7 +78,9 @@ TEST_CASE("wire snapshot stream: an ack round-trips; malformed ones are refused"
       {wire::encode_ack({sample_id, 1, 5001, wire::AckKind::done}), "past the stream's 5000"},
       {unknown, "unknown ack kind 9"},
   };
-  for (const auto& [payload, why] : bad) {
+  for (const auto& entry : bad) {
+    const std::string& payload = entry.first;
+    const std::string& why = entry.second;
     CAPTURE(why);
     auto r = wire::decode_ack(payload);
     REQUIRE_FALSE(r);
