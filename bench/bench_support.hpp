@@ -1,7 +1,8 @@
 #pragma once
 // What the benchmarks share: a latency sample, one client calling back to back, many clients
-// each issuing its next request from the completion of the last, the disk's raw
-// write + fdatasync latency, the loopback TCP round trip, and which malloc was linked.
+// each issuing its next request from the completion of the last (async_puts: puts through a
+// LocalKvClient), the disk's raw write + fdatasync latency, the loopback TCP round trip, a
+// target's verdict line, and which malloc was linked.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -28,6 +30,7 @@
 #include <fmt/core.h>
 
 #include "dengine/core/error.hpp"
+#include "dengine/statemachines/kv/requests.hpp"
 
 namespace dengine::bench {
 
@@ -156,6 +159,20 @@ Sample run_concurrent(double seconds, std::size_t clients, Start start) {
   return std::move(shared->sample);
 }
 
+/// run_concurrent's `start` for puts through `kv` (a LocalKvClient): request i puts `value` at
+/// key_of(i % keys). `kv` and `value` must outlive the run.
+template <class Client>
+auto async_puts(Client& kv, const std::string& value, std::size_t keys) {
+  return [&kv, &value, keys](std::size_t i, auto done) {
+    kv::PutRequest req;
+    req.key = key_of(i % keys);
+    req.value = value;
+    kv.async_put(std::move(req), [d = std::move(done)](result<kv::PutResponse> r) mutable {
+      d(r.has_value(), r ? std::string() : r.error().message());
+    });
+  };
+}
+
 /// This disk's latency for one small write + fdatasync (what one DiskFirst commit costs at
 /// least), measured with a plain file in `dir`.
 inline Sample raw_fdatasync(const std::filesystem::path& dir, double seconds, std::size_t bytes) {
@@ -177,6 +194,17 @@ inline Sample raw_fdatasync(const std::filesystem::path& dir, double seconds, st
   ::close(fd);
   std::filesystem::remove(path);
   return s;
+}
+
+/// Prints one target of an issue with its verdict, as a JSON line of benchmark `bench`:
+/// `measured` against `limit`, which it must not pass (`at_most`) or must reach.
+inline void verdict(std::string_view bench, const std::string& target, double measured,
+                    double limit, bool at_most, const std::string& unit) {
+  const bool met = at_most ? measured <= limit : measured >= limit;
+  fmt::print(
+      "{{\"bench\":\"{}\",\"target\":\"{}\",\"measured\":{:.2f},\"limit\":{:.2f},"
+      "\"unit\":\"{}\",\"met\":{}}}\n",
+      bench, target, measured, limit, unit, met ? "true" : "false");
 }
 
 /// The loopback TCP round trip: `count` exchanges of `bytes` bytes with an echo thread in this

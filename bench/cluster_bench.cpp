@@ -259,15 +259,9 @@ std::vector<Report> bench_mode(const Options& o, const std::string& self, const 
   for (const char* at : {"leader", "follower"}) {
     place_leader(e, children, std::string(at) == "leader" ? 1 : 2);
     for (std::size_t clients : o.clients) {
-      auto put = [&](std::size_t i, auto done) {
-        kv::PutRequest req;
-        req.key = bench::key_of(i % keys);
-        req.value = value;
-        kv.async_put(std::move(req), [d = std::move(done)](result<kv::PutResponse> r) mutable {
-          d(r.has_value(), r ? std::string() : r.error().message());
-        });
-      };
-      out.push_back({mode_name(mode), at, clients, bench::run_concurrent(o.seconds, clients, put)});
+      out.push_back(
+          {mode_name(mode), at, clients,
+           bench::run_concurrent(o.seconds, clients, bench::async_puts(kv, value, keys))});
     }
   }
   if (auto r = e.stop(); !r) fmt::print(stderr, "stop: {}\n", r.error().message());
@@ -284,11 +278,7 @@ Report* find(std::vector<Report>& rs, const std::string& mode, const std::string
 
 void verdict(const std::string& target, double measured, double limit, bool at_most,
              const std::string& unit) {
-  const bool met = at_most ? measured <= limit : measured >= limit;
-  fmt::print(
-      "{{\"bench\":\"cluster\",\"target\":\"{}\",\"measured\":{:.2f},\"limit\":{:.2f},"
-      "\"unit\":\"{}\",\"met\":{}}}\n",
-      target, measured, limit, unit, met ? "true" : "false");
+  bench::verdict("cluster", target, measured, limit, at_most, unit);
 }
 
 int run(const Options& o, const std::string& self) {

@@ -121,14 +121,7 @@ std::vector<Report> bench_backend(const Options& o, const fs::path& dir, Persist
 
   auto serial_put = [&](std::size_t i) { return kv.put(key_of(i % o.keys), value); };
   out.push_back({std::string(B::name), mode_name, "put", 1, run_serial(o.seconds, serial_put)});
-  auto async_put = [&](std::size_t i, auto done) {
-    kv::PutRequest req;
-    req.key = key_of(i % o.keys);
-    req.value = value;
-    kv.async_put(std::move(req), [d = std::move(done)](result<kv::PutResponse> r) mutable {
-      d(r.has_value(), r ? std::string() : r.error().message());
-    });
-  };
+  auto async_put = bench::async_puts(kv, value, o.keys);
   out.push_back(
       {std::string(B::name), mode_name, "put", 64, run_concurrent(o.seconds, 64, async_put)});
 
@@ -163,11 +156,7 @@ Report* find(std::vector<Report>& rs, const std::string& backend, const std::str
 
 void verdict(const std::string& target, double measured, double limit, bool at_most,
              const std::string& unit) {
-  const bool met = at_most ? measured <= limit : measured >= limit;
-  fmt::print(
-      "{{\"bench\":\"embedded\",\"target\":\"{}\",\"measured\":{:.2f},\"limit\":{:.2f},"
-      "\"unit\":\"{}\",\"met\":{}}}\n",
-      target, measured, limit, unit, met ? "true" : "false");
+  bench::verdict("embedded", target, measured, limit, at_most, unit);
 }
 
 int run(const Options& o) {

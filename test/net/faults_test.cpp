@@ -1,12 +1,16 @@
 // What a transport refuses: hellos of another cluster or from a stranger that gives no usable
 // address, and bytes that are
 // not the protocol (garbage, a truncated frame, an oversized length, a bad CRC, a bad payload,
-// a wrong version). Each closes that connection with a logged reason and a counter; the
-// transport goes on serving its peers.
+// a wrong version, a bad snapshot chunk, a whole snapshot stream that holds something else than
+// a snapshot from its sender, an ack sent the wrong way). Each closes that connection with a logged
+// reason and a counter; the transport goes on serving its peers.
 
 #include <doctest/doctest.h>
 
+#include "dengine/storage/crc32c.hpp"
+#include "dengine/wire/snapshot_stream.hpp"
 #include "net_harness.hpp"
+#include "wire_samples.hpp"
 
 namespace dengine::net {
 namespace {
@@ -105,6 +109,16 @@ TEST_CASE("net: bad bytes close that connection with a reason; the transport goe
   payload.pop_back();  // a message cut short, in a frame whose CRC is right
   const auto cut_message = wire::encode_frame(wire::FrameKind::messages, payload);
   const auto hello = hello_frame(1, 2);
+  // A whole snapshot stream in one chunk, its checksum right, carrying `m`.
+  auto stream_of = [](const raft::Message& m) {
+    const std::string bytes = wire::encode_message(m);
+    const wire::SnapshotStreamId id{m.term, 7, 1, bytes.size(), crc32c::value(bytes)};
+    return wire::encode_frame(wire::FrameKind::snapshot_chunk,
+                              wire::encode_chunk({id, 1, 0, bytes}));
+  };
+  auto foreign_snapshot = message(raft::MessageType::snapshot, 3, 2);
+  foreign_snapshot.snapshot = wire::testing::sample_snapshot("image");
+  const wire::SnapshotStreamId some_stream{1, 7, 1, 100, 0};
 
   struct Case {
     const char* name;
@@ -125,6 +139,18 @@ TEST_CASE("net: bad bytes close that connection with a reason; the transport goe
       {"false sender", hello + messages_frame({message(raft::MessageType::vote, 3, 2)}), false,
        "a vote message from 3 to 2 on the connection of member 1"},
       {"second hello", hello + hello, false, "a second hello frame"},
+      {"chunk without data",
+       hello + wire::encode_frame(wire::FrameKind::snapshot_chunk,
+                                  wire::encode_chunk({some_stream, 1, 0, ""})),
+       false, "snapshot chunk: data at offset 48: a chunk without data"},
+      {"stream of a vote", hello + stream_of(message(raft::MessageType::vote, 1, 2)), false,
+       "holds a vote message, not a snapshot"},
+      {"stream of another sender's snapshot", hello + stream_of(foreign_snapshot), false,
+       "holds a snapshot message from 3 to 2 on the connection of member 1"},
+      {"ack sent to the accepting side",
+       hello + wire::encode_frame(wire::FrameKind::snapshot_ack,
+                                  wire::encode_ack({some_stream, 1, 0, wire::AckKind::done})),
+       false, "a snapshot_ack frame, which only the accepting side sends"},
   };
   std::uint64_t closed = 0;
   for (const auto& c : cases) {

@@ -35,6 +35,9 @@ raft::Message snapshot_message(NodeId from, NodeId to, std::size_t bytes, LogInd
 /// A sender and a receiver joined by a make-believe connection whose chunks and acks a test
 /// can lose. Counts the data bytes the sender put on the "wire".
 struct Link {
+  Link() = default;
+  explicit Link(std::size_t chunk_bytes) : sender(chunk_bytes, 3) {}
+
   SnapshotSender sender{1000, 3};
   SnapshotReceiver receiver{1U << 20U};
   std::uint64_t data_bytes = 0;
@@ -69,19 +72,24 @@ struct Link {
 };
 
 TEST_CASE("snapshot stream: chunks in order make the very message; each byte is sent once") {
-  Link link;
   const auto m = snapshot_message(1, 2, 10'000);
-  CHECK(link.sender.offer(m) == SnapshotSender::Offer::started);
   const auto encoded = wire::encode_message(m);
-  CHECK(link.sender.id().total == encoded.size());
-  CHECK(link.sender.id().checksum == crc32c::value(encoded));
-  link.finish();
-  REQUIRE(link.delivered.size() == 1);
-  CHECK(link.delivered[0] == encoded);
-  CHECK(link.data_bytes == encoded.size());
-  auto back = wire::decode_message(link.delivered[0]);
-  REQUIRE(back);
-  CHECK(wire::testing::message_diff(back.value(), m) == "");
+  // The sender streams the encoded head and then the image's own bytes: chunks that lie in the
+  // head, straddle it and the image, or lie in the image make the same stream.
+  for (std::size_t chunk : {1000, 50, 7}) {
+    CAPTURE(chunk);
+    Link link(chunk);
+    CHECK(link.sender.offer(m) == SnapshotSender::Offer::started);
+    CHECK(link.sender.id().total == encoded.size());
+    CHECK(link.sender.id().checksum == crc32c::value(encoded));
+    link.finish();
+    REQUIRE(link.delivered.size() == 1);
+    CHECK(link.delivered[0] == encoded);
+    CHECK(link.data_bytes == encoded.size());
+    auto back = wire::decode_message(link.delivered[0]);
+    REQUIRE(back);
+    CHECK(wire::testing::message_diff(back.value(), m) == "");
+  }
 }
 
 TEST_CASE("snapshot stream: a new connection resumes from the last acknowledged offset") {
@@ -347,6 +355,34 @@ TEST_CASE("net: a snapshot over max_snapshot_bytes is not sent (sender) or refus
   }
 }
 
+TEST_CASE("net: a bad ack closes the snapshot lane's connection with the reason; it reconnects") {
+  // Member 2 played by the test: it answers the hello, then an ack of an unknown kind.
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor(io, loopback(0).endpoint());
+  Station a(1);
+  REQUIRE(a.t.set_peers(list({{2, acceptor.local_endpoint().port()}})));
+  a.start();
+  a.t.send(snapshot_message(1, 2, 1000));
+  boost::asio::ip::tcp::socket peer(io);
+  acceptor.accept(peer);
+  std::string bad_ack =
+      wire::encode_ack({wire::SnapshotStreamId{3, 100, 2, 10, 0}, 1, 0, wire::AckKind::done});
+  bad_ack.back() = 9;
+  boost::asio::write(
+      peer, boost::asio::buffer(hello_frame(2, 1) +
+                                wire::encode_frame(wire::FrameKind::snapshot_ack, bad_ack)));
+  CHECK_MESSAGE(
+      eventually([&] {
+        return a.log.contains(
+            "snapshot lane): bad snapshot ack from the peer: malformed peer input: snapshot ack: "
+            "kind at offset 49: unknown ack kind 9");
+      }),
+      a.log.all());
+  // The stream is not lost: the lane connects again to go on with it.
+  CHECK(eventually([&] { return a.counters().reconnects >= 1; }));
+  a.t.stop();
+}
+
 TEST_CASE("net: bad snapshot stream settings are refused at open(), naming the field") {
   LogSink log;
   const std::pair<std::function<void(TransportConfig&)>, const char*> bad[] = {
@@ -354,7 +390,14 @@ TEST_CASE("net: bad snapshot stream settings are refused at open(), naming the f
       {[](TransportConfig& c) { c.snapshot_chunk_bytes = c.frame_limits.max_payload; },
        "at most frame_limits.max_payload − 48"},
       {[](TransportConfig& c) { c.snapshot_window_chunks = 0; }, "snapshot_window_chunks 0"},
-      {[](TransportConfig& c) { c.max_snapshot_bytes = 0; }, "max_snapshot_bytes must be"},
+      {[](TransportConfig& c) { c.max_snapshot_bytes = 0; }, "max_snapshot_bytes 0 must be"},
+      {[](TransportConfig& c) { c.max_snapshot_bytes = std::uint64_t{1} << 32U; },
+       "below 4 GiB (the wire's 32-bit data length)"},
+      {[](TransportConfig& c) {
+         c.frame_limits.max_payload = 40;  // below a chunk's own header
+         c.batch_bytes = 40;
+       },
+       "snapshot_chunk_bytes 262144 must be above 0"},
       {[](TransportConfig& c) { c.snapshot_queue.max_messages = 0; }, "snapshot queue"},
   };
   for (const auto& entry : bad) {

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -80,7 +81,7 @@ struct TransportConfig {
     DENGINE_TRYV(bulk_queue.validate("bulk"));
     DENGINE_TRYV(snapshot_queue.validate("snapshot"));
     if (snapshot_chunk_bytes == 0 ||
-        snapshot_chunk_bytes > frame_limits.max_payload - wire::chunk_header_size)
+        snapshot_chunk_bytes + wire::chunk_header_size > frame_limits.max_payload)
       return error(errc::invalid_argument,
                    "transport: snapshot_chunk_bytes " + std::to_string(snapshot_chunk_bytes) +
                        " must be above 0 and at most frame_limits.max_payload − " +
@@ -89,8 +90,11 @@ struct TransportConfig {
       return error(errc::invalid_argument, "transport: snapshot_window_chunks " +
                                                std::to_string(snapshot_window_chunks) +
                                                " must be in 1..1024");
-    if (max_snapshot_bytes == 0)
-      return error(errc::invalid_argument, "transport: max_snapshot_bytes must be above 0");
+    // The message encoding gives a snapshot's data length in 32 bits (docs/wire.md).
+    if (max_snapshot_bytes == 0 || max_snapshot_bytes > std::numeric_limits<std::uint32_t>::max())
+      return error(errc::invalid_argument,
+                   "transport: max_snapshot_bytes " + std::to_string(max_snapshot_bytes) +
+                       " must be above 0 and below 4 GiB (the wire's 32-bit data length)");
     DENGINE_TRYV(backoff.validate());
     if (batch_bytes == 0 || batch_bytes > frame_limits.max_payload)
       return error(errc::invalid_argument,

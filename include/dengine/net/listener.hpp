@@ -23,6 +23,7 @@
 #include <array>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -118,15 +119,8 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
                                       " frame, which only the accepting side sends");
       auto batch = wire::decode_messages(f.payload);
       if (!batch) return refuse_bytes(batch.error().message());
-      for (auto& m : batch.value()) {
-        // The hello named the sender and receiver; a message that names others is a confused
-        // or lying peer, and must not reach the core under a false identity.
-        if (m.from != peer_ || m.to != ctx_.config.self)
-          return refuse_bytes("a " + std::string(raft::to_string(m.type)) + " message from " +
-                              std::to_string(m.from) + " to " + std::to_string(m.to) +
-                              " on the connection of member " + std::to_string(peer_) + " to " +
-                              std::to_string(ctx_.config.self));
-      }
+      for (auto& m : batch.value())
+        if (auto wrong = misaddressed(m); !wrong.empty()) return refuse_bytes(wrong);
       for (auto& m : batch.value()) ctx_.deliver(std::move(m));
     }
   }
@@ -134,6 +128,15 @@ class InboundConnection : public std::enable_shared_from_this<InboundConnection>
   /// Checks the hello (the roster admits or refuses it) and answers an accepted one; false
   /// when the connection was closed for it. Defined after Listener (it asks the roster).
   inline bool accept_hello(const std::string& payload);
+
+  /// Why `m` must not reach the core, or "": the hello named the sender and receiver, and a
+  /// message that names others is a confused or lying peer.
+  [[nodiscard]] std::string misaddressed(const raft::Message& m) const {
+    if (m.from == peer_ && m.to == ctx_.config.self) return {};
+    return "a " + std::string(raft::to_string(m.type)) + " message from " + std::to_string(m.from) +
+           " to " + std::to_string(m.to) + " on the connection of member " + std::to_string(peer_) +
+           " to " + std::to_string(ctx_.config.self);
+  }
 
   /// Takes a chunk of the peer's snapshot stream and answers it; a stream made whole is decoded
   /// and delivered. False when the connection was closed for it. Defined after Listener (the
@@ -314,30 +317,26 @@ inline bool InboundConnection::take_chunk(const std::string& payload) {
     ctx_.log(name() + ": " + out.problem);
     TransportMetrics::bump(ctx_.metrics->snapshot_refused);
   }
+  std::optional<raft::Message> whole;
   if (out.complete) {
     // The bytes are what the sender encoded (the checksum matched): a message that does not
     // decode, or is not a snapshot from this peer to us, is a sender's bug. Forget the stream,
     // so that a resend is taken afresh rather than answered "done".
     auto m = wire::decode_message(*out.complete);
-    std::string wrong;
-    if (!m)
-      wrong = m.error().message();
-    else if (m.value().type != raft::MessageType::snapshot || !m.value().snapshot ||
-             m.value().from != peer_ || m.value().to != ctx_.config.self)
-      wrong = "a " + std::string(raft::to_string(m.value().type)) + " message from " +
-              std::to_string(m.value().from) + " to " + std::to_string(m.value().to) +
-              ", not a snapshot from " + std::to_string(peer_) + " to " +
-              std::to_string(ctx_.config.self);
+    std::string wrong = !m ? m.error().message() : misaddressed(m.value());
+    if (wrong.empty() && (m.value().type != raft::MessageType::snapshot || !m.value().snapshot))
+      wrong = "a " + std::string(raft::to_string(m.value().type)) + " message, not a snapshot";
     if (!wrong.empty()) {
       receiver.forget(peer_);
       return refuse_bytes("the " + chunk.value().id.to_string() + " holds " + wrong);
     }
-    write_frame(wire::encode_frame(wire::FrameKind::snapshot_ack, wire::encode_ack(out.ack)));
-    TransportMetrics::bump(ctx_.metrics->snapshots_received);
-    ctx_.deliver(std::move(m).value());
-    return !closed_;
+    whole = std::move(m).value();
   }
   write_frame(wire::encode_frame(wire::FrameKind::snapshot_ack, wire::encode_ack(out.ack)));
+  if (whole) {
+    TransportMetrics::bump(ctx_.metrics->snapshots_received);
+    ctx_.deliver(std::move(*whole));
+  }
   return true;
 }
 

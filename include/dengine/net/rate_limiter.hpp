@@ -37,8 +37,6 @@ class RateLimiter {
     return clock::duration::zero();
   }
 
-  [[nodiscard]] bool unlimited() const noexcept { return rate_ == 0; }
-
  private:
   void refill(clock::time_point now) {
     if (!started_) {

@@ -5,6 +5,11 @@
 /// connection reads and when a new connection opens. The wire layout is in
 /// wire/snapshot_stream.hpp.
 ///
+/// The stream is the message's encoding, but the image is not copied into it: the sender keeps
+/// the encoded head (wire::append_message_head, a few hundred bytes) and a share of the image,
+/// whose data bytes follow the head; chunks view one or the other (the one chunk that straddles
+/// them is assembled). Only the whole-stream checksum reads the image once, at offer().
+///
 /// Invariants while active: acked() ≤ sent() ≤ total, and sent() − acked() ≤ the window. A new
 /// connection resends from acked(), the receiver's last acknowledged offset, not from 0 (the
 /// receiver answers chunks it already holds with the offset it holds, and the stream skips
@@ -13,8 +18,10 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "dengine/raft/message.hpp"
@@ -51,9 +58,12 @@ class SnapshotSender {
       if (meta.index < id_.index) return Offer::stale;
       result = Offer::replaced;
     }
-    stream_ = wire::encode_message(m);
-    id_ = wire::SnapshotStreamId{m.term, meta.index, meta.term, stream_.size(),
-                                 crc32c::value(stream_)};
+    head_.clear();
+    wire::append_message_head(head_, m);
+    image_ = m.snapshot;
+    const std::string_view data = image_->data;
+    id_ = wire::SnapshotStreamId{m.term, meta.index, meta.term, head_.size() + data.size(),
+                                 crc32c::extend(crc32c::value(head_), data.data(), data.size())};
     ++attempt_;
     acked_ = 0;
     sent_ = 0;
@@ -81,11 +91,11 @@ class SnapshotSender {
 
   /// The next chunk to write, and the stream advanced past it; nullopt when nothing streams,
   /// every byte was sent, or the window is full (until an ack). The chunk's data views the
-  /// stream: encode it before the next call to offer().
+  /// stream: encode it before the next call to next_chunk(), offer() or on_ack().
   std::optional<wire::SnapshotChunk> next_chunk() {
     const std::size_t n = next_chunk_size();
     if (n == 0) return std::nullopt;
-    wire::SnapshotChunk c{id_, attempt_, sent_, std::string_view(stream_).substr(sent_, n)};
+    wire::SnapshotChunk c{id_, attempt_, sent_, bytes_at(sent_, n)};
     sent_ += n;
     return c;
   }
@@ -116,7 +126,8 @@ class SnapshotSender {
         return Acked::rewound;
       case wire::AckKind::done:
         active_ = false;
-        stream_ = std::string();
+        head_ = std::string();
+        image_.reset();
         return Acked::done;
     }
     return Acked::ignored;
@@ -127,9 +138,24 @@ class SnapshotSender {
   [[nodiscard]] std::uint64_t sent() const noexcept { return sent_; }
 
  private:
+  /// Stream bytes [offset, offset + n): a view of the head or of the image's data, or of
+  /// straddle_ for the chunk that starts in the head and ends in the data.
+  std::string_view bytes_at(std::uint64_t offset, std::size_t n) {
+    const std::string_view head = head_;
+    const std::string_view data = image_->data;
+    if (offset >= head.size()) return data.substr(offset - head.size(), n);
+    if (offset + n <= head.size()) return head.substr(offset, n);
+    straddle_.assign(head.substr(offset));
+    straddle_.append(data.substr(0, n - straddle_.size()));
+    return straddle_;
+  }
+
   const std::size_t chunk_bytes_;
   const std::uint64_t window_bytes_;
-  std::string stream_;  ///< the encoded message being streamed
+  /// The stream: head_ then image_->data (the message encoded, wire::append_message_head).
+  std::string head_;
+  std::shared_ptr<const Snapshot> image_;
+  std::string straddle_;
   wire::SnapshotStreamId id_{};
   std::uint32_t attempt_ = 0;
   std::uint64_t acked_ = 0;

@@ -70,9 +70,12 @@ inline constexpr std::uint8_t max_entry_type = static_cast<std::uint8_t>(EntryTy
   return n;
 }
 
-/// Appends `m` to `out`. Precondition: every count and length fits a u32 (a frame's payload
-/// length does, so a message that does not could not be sent anyway).
-inline void append_message(std::string& out, const raft::Message& m) {
+/// Appends `m` to `out` but for its snapshot's data bytes, which come last in its encoding: so
+/// head + m.snapshot->data is `m` encoded (what a snapshot stream sends without copying the
+/// image, net/snapshot_sender.hpp). The whole of `m` when it carries no snapshot.
+/// Precondition: every count and length fits a u32 (a frame's payload length does, so a message
+/// that does not could not be sent anyway).
+inline void append_message_head(std::string& out, const raft::Message& m) {
   using namespace message_layout;
   out.push_back(static_cast<char>(m.type));
   out.push_back(
@@ -99,7 +102,12 @@ inline void append_message(std::string& out, const raft::Message& m) {
   }
   storage::put_member_addresses_le(out, s.meta.membership.addresses);
   bytes::put_le32(out, static_cast<std::uint32_t>(s.data.size()));
-  out.append(s.data);
+}
+
+/// Appends `m` to `out` (precondition as append_message_head).
+inline void append_message(std::string& out, const raft::Message& m) {
+  append_message_head(out, m);
+  if (m.snapshot) out.append(m.snapshot->data);
 }
 
 /// `m` alone, as append_message writes it.
