@@ -221,6 +221,74 @@ TEST_SUITE("engine") {
     CHECK(kv.lease_time_to_live(kept.value().id).value().ttl == -1);
   }
 
+  TEST_CASE("engine: a follower's keep-alives reach the leader's lessor and keep its lease") {
+    node::LocalHub hub;  // declared first: outlives the nodes attached to it
+    std::vector<std::unique_ptr<EmbeddedEngine<memory::Backend>>> nodes;
+    for (NodeId id = 1; id <= 3; ++id) {
+      auto e = EmbeddedEngine<memory::Backend>::start(fast_config("", id, {1, 2, 3}), &hub);
+      REQUIRE_MESSAGE(e, (e ? "" : e.error().message()));
+      nodes.push_back(std::move(e).value());
+    }
+    for (auto& n : nodes) REQUIRE(n->wait_ready(std::chrono::seconds(20)));
+    std::size_t f = 0;
+    while (nodes[f]->is_leader()) ++f;
+    auto kv = nodes[f]->client();  // a follower's client: everything goes through the leader
+
+    auto lease = kv.lease_grant(2);
+    REQUIRE(lease);
+    const kv::LeaseId id = lease.value().id;
+    REQUIRE(kv.put("held", "yes", id));
+    // Only this follower keeps the lease alive, for longer than its TTL: the leader's lessor
+    // must have been refreshed, or housekeeping would have revoked it.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(3500);
+    while (std::chrono::steady_clock::now() < until) {
+      auto ka = kv.lease_keep_alive(id);
+      REQUIRE_MESSAGE(ka, (ka ? "" : ka.error().message()));
+      CHECK(ka.value() == 2);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    CHECK(kv.get("held").value().has_value());
+    CHECK(nodes[f]->replica().node().node_metrics().leader_calls.value() > 10);
+    auto async_ka = kv.async_lease_keep_alive(id, boost::asio::use_future).get();
+    REQUIRE(async_ka);
+    CHECK(async_ka.value() == 2);
+
+    // A lease the leader does not know: etcd's error, from the leader.
+    auto unknown = kv.lease_keep_alive(id + 1000);
+    REQUIRE_FALSE(unknown);
+    CHECK(unknown.error().code == errc::not_found);
+    CHECK(unknown.error().detail == "etcdserver: requested lease not found");
+
+    // Once nobody keeps it alive it expires, as anywhere.
+    CHECK(eventually([&] { return !kv.get("held").value().has_value(); }));
+    auto gone = kv.lease_keep_alive(id);
+    REQUIRE_FALSE(gone);
+    CHECK(gone.error().code == errc::not_found);
+  }
+
+  TEST_CASE("engine: with forwarding off a follower's keep-alive fails with not_leader") {
+    node::LocalHub hub;  // declared first: outlives the nodes attached to it
+    std::vector<std::unique_ptr<EmbeddedEngine<memory::Backend>>> nodes;
+    for (NodeId id = 1; id <= 3; ++id) {
+      EngineConfig cfg = fast_config("", id, {1, 2, 3});
+      cfg.node.forward_proposals = false;
+      auto e = EmbeddedEngine<memory::Backend>::start(cfg, &hub);
+      REQUIRE_MESSAGE(e, (e ? "" : e.error().message()));
+      nodes.push_back(std::move(e).value());
+    }
+    for (auto& n : nodes) REQUIRE(n->wait_ready(std::chrono::seconds(20)));
+    std::size_t l = 0;
+    while (!nodes[l]->is_leader()) ++l;
+    auto lease = nodes[l]->client().lease_grant(5);
+    REQUIRE(lease);
+    auto& follower = *nodes[(l + 1) % 3];
+    auto ka = follower.client().lease_keep_alive(lease.value().id);
+    REQUIRE_FALSE(ka);
+    CHECK(ka.error().code == errc::not_leader);
+    CHECK(ka.error().leader_hint == nodes[l]->replica().node().id());
+    CHECK(follower.replica().node().node_metrics().leader_calls.value() == 0);
+  }
+
   TEST_CASE("engine: a read that meets an expired lease revokes it first; serializable hides") {
     TempDir dir;
     EngineConfig config = fast_config(dir.path());
@@ -483,6 +551,13 @@ TEST_SUITE("engine") {
     REQUIRE_FALSE(e);
     CHECK(e.error().code == errc::invalid_argument);
     CHECK(e.error().detail.find("housekeeping_interval") != std::string::npos);
+    EngineConfig own_service = EngineConfig::single_node("");
+    own_service.callbacks.leader_service = [](NodeId, std::string_view) {
+      return std::optional<std::string>();
+    };
+    auto refused = EmbeddedEngine<memory::Backend>::start(own_service);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().detail.find("leader_service") != std::string::npos);
 #ifdef DENGINE_HAVE_RAWFILE
     auto no_dir = EmbeddedEngine<rawfile::Backend>::start(EngineConfig::single_node(""));
     REQUIRE_FALSE(no_dir);

@@ -270,19 +270,25 @@ inline void KvCluster::keep_alive_tick(ClientState& c) {
       if (l.plan != LeasePlan::keep || l.gone || now() >= l.keep_until) continue;
       const NodeId target = pick_target(c);
       if (target == no_node) break;
-      Member& m = member(target);
-      auto r = Client(*m.replica).lease_keep_alive(id);
-      if (r) {
-        keep_alives_.push_back(KeepAlive{id, now(), target, m.lessor_term});
-        ++result_.keep_alives;
-      } else if (r.error() == errc::not_leader) {
-        c.guess = r.error().leader_hint;
-      } else {
-        if (r.error() == errc::not_found) l.gone = true;
-        note(TraceKind::client, target,
-             "c" + std::to_string(c.id) + " keep-alive of lease " + std::to_string(id) + ": " +
-                 r.error().message());
-      }
+      // At a follower the keep-alive goes to the leader's lessor (a leader call). The record
+      // keeps the time it was sent (the lessor refreshed the lease at or after it) and the
+      // lessor that answered: the check holds that lessor to a full TTL from then.
+      const sim_time sent = now();
+      member(target).replica->async_keep_alive(
+          id, [this, &c, id, target, sent](result<engine::KeepAliveAnswer> r) {
+            if (r) {
+              keep_alives_.push_back(KeepAlive{id, sent, r.value().leader, r.value().lessor_term});
+              ++result_.keep_alives;
+              if (r.value().leader != target) ++result_.keep_alives_forwarded;
+            } else if (r.error() == errc::not_leader) {
+              c.guess = r.error().leader_hint;
+            } else {
+              if (r.error() == errc::not_found) leases_.at(id).gone = true;
+              note(TraceKind::client, target,
+                   "c" + std::to_string(c.id) + " keep-alive of lease " + std::to_string(id) +
+                       ": " + r.error().message());
+            }
+          });
     }
   }
   executor_.post_after(std::chrono::microseconds(c.rng.between(sim_ms(30), sim_ms(200))),

@@ -77,8 +77,6 @@ struct Member {
   node::MemorySnapshotStore snapshots;
   std::unique_ptr<Replica> replica;  // null while down
   std::uint64_t incarnation = 0;
-  /// The term in which this replica's lessor became primary; 0 when not leading.
-  Term lessor_term = 0;
   /// Declared after the replica: destroyed before it (a stream cancels on its replica's hub).
   std::optional<engine::WatchStream> watch;
   std::size_t segment = 0;  ///< index of the current watch segment in KvCluster::segments_
@@ -98,6 +96,8 @@ struct KvRunResult : RunOutcome {
   /// Proposals followers forwarded to a leader (sends, a refused one counted again).
   std::uint64_t forwarded = 0;
   std::uint64_t keep_alives = 0;
+  /// Of those, the ones a follower asked the leader's lessor for (leader calls).
+  std::uint64_t keep_alives_forwarded = 0;
   std::uint64_t leases = 0;
   std::uint64_t lease_expiries = 0;
   std::uint64_t watch_events = 0;

@@ -109,7 +109,6 @@ inline void KvCluster::open(Member& m) {
     return;
   }
   m.replica = std::move(opened).value();
-  m.lessor_term = 0;
   note(TraceKind::restart, m.id,
        "replica opened (incarnation " + std::to_string(m.incarnation) + ", applied " +
            std::to_string(m.replica->machine().applied_index()) + ", revision " +
@@ -128,7 +127,6 @@ inline void KvCluster::take_down(Member& m, Down how) {
   m.watch.reset();
   result_.forwarded += m.replica->node().node_metrics().proposals_forwarded.value();
   m.replica.reset();
-  m.lessor_term = 0;
   switch (how) {
     case Down::stop: ++result_.stops; break;
     case Down::crash: ++result_.crashes; break;
@@ -171,7 +169,6 @@ inline Member* KvCluster::leader() {
 inline void KvCluster::on_role(NodeId id, const node::LeaderChange& change) {
   const bool leading = change.role == raft::Role::leader;
   roles_.push_back(RoleChange{now(), id, change.term, leading});
-  member(id).lessor_term = leading ? change.term : 0;
   note(TraceKind::role, id,
        std::string(raft::to_string(change.role)) + " term " + std::to_string(change.term) +
            " leader n" + std::to_string(change.leader));

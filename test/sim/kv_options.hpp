@@ -32,6 +32,9 @@ enum class KvInjection : std::uint8_t {
   /// so a write the network duplicated on its way from a follower is applied twice: caught by
   /// the KV history checks.
   forward_without_dedup,
+  /// A follower answers keep-alives itself, as if the leader's lessor had refreshed the lease
+  /// (engine::KvReplica::async_keep_alive hook): caught by the lease expiry check.
+  keep_alive_unforwarded,
 };
 
 [[nodiscard]] constexpr const char* to_string(KvInjection i) noexcept {
@@ -41,6 +44,7 @@ enum class KvInjection : std::uint8_t {
     case KvInjection::skip_watch_event: return "skip-watch-event";
     case KvInjection::early_revoke: return "early-revoke";
     case KvInjection::forward_without_dedup: return "forward-without-dedup";
+    case KvInjection::keep_alive_unforwarded: return "keep-alive-unforwarded";
   }
   return "?";
 }

@@ -14,7 +14,8 @@ namespace {
 
 constexpr kvsim::KvInjection kv_bugs[] = {
     kvsim::KvInjection::stale_reads, kvsim::KvInjection::skip_watch_event,
-    kvsim::KvInjection::early_revoke, kvsim::KvInjection::forward_without_dedup};
+    kvsim::KvInjection::early_revoke, kvsim::KvInjection::forward_without_dedup,
+    kvsim::KvInjection::keep_alive_unforwarded};
 
 std::optional<kvsim::KvInjection> parse_kv_injection(const std::string& name) {
   for (kvsim::KvInjection i : kv_bugs)
@@ -56,7 +57,8 @@ SeedReport kv_run(const Args& args, std::uint64_t seed) {
       .stale_reads = o.inject == kvsim::KvInjection::stale_reads,
       .skip_watch_event = o.inject == kvsim::KvInjection::skip_watch_event,
       .early_revoke = o.inject == kvsim::KvInjection::early_revoke,
-      .forward_without_dedup = o.inject == kvsim::KvInjection::forward_without_dedup};
+      .forward_without_dedup = o.inject == kvsim::KvInjection::forward_without_dedup,
+      .keep_alive_unforwarded = o.inject == kvsim::KvInjection::keep_alive_unforwarded};
   kvsim::KvRunResult r;
   {
     kvsim::KvCluster cluster(o);
@@ -70,7 +72,8 @@ SeedReport kv_run(const Args& args, std::uint64_t seed) {
       "(%zu nodes, %s): %llu events, %.3f s virtual, %llu ops ok, %llu unknown, %llu stops, "
       "%llu crashes (%llu power losses), %llu transfers, %llu forwarded, %llu leases (%llu "
       "expired), %llu "
-      "keep-alives, %llu watch events, %llu watch cancels, final revision %lld, %llu frames "
+      "keep-alives (%llu at followers), %llu watch events, %llu watch cancels, final revision "
+      "%lld, %llu frames "
       "(%llu damaged, %llu refused)%s",
       o.nodes, mode_name(o.persistence), static_cast<unsigned long long>(r.events),
       static_cast<double>(r.end_time) / 1e6, static_cast<unsigned long long>(r.ops_ok),
@@ -79,6 +82,7 @@ SeedReport kv_run(const Args& args, std::uint64_t seed) {
       static_cast<unsigned long long>(r.transfers), static_cast<unsigned long long>(r.forwarded),
       static_cast<unsigned long long>(r.leases), static_cast<unsigned long long>(r.lease_expiries),
       static_cast<unsigned long long>(r.keep_alives),
+      static_cast<unsigned long long>(r.keep_alives_forwarded),
       static_cast<unsigned long long>(r.watch_events),
       static_cast<unsigned long long>(r.watch_cancels), static_cast<long long>(r.final_revision),
       static_cast<unsigned long long>(r.frames), static_cast<unsigned long long>(r.frames_damaged),

@@ -127,6 +127,10 @@ inline void describe_message(TraceEvent& ev, const raft::Message& m) {
         s += (ev.reject ? " REJECT id=" : " id=") + std::to_string(ev.context) +
              " at=" + std::to_string(ev.index) + "/t" + std::to_string(ev.log_term);
         break;
+      case raft::MessageType::leader_call: s += " id=" + std::to_string(ev.context); break;
+      case raft::MessageType::leader_call_response:
+        s += (ev.reject ? " DECLINED id=" : " id=") + std::to_string(ev.context);
+        break;
     }
     if (!ev.note.empty()) s += " (" + ev.note + ")";
   } else {

@@ -43,6 +43,9 @@ struct Switches {
   /// forwarded proposal, so a message the network duplicated is applied twice: the KV history
   /// checks (KV runs).
   bool forward_without_dedup = false;
+  /// engine/kv_replica.hpp (KvReplica::async_keep_alive): a follower answers a keep-alive as if
+  /// the leader's lessor had refreshed the lease, without asking it: the lease expiry check.
+  bool keep_alive_unforwarded = false;
 };
 
 /// The process-wide switches.

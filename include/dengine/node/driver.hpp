@@ -14,6 +14,8 @@
 ///     then the restore goes to the applier, then messages_after_persist → outbox.
 ///  4. committed_entries → one ApplyWork::Batch, carrying the proposals waiting on them.
 ///  5. read_states → ApplyWork::Read (the applier runs them once applied ≥ index).
+///  6. leader_calls → the leader service (NodeCallbacks::leader_service) → answered through the
+///     core; leader_call_answers complete this node's calls (leader_calls.hpp).
 /// Failures found here complete on the applier (ApplyWork::Run), never on the event loop.
 ///
 /// Outcomes (docs/embedded.md, Errors): a proposal refused before its entry left this object
@@ -34,6 +36,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -43,6 +46,7 @@
 #include "dengine/node/clock.hpp"
 #include "dengine/node/config.hpp"
 #include "dengine/node/events.hpp"
+#include "dengine/node/leader_calls.hpp"
 #include "dengine/node/lease_clock.hpp"
 #include "dengine/node/metrics.hpp"
 #include "dengine/node/status.hpp"
@@ -124,6 +128,21 @@ class Driver {
     add_deadline({deadline, Key::read, id, 0});
   }
 
+  /// A leader call (NodeCallbacks::leader_service answers it on the leader): served here if
+  /// this node leads, else sent to the leader known, or waiting for one; asked again while
+  /// declined; timeout at the request timeout.
+  void call_leader(std::string request, Completion<std::string> done) {
+    if (stopped_) return fail(std::move(done), *refusal_);
+    if (request.size() > config_->raft.max_entry_bytes)
+      return fail(std::move(done),
+                  error(errc::too_large, "leader call of " + std::to_string(request.size()) +
+                                             " bytes exceeds max_entry_bytes " +
+                                             std::to_string(config_->raft.max_entry_bytes)));
+    metrics_->leader_calls.add();
+    send_leader_call(leader_calls_.add(std::move(request), std::move(done),
+                                       clock_.now() + config_->request_timeout));
+  }
+
   /// Hands leadership to `target` (completes at once: the change shows in leader notifications).
   void transfer_leadership(NodeId target, Completion<void> done) {
     if (stopped_) return fail(std::move(done), *refusal_);
@@ -152,6 +171,7 @@ class Driver {
     const time_point now = clock_.now();
     expire(now);
     resend_forwards();
+    for (std::uint64_t id : leader_calls_.ids(true)) send_leader_call(id);
     if (reads_at_applier_ > 0) apply_out_.push_back(Work{typename Work::Expire{now}});
   }
 
@@ -213,7 +233,7 @@ class Driver {
   [[nodiscard]] const raft::Core& core() const noexcept { return core_; }
   /// Requests waiting on the core (proposals and reads), for tests and metrics.
   [[nodiscard]] std::size_t waiting() const noexcept {
-    return proposals_.size() + reads_.size() + forwards_.size();
+    return proposals_.size() + reads_.size() + forwards_.size() + leader_calls_.size();
   }
 
  private:
@@ -360,6 +380,47 @@ class Driver {
                  taken.deadline);
   }
 
+  // ---- leader calls ----
+
+  /// Serves call `id` here if this node leads, or sends it to the leader known; declined or
+  /// no leader known: it waits for the next tick or leader change.
+  void send_leader_call(std::uint64_t id) {
+    auto* call = leader_calls_.find(id);
+    if (call == nullptr) return;
+    call->in_flight = false;
+    if (core_.role() == raft::Role::leader) {
+      call->ever_sent = true;
+      auto reply = serve_leader_call(config_->raft.id, call->request);
+      if (reply) complete_leader_call(id, std::move(*reply));
+      return;
+    }
+    if (core_.role() != raft::Role::follower || core_.leader() == no_node) return;
+    if (core_.call_leader(id, call->request)) {
+      call->in_flight = true;
+      call->ever_sent = true;
+    }
+  }
+
+  [[nodiscard]] std::optional<std::string> serve_leader_call(NodeId from,
+                                                             std::string_view request) const {
+    if (!callbacks_->leader_service) return std::nullopt;
+    return callbacks_->leader_service(from, request);
+  }
+
+  void complete_leader_call(std::uint64_t id, std::string reply) {
+    auto call = leader_calls_.take(id);
+    if (!call) return;
+    run_on_applier([d = std::move(call->done), r = std::move(reply)]() mutable {
+      d(result<std::string>(std::move(r)));
+    });
+  }
+
+  /// The leader's answer to call `a.id`: its reply, or declined (ask again at the next tick).
+  void leader_call_answered(raft::LeaderCallAnswer& a) {
+    if (a.reply) return complete_leader_call(a.id, std::move(*a.reply));
+    if (auto* call = leader_calls_.find(a.id)) call->in_flight = false;
+  }
+
   /// Deadlines of completed requests stay in the queue until they expire; drop them when they
   /// outnumber the live ones, so the queue stays within twice the pending requests.
   void add_deadline(Deadline d) {
@@ -433,6 +494,10 @@ class Driver {
       reads_.erase(it);
     }
     for (raft::ForwardOutcome& o : rd.forwards) forward_answered(o);
+    // 6. Leader calls: this node's service answers the followers' (answers leave next Ready).
+    for (raft::LeaderCall& c : rd.leader_calls)
+      core_.answer_leader_call(c.from, c.id, serve_leader_call(c.from, c.request));
+    for (raft::LeaderCallAnswer& a : rd.leader_call_answers) leader_call_answered(a);
   }
 
   /// The term and vote are saved whenever they change (a vote must never be forgotten). The
@@ -526,6 +591,7 @@ class Driver {
     if (new_leader) {
       for (const auto& [id, r] : reads_) (void)core_.read_index(id);
       resend_forwards();
+      for (std::uint64_t id : leader_calls_.ids(false)) send_leader_call(id);
     }
     metrics_->is_leader.set(soft.role == raft::Role::leader ? 1 : 0);
     if (callbacks_->on_leader_change) {
@@ -535,6 +601,12 @@ class Driver {
   }
 
   void expire(time_point now) {
+    for (auto& call : leader_calls_.take_expired(now))
+      fail(std::move(call.done),
+           error(errc::timeout, call.ever_sent
+                                    ? "leader call: no answer from the leader within the "
+                                      "request timeout"
+                                    : "leader call: no leader known within the request timeout"));
     while (!deadlines_.empty() && deadlines_.front().at <= now) {
       const Deadline d = deadlines_.front();
       deadlines_.pop_front();
@@ -627,6 +699,7 @@ class Driver {
     auto reads = std::move(reads_);
     reads_.clear();
     for (auto& [id, r] : reads) fail_read(std::move(r.job), refusal);
+    for (auto& call : leader_calls_.take_all()) fail(std::move(call.done), refusal);
     deadlines_.clear();
     status_->publish_running(false);
   }
@@ -720,6 +793,7 @@ class Driver {
   std::map<std::uint64_t, PendingRead> reads_;
   std::map<std::uint64_t, Forward> forwards_;
   std::deque<Deadline> deadlines_;
+  PendingLeaderCalls<time_point> leader_calls_;
   std::uint64_t next_waiter_id_ = 1;
   std::uint64_t next_read_id_ = 1;
   /// Forward ids go to the leader, which drops a duplicate by (sender, id): start from this

@@ -1,12 +1,13 @@
 #pragma once
 /// Notifications a Node gives the embedding application: leader changes, membership changes
-/// and log lines. Callbacks run on the applier thread (never on the event loop), in the order
-/// the changes happened; a callback must not block for long (it delays applying) and must not
-/// call Node::stop().
+/// and log lines; and the service that answers leader calls. Callbacks (but the leader service)
+/// run on the applier thread (never on the event loop), in the order the changes happened; a
+/// callback must not block for long (it delays applying) and must not call Node::stop().
 
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -37,6 +38,12 @@ using log_function = std::function<void(std::string_view line)>;
 struct NodeCallbacks {
   std::function<void(const LeaderChange&)> on_leader_change;
   std::function<void(const MembershipChange&)> on_membership_change;
+  /// Answers leader calls (Node::call_leader, made on this node or sent by a follower) while
+  /// this node leads: the answer bytes, or nullopt when it cannot answer now (the caller asks
+  /// again, the next tick or at the next leader). Unlike the callbacks above it runs on the
+  /// event loop, so it must be quick, thread-safe, and must not call into the node. Null: every
+  /// call is declined (and times out at its caller).
+  std::function<std::optional<std::string>(NodeId from, std::string_view request)> leader_service;
   /// Where the node's log lines go; null: one line each on stderr.
   log_function log;
 };

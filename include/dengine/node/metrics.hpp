@@ -202,6 +202,9 @@ struct NodeMetrics {
       : proposals(r.counter("dengine_proposals_total", "Proposals accepted by the leader's core")),
         proposals_forwarded(r.counter("dengine_proposals_forwarded_total",
                                       "Proposals a follower sent to the leader")),
+        leader_calls(r.counter("dengine_leader_calls_total",
+                               "Leader calls made on this node (Node::call_leader: lease "
+                               "keep-alives)")),
         proposals_failed(
             r.counter("dengine_proposals_failed_total", "Proposals that completed with an error")),
         reads(r.counter("dengine_reads_total", "Reads served")),
@@ -239,6 +242,7 @@ struct NodeMetrics {
 
   Counter& proposals;
   Counter& proposals_forwarded;
+  Counter& leader_calls;
   Counter& proposals_failed;
   Counter& reads;
   Counter& reads_failed;

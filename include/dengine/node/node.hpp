@@ -182,6 +182,29 @@ class Node {
         token, std::move(query));
   }
 
+  /// Asks the leader's service (NodeCallbacks::leader_service) to answer `request`: for what
+  /// needs the leader but not the log, such as a lease keep-alive. Served on this node's event
+  /// loop if it leads; on a follower sent to the leader (whatever NodeConfig::forward_proposals
+  /// says: the caller chooses to call). Sent again when the leader changes or declines, so the
+  /// service may see one call more than once. Counts against max_pending_reads. Fails:
+  /// timeout (no answer within the request timeout), too_busy, too_large (beyond
+  /// max_entry_bytes), stopped. Signature: void(dengine::result<std::string>).
+  template <class CompletionToken>
+  auto call_leader(std::string request, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(result<std::string>)>(
+        [this](auto handler, std::string req) {
+          std::shared_lock lock(api_mutex_);
+          auto ticket = admit(pending_reads_, config_.max_pending_reads, metrics_.pending_reads,
+                              metrics_.reads_failed, "reads and leader calls");
+          if (!ticket) return reject<std::string>(std::move(handler), std::move(ticket).error());
+          Completion<std::string> done(std::move(handler), ticket.value());
+          runtime_->submit([r = std::move(req), d = std::move(done)](auto& driver) mutable {
+            driver.call_leader(std::move(r), std::move(d));
+          });
+        },
+        token, std::move(request));
+  }
+
   /// Proposes a membership change (one server at a time; docs/membership.md); completes with
   /// the membership after it once applied here. Signature: void(dengine::result<Membership>).
   template <class CompletionToken>

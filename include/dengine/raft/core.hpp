@@ -76,6 +76,15 @@ class Core {
   /// not a follower), too_large beyond max_entry_bytes. A lost message is never answered: the
   /// runtime's deadline covers it (the entry may or may not have been appended).
   result<void> forward_proposal(std::uint64_t request_id, std::string data);
+  /// Follower only: sends `request` to the leader as leader call `request_id`, for its service
+  /// to answer (a request that needs the leader but not the log: a lease keep-alive). The answer
+  /// comes back as a Ready::leader_call_answers entry, from whichever leader served it. Calls
+  /// carry no deduplication: a leader call must be harmless to serve twice. not_leader when no
+  /// leader is known (or this node is not a follower), too_large beyond max_entry_bytes.
+  result<void> call_leader(std::uint64_t request_id, std::string request);
+  /// Answers leader call `request_id` of node `to` (a Ready::leader_calls entry): `reply`, or
+  /// nullopt to tell the follower to ask again (the service cannot answer now).
+  void answer_leader_call(NodeId to, std::uint64_t request_id, std::optional<std::string> reply);
   /// Leader only: appends a membership change (one at a time; see config_change.hpp).
   result<LogIndex> propose_config_change(const ConfigChange& change);
   /// Requests a linearizable read; a ReadState{id, index} (or DroppedRead) comes in a later Ready.
@@ -198,6 +207,8 @@ class Core {
   void handle_read_index_response(const Message& m);
   void handle_propose(const Message& m);
   void handle_propose_response(const Message& m);
+  void handle_leader_call(const Message& m);
+  void handle_leader_call_response(const Message& m);
   void register_read(std::uint64_t id, NodeId from);
   void confirm_round(std::optional<std::uint64_t> sent_tick);
   void release_confirmed_reads();
@@ -357,6 +368,10 @@ inline result<void> Core::step(Message m) {
     } else if (m.type == MessageType::propose_response) {
       // True whatever our term now: the entry was (or was not) appended at (index, log_term).
       handle_propose_response(m);
+    } else if (m.type == MessageType::leader_call) {
+      answer_leader_call(m.from, m.context, std::nullopt);  // ask the leader our term names
+    } else if (m.type == MessageType::leader_call_response) {
+      handle_leader_call_response(m);  // served by the leader of its term: still an answer
     } else if (m.type == MessageType::pre_vote || m.type == MessageType::vote) {
       // Tell a stale candidate our term (Raft §5.1), or it may campaign forever at a term no
       // one answers — e.g. when it is not a voter in our configuration, so we never send to it.
@@ -402,6 +417,8 @@ inline result<void> Core::step(Message m) {
     case MessageType::read_index_response: handle_read_index_response(m); break;
     case MessageType::propose: handle_propose(m); break;
     case MessageType::propose_response: handle_propose_response(m); break;
+    case MessageType::leader_call: handle_leader_call(m); break;
+    case MessageType::leader_call_response: handle_leader_call_response(m); break;
   }
   return success();
 }

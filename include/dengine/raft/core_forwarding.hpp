@@ -4,8 +4,13 @@
 /// then waits for that entry to commit like any proposal of its own (it applies the same log).
 /// A proposal is appended at most once per (sender, request id) within the last
 /// max_forward_answers acceptances of this core: a duplicated message gets the same answer.
-/// Part of Core (core.hpp).
+///
+/// Leader calls: a follower hands the leader a request that needs the leader but not the log (a
+/// lease keep-alive). The core only carries it: the leader's runtime answers it through its
+/// service (Ready::leader_calls → answer_leader_call), and the answer comes back to the
+/// follower's runtime as a Ready::leader_call_answers entry. Part of Core (core.hpp).
 
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -78,6 +83,44 @@ inline void Core::handle_propose_response(const Message& m) {
       refusal = error(known, "refused by the leader, n" + std::to_string(m.from));
   outcome.refusal = std::move(refusal);
   out_.forwards.push_back(std::move(outcome));
+}
+
+inline result<void> Core::call_leader(std::uint64_t request_id, std::string request) {
+  if (role_ != Role::follower || leader_ == no_node) return error::not_leader(leader_);
+  if (request.size() > config_.max_entry_bytes)
+    return error(errc::too_large, "leader call of " + std::to_string(request.size()) +
+                                      " bytes exceeds max_entry_bytes " +
+                                      std::to_string(config_.max_entry_bytes));
+  Message m{.type = MessageType::leader_call, .to = leader_, .context = request_id};
+  m.entries.push_back(Entry{0, 0, EntryType::normal, std::move(request)});
+  send(std::move(m));
+  return success();
+}
+
+inline void Core::handle_leader_call(const Message& m) {
+  if (role_ != Role::leader || m.entries.size() != 1 ||
+      m.entries.front().type != EntryType::normal) {
+    answer_leader_call(m.from, m.context, std::nullopt);
+    return;
+  }
+  out_.leader_calls.push_back(LeaderCall{m.from, m.context, m.entries.front().data});
+}
+
+inline void Core::answer_leader_call(NodeId to, std::uint64_t request_id,
+                                     std::optional<std::string> reply) {
+  Message m{.type = MessageType::leader_call_response, .to = to, .context = request_id};
+  if (reply) {
+    m.entries.push_back(Entry{0, 0, EntryType::normal, std::move(*reply)});
+  } else {
+    m.reject = true;
+  }
+  send(std::move(m));
+}
+
+inline void Core::handle_leader_call_response(const Message& m) {
+  LeaderCallAnswer answer{m.context, m.from, std::nullopt};
+  if (!m.reject && m.entries.size() == 1) answer.reply = m.entries.front().data;
+  out_.leader_call_answers.push_back(std::move(answer));
 }
 
 }  // namespace dengine::raft

@@ -27,6 +27,12 @@ enum class MessageType : std::uint8_t {
   propose = 12,  ///< follower → leader: a forwarded proposal (one entry); context = request id
   /// leader → follower: appended at (index, log_term), or reject with the errc in reject_hint
   propose_response = 13,
+  /// follower → leader: a leader call (Core::call_leader), entries[0].data = the request;
+  /// context = request id
+  leader_call = 14,
+  /// leader → follower: entries[0].data = the leader service's answer; reject (no entries) when
+  /// the leader could not serve it now (not the leader, or its service declined): ask again
+  leader_call_response = 15,
 };
 
 [[nodiscard]] constexpr std::string_view to_string(MessageType t) noexcept {
@@ -45,6 +51,8 @@ enum class MessageType : std::uint8_t {
     case MessageType::read_index_response: return "read_index_response";
     case MessageType::propose: return "propose";
     case MessageType::propose_response: return "propose_response";
+    case MessageType::leader_call: return "leader_call";
+    case MessageType::leader_call_response: return "leader_call_response";
   }
   return "unknown";
 }
@@ -73,8 +81,8 @@ struct Message {
   /// On a rejected append: the follower's suggestion of where to retry (≤ its last index).
   /// On a rejected propose_response: the dengine::errc value of the refusal.
   LogIndex reject_hint = 0;
-  /// heartbeat(_response): read round; read_index(_response), propose(_response): request id;
-  /// vote: transfer flag.
+  /// heartbeat(_response): read round; read_index(_response), propose(_response),
+  /// leader_call(_response): request id; vote: transfer flag.
   std::uint64_t context = 0;
   /// snapshot: the image to install (shared: a leader sends one image to several followers).
   std::shared_ptr<const Snapshot> snapshot{};

@@ -55,6 +55,23 @@ struct ForwardOutcome {
   std::optional<error> refusal;
 };
 
+/// A follower's leader call (Core::call_leader) for this leader's service to answer
+/// (Core::answer_leader_call): a request that needs the leader but not the log, such as a lease
+/// keep-alive.
+struct LeaderCall {
+  NodeId from = no_node;
+  std::uint64_t id = 0;
+  std::string request;
+};
+
+/// The leader's answer to leader call `id` of this follower: `reply` set, or nullopt when the
+/// leader could not serve it (it no longer leads, or its service declined for now).
+struct LeaderCallAnswer {
+  std::uint64_t id = 0;
+  NodeId from = no_node;
+  std::optional<std::string> reply;
+};
+
 /// A single-server membership change (Raft thesis, section 4.1): one node at a time.
 struct ConfigChange {
   enum class Kind : std::uint8_t {
@@ -90,6 +107,8 @@ struct ConfigChange {
 ///  5. Apply `committed_entries` in order (they are always already persisted locally) and
 ///     complete `read_states` once the applied index reaches each one's index. `forwards`
 ///     answer proposals this follower forwarded: wait for the entry at (index, term).
+///  6. Answer `leader_calls` (this node leads) with Core::answer_leader_call, and complete
+///     the calls `leader_call_answers` answer. Neither waits for anything above.
 struct Ready {
   std::optional<SoftState> soft_state;
   std::optional<HardState> hard_state;
@@ -101,11 +120,14 @@ struct Ready {
   std::vector<ReadState> read_states;
   std::vector<DroppedRead> dropped_reads;
   std::vector<ForwardOutcome> forwards;
+  std::vector<LeaderCall> leader_calls;
+  std::vector<LeaderCallAnswer> leader_call_answers;
 
   [[nodiscard]] bool empty() const noexcept {
     return !soft_state && !hard_state && entries.empty() && !snapshot && messages.empty() &&
            messages_after_persist.empty() && committed_entries.empty() && read_states.empty() &&
-           dropped_reads.empty() && forwards.empty();
+           dropped_reads.empty() && forwards.empty() && leader_calls.empty() &&
+           leader_call_answers.empty();
   }
 };
 

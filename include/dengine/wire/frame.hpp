@@ -36,7 +36,8 @@ namespace dengine::wire {
 
 /// The wire version this build writes (the layout of message frames, message_codec.hpp, and of
 /// snapshot streams, snapshot_stream.hpp). Version 2 added the snapshot_chunk and snapshot_ack
-/// frames; this build does not speak version 1 (no release did).
+/// frames and the leader_call message types; this build does not speak version 1 (no release
+/// did).
 inline constexpr std::uint8_t wire_version = 2;
 
 /// A closed range of wire versions, [min, max].

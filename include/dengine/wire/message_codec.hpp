@@ -52,7 +52,7 @@ inline constexpr std::size_t address_fixed_size = 8 + 4;
 inline constexpr std::uint8_t flag_reject = 1U << 0U;
 inline constexpr std::uint8_t flag_snapshot = 1U << 1U;
 inline constexpr std::uint8_t max_message_type =
-    static_cast<std::uint8_t>(raft::MessageType::propose_response);
+    static_cast<std::uint8_t>(raft::MessageType::leader_call_response);
 inline constexpr std::uint8_t max_entry_type = static_cast<std::uint8_t>(EntryType::config_change);
 }  // namespace message_layout
 

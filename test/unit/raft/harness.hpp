@@ -62,6 +62,9 @@ class Cluster {
   std::vector<ReadState>& reads(NodeId id) { return reads_[id]; }
   std::vector<DroppedRead>& dropped(NodeId id) { return dropped_[id]; }
   std::vector<ForwardOutcome>& forwards(NodeId id) { return forwards_[id]; }
+  /// Leader calls node `id` received to answer, and answers it received, in order.
+  std::vector<LeaderCall>& leader_calls(NodeId id) { return leader_calls_[id]; }
+  std::vector<LeaderCallAnswer>& leader_call_answers(NodeId id) { return call_answers_[id]; }
   Stored& stored(NodeId id) { return stored_[id]; }
   LogIndex applied_index(NodeId id) {
     auto& a = applied_[id];
@@ -97,6 +100,8 @@ class Cluster {
         for (auto& r : rd.read_states) reads_[id].push_back(r);
         for (auto& d : rd.dropped_reads) dropped_[id].push_back(d);
         for (auto& f : rd.forwards) forwards_[id].push_back(f);
+        for (auto& lc : rd.leader_calls) leader_calls_[id].push_back(lc);
+        for (auto& a : rd.leader_call_answers) call_answers_[id].push_back(a);
       }
     }
   }
@@ -202,6 +207,8 @@ class Cluster {
   std::map<NodeId, std::vector<ReadState>> reads_;
   std::map<NodeId, std::vector<DroppedRead>> dropped_;
   std::map<NodeId, std::vector<ForwardOutcome>> forwards_;
+  std::map<NodeId, std::vector<LeaderCall>> leader_calls_;
+  std::map<NodeId, std::vector<LeaderCallAnswer>> call_answers_;
   std::deque<Message> queue_;
   std::set<std::pair<NodeId, NodeId>> cut_;
   std::function<bool(const Message&)> drop_filter_;

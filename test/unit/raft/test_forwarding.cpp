@@ -1,5 +1,6 @@
 // Scenario tests: a follower forwards a proposal to the leader (MessageType::propose), which
-// appends it once and answers with the entry's (index, term) or why it refused.
+// appends it once and answers with the entry's (index, term) or why it refused; and leader
+// calls (MessageType::leader_call), which the leader's runtime answers without the log.
 #include "harness.hpp"
 
 namespace dengine::raft::testing {
@@ -87,6 +88,89 @@ TEST_CASE(
     Cluster c({1, 2, 3});
     CHECK(c[2].forward_proposal(1, "x").error() == errc::not_leader);
   }
+}
+
+TEST_CASE("leader calls: the leader's runtime answers a follower's call; no entry is appended") {
+  auto c = led_by(1);
+  const LogIndex before = c[1].last_index();
+  REQUIRE(c[2].call_leader(5, "keep-alive 9").has_value());
+  c.settle();
+  REQUIRE(c.leader_calls(1).size() == 1);
+  const LeaderCall call = c.leader_calls(1)[0];
+  CHECK(call.from == 2);
+  CHECK(call.id == 5);
+  CHECK(call.request == "keep-alive 9");
+  CHECK(c.leader_call_answers(2).empty());  // nothing until the runtime answers
+  c[1].answer_leader_call(call.from, call.id, std::string("ttl 10"));
+  c.settle();
+  REQUIRE(c.leader_call_answers(2).size() == 1);
+  const LeaderCallAnswer& a = c.leader_call_answers(2)[0];
+  CHECK(a.id == 5);
+  CHECK(a.from == 1);
+  REQUIRE(a.reply.has_value());
+  CHECK(*a.reply == "ttl 10");
+  CHECK(c[1].last_index() == before);
+}
+
+TEST_CASE(
+    "leader calls: a declined call, a call to a non-leader, and one of an older term are "
+    "answered without a reply (ask again)") {
+  SUBCASE("the leader's service declines") {
+    auto c = led_by(1);
+    REQUIRE(c[2].call_leader(6, "x").has_value());
+    c.settle();
+    REQUIRE(c.leader_calls(1).size() == 1);
+    c[1].answer_leader_call(2, 6, std::nullopt);
+    c.settle();
+    REQUIRE(c.leader_call_answers(2).size() == 1);
+    CHECK_FALSE(c.leader_call_answers(2)[0].reply.has_value());
+  }
+  SUBCASE("sent to a follower") {
+    auto c = led_by(1);
+    Message m{
+        .type = MessageType::leader_call, .from = 2, .to = 3, .term = c[3].term(), .context = 8};
+    m.entries.push_back(entry(0, 0, "misdirected"));
+    c.deliver(m);
+    c.settle();
+    CHECK(c.leader_calls(3).empty());
+    REQUIRE(c.leader_call_answers(2).size() == 1);
+    CHECK(c.leader_call_answers(2)[0].id == 8);
+    CHECK_FALSE(c.leader_call_answers(2)[0].reply.has_value());
+  }
+  SUBCASE("from an older term") {
+    auto c = led_by(1);
+    Message m{.type = MessageType::leader_call,
+              .from = 2,
+              .to = 1,
+              .term = c[1].term() - 1,
+              .context = 4};
+    m.entries.push_back(entry(0, 0, "stale"));
+    c.deliver(m);
+    c.settle();
+    CHECK(c.leader_calls(1).empty());
+    REQUIRE(c.leader_call_answers(2).size() == 1);
+    CHECK_FALSE(c.leader_call_answers(2)[0].reply.has_value());
+  }
+  SUBCASE("a leader call without its one request is declined, not served") {
+    auto c = led_by(1);
+    c.deliver(Message{
+        .type = MessageType::leader_call, .from = 2, .to = 1, .term = c[1].term(), .context = 2});
+    c.settle();
+    CHECK(c.leader_calls(1).empty());
+    REQUIRE(c.leader_call_answers(2).size() == 1);
+    CHECK_FALSE(c.leader_call_answers(2)[0].reply.has_value());
+  }
+}
+
+TEST_CASE("leader calls: refused at the caller without a leader, or beyond max_entry_bytes") {
+  auto c = led_by(1);
+  CHECK(c[1].call_leader(1, "x").error() == errc::not_leader);  // the leader serves its own
+  CHECK(c[2].call_leader(1, std::string(c[2].config().max_entry_bytes + 1, 'x')).error() ==
+        errc::too_large);
+  c.isolate(3);
+  for (int i = 0; i < 200 && c[3].role() == Role::follower; ++i) c.tick(3);
+  REQUIRE(c[3].role() != Role::follower);  // campaigning: no leader to call
+  CHECK(c[3].call_leader(1, "x").error() == errc::not_leader);
 }
 
 }  // namespace dengine::raft::testing

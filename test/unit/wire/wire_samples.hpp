@@ -57,12 +57,12 @@ inline std::shared_ptr<const Snapshot> sample_snapshot(std::string data) {
                std::move(data)});
 }
 
-/// One message of each of the 12 types, every field set away from its default (values with
+/// One message of each of the 16 types, every field set away from its default (values with
 /// distinct bytes, so a swapped or dropped field shows), with entries of every type and of
 /// empty, short and large data; the snapshot message carries a snapshot, the others none.
 inline std::vector<raft::Message> sample_messages() {
   std::vector<raft::Message> out;
-  for (std::uint8_t t = 0; t <= static_cast<std::uint8_t>(raft::MessageType::propose_response);
+  for (std::uint8_t t = 0; t <= static_cast<std::uint8_t>(raft::MessageType::leader_call_response);
        ++t) {
     raft::Message m;
     m.type = static_cast<raft::MessageType>(t);

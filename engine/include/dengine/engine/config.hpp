@@ -73,7 +73,8 @@ struct EngineConfig {
   std::optional<NetworkConfig> network;
   /// Leader and membership change notifications (run on the apply thread, in order; they must
   /// not block for long nor stop the engine), and `log`: where the node's log lines go (a fatal
-  /// storage error, once, with the file and cause; stderr when unset).
+  /// storage error, once, with the file and cause; stderr when unset). Not `leader_service`:
+  /// the replica's own answers lease keep-alives (validate() refuses one set here).
   node::NodeCallbacks callbacks;
 
   /// A single voting node with id 1 and data under `data_dir`.
@@ -117,6 +118,10 @@ struct EngineConfig {
     };
     if (node.raft.id == no_node) return bad("node.raft.id must not be 0");
     if (network) DENGINE_TRYV(validate_network(*network));
+    if (callbacks.leader_service)
+      return bad(
+          "callbacks.leader_service must be unset: the KV replica's own answers lease "
+          "keep-alives");
     if (housekeeping_interval <= std::chrono::milliseconds::zero())
       return bad("housekeeping_interval must be positive");
     if (progress_notify_interval <= std::chrono::milliseconds::zero())

@@ -41,6 +41,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -48,9 +49,11 @@
 #include <vector>
 
 #include "dengine/core/error.hpp"
+#include "dengine/core/test_hooks.hpp"
 #include "dengine/core/types.hpp"
 #include "dengine/engine/config.hpp"
 #include "dengine/engine/kv_replica_fwd.hpp"
+#include "dengine/engine/lease_calls.hpp"
 #include "dengine/node/node.hpp"
 #include "dengine/statemachines/kv/codec.hpp"
 #include "dengine/statemachines/kv/lessor.hpp"
@@ -112,6 +115,9 @@ class KvReplica {
         };
     callbacks.on_membership_change = std::move(config.callbacks.on_membership_change);
     callbacks.log = std::move(config.callbacks.log);
+    callbacks.leader_service = [raw = r.get()](NodeId /*from*/, std::string_view request) {
+      return raw->serve_leader_call(request);
+    };
     // The data dir's layout (EngineConfig::data_dir), for errors that name where data lives.
     node::DataLocations where;
     if (!config.data_dir.empty()) {
@@ -205,18 +211,42 @@ class KvReplica {
         token, std::move(query));
   }
 
-  /// Refreshes lease `id` to its full TTL; returns the TTL in seconds. Leader only:
-  /// not_leader (with the leader's id as hint) elsewhere; not_found (etcd's "requested lease
+  /// Refreshes lease `id` to its full TTL here, without waiting; returns the TTL in seconds.
+  /// Only the leader's lessor can: not_leader (with the leader's id and address as hint)
+  /// elsewhere — async_keep_alive asks the leader instead; not_found (etcd's "requested lease
   /// not found") for a missing or already expired lease.
   result<std::int64_t> keep_alive(kv::LeaseId id) {
-    auto r = lessor_.keep_alive(id, lessor_now());
-    if (!r && r.error().code == errc::not_leader) {
-      error e = r.error();
-      e.leader_hint = node_->leader();
-      e.leader_address = std::string(node_->membership().address_of(e.leader_hint));
-      return e;
-    }
-    return r;
+    DENGINE_TRY(answer, keep_alive_here(id));
+    return answer.ttl;
+  }
+
+  /// Refreshes lease `id` to its full TTL at the leader's lessor: here if this node's lessor is
+  /// primary, else (NodeConfig::forward_proposals on) by a leader call (lease_calls.hpp), so
+  /// that a follower's caller sees a leader change only as latency. Forwarding off: not_leader
+  /// naming the leader. Errors: not_found (the lease is gone or expired), timeout (no answer
+  /// from a leader within the request timeout: the lease may or may not have been refreshed),
+  /// too_busy, stopped. Signature: void(result<KeepAliveAnswer>).
+  template <class CompletionToken>
+  auto async_keep_alive(kv::LeaseId id, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(result<KeepAliveAnswer>)>(
+        [this, id](auto handler) {
+          node::Completion<KeepAliveAnswer> done(std::move(handler));
+          auto here = keep_alive_here(id);
+          if (here || here.error() != errc::not_leader || !node_->config().forward_proposals)
+            return done(std::move(here));
+#if defined(DENGINE_TEST_HOOKS)
+          if (test_hooks::switches().keep_alive_unforwarded && node_->leader() != no_node) {
+            const node::NodeStatus s = node_->status();  // deliberate bug (core/test_hooks.hpp)
+            return done(KeepAliveAnswer{1, s.leader, s.term});
+          }
+#endif
+          node_->call_leader(lease_calls::encode_keep_alive(id),
+                             [d = std::move(done)](result<std::string> reply) mutable {
+                               if (!reply) return d(std::move(reply).error());
+                               d(lease_calls::decode_answer(reply.value()));
+                             });
+        },
+        token);
   }
 
   /// Seconds left on lease `id` by the leader's lessor (nullopt when not the leader or unknown).
@@ -404,15 +434,41 @@ class KvReplica {
         clock_.now().time_since_epoch()));
   }
 
+  /// A keep-alive on this node's lessor, naming the leader on not_leader.
+  result<KeepAliveAnswer> keep_alive_here(kv::LeaseId id) {
+    auto r = lessor_.keep_alive(id, lessor_now());
+    if (r) return KeepAliveAnswer{r.value(), node_->id(), lessor_term_.load()};
+    error e = r.error();
+    if (e.code == errc::not_leader) {
+      e.leader_hint = node_->leader();
+      e.leader_address = std::string(node_->membership().address_of(e.leader_hint));
+    }
+    return e;
+  }
+
+  /// The leader service (node::NodeCallbacks::leader_service), on the node's event loop: a
+  /// follower's keep-alive. Declined (nullopt: the follower asks again) while this lessor is
+  /// not primary — just elected and not yet promoted, or deposed and not yet demoted.
+  std::optional<std::string> serve_leader_call(std::string_view request) {
+    auto id = lease_calls::decode_keep_alive(request);
+    if (!id) return lease_calls::encode_answer(std::move(id).error());
+    auto r = lessor_.keep_alive(id.value(), lessor_now());
+    if (!r && r.error() == errc::not_leader) return std::nullopt;
+    if (!r) return lease_calls::encode_answer(std::move(r).error());
+    return lease_calls::encode_answer(KeepAliveAnswer{r.value(), node_->id(), lessor_term_.load()});
+  }
+
   /// Leader changes arrive in order on the apply thread: the lessor is primary exactly while
   /// this node leads. Leases granted in entries applied after this point reach it through
   /// on_applied (called by the state machine), so nothing committed is missed.
   void on_leader_change(const node::LeaderChange& change) {
     const bool leading = change.role == raft::Role::leader;
     if (leading && !lessor_.is_primary()) {
+      lessor_term_.store(change.term);
       lessor_.promote(lessor_now(), machine_->lease_infos());
     } else if (!leading && lessor_.is_primary()) {
       lessor_.demote();
+      lessor_term_.store(0);
     }
   }
 
@@ -494,6 +550,8 @@ class KvReplica {
   EngineConfig config_;
   clock_type clock_;
   kv::Lessor lessor_;
+  /// The term in which lessor_ was last promoted (0 while not primary), for keep-alive answers.
+  std::atomic<Term> lessor_term_{0};
   ReplicaCounters counters_;
   typename clock_type::time_point next_progress_{};  // housekeeping thread/event only
   std::mutex housekeeping_mutex_;

@@ -13,7 +13,8 @@
 /// the leader and answered here once applied here, and a linearizable read is confirmed by the
 /// leader (ReadIndex) and served here. With NodeConfig::forward_proposals off a follower's
 /// writes fail with not_leader instead (error::leader_hint names the leader and
-/// error::leader_address its peer address). Lease keep-alives are the leader's (not_leader).
+/// error::leader_address its peer address). A follower's lease keep-alive asks the leader's
+/// lessor (a leader call: no log entry).
 ///
 /// A failed write either did not and never will take effect (every error but one), or failed
 /// with errc::outcome_unknown: its entry may already be in the log, so it may be applied after
@@ -25,6 +26,10 @@
 /// The member functions that are not templates are defined in local_kv_client_impl.hpp, which
 /// this header includes unless DENGINE_COMPILED is defined (the compiled mode, docs/building.md:
 /// a library holds them for the shipped engines).
+
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_executor.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -188,11 +193,31 @@ class LocalKvClient {
         std::forward<CompletionToken>(token));
   }
 
+  /// Refreshes a lease to its full TTL (one etcd LeaseKeepAlive round); completes with the TTL
+  /// in seconds. On a follower it asks the leader (a leader call, no log entry), unless
+  /// NodeConfig::forward_proposals is off: then not_leader naming the leader. Errors: not_found
+  /// once the lease is gone or expired; timeout (no leader answered within the request timeout:
+  /// the lease may or may not have been refreshed); too_busy; stopped.
+  /// Signature: void(result<std::int64_t>).
+  template <class CompletionToken>
+  auto async_lease_keep_alive(kv::LeaseId id, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(result<std::int64_t>)>(
+        [replica = replica_, id](auto handler) {
+          auto ex = boost::asio::get_associated_executor(handler);
+          replica->async_keep_alive(
+              id, boost::asio::bind_executor(ex, [h = std::move(handler)](auto answer) mutable {
+                if (!answer) return std::move(h)(result<std::int64_t>(std::move(answer).error()));
+                std::move(h)(result<std::int64_t>(answer.value().ttl));
+              }));
+        },
+        token);
+  }
+
   // ---- immediate operations (no log, no waiting) ----
 
-  /// Refreshes a lease to its full TTL (one etcd LeaseKeepAlive round); returns the TTL in
-  /// seconds. On the leader only (not_leader with a hint elsewhere); not_found once the lease
-  /// is gone or expired.
+  /// async_lease_keep_alive, answered at once on the leader; on a follower it waits for the
+  /// leader's answer (threaded arrangement, not from a completion handler) — with a
+  /// deterministic runtime, and with forwarding off, a follower answers not_leader instead.
   result<std::int64_t> lease_keep_alive(kv::LeaseId id);
 
   /// Starts a watch (etcd Watch create) on this replica's applied state. `notify` (optional)

@@ -55,7 +55,16 @@ auto run_blocking(R& replica, const char* what, Start start) -> decltype(start()
 
 template <class R>
 result<std::int64_t> LocalKvClient<R>::lease_keep_alive(kv::LeaseId id) {
-  return replica_->keep_alive(id);
+  auto here = replica_->keep_alive(id);
+  if constexpr (replica_is_deterministic<R>) {
+    return here;
+  } else {
+    if (here || here.error() != errc::not_leader || !replica_->node().config().forward_proposals)
+      return here;
+    return detail::run_blocking(*replica_, "lease_keep_alive", [&] {
+      return async_lease_keep_alive(id, boost::asio::use_future);
+    });
+  }
 }
 
 template <class R>
