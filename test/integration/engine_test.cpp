@@ -221,7 +221,9 @@ TEST_SUITE("engine") {
     CHECK(kv.lease_time_to_live(kept.value().id).value().ttl == -1);
   }
 
-  TEST_CASE("engine: a follower's keep-alives reach the leader's lessor and keep its lease") {
+  TEST_CASE(
+      "engine: a follower's keep-alives and time-to-live reach the leader's lessor; the lease "
+      "lives") {
     node::LocalHub hub;  // declared first: outlives the nodes attached to it
     std::vector<std::unique_ptr<EmbeddedEngine<memory::Backend>>> nodes;
     for (NodeId id = 1; id <= 3; ++id) {
@@ -253,6 +255,18 @@ TEST_SUITE("engine") {
     REQUIRE(async_ka);
     CHECK(async_ka.value() == 2);
 
+    // Time left is the leader's lessor's (less than the 2 s granted once any time passed);
+    // a serializable answer is this replica's own: the granted TTL.
+    auto left = kv.lease_time_to_live(id, true);
+    REQUIRE_MESSAGE(left, (left ? "" : left.error().message()));
+    CHECK(left.value().granted_ttl == 2);
+    CHECK(left.value().ttl >= 0);
+    CHECK(left.value().ttl < 2);
+    CHECK(left.value().keys == std::vector<std::string>{"held"});
+    auto local = kv.lease_time_to_live(id, false, ReadConsistency::serializable);
+    REQUIRE(local);
+    CHECK(local.value().ttl == 2);
+
     // A lease the leader does not know: etcd's error, from the leader.
     auto unknown = kv.lease_keep_alive(id + 1000);
     REQUIRE_FALSE(unknown);
@@ -261,9 +275,46 @@ TEST_SUITE("engine") {
 
     // Once nobody keeps it alive it expires, as anywhere.
     CHECK(eventually([&] { return !kv.get("held").value().has_value(); }));
+    CHECK(kv.lease_time_to_live(id).value().ttl == -1);
     auto gone = kv.lease_keep_alive(id);
     REQUIRE_FALSE(gone);
     CHECK(gone.error().code == errc::not_found);
+  }
+
+  TEST_CASE("engine: lease calls round-trip; bytes that are not one are refused, not guessed") {
+    namespace lc = engine::lease_calls;
+    for (lc::Kind kind : {lc::Kind::keep_alive, lc::Kind::time_left}) {
+      auto req = lc::decode_request(lc::encode_request({kind, 0x0102030405060708}));
+      REQUIRE(req);
+      CHECK(req.value().kind == kind);
+      CHECK(req.value().lease == 0x0102030405060708);
+      auto ok = lc::decode_answer(kind, lc::encode_answer(kind, engine::KeepAliveAnswer{7, 3, 9}));
+      REQUIRE(ok);
+      CHECK(ok.value().ttl == 7);
+      CHECK(ok.value().leader == 3);
+      CHECK(ok.value().lessor_term == 9);
+      auto err =
+          lc::decode_answer(kind, lc::encode_answer(kind, error(errc::not_found,
+                                                                "etcdserver: requested lease "
+                                                                "not found")));
+      REQUIRE_FALSE(err);
+      CHECK(err.error().code == errc::not_found);
+      CHECK(err.error().detail == "etcdserver: requested lease not found");
+    }
+    for (const std::string& bad :
+         {std::string(), std::string(9, '\0'), std::string("\x03") + std::string(8, 'x'),
+          std::string("\x01") + std::string(7, 'x')}) {
+      auto r = lc::decode_request(bad);
+      REQUIRE_FALSE(r);
+      CHECK(r.error().code == errc::invalid_argument);
+    }
+    const std::string answer =
+        lc::encode_answer(lc::Kind::keep_alive, engine::KeepAliveAnswer{1, 1, 1});
+    CHECK(lc::decode_answer(lc::Kind::time_left, answer).error() == errc::malformed);
+    CHECK(lc::decode_answer(lc::Kind::keep_alive, answer.substr(0, 10)).error() == errc::malformed);
+    std::string unknown_error = answer;
+    unknown_error[1] = static_cast<char>(200);
+    CHECK(lc::decode_answer(lc::Kind::keep_alive, unknown_error).error() == errc::malformed);
   }
 
   TEST_CASE("engine: with forwarding off a follower's keep-alive fails with not_leader") {

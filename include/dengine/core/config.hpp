@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "dengine/core/error.hpp"
 #include "dengine/core/types.hpp"
@@ -57,8 +58,15 @@ struct RaftConfig {
   std::size_t max_inflight_bytes = 32U << 20;
   /// Bound on proposed-but-uncommitted entry bytes at the leader; past it proposals fail too_busy.
   std::size_t max_uncommitted_bytes = 64U << 20;
-  /// Largest single entry accepted by propose().
+  /// Largest single entry accepted by propose() (and forwarded proposals and leader calls).
   std::size_t max_entry_bytes = 8U << 20;
+  /// too_large naming `what` and both sizes when `bytes` exceeds max_entry_bytes.
+  [[nodiscard]] result<void> check_entry_size(std::string_view what, std::size_t bytes) const {
+    if (bytes <= max_entry_bytes) return success();
+    return error(errc::too_large, std::string(what) + " of " + std::to_string(bytes) +
+                                      " bytes exceeds max_entry_bytes " +
+                                      std::to_string(max_entry_bytes));
+  }
   /// Bound on pending ReadIndex requests at the leader; past it read_index fails too_busy.
   std::size_t max_pending_reads = 65536;
   /// Seeds the election-timeout randomization (0 = derive from id), so that a simulation is

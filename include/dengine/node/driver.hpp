@@ -133,11 +133,8 @@ class Driver {
   /// declined; timeout at the request timeout.
   void call_leader(std::string request, Completion<std::string> done) {
     if (stopped_) return fail(std::move(done), *refusal_);
-    if (request.size() > config_->raft.max_entry_bytes)
-      return fail(std::move(done),
-                  error(errc::too_large, "leader call of " + std::to_string(request.size()) +
-                                             " bytes exceeds max_entry_bytes " +
-                                             std::to_string(config_->raft.max_entry_bytes)));
+    if (auto size = config_->raft.check_entry_size("leader call", request.size()); !size)
+      return fail(std::move(done), size.error());
     metrics_->leader_calls.add();
     send_leader_call(leader_calls_.add(std::move(request), std::move(done),
                                        clock_.now() + config_->request_timeout));
@@ -301,11 +298,8 @@ class Driver {
   // ---- forwarded proposals ----
 
   void forward(std::string command, Completion<response_type> done) {
-    if (command.size() > config_->raft.max_entry_bytes)
-      return fail(std::move(done),
-                  error(errc::too_large, "entry of " + std::to_string(command.size()) +
-                                             " bytes exceeds max_entry_bytes " +
-                                             std::to_string(config_->raft.max_entry_bytes)));
+    if (auto size = config_->raft.check_entry_size("entry", command.size()); !size)
+      return fail(std::move(done), size.error());
     const time_point now = clock_.now();
     const std::uint64_t id = next_forward_id_++;
     auto [it, fresh] = forwards_.emplace(

@@ -427,10 +427,7 @@ inline result<LogIndex> Core::propose(std::string data) {
   if (role_ != Role::leader) return error::not_leader(leader_);
   if (transferee_ != no_node)
     return error(errc::proposal_dropped, "leadership transfer in progress");
-  if (data.size() > config_.max_entry_bytes)
-    return error(errc::too_large, "entry of " + std::to_string(data.size()) +
-                                      " bytes exceeds max_entry_bytes " +
-                                      std::to_string(config_.max_entry_bytes));
+  DENGINE_TRYV(config_.check_entry_size("entry", data.size()));
   const std::size_t size = data.size() + 24;
   if (uncommitted_bytes_ + size > config_.max_uncommitted_bytes && uncommitted_bytes_ > 0)
     return error(errc::too_busy, "uncommitted entries exceed max_uncommitted_bytes");

@@ -20,10 +20,7 @@ namespace dengine::raft {
 
 inline result<void> Core::forward_proposal(std::uint64_t request_id, std::string data) {
   if (role_ != Role::follower || leader_ == no_node) return error::not_leader(leader_);
-  if (data.size() > config_.max_entry_bytes)
-    return error(errc::too_large, "entry of " + std::to_string(data.size()) +
-                                      " bytes exceeds max_entry_bytes " +
-                                      std::to_string(config_.max_entry_bytes));
+  DENGINE_TRYV(config_.check_entry_size("entry", data.size()));
   Message m{.type = MessageType::propose, .to = leader_, .context = request_id};
   m.entries.push_back(Entry{0, 0, EntryType::normal, std::move(data)});
   send(std::move(m));
@@ -87,10 +84,7 @@ inline void Core::handle_propose_response(const Message& m) {
 
 inline result<void> Core::call_leader(std::uint64_t request_id, std::string request) {
   if (role_ != Role::follower || leader_ == no_node) return error::not_leader(leader_);
-  if (request.size() > config_.max_entry_bytes)
-    return error(errc::too_large, "leader call of " + std::to_string(request.size()) +
-                                      " bytes exceeds max_entry_bytes " +
-                                      std::to_string(config_.max_entry_bytes));
+  DENGINE_TRYV(config_.check_entry_size("leader call", request.size()));
   Message m{.type = MessageType::leader_call, .to = leader_, .context = request_id};
   m.entries.push_back(Entry{0, 0, EntryType::normal, std::move(request)});
   send(std::move(m));

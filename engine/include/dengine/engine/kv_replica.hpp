@@ -240,11 +240,7 @@ class KvReplica {
             return done(KeepAliveAnswer{1, s.leader, s.term});
           }
 #endif
-          node_->call_leader(lease_calls::encode_keep_alive(id),
-                             [d = std::move(done)](result<std::string> reply) mutable {
-                               if (!reply) return d(std::move(reply).error());
-                               d(lease_calls::decode_answer(reply.value()));
-                             });
+          ask_leader(lease_calls::Kind::keep_alive, id, std::move(done));
         },
         token);
   }
@@ -252,6 +248,26 @@ class KvReplica {
   /// Seconds left on lease `id` by the leader's lessor (nullopt when not the leader or unknown).
   [[nodiscard]] std::optional<std::int64_t> remaining_ttl(kv::LeaseId id) {
     return lessor_.remaining_ttl(id, lessor_now());
+  }
+
+  /// Seconds left on lease `id` by the leader's lessor, -1 when it expired or the lessor does
+  /// not know it: here on the leader, else by a leader call (whatever forward_proposals says:
+  /// the caller asked for the leader's view). Errors: timeout, too_busy, stopped.
+  /// Signature: void(result<std::int64_t>).
+  template <class CompletionToken>
+  auto async_time_left(kv::LeaseId id, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(result<std::int64_t>)>(
+        [this, id](auto handler) {
+          auto ex = boost::asio::get_associated_executor(handler);
+          node::Completion<KeepAliveAnswer> done(boost::asio::bind_executor(
+              ex, [h = std::move(handler)](result<KeepAliveAnswer> a) mutable {
+                if (!a) return std::move(h)(result<std::int64_t>(std::move(a).error()));
+                std::move(h)(result<std::int64_t>(a.value().ttl));
+              }));
+          if (auto left = remaining_ttl(id)) return done(KeepAliveAnswer{*left, node_->id(), 0});
+          ask_leader(lease_calls::Kind::time_left, id, std::move(done));
+        },
+        token);
   }
 
   /// Starts a watch on this replica's applied state (any replica can serve watches).
@@ -446,16 +462,35 @@ class KvReplica {
     return e;
   }
 
+  /// Sends lease call (`kind`, `id`) to the leader's lessor; `done` gets its answer.
+  void ask_leader(lease_calls::Kind kind, kv::LeaseId id, node::Completion<KeepAliveAnswer> done) {
+    node_->call_leader(lease_calls::encode_request({kind, id}),
+                       [kind, d = std::move(done)](result<std::string> reply) mutable {
+                         if (!reply) return d(std::move(reply).error());
+                         d(lease_calls::decode_answer(kind, reply.value()));
+                       });
+  }
+
   /// The leader service (node::NodeCallbacks::leader_service), on the node's event loop: a
-  /// follower's keep-alive. Declined (nullopt: the follower asks again) while this lessor is
-  /// not primary — just elected and not yet promoted, or deposed and not yet demoted.
-  std::optional<std::string> serve_leader_call(std::string_view request) {
-    auto id = lease_calls::decode_keep_alive(request);
-    if (!id) return lease_calls::encode_answer(std::move(id).error());
-    auto r = lessor_.keep_alive(id.value(), lessor_now());
+  /// follower's keep-alive or time-left question. Declined (nullopt: the follower asks again)
+  /// while this lessor is not primary — just elected and not yet promoted, or deposed and not
+  /// yet demoted.
+  std::optional<std::string> serve_leader_call(std::string_view bytes) {
+    auto request = lease_calls::decode_request(bytes);
+    if (!request)
+      return lease_calls::encode_answer(lease_calls::Kind::keep_alive, std::move(request).error());
+    const auto [kind, id] = request.value();
+    if (kind == lease_calls::Kind::time_left) {
+      const std::optional<std::int64_t> left = remaining_ttl(id);  // nullopt: not primary too
+      if (!left && !lessor_.is_primary()) return std::nullopt;
+      return lease_calls::encode_answer(
+          kind, KeepAliveAnswer{left.value_or(-1), node_->id(), lessor_term_.load()});
+    }
+    auto r = lessor_.keep_alive(id, lessor_now());
     if (!r && r.error() == errc::not_leader) return std::nullopt;
-    if (!r) return lease_calls::encode_answer(std::move(r).error());
-    return lease_calls::encode_answer(KeepAliveAnswer{r.value(), node_->id(), lessor_term_.load()});
+    if (!r) return lease_calls::encode_answer(kind, std::move(r).error());
+    return lease_calls::encode_answer(kind,
+                                      KeepAliveAnswer{r.value(), node_->id(), lessor_term_.load()});
   }
 
   /// Leader changes arrive in order on the apply thread: the lessor is primary exactly while

@@ -1,12 +1,14 @@
 #pragma once
 /// The lease requests a follower's KvReplica sends the leader as leader calls
-/// (node::Node::call_leader; docs/cluster.md, forwarding): today the keep-alive, which only the
-/// leader's lessor can serve and which needs no log entry. Their bytes, both ways:
+/// (node::Node::call_leader; docs/cluster.md, forwarding): what only the leader's lessor can
+/// answer and needs no log entry — a keep-alive, and the seconds a lease has left (etcd's
+/// LeaseTimeToLive on a follower). Their bytes, both ways:
 ///
-///   request: kind (1 byte, 1 = keep-alive), lease id (8, little-endian)
-///   answer:  kind (1), errc (1 byte; 0 = success), TTL in seconds (8), the answering node (8),
-///            the term its lessor was promoted in (8), then the error's text (the rest; empty
-///            on success)
+///   request: kind (1 byte: 1 keep-alive, 2 time left), lease id (8, little-endian)
+///   answer:  kind (1), errc (1 byte; 0 = success), TTL in seconds (8: the full TTL for a
+///            keep-alive, the time left — -1 when expired or unknown — for time left), the
+///            answering node (8), the term its lessor was promoted in (8), then the error's
+///            text (the rest; empty on success)
 ///
 /// Both ends are the same build of the engine, so there is no version field: a cluster that
 /// mixes builds speaks one wire version (docs/wire.md), and a kind this build does not know is
@@ -35,34 +37,38 @@ struct KeepAliveAnswer {
 
 namespace lease_calls {
 
-inline constexpr std::uint8_t kind_keep_alive = 1;
+/// What a lease call asks.
+enum class Kind : std::uint8_t { keep_alive = 1, time_left = 2 };
 inline constexpr std::size_t request_size = 1 + 8;
 inline constexpr std::size_t answer_fixed_size = 1 + 1 + 8 + 8 + 8;
 
-[[nodiscard]] inline std::string encode_keep_alive(kv::LeaseId id) {
+struct Request {
+  Kind kind = Kind::keep_alive;
+  kv::LeaseId lease = kv::no_lease;
+};
+
+[[nodiscard]] inline std::string encode_request(Request r) {
   std::string out;
-  out.push_back(static_cast<char>(kind_keep_alive));
-  bytes::put_le64(out, static_cast<std::uint64_t>(id));
+  out.push_back(static_cast<char>(r.kind));
+  bytes::put_le64(out, static_cast<std::uint64_t>(r.lease));
   return out;
 }
 
-/// The lease id of a keep-alive request; invalid_argument for anything else.
-[[nodiscard]] inline result<kv::LeaseId> decode_keep_alive(std::string_view request) {
-  if (request.size() != request_size ||
-      static_cast<std::uint8_t>(request.front()) != kind_keep_alive)
-    return error(
-        errc::invalid_argument,
-        "lease call: not a keep-alive request (" + std::to_string(request.size()) + " bytes" +
-            (request.empty()
-                 ? std::string()
-                 : ", kind " + std::to_string(static_cast<std::uint8_t>(request.front()))) +
-            ")");
-  return static_cast<kv::LeaseId>(bytes::get_le64(request.data() + 1));
+/// A lease call's request; invalid_argument for bytes that are not one.
+[[nodiscard]] inline result<Request> decode_request(std::string_view request) {
+  const auto kind = request.empty() ? 0 : static_cast<std::uint8_t>(request.front());
+  if (request.size() != request_size || (kind != static_cast<std::uint8_t>(Kind::keep_alive) &&
+                                         kind != static_cast<std::uint8_t>(Kind::time_left)))
+    return error(errc::invalid_argument, "lease call: not a lease request (" +
+                                             std::to_string(request.size()) + " bytes, kind " +
+                                             std::to_string(kind) + ")");
+  return Request{static_cast<Kind>(kind),
+                 static_cast<kv::LeaseId>(bytes::get_le64(request.data() + 1))};
 }
 
-[[nodiscard]] inline std::string encode_answer(const result<KeepAliveAnswer>& r) {
+[[nodiscard]] inline std::string encode_answer(Kind kind, const result<KeepAliveAnswer>& r) {
   std::string out;
-  out.push_back(static_cast<char>(kind_keep_alive));
+  out.push_back(static_cast<char>(kind));
   out.push_back(static_cast<char>(r ? 0 : r.error().code.value()));
   const KeepAliveAnswer a = r ? r.value() : KeepAliveAnswer{};
   bytes::put_le64(out, static_cast<std::uint64_t>(a.ttl));
@@ -72,17 +78,19 @@ inline constexpr std::size_t answer_fixed_size = 1 + 1 + 8 + 8 + 8;
   return out;
 }
 
-/// The answer's result; a malformed answer is errc::malformed (a peer's bug, not the lease's).
-[[nodiscard]] inline result<KeepAliveAnswer> decode_answer(std::string_view answer) {
+/// The answer to a `kind` request; a malformed answer is errc::malformed (a peer's bug, not the
+/// lease's).
+[[nodiscard]] inline result<KeepAliveAnswer> decode_answer(Kind kind, std::string_view answer) {
   if (answer.size() < answer_fixed_size ||
-      static_cast<std::uint8_t>(answer.front()) != kind_keep_alive)
-    return error(errc::malformed, "lease call: a keep-alive answer of " +
-                                      std::to_string(answer.size()) + " bytes is not one");
+      static_cast<std::uint8_t>(answer.front()) != static_cast<std::uint8_t>(kind))
+    return error(errc::malformed, "lease call: an answer of " + std::to_string(answer.size()) +
+                                      " bytes is not one to a kind " +
+                                      std::to_string(static_cast<int>(kind)) + " request");
   const auto code = static_cast<std::uint8_t>(answer[1]);
   if (code != 0) {
     if (code > static_cast<std::uint8_t>(errc::malformed))
       return error(errc::malformed,
-                   "lease call: a keep-alive answer names unknown error " + std::to_string(code));
+                   "lease call: an answer names unknown error " + std::to_string(code));
     return error(static_cast<errc>(code), std::string(answer.substr(answer_fixed_size)));
   }
   KeepAliveAnswer a;

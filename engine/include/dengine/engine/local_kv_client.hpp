@@ -166,22 +166,43 @@ class LocalKvClient {
         req, std::forward<CompletionToken>(token));
   }
 
-  /// A lease's TTLs and keys (etcd LeaseTimeToLive); on the leader `ttl` is the time left.
+  /// A lease's TTLs and keys (etcd LeaseTimeToLive). `ttl` is the seconds left by the leader's
+  /// lessor: on a follower it asks the leader for them (a leader call, after the read), except
+  /// at serializable consistency, which answers from this replica alone — `ttl` is then the
+  /// granted TTL, as a follower knows no deadlines. -1: no such lease (or it expired).
   /// Signature: void(result<kv::LeaseTimeToLiveResponse>).
   template <class CompletionToken>
   auto async_lease_time_to_live(kv::LeaseTimeToLiveRequest req, ReadConsistency consistency,
                                 CompletionToken&& token) {
-    R* replica = replica_;
-    return replica_->read(
-        consistency,
-        [replica, req](const auto& m, const kv::ExpiredPredicate& /*expired*/) {
-          kv::LeaseTimeToLiveResponse out = m.lease_time_to_live(req);
-          if (out.ttl >= 0) {
-            if (auto left = replica->remaining_ttl(out.id)) out.ttl = *left;
-          }
-          return out;
+    using Response = kv::LeaseTimeToLiveResponse;
+    return boost::asio::async_initiate<CompletionToken, void(result<Response>)>(
+        [replica = replica_, consistency](auto handler, kv::LeaseTimeToLiveRequest r) {
+          auto ex = boost::asio::get_associated_executor(handler);
+          auto query = [replica, r](const auto& m, const kv::ExpiredPredicate& /*expired*/) {
+            Response out = m.lease_time_to_live(r);
+            if (out.ttl >= 0) {
+              if (auto left = replica->remaining_ttl(out.id)) out.ttl = *left;
+            }
+            return out;
+          };
+          auto then = [replica, consistency, ex,
+                       h = std::move(handler)](result<Response> read) mutable {
+            if (!read || read.value().ttl < 0 || consistency == ReadConsistency::serializable ||
+                replica->lessor().is_primary())
+              return std::move(h)(std::move(read));
+            replica->async_time_left(
+                read.value().id,
+                boost::asio::bind_executor(ex, [h = std::move(h), out = std::move(read).value()](
+                                                   result<std::int64_t> left) mutable {
+                  if (!left) return std::move(h)(result<Response>(std::move(left).error()));
+                  out.ttl = left.value();
+                  std::move(h)(result<Response>(std::move(out)));
+                }));
+          };
+          replica->read(consistency, std::move(query),
+                        boost::asio::bind_executor(ex, std::move(then)));
         },
-        std::forward<CompletionToken>(token));
+        token, std::move(req));
   }
 
   /// Every lease (etcd LeaseLeases). Signature: void(result<kv::LeaseLeasesResponse>).
