@@ -245,6 +245,61 @@ class KvReplica {
         token);
   }
 
+  /// async_keep_alive completing with the TTL alone (LocalKvClient::async_lease_keep_alive).
+  /// Signature: void(result<std::int64_t>).
+  template <class CompletionToken>
+  auto async_keep_alive_ttl(kv::LeaseId id, CompletionToken&& token) {
+    return boost::asio::async_initiate<CompletionToken, void(result<std::int64_t>)>(
+        [this, id](auto handler) {
+          auto ex = boost::asio::get_associated_executor(handler);
+          async_keep_alive(
+              id, boost::asio::bind_executor(
+                      ex, [h = std::move(handler)](result<KeepAliveAnswer> answer) mutable {
+                        if (!answer)
+                          return std::move(h)(result<std::int64_t>(std::move(answer).error()));
+                        std::move(h)(result<std::int64_t>(answer.value().ttl));
+                      }));
+        },
+        token);
+  }
+
+  /// A lease's TTLs and keys (etcd LeaseTimeToLive; LocalKvClient::async_lease_time_to_live
+  /// says what `ttl` is where). Signature: void(result<kv::LeaseTimeToLiveResponse>).
+  template <class CompletionToken>
+  auto async_lease_time_to_live(kv::LeaseTimeToLiveRequest req, node::ReadConsistency consistency,
+                                CompletionToken&& token) {
+    using Response = kv::LeaseTimeToLiveResponse;
+    return boost::asio::async_initiate<CompletionToken, void(result<Response>)>(
+        [this, consistency](auto handler, kv::LeaseTimeToLiveRequest r) {
+          auto ex = boost::asio::get_associated_executor(handler);
+          auto query = [this, r](const machine_type& m, const kv::ExpiredPredicate& /*expired*/) {
+            Response out = m.lease_time_to_live(r);
+            if (out.ttl >= 0) {
+              if (auto left = remaining_ttl(out.id)) out.ttl = *left;
+            }
+            return out;
+          };
+          // Answered by this node's lessor (it leads), or no lease, or serializable: done.
+          // Else the seconds left are the leader's to tell.
+          auto then = [this, consistency, ex,
+                       h = std::move(handler)](result<Response> got) mutable {
+            if (!got || got.value().ttl < 0 || consistency == node::ReadConsistency::serializable ||
+                lessor_.is_primary())
+              return std::move(h)(std::move(got));
+            const kv::LeaseId id = got.value().id;
+            async_time_left(
+                id, boost::asio::bind_executor(ex, [h = std::move(h), out = std::move(got).value()](
+                                                       result<std::int64_t> left) mutable {
+                  if (!left) return std::move(h)(result<Response>(std::move(left).error()));
+                  out.ttl = left.value();
+                  std::move(h)(result<Response>(std::move(out)));
+                }));
+          };
+          read(consistency, std::move(query), boost::asio::bind_executor(ex, std::move(then)));
+        },
+        token, std::move(req));
+  }
+
   /// Seconds left on lease `id` by the leader's lessor (nullopt when not the leader or unknown).
   [[nodiscard]] std::optional<std::int64_t> remaining_ttl(kv::LeaseId id) {
     return lessor_.remaining_ttl(id, lessor_now());

@@ -27,10 +27,6 @@
 /// this header includes unless DENGINE_COMPILED is defined (the compiled mode, docs/building.md:
 /// a library holds them for the shipped engines).
 
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/bind_executor.hpp>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -174,35 +170,8 @@ class LocalKvClient {
   template <class CompletionToken>
   auto async_lease_time_to_live(kv::LeaseTimeToLiveRequest req, ReadConsistency consistency,
                                 CompletionToken&& token) {
-    using Response = kv::LeaseTimeToLiveResponse;
-    return boost::asio::async_initiate<CompletionToken, void(result<Response>)>(
-        [replica = replica_, consistency](auto handler, kv::LeaseTimeToLiveRequest r) {
-          auto ex = boost::asio::get_associated_executor(handler);
-          auto query = [replica, r](const auto& m, const kv::ExpiredPredicate& /*expired*/) {
-            Response out = m.lease_time_to_live(r);
-            if (out.ttl >= 0) {
-              if (auto left = replica->remaining_ttl(out.id)) out.ttl = *left;
-            }
-            return out;
-          };
-          auto then = [replica, consistency, ex,
-                       h = std::move(handler)](result<Response> read) mutable {
-            if (!read || read.value().ttl < 0 || consistency == ReadConsistency::serializable ||
-                replica->lessor().is_primary())
-              return std::move(h)(std::move(read));
-            replica->async_time_left(
-                read.value().id,
-                boost::asio::bind_executor(ex, [h = std::move(h), out = std::move(read).value()](
-                                                   result<std::int64_t> left) mutable {
-                  if (!left) return std::move(h)(result<Response>(std::move(left).error()));
-                  out.ttl = left.value();
-                  std::move(h)(result<Response>(std::move(out)));
-                }));
-          };
-          replica->read(consistency, std::move(query),
-                        boost::asio::bind_executor(ex, std::move(then)));
-        },
-        token, std::move(req));
+    return replica_->async_lease_time_to_live(std::move(req), consistency,
+                                              std::forward<CompletionToken>(token));
   }
 
   /// Every lease (etcd LeaseLeases). Signature: void(result<kv::LeaseLeasesResponse>).
@@ -222,16 +191,7 @@ class LocalKvClient {
   /// Signature: void(result<std::int64_t>).
   template <class CompletionToken>
   auto async_lease_keep_alive(kv::LeaseId id, CompletionToken&& token) {
-    return boost::asio::async_initiate<CompletionToken, void(result<std::int64_t>)>(
-        [replica = replica_, id](auto handler) {
-          auto ex = boost::asio::get_associated_executor(handler);
-          replica->async_keep_alive(
-              id, boost::asio::bind_executor(ex, [h = std::move(handler)](auto answer) mutable {
-                if (!answer) return std::move(h)(result<std::int64_t>(std::move(answer).error()));
-                std::move(h)(result<std::int64_t>(answer.value().ttl));
-              }));
-        },
-        token);
+    return replica_->async_keep_alive_ttl(id, std::forward<CompletionToken>(token));
   }
 
   // ---- immediate operations (no log, no waiting) ----
