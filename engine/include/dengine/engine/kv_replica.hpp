@@ -252,7 +252,7 @@ class KvReplica {
     return boost::asio::async_initiate<CompletionToken, void(result<std::int64_t>)>(
         [this, id](auto handler) {
           auto ex = boost::asio::get_associated_executor(handler);
-          async_keep_alive(
+          this->async_keep_alive(
               id, boost::asio::bind_executor(
                       ex, [h = std::move(handler)](result<KeepAliveAnswer> answer) mutable {
                         if (!answer)
@@ -297,7 +297,7 @@ class KvReplica {
           };
           read(consistency, std::move(query), boost::asio::bind_executor(ex, std::move(then)));
         },
-        token, std::move(req));
+        token, req);
   }
 
   /// Seconds left on lease `id` by the leader's lessor (nullopt when not the leader or unknown).

@@ -170,7 +170,7 @@ class LocalKvClient {
   template <class CompletionToken>
   auto async_lease_time_to_live(kv::LeaseTimeToLiveRequest req, ReadConsistency consistency,
                                 CompletionToken&& token) {
-    return replica_->async_lease_time_to_live(std::move(req), consistency,
+    return replica_->async_lease_time_to_live(req, consistency,
                                               std::forward<CompletionToken>(token));
   }
 
